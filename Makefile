@@ -1,0 +1,28 @@
+# The two commands a new user needs: `make demo` and `make test`. Each installs what it needs.
+VENV  := .venv
+STAMP := $(VENV)/.flywheel-installed
+WORKDIR ?= runs/demo
+ROUNDS  ?= 2
+
+.PHONY: setup demo test test-fast ui clean
+
+$(STAMP): pyproject.toml constraints.txt scripts/setup.sh
+	bash scripts/setup.sh
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/flywheel demo --rounds $(ROUNDS) --workdir $(WORKDIR)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -m "not slow"
+
+ui: $(STAMP)
+	FLYWHEEL_WORKDIR=$(abspath $(WORKDIR)) $(VENV)/bin/dagster dev -m dagster_project.definitions
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install everything flywheel needs into .venv/ at the repository root, system packages included.
+# Idempotent: safe to rerun. TORCH_SPEC overrides the torch requirement (e.g. a CUDA build on a GPU box).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+
+# bubblewrap isolates untrusted code (the unit-test verifier's sandbox).
+if ! command -v bwrap >/dev/null 2>&1; then
+  echo "setup: installing bubblewrap (apt)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq bubblewrap >/dev/null
+fi
+
+"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "flywheel needs Python >= 3.11")'
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+PIP=".venv/bin/python -m pip"
+$PIP install -q --upgrade pip setuptools wheel
+# torch first, from the CPU build: a bare torch requirement would pull a multi-GB CUDA build.
+$PIP install -q "$TORCH_SPEC"
+# DeepSpeed builds its ops lazily (DS_BUILD_OPS=0) and must see the installed torch (no isolation).
+DS_BUILD_OPS=0 $PIP install -q --no-build-isolation -c constraints.txt "deepspeed==0.19.8"
+$PIP install -q -c constraints.txt -e ".[dev]"
+echo "setup: done ($(.venv/bin/python -c 'import torch, deepspeed, dagster; print("torch", torch.__version__, "deepspeed", deepspeed.__version__, "dagster", dagster.__version__)'))"
