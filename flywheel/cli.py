@@ -1,0 +1,92 @@
+"""The ``flywheel`` command: demo, sql, verifiers.
+
+``demo`` hands off to dagster_project (imported only then), so the library itself
+never imports dagster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from flywheel.config import DEFAULT_CONFIG, ConfigError, load_config
+from flywheel.store import Store
+
+ROUND_TABLE_SQL = """
+SELECT round, n_prompts, n_samples, n_accepted, round(yield, 3) AS yield, n_train_examples,
+       round(train_loss, 3) AS train_loss, round(eval_pass_at_1, 3) AS eval_pass_at_1,
+       round(distinct_2, 3) AS distinct_2, stop, stop_reason
+FROM round_metrics ORDER BY round
+"""
+
+
+def print_table(console: Console, names: list[str], rows: list[tuple], title: str | None = None) -> None:
+    table = Table(title=title)
+    for name in names:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    console.print(table)
+
+
+def cmd_demo(args: argparse.Namespace, console: Console) -> int:
+    from dagster_project.demo import materialize_rounds  # lazily: keeps dagster out of the library
+
+    config = load_config(args.config, workdir=args.workdir)  # fail fast on a bad config
+    started = time.perf_counter()
+    console.print(f"[bold]flywheel demo[/bold]: {args.rounds} round(s) in {config.workdir}")
+    materialize_rounds(str(args.config), str(config.workdir), 1, args.rounds, console)
+    names, rows = Store(config.workdir / "flywheel.duckdb").query(ROUND_TABLE_SQL)
+    print_table(console, names, rows, title="round_metrics")
+    console.print(f"done in {time.perf_counter() - started:.0f}s; audit with: "
+                  f"flywheel sql --workdir {config.workdir} \"SELECT * FROM round_metrics\"")
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace, console: Console) -> int:
+    names, rows = Store(Path(args.workdir) / "flywheel.duckdb").query(args.query)
+    print_table(console, names, rows)
+    return 0
+
+
+def cmd_verifiers(args: argparse.Namespace, console: Console) -> int:
+    from flywheel.verify import list_verifiers
+
+    rows = list_verifiers()
+    print_table(console, ["name", "entry point", "domains", "loads", "error"],
+                [(r["name"], r["target"], ",".join(r["domains"]), "yes" if r["loads"] else "NO", r["error"]) for r in rows])
+    return 0 if all(r["loads"] for r in rows) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flywheel", description="Iterative rejection-sampling post-training rounds.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="materialize rounds of the embedded demo through Dagster, in-process")
+    demo.add_argument("--rounds", type=int, default=2)
+    demo.add_argument("--workdir", type=Path, default=None, help="default: the config's workdir")
+    demo.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    sql = sub.add_parser("sql", help="run read-only SQL on <workdir>/flywheel.duckdb")
+    sql.add_argument("--workdir", type=Path, required=True)
+    sql.add_argument("query")
+    sub.add_parser("verifiers", help="list installed verifier plugins and whether they load")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    handlers = {"demo": cmd_demo, "sql": cmd_sql, "verifiers": cmd_verifiers}
+    try:
+        return handlers[args.command](args, console)
+    except (ConfigError, FileNotFoundError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

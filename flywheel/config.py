@@ -1,0 +1,216 @@
+"""Round configuration: pydantic models loaded from YAML.
+
+Every model forbids unknown keys so a typo (``temprature``) fails loudly instead of
+silently falling back to a default. Relative paths are resolved against the YAML
+file's own directory, so a config and its data can move together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Domain = Literal["math", "code", "general"]
+DOMAINS: tuple[str, ...] = ("math", "code", "general")
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_CONFIG = PACKAGE_DIR / "configs" / "demo.yaml"
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Strict):
+    base: Path = Field(description="Hugging Face checkpoint directory that round 1 generates with")
+
+
+class GenerationConfig(_Strict):
+    backend: Literal["transformers", "vllm", "openai"] = "transformers"
+    n: int = Field(4, ge=1, le=256, description="samples per prompt")
+    temperature: float = Field(0.8, ge=0.0, le=5.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(128, ge=1)
+    batch_size: int = Field(16, ge=1, description="prompts per generate() call")
+    device: str = "auto"
+    seed: int = 0
+
+
+class PromptSource(_Strict):
+    path: Path
+    format: Literal["auto", "alpaca", "sharegpt", "openai"] = "auto"
+    domain: Domain | None = Field(None, description="domain for rows that do not name one")
+    name: str | None = None
+
+
+class PromptsConfig(_Strict):
+    sources: list[PromptSource] = Field(min_length=1)
+    max_prompts: int | None = Field(None, ge=1)
+
+
+class VerifiersConfig(_Strict):
+    math: list[str] = ["math"]
+    code: list[str] = ["unit_tests"]
+    general: list[str] = []
+    required: list[str] = Field([], description="verifiers whose failure fails the round")
+    timeout_seconds: float = Field(600.0, gt=0)
+
+    def for_domain(self, domain: str) -> list[str]:
+        return list(getattr(self, domain))
+
+    @model_validator(mode="after")
+    def _required_are_used(self) -> "VerifiersConfig":
+        used = set(self.math) | set(self.code) | set(self.general)
+        missing = [name for name in self.required if name not in used]
+        if missing:
+            raise ValueError(f"required verifiers {missing} are not listed for any domain")
+        return self
+
+
+class SelectionConfig(_Strict):
+    policy: Literal["all_correct"] = "all_correct"
+    k: int = Field(2, ge=1, description="samples kept per prompt")
+    pool_previous_rounds: bool = Field(True, description="pool with the best of earlier rounds (Llama 2)")
+
+
+class EvalSet(_Strict):
+    name: str
+    path: Path
+    fields: list[str] = Field(["prompt"], min_length=1, description="text fields compared")
+
+
+class DecontaminationConfig(_Strict):
+    n: int = Field(8, ge=1)
+    threshold: float = Field(0.5, gt=0.0, le=1.0, description="Tulu 3: fraction of an eval instance's tokens")
+    rule: Literal["tulu", "any_hit"] = "tulu"
+    check_responses: bool = False
+    eval_sets: list[EvalSet] = []
+
+
+class MixtureSource(_Strict):
+    name: str
+    kind: Literal["selected", "file"] = "file"
+    path: Path | None = None
+    format: Literal["auto", "alpaca", "sharegpt", "openai"] = "auto"
+    domain: Domain | None = None
+    weight: float = Field(1.0, ge=0.0, description="1.0 takes every example once, 0.5 half, 2.0 twice")
+
+    @model_validator(mode="after")
+    def _file_needs_path(self) -> "MixtureSource":
+        if self.kind == "file" and self.path is None:
+            raise ValueError(f"mixture source {self.name!r} of kind 'file' needs a path")
+        return self
+
+
+class MixtureConfig(_Strict):
+    sources: list[MixtureSource] = [MixtureSource(name="selected", kind="selected")]
+    seed: int = 0
+
+
+class SFTConfig(_Strict):
+    learning_rate: float = Field(1e-5, gt=0)
+    epochs: int = Field(2, ge=1, le=100)
+    batch_size: int = Field(8, ge=1, description="micro-batch per process")
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    max_seq_len: int = Field(512, ge=8)
+    zero_stage: int = Field(0, ge=0, le=3)
+    num_processes: int = Field(1, ge=1)
+    timeout_seconds: float = Field(3600.0, gt=0)
+    seed: int = 0
+    init_from: Literal["previous", "base"] = Field("previous", description="ReST-EM restarts from the base model")
+
+
+class EvaluationConfig(_Strict):
+    path: Path
+    n: int = Field(1, ge=1)
+    temperature: float = Field(0.0, ge=0.0)
+    max_new_tokens: int | None = None
+    max_prompts: int | None = Field(None, ge=1)
+
+
+class StoppingConfig(_Strict):
+    max_rounds: int = Field(8, ge=1)
+    min_distinct_2_fraction: float = Field(
+        0.5, gt=0.0, le=1.0, description="stop when accepted distinct-2 falls below this fraction of round 1's"
+    )
+
+
+class SandboxConfig(_Strict):
+    backend: Literal["bwrap", "process"] = "bwrap"
+    allow_unsafe: bool = Field(False, description="the 'process' backend runs only when this is true")
+    timeout_seconds: float = Field(10.0, gt=0)
+
+
+class RoundConfig(_Strict):
+    workdir: Path
+    model: ModelConfig
+    generation: GenerationConfig = GenerationConfig()
+    prompts: PromptsConfig
+    verifiers: VerifiersConfig = VerifiersConfig()
+    selection: SelectionConfig = SelectionConfig()
+    decontamination: DecontaminationConfig = DecontaminationConfig()
+    mixture: MixtureConfig = MixtureConfig()
+    sft: SFTConfig = SFTConfig()
+    evaluation: EvaluationConfig
+    stopping: StoppingConfig = StoppingConfig()
+    sandbox: SandboxConfig = SandboxConfig()
+
+    @field_validator("workdir")
+    @classmethod
+    def _workdir_not_empty(cls, value: Path) -> Path:
+        if str(value).strip() == "":
+            raise ValueError("workdir must not be empty")
+        return value
+
+
+def _resolve_paths(node: object, base: Path) -> object:
+    """Make every relative Path absolute against ``base`` (the YAML file's folder)."""
+    if isinstance(node, Path):
+        return node if node.is_absolute() else (base / node).resolve()
+    if isinstance(node, BaseModel):
+        updates = {name: _resolve_paths(getattr(node, name), base) for name in type(node).model_fields}
+        return node.model_copy(update=updates)
+    if isinstance(node, list):
+        return [_resolve_paths(item, base) for item in node]
+    return node
+
+
+def _format_errors(source: str, error: ValidationError) -> str:
+    lines = [f"{source}: invalid round config"]
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "<root>"
+        lines.append(f"  {field}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict, *, base_dir: Path, source: str = "<config>") -> RoundConfig:
+    try:
+        config = RoundConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_format_errors(source, error)) from None
+    return _resolve_paths(config, base_dir)  # type: ignore[return-value]
+
+
+def load_config(path: str | Path | None = None, *, workdir: str | Path | None = None) -> RoundConfig:
+    """Load and validate a round config; ``workdir`` overrides the file's own."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    if workdir is not None:
+        data["workdir"] = str(Path(workdir).resolve())
+    return parse_config(data, base_dir=path.resolve().parent, source=str(path))

@@ -1,0 +1,138 @@
+"""generate: N samples per prompt from a checkpoint.
+
+Backends share one small contract, :class:`Generator`. The transformers backend encodes
+each prompt once and asks for ``num_return_sequences=N`` so the prompt is not repeated
+in the batch; prompts are rendered with the checkpoint's own chat template, the same one
+SFT trains with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from flywheel.schema import Prompt, Sample
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    n: int = 1
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_new_tokens: int = 128
+    seed: int = 0
+
+
+def derive_seed(*parts: object) -> int:
+    """A 63-bit seed from (round, prompt id, ...): stable across processes, unlike hash()."""
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+class Generator(Protocol):
+    checkpoint: str
+
+    def generate(self, prompts: list[Prompt], params: SamplingParams, round_number: int,
+                 progress: Callable[[int], None] | None = None) -> list[Sample]:
+        """One Sample per (prompt, sample index), N per prompt."""
+        ...
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class TransformersGenerator:
+    """Batched sampling with left padding; stops at the chat template's end-of-turn token."""
+
+    def __init__(self, checkpoint: str | Path, *, device: str = "auto", batch_size: int = 16):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.checkpoint = str(checkpoint)
+        self.device = pick_device(device)
+        self.batch_size = batch_size
+        self.tokenizer = AutoTokenizer.from_pretrained(self.checkpoint, padding_side="left")
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        self.model = AutoModelForCausalLM.from_pretrained(self.checkpoint, dtype=dtype).to(self.device).eval()
+        self.stop_ids = end_of_turn_ids(self.tokenizer)
+
+    def render(self, prompt: Prompt) -> str:
+        messages = [m.model_dump() for m in prompt.messages]
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def generate(self, prompts: list[Prompt], params: SamplingParams, round_number: int,
+                 progress: Callable[[int], None] | None = None) -> list[Sample]:
+        import torch
+
+        samples: list[Sample] = []
+        for start in range(0, len(prompts), self.batch_size):
+            batch = prompts[start : start + self.batch_size]
+            # One seed per batch: HF sampling draws from one generator for the whole batch,
+            # so the batch (not the sample) is the unit that reproduces.
+            seed = derive_seed(params.seed, round_number, batch[0].id)
+            torch.manual_seed(seed)
+            encoded = self.tokenizer([self.render(p) for p in batch], return_tensors="pt", padding=True,
+                                     add_special_tokens=False).to(self.device)
+            sampling = params.temperature > 0
+            with torch.inference_mode():
+                output = self.model.generate(
+                    **encoded,
+                    do_sample=sampling,
+                    temperature=params.temperature if sampling else None,
+                    top_p=params.top_p if sampling else None,
+                    top_k=None,
+                    max_new_tokens=params.max_new_tokens,
+                    num_return_sequences=params.n,
+                    eos_token_id=self.stop_ids,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                )
+            new_tokens = output[:, encoded["input_ids"].shape[1] :]
+            for row, tokens in enumerate(new_tokens.tolist()):
+                prompt = batch[row // params.n]
+                text, count, finish = self._decode(tokens, params.max_new_tokens)
+                samples.append(Sample(prompt_id=prompt.id, sample_index=row % params.n, text=text,
+                                      num_tokens=count, finish_reason=finish, round=round_number,
+                                      checkpoint=self.checkpoint, seed=seed))
+            if progress:
+                progress(len(batch))
+        return samples
+
+    def _decode(self, tokens: list[int], max_new_tokens: int) -> tuple[str, int, str]:
+        stop_at = next((i for i, t in enumerate(tokens) if t in self.stop_ids), None)
+        if stop_at is None:
+            kept = [t for t in tokens if t != self.tokenizer.pad_token_id]
+            finish = "length"
+        else:
+            kept, finish = tokens[:stop_at], "stop"
+        text = self.tokenizer.decode(kept, skip_special_tokens=True).strip()
+        return text, len(kept) + (finish == "stop"), finish
+
+
+def end_of_turn_ids(tokenizer) -> list[int]:
+    """Token ids that end an assistant turn: ChatML's <|im_end|>, Llama 3's <|eot_id|>, and EOS."""
+    ids = []
+    for token in ("<|im_end|>", "<|eot_id|>", "<|end|>"):
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id and token_id is not None:
+            ids.append(token_id)
+    if tokenizer.eos_token_id is not None:
+        ids.append(tokenizer.eos_token_id)
+    return sorted(set(ids))
+
+
+def make_generator(backend: str, checkpoint: str | Path, *, device: str = "auto", batch_size: int = 16) -> Generator:
+    if backend == "transformers":
+        return TransformersGenerator(checkpoint, device=device, batch_size=batch_size)
+    raise NotImplementedError(
+        f"generation backend {backend!r} is not available yet; use backend: transformers"
+    )

@@ -1,0 +1,121 @@
+"""Atomic writes and the per-round directory layout.
+
+A stage's output either exists whole or not at all: a crash mid-write leaves only a
+``.tmp`` file behind, so a resumed round re-runs that stage instead of reading half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_parquet(path: Path, schema: pa.Schema | None = None) -> pa.Table:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: stage output missing; materialize the upstream stage of this round first")
+    table = pq.read_table(path)
+    return table.cast(schema) if schema is not None else table
+
+
+def replace_dir_atomic(staging: Path, final: Path) -> Path:
+    """Move a fully written directory into place, replacing an older one."""
+    if final.exists():
+        trash = final.with_name(f".{final.name}.old")
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(final, trash)
+        os.replace(staging, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, final)
+    return final
+
+
+@dataclass(frozen=True)
+class RoundPaths:
+    """Where each stage of one round keeps its output under ``<workdir>/rounds/<round>/``."""
+
+    workdir: Path
+    round: int
+
+    @property
+    def dir(self) -> Path:
+        return self.workdir / "rounds" / str(self.round)
+
+    @property
+    def prompts(self) -> Path:
+        return self.dir / "prompts.parquet"
+
+    @property
+    def samples(self) -> Path:
+        return self.dir / "samples.parquet"
+
+    @property
+    def verdicts(self) -> Path:
+        return self.dir / "verdicts.parquet"
+
+    @property
+    def selected(self) -> Path:
+        return self.dir / "selected.parquet"
+
+    @property
+    def decontaminated(self) -> Path:
+        return self.dir / "decontaminated.parquet"
+
+    @property
+    def mixture(self) -> Path:
+        return self.dir / "mixture.parquet"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.dir / "checkpoint"
+
+    @property
+    def sft_work(self) -> Path:
+        return self.dir / "sft"
+
+    @property
+    def eval_samples(self) -> Path:
+        return self.dir / "eval_samples.parquet"
+
+    @property
+    def eval_verdicts(self) -> Path:
+        return self.dir / "eval_verdicts.parquet"
+
+
+def generation_checkpoint(workdir: Path, round_number: int, base_model: Path) -> Path:
+    """Round N generates with round N-1's checkpoint; round 1 with the base model.
+
+    Dagster's dynamic partitions cannot depend on their own previous partition, so the
+    hand-off goes through this layout rather than through the asset graph.
+    """
+    if round_number < 1:
+        raise ValueError(f"round numbers start at 1, got {round_number}")
+    if round_number == 1:
+        return base_model
+    previous = RoundPaths(workdir, round_number - 1).checkpoint
+    if not (previous / "config.json").exists():
+        raise FileNotFoundError(
+            f"round {round_number} generates with round {round_number - 1}'s checkpoint, "
+            f"but {previous} does not exist: materialize round {round_number - 1} first"
+        )
+    return previous

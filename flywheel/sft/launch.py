@@ -1,0 +1,112 @@
+"""run_sft: train in a subprocess the caller owns, and return a checkpoint path plus metrics.
+
+Training runs out of process so a crash, an OOM or a timeout never takes the
+orchestrator down, and so the weights never travel through it. The subprocess gets its
+own process group; on timeout or interruption the whole group is killed. The checkpoint
+is written to a staging folder and moved into place only when training finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from flywheel.config import SFTConfig
+from flywheel.io import replace_dir_atomic
+
+
+class SFTFailed(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class SFTResult:
+    checkpoint: Path
+    steps: list[dict]
+    stats: dict
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch_command(spec_path: Path, num_processes: int, port: int) -> tuple[list[str], dict]:
+    env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), PYTHONUNBUFFERED="1",
+               TOKENIZERS_PARALLELISM="false")
+    if num_processes == 1:
+        # A single process needs the rendezvous variables, or DeepSpeed goes looking for MPI.
+        env.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", LOCAL_WORLD_SIZE="1")
+        return [sys.executable, "-m", "flywheel.sft.train", str(spec_path)], env
+    env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // num_processes))
+    return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={num_processes}",
+            f"--master_port={port}", "-m", "flywheel.sft.train", str(spec_path)], env
+
+
+def run_sft(init_checkpoint: Path, data: Path, output: Path, config: SFTConfig, *, work_dir: Path,
+            echo=print) -> SFTResult:
+    """Fine-tune ``init_checkpoint`` on the conversations in ``data`` (Parquet); write ``output``."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    staging = work_dir / "checkpoint.staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    metrics, log = work_dir / "steps.jsonl", work_dir / "train.log"
+    spec = {**config.model_dump(mode="json"), "init_checkpoint": str(init_checkpoint), "data": str(data),
+            "output": str(staging), "metrics": str(metrics)}
+    spec_path = work_dir / "spec.json"
+    spec_path.write_text(json.dumps(spec, indent=2))
+    argv, env = launch_command(spec_path, config.num_processes, free_port())
+    with log.open("w") as log_file:
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                   start_new_session=True)
+        try:
+            _pump(process, log_file, echo, config.timeout_seconds)
+        except BaseException:
+            _kill_group(process)
+            raise
+    if process.returncode != 0:
+        tail = "\n".join(log.read_text().splitlines()[-25:])
+        raise SFTFailed(f"SFT exited with code {process.returncode}; see {log}\n{tail}")
+    steps = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    stats = json.loads((staging / "sft_stats.json").read_text())
+    replace_dir_atomic(staging, output)
+    return SFTResult(checkpoint=output, steps=steps, stats=stats, log=log)
+
+
+def _pump(process: subprocess.Popen, log_file, echo, timeout: float) -> None:
+    """Copy the trainer's output to the log (echoing progress lines) until it exits or times out."""
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        _kill_group(process)
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        for line in process.stdout:
+            log_file.write(line)
+            if line.startswith("step ") or "Error" in line:
+                echo(line.rstrip())
+        process.wait()
+    finally:
+        timer.cancel()
+    if expired.is_set():
+        raise SFTFailed(f"SFT ran past its timeout of {timeout:.0f}s and was killed")
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
