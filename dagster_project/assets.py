@@ -1,0 +1,92 @@
+"""One asset per stage of a round, partitioned by round. Each is a thin wrapper over flywheel.stages.
+
+Round N's generation reads round N-1's checkpoint through the workdir layout
+(flywheel.io.generation_checkpoint): dynamic partitions cannot depend on their own
+previous partition. Every asset writes DuckDB, so all sit in the ``duckdb`` pool.
+"""
+
+
+import dagster as dg
+
+from dagster_project.resources import DuckDBStore, FlywheelConfig, GeneratorResource, SandboxResource
+from flywheel import stages
+
+rounds = dg.DynamicPartitionsDefinition(name="round")
+COMMON = {"partitions_def": rounds, "group_name": "round", "pool": "duckdb"}
+
+
+def _round(context: dg.AssetExecutionContext) -> int:
+    return int(context.partition_key)
+
+
+def _meta(values: dict) -> dict:
+    return {key: dg.MetadataValue.json(value) if isinstance(value, dict) else value
+            for key, value in values.items() if value is not None}
+
+
+@dg.asset(**COMMON, description="Prompts collected from the configured sources.")
+def prompts(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata=_meta(stages.collect(flywheel.load(), _round(context), store.get())))
+
+
+@dg.asset(**COMMON, deps=[prompts], description="N samples per prompt from round N-1's checkpoint.")
+def samples(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore,
+            generator: GeneratorResource) -> dg.MaterializeResult:
+    result = stages.generate(flywheel.load(), _round(context), store.get(), generator.for_checkpoint)
+    return dg.MaterializeResult(metadata=_meta(result))
+
+
+@dg.asset(**COMMON, deps=[samples], description="One verdict per (sample, verifier) from the plugin verifiers.")
+def verdicts(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore,
+             sandbox: SandboxResource) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata=_meta(stages.verify(flywheel.load(), _round(context), store.get())))
+
+
+@dg.asset(**COMMON, deps=[verdicts], description="Best passing samples per prompt, pooled with earlier rounds.")
+def selected(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata=_meta(stages.select(flywheel.load(), _round(context), store.get())))
+
+
+@dg.asset(**COMMON, deps=[selected], description="Training candidates with eval-set n-gram overlaps removed.",
+          check_specs=[dg.AssetCheckSpec("no_overlap_left", asset="decontaminated",
+                                         description="An independent re-scan finds no contamination left.")])
+def decontaminated(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore):
+    config, round_number = flywheel.load(), _round(context)
+    result = stages.decontaminate_round(config, round_number, store.get())
+    left = stages.remaining_contamination(config, round_number)
+    check = dg.AssetCheckResult(check_name="no_overlap_left", passed=not left,
+                                metadata={"remaining_hits": len(left)})
+    return dg.MaterializeResult(metadata=_meta(result), check_results=[check])
+
+
+@dg.asset(**COMMON, deps=[decontaminated], description="The weighted training mixture.")
+def mixture(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata=_meta(stages.mix(flywheel.load(), _round(context), store.get())))
+
+
+@dg.asset(**COMMON, deps=[mixture], description="The round's SFT checkpoint (DeepSpeed), a Hugging Face folder.",
+          check_specs=[dg.AssetCheckSpec("checkpoint_loads", asset="checkpoint",
+                                         description="The checkpoint loads with transformers and runs a forward pass.")])
+def checkpoint(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore):
+    result = stages.sft(flywheel.load(), _round(context), store.get(), echo=context.log.info)
+    loads, error = stages.checkpoint_loads(result["checkpoint"])
+    check = dg.AssetCheckResult(check_name="checkpoint_loads", passed=loads, metadata={"error": error})
+    return dg.MaterializeResult(metadata=_meta(result), check_results=[check])
+
+
+@dg.asset(**COMMON, deps=[checkpoint], description="Held-out pass@1 of the round's checkpoint, per domain.")
+def evaluation(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore,
+               generator: GeneratorResource, sandbox: SandboxResource) -> dg.MaterializeResult:
+    result = stages.evaluate(flywheel.load(), _round(context), store.get(), generator.for_checkpoint)
+    return dg.MaterializeResult(metadata=_meta(result))
+
+
+@dg.asset(**COMMON, deps=[evaluation], description="Round-over-round metrics and the stopping decision.")
+def round_metrics(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
+    row = stages.round_metrics(flywheel.load(), _round(context), store.get())
+    metadata = _meta(row)
+    metadata["stop_reason"] = dg.MetadataValue.md(f"**{'STOP' if row['stop'] else 'CONTINUE'}**: {row['stop_reason']}")
+    return dg.MaterializeResult(metadata=metadata)
+
+
+ROUND_ASSETS = [prompts, samples, verdicts, selected, decontaminated, mixture, checkpoint, evaluation, round_metrics]

@@ -1,0 +1,72 @@
+"""Dagster resources: the round config, the generator, the DuckDB store and the sandbox."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from flywheel.config import DEFAULT_CONFIG, RoundConfig, load_config
+from flywheel.generate import Generator, make_generator
+from flywheel.store import Store
+from sandbox.runner import SandboxUnavailable, bwrap_available
+
+
+class FlywheelConfig(dg.ConfigurableResource):
+    """The round config file; ``workdir`` overrides the file's own."""
+
+    config_path: str = str(DEFAULT_CONFIG)
+    workdir: str | None = None
+    _config: RoundConfig | None = PrivateAttr(default=None)
+
+    def load(self) -> RoundConfig:
+        if self._config is None:
+            self._config = load_config(self.config_path, workdir=self.workdir)
+        return self._config
+
+
+class GeneratorResource(dg.ConfigurableResource):
+    """Builds a generator for a checkpoint with the backend the round config names."""
+
+    flywheel: FlywheelConfig
+    device: str = "auto"
+
+    def for_checkpoint(self, checkpoint: str) -> Generator:
+        g = self.flywheel.load().generation
+        return make_generator(g.backend, checkpoint, device=self.device if self.device != "auto" else g.device,
+                              batch_size=g.batch_size)
+
+
+class DuckDBStore(dg.ConfigurableResource):
+    """``<workdir>/flywheel.duckdb`` unless a path is given."""
+
+    flywheel: FlywheelConfig
+    path: str | None = None
+
+    def get(self) -> Store:
+        return Store(Path(self.path) if self.path else self.flywheel.load().workdir / "flywheel.duckdb")
+
+
+class SandboxResource(dg.ConfigurableResource):
+    """Configures the sandbox that the unit-test verifier plugin runs code in, and checks it works."""
+
+    flywheel: FlywheelConfig
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        s = self.flywheel.load().sandbox
+        if s.backend == "bwrap" and not bwrap_available():
+            raise SandboxUnavailable("sandbox backend 'bwrap' does not work here: install bubblewrap "
+                                     "(apt-get install bubblewrap) or choose another backend in the config")
+        # The plugin is built by the verifier registry, not by Dagster, so it reads these.
+        os.environ["FLYWHEEL_SANDBOX_BACKEND"] = s.backend
+        os.environ["FLYWHEEL_SANDBOX_ALLOW_UNSAFE"] = "1" if s.allow_unsafe else "0"
+        os.environ["FLYWHEEL_SANDBOX_TIMEOUT"] = str(s.timeout_seconds)
+
+
+def default_resources(config_path: str | None = None, workdir: str | None = None) -> dict:
+    flywheel = FlywheelConfig(config_path=config_path or os.environ.get("FLYWHEEL_CONFIG", str(DEFAULT_CONFIG)),
+                              workdir=workdir or os.environ.get("FLYWHEEL_WORKDIR"))
+    return {"flywheel": flywheel, "generator": GeneratorResource(flywheel=flywheel),
+            "store": DuckDBStore(flywheel=flywheel), "sandbox": SandboxResource(flywheel=flywheel)}
