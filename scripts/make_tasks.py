@@ -1,0 +1,142 @@
+"""Write the embedded task set under flywheel/data/tasks/ (deterministic; rerun to regenerate).
+
+Files (OpenAI-messages JSONL with ``id``, ``domain``, ``reference``):
+- ``train.jsonl``: the prompt pool rounds sample from (no answers).
+- ``seed.jsonl``: demonstrations with answers, a LIMA-style seed mixture source.
+- ``heldout.jsonl``: the evaluation split; its number pairs and functions never appear in train.
+Also exposes ``pretraining_corpus()`` for make_tiny_base.py: raw text, no chat format.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parents[1] / "flywheel" / "data" / "tasks"
+NAMES = ["Ana", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jun", "Kai", "Lea", "Max", "Noor", "Omar", "Pia"]
+ITEMS = ["apples", "pens", "books", "coins", "shells", "stickers", "marbles", "cards", "stamps", "cookies"]
+
+PLACES = ["school", "the park", "home", "the shop", "the farm", "the beach", "the library", "the market"]
+# Templates are long and varied enough that two problems of one template share no 8-word
+# run covering half their words unless names, items and numbers all coincide: the Tulu 3
+# rule should flag copies, not templates.
+MATH_TEMPLATES = [
+    ("add", "{n} has {a} {item} at {place}. {m} gives {n} {b} more {item}. How many {item} does {n} have now?",
+     lambda a, b: a + b, "{a} + {b} = {c}"),
+    ("sub", "{n} had {a} {item} at {place} and gave {b} of them to {m}. How many {item} does {n} have left?",
+     lambda a, b: a - b, "{a} - {b} = {c}"),
+    ("mul", "{n} fills {a} bags at {place} and puts {b} {item} in each bag. How many {item} did {n} pack?",
+     lambda a, b: a * b, "{a} * {b} = {c}"),
+    ("sum", "What is {a} plus {b}?", lambda a, b: a + b, "{a} + {b} = {c}"),
+]
+
+CODE_FAMILIES = [
+    ("add_{k}", "Write add_{k}(x) in Python: it returns x plus {k}.", "def add_{k}(x):\n    return x + {k}",
+     lambda k: [f"assert add_{k}({x}) == {x + k}" for x in (0, 3, -2)]),
+    ("times_{k}", "Write times_{k}(x) in Python: it returns x times {k}.", "def times_{k}(x):\n    return x * {k}",
+     lambda k: [f"assert times_{k}({x}) == {x * k}" for x in (1, 4, -3)]),
+    ("minus_{k}", "Write minus_{k}(x) in Python: it returns x minus {k}.", "def minus_{k}(x):\n    return x - {k}",
+     lambda k: [f"assert minus_{k}({x}) == {x - k}" for x in (10, 0, 7)]),
+    ("is_multiple_of_{k}", "Write is_multiple_of_{k}(x) in Python: True when {k} divides x.",
+     "def is_multiple_of_{k}(x):\n    return x % {k} == 0",
+     lambda k: [f"assert is_multiple_of_{k}({x}) == {x % k == 0}" for x in (k, k + 1, 3 * k)]),
+]
+
+GENERAL = [
+    ("What color is the sky on a clear day?", "The sky is blue on a clear day."),
+    ("What do bees make?", "Bees make honey."),
+    ("How many days are in a week?", "There are 7 days in a week."),
+    ("What is the opposite of hot?", "The opposite of hot is cold."),
+    ("Which animal says moo?", "A cow says moo."),
+    ("What do plants need to grow?", "Plants need water, light and soil to grow."),
+    ("What is frozen water called?", "Frozen water is called ice."),
+    ("How many legs does a spider have?", "A spider has 8 legs."),
+    ("What is the capital of France?", "The capital of France is Paris."),
+    ("What season comes after winter?", "Spring comes after winter."),
+    ("What do you use to write on paper?", "You use a pen or a pencil to write on paper."),
+    ("Which planet do we live on?", "We live on the planet Earth."),
+]
+
+
+def math_problem(rng: random.Random, kind: str, a: int, b: int) -> tuple[str, str, str]:
+    _, text, fn, work = next(t for t in MATH_TEMPLATES if t[0] == kind)
+    n, m = rng.sample(NAMES, 2)
+    question = text.format(n=n, m=m, a=a, b=b, item=rng.choice(ITEMS), place=rng.choice(PLACES))
+    c = fn(a, b)
+    return question, str(c), f"{work.format(a=a, b=b, c=c)}. The answer is {c}."
+
+
+def row(pid: str, domain: str, question: str, reference: str | None, answer: str | None = None) -> dict:
+    messages = [{"role": "user", "content": question}]
+    if answer is not None:
+        messages.append({"role": "assistant", "content": answer})
+    return {"id": pid, "domain": domain, "messages": messages, "reference": reference}
+
+
+def build() -> dict[str, list[dict]]:
+    rng = random.Random(1234)
+    pairs = {kind: [(a, b) for a in range(1, 13) for b in range(1, 13) if kind != "sub" or a > b]
+             for kind, *_ in MATH_TEMPLATES}
+    splits: dict[str, list[dict]] = {"train": [], "seed": [], "heldout": []}
+    for kind, pool in pairs.items():
+        rng.shuffle(pool)
+        held, seed, train = pool[:10], pool[10:25], pool[25:85]
+        for split, chosen in (("heldout", held), ("seed", seed), ("train", train)):
+            for a, b in chosen:
+                question, answer, solution = math_problem(rng, kind, a, b)
+                pid = f"math-{kind}-{a}-{b}"
+                splits[split].append(row(pid, "math", question, answer, solution if split == "seed" else None))
+    for name, text, solution, tests in CODE_FAMILIES:
+        ks = list(range(2, 22))
+        rng.shuffle(ks)
+        for split, chosen in (("heldout", ks[:4]), ("seed", ks[4:8]), ("train", ks[8:20])):
+            for k in chosen:
+                answer = f"```python\n{solution.format(k=k)}\n```"
+                splits[split].append(row(f"code-{name.format(k=k)}", "code", text.format(k=k), "\n".join(tests(k)),
+                                         answer if split == "seed" else None))
+    for i, (question, answer) in enumerate(GENERAL):
+        splits["seed"].append(row(f"general-{i}", "general", question, None, answer))
+        splits["train"].append(row(f"general-{i}", "general", question, None))
+    # Planted contamination: two held-out problems copied into the training pool, so the
+    # decontamination report always has real hits to show.
+    for planted in splits["heldout"][:2]:
+        splits["train"].append({**planted, "id": planted["id"] + "-copy"})
+    return splits
+
+
+def pretraining_corpus(rng: random.Random, lines: int = 6000) -> list[str]:
+    """Raw text that holds the knowledge (arithmetic, small functions, facts) and no chat format."""
+    corpus = []
+    for _ in range(lines):
+        choice = rng.random()
+        a, b = rng.randint(1, 12), rng.randint(1, 12)
+        if choice < 0.45:
+            op = rng.choice(["+", "-", "*"])
+            c = {"+": a + b, "-": a - b, "*": a * b}[op]
+            corpus.append(f"{a} {op} {b} = {c}.")
+        elif choice < 0.65:
+            kind = rng.choice([t[0] for t in MATH_TEMPLATES])
+            question, _, solution = math_problem(rng, kind, max(a, b), min(a, b))
+            corpus.append(f"{question} {solution}")
+        elif choice < 0.85:
+            name, text, solution, _ = rng.choice(CODE_FAMILIES)
+            k = rng.randint(2, 21)
+            corpus.append(f"{text.format(k=k)}\n{solution.format(k=k)}")
+        else:
+            question, answer = rng.choice(GENERAL)
+            corpus.append(f"{question} {answer}")
+    return corpus
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    for split, rows in build().items():
+        with (OUT / f"{split}.jsonl").open("w") as handle:
+            for item in rows:
+                handle.write(json.dumps(item) + "\n")
+        print(f"{split}: {len(rows)} rows")
+
+
+if __name__ == "__main__":
+    main()
