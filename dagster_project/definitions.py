@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.assets import ROUND_ASSETS, rounds
+from dagster_project.assets import ROUND_ASSETS
 from dagster_project.resources import default_resources
 
-round_job = dg.define_asset_job("round", selection=dg.AssetSelection.assets(*ROUND_ASSETS), partitions_def=rounds,
+round_job = dg.define_asset_job("round", selection=dg.AssetSelection.assets(*ROUND_ASSETS),
                                 description="Materialize every stage of one round.")
 
 defs = dg.Definitions(assets=ROUND_ASSETS, jobs=[round_job], resources=default_resources())

@@ -1,0 +1,77 @@
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from flywheel.collect import PromptFormatError, load_prompts
+
+
+def write_jsonl(path, rows):
+    path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_three_formats_read_to_the_same_prompt(tmp_path):
+    rows = [
+        {"id": "a", "domain": "math", "instruction": "What is 2+2?", "input": "", "output": "4", "answer": "4"},
+        {"id": "b", "domain": "math", "conversations": [{"from": "human", "value": "What is 2+2?"},
+                                                         {"from": "gpt", "value": "4"}], "answer": "4"},
+        {"id": "c", "domain": "math", "messages": [{"role": "user", "content": "What is 2+2?"},
+                                                    {"role": "assistant", "content": "4"}], "reference": "4"},
+    ]
+    prompts = load_prompts(write_jsonl(tmp_path / "p.jsonl", rows))
+    assert [p.id for p in prompts] == ["a", "b", "c"]
+    for p in prompts:
+        assert [m.model_dump() for m in p.messages] == [{"role": "user", "content": "What is 2+2?"}]
+        assert p.response == "4" and p.reference == "4" and p.domain == "math"
+    assert prompts[1].source.endswith("p.jsonl:2")
+
+
+def test_alpaca_input_is_appended_and_default_domain_applies(tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [{"instruction": "Summarise", "input": "Long text."}])
+    (prompt,) = load_prompts(path, domain="general")
+    assert prompt.messages[0].content == "Summarise\n\nLong text."
+    assert prompt.id.startswith("general-")  # stable content hash when no id is given
+    assert load_prompts(path, domain="general")[0].id == prompt.id
+
+
+def test_parquet_is_read(tmp_path):
+    table = pa.Table.from_pylist([{"id": "x", "domain": "code", "instruction": "Write f", "tests": "assert f()"}])
+    pq.write_table(table, tmp_path / "p.parquet")
+    (prompt,) = load_prompts(tmp_path / "p.parquet")
+    assert prompt.reference == "assert f()" and prompt.source.endswith("p.parquet:1")
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('{"id": 1, "domain": "math", "instruction": "ok"}\n{not json', "p.jsonl:2: not valid JSON"),
+        ('{"domain": "math", "messages": []}', "p.jsonl:1: 'messages' must be a non-empty list"),
+        ('{"domain": "math", "conversations": [{"from": "alien", "value": "hi"}]}', "p.jsonl:1: conversations[0].from"),
+        ('{"domain": "physics", "instruction": "hi"}', "p.jsonl:1: field 'domain'"),
+        ('{"instruction": "hi"}', "p.jsonl:1: no 'domain'"),
+        ('{"domain": "math", "text": "hi"}', "p.jsonl:1: cannot tell the format"),
+        ('{"domain": "math", "messages": [{"role": "assistant", "content": "hi"}]}', "p.jsonl:1: the conversation must end"),
+        ('[1, 2]', "p.jsonl:1: expected a JSON object"),
+        ('{"id": "a", "domain": "math", "instruction": "x"}\n{"id": "a", "domain": "math", "instruction": "y"}',
+         "p.jsonl:2: duplicate id 'a' (first at line 1)"),
+    ],
+)
+def test_malformed_rows_fail_with_file_line_and_reason(tmp_path, line, reason):
+    path = tmp_path / "p.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(PromptFormatError) as error:
+        load_prompts(path)
+    assert reason in str(error.value)
+
+
+def test_bundled_task_set_reads():
+    from tests.conftest import TASKS
+
+    train = load_prompts(TASKS / "train.jsonl")
+    heldout = load_prompts(TASKS / "heldout.jsonl")
+    assert {p.domain for p in train} == {"math", "code", "general"}
+    assert all(p.reference for p in heldout if p.domain != "general")
+    # held-out ids are never training ids (the planted copies carry their own ids)
+    assert not {p.id for p in train} & {p.id for p in heldout}

@@ -1,0 +1,35 @@
+from flywheel.collect import load_prompts
+from flywheel.generate import SamplingParams, TransformersGenerator, derive_seed
+from tests.conftest import TASKS
+
+
+def test_n_samples_per_prompt_with_provenance(random_tiny_model_dir):
+    prompts = load_prompts(TASKS / "heldout.jsonl")[:3]
+    generator = TransformersGenerator(random_tiny_model_dir, device="cpu", batch_size=2)
+    samples = generator.generate(prompts, SamplingParams(n=3, max_new_tokens=8, temperature=1.0, seed=5), round_number=2)
+    assert [(s.prompt_id, s.sample_index) for s in samples] == [(p.id, i) for p in prompts for i in range(3)]
+    for s in samples:
+        assert s.round == 2 and s.checkpoint == str(random_tiny_model_dir)
+        assert s.finish_reason in {"stop", "length"} and 0 < s.num_tokens <= 8
+        assert s.finish_reason == "stop" or s.num_tokens == 8
+
+
+def test_same_seed_reproduces_and_greedy_is_deterministic(random_tiny_model_dir):
+    prompts = load_prompts(TASKS / "heldout.jsonl")[:2]
+    generator = TransformersGenerator(random_tiny_model_dir, device="cpu")
+    params = SamplingParams(n=2, max_new_tokens=6, temperature=1.0, seed=11)
+    first = [s.text for s in generator.generate(prompts, params, 1)]
+    assert first == [s.text for s in generator.generate(prompts, params, 1)]
+    greedy = SamplingParams(n=1, max_new_tokens=6, temperature=0.0)
+    assert [s.text for s in generator.generate(prompts, greedy, 1)] == [s.text for s in generator.generate(prompts, greedy, 3)]
+
+
+def test_prompt_rendered_with_chat_template(random_tiny_model_dir):
+    prompt = load_prompts(TASKS / "heldout.jsonl")[0]
+    rendered = TransformersGenerator(random_tiny_model_dir, device="cpu").render(prompt)
+    assert rendered == f"<|im_start|>user\n{prompt.messages[0].content}<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_derive_seed_is_stable():
+    assert derive_seed(1, "p", 0) == derive_seed(1, "p", 0) != derive_seed(1, "p", 1)
+    assert 0 <= derive_seed("x") < 2**63

@@ -1,0 +1,94 @@
+"""run_python on the bwrap backend: outcomes, isolation, and the reward hacks that must not pass."""
+
+import os
+
+import pytest
+
+from sandbox.result import Limits
+from sandbox.runner import SandboxUnavailable, bwrap_available, run_python
+
+pytestmark = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not installed (make setup installs it)")
+FAST = Limits(wall_seconds=5)
+ADD = "def add(a, b):\n    return a + b\n"
+
+
+def test_passing_program_reports_each_test():
+    result = run_python(ADD, "assert add(1, 2) == 3\nassert add(-1, 1) == 0", FAST)
+    assert result.status == "passed" and result.exit_code == 0
+    assert [(t.name, t.passed) for t in result.tests] == [("test_assert_1", True), ("test_assert_2", True)]
+
+
+def test_failing_test_is_named_with_its_error():
+    result = run_python(ADD, "def test_ok():\n    assert add(1, 1) == 2\ndef test_bad():\n    assert add(1, 1) == 3, 'off'", FAST)
+    assert result.status == "failed"
+    assert [(t.name, t.passed) for t in result.tests] == [("test_ok", True), ("test_bad", False)]
+    assert "off" in result.tests[1].error
+
+
+def test_program_error_and_syntax_error():
+    assert run_python("raise ValueError('boom')", "assert True", FAST).status == "error"
+    assert "SyntaxError" in run_python("def f(:", "assert True", FAST).reason
+
+
+@pytest.mark.parametrize("early_exit", ["import sys; sys.exit(0)", "import os; os._exit(0)", "raise SystemExit(0)", "exit(0)"])
+def test_exiting_before_the_tests_never_passes(early_exit):
+    result = run_python(early_exit + "\n" + ADD, "assert add(1, 2) == 3", FAST)
+    assert result.status != "passed"
+
+
+def test_printing_fake_success_does_not_pass():
+    result = run_python("print('all tests passed'); print('{\"kind\": \"test\"}')\n" + ADD, "assert add(1, 2) == 4", FAST)
+    assert result.status == "failed"
+
+
+def test_infinite_loop_times_out():
+    result = run_python("while True:\n    pass", "assert True", Limits(wall_seconds=1.5, cpu_seconds=10))
+    assert result.status == "timeout" and result.wall_seconds < 5
+
+
+def test_waiting_on_stdin_does_not_hang():
+    result = run_python("import sys; data = sys.stdin.read()\n" + ADD, "assert add(1, 2) == 3", FAST)
+    assert result.status == "passed"  # stdin is empty, so read() returns at once
+
+
+def test_no_host_secrets_or_files(tmp_path):
+    os.environ["FLYWHEEL_TEST_SECRET"] = "hunter2"
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret")
+    code = (f"import os\nprint(sorted(os.environ))\n"
+            f"for p in ['/etc/shadow', '/root', {str(secret)!r}]:\n"
+            "    try:\n        print(p, open(p).read()[:20] if not os.path.isdir(p) else os.listdir(p))\n"
+            "    except Exception as e:\n        print(p, type(e).__name__)\n")
+    result = run_python(code, None, FAST)
+    assert "hunter2" not in result.stdout and "FLYWHEEL_TEST_SECRET" not in result.stdout
+    assert "top secret" not in result.stdout
+    assert "/etc/shadow PermissionError" in result.stdout
+
+
+def test_no_network():
+    code = ("import socket\ns = socket.socket()\ns.settimeout(2)\n"
+            "try:\n    s.connect(('127.0.0.1', 22)); print('connected')\nexcept OSError as e:\n    print('blocked', e)\n")
+    assert "blocked" in run_python(code, None, FAST).stdout
+
+
+def test_cannot_write_outside_work_dir(tmp_path):
+    target = tmp_path / "victim.txt"
+    target.write_text("intact")
+    code = f"open({str(target)!r}, 'w').write('pwned')"
+    run_python(code, None, FAST)
+    assert target.read_text() == "intact"
+
+
+def test_output_is_capped():
+    result = run_python("print('x' * 10_000_000)", None, Limits(wall_seconds=5, output_bytes=1000))
+    assert len(result.stdout) <= 1000
+
+
+def test_process_backend_refuses_without_opt_in():
+    with pytest.raises(SandboxUnavailable, match="allow_unsafe"):
+        run_python(ADD, "assert add(1, 2) == 3", FAST, backend="process")
+
+
+def test_process_backend_runs_and_warns_when_allowed():
+    with pytest.warns(UserWarning, match="unsafe"):
+        assert run_python(ADD, "assert add(1, 2) == 3", FAST, backend="process", allow_unsafe=True).passed
