@@ -18,11 +18,13 @@ from flywheel.config import DEFAULT_CONFIG, ConfigError, load_config
 from flywheel.store import Store
 
 ROUND_TABLE_SQL = """
-SELECT round, n_prompts, n_samples, n_accepted, round(yield, 3) AS yield, n_train_examples,
+SELECT round, n_samples AS samples, n_accepted AS accepted, round(yield, 3) AS yield,
+       n_decontaminated_dropped AS decontam_dropped, n_train_examples AS train_examples,
        round(train_loss, 3) AS train_loss, round(eval_pass_at_1, 3) AS eval_pass_at_1,
-       round(distinct_2, 3) AS distinct_2, stop, stop_reason
+       round(distinct_2, 3) AS distinct_2, stop
 FROM round_metrics ORDER BY round
 """
+STOP_REASONS_SQL = "SELECT round, stop_reason FROM round_metrics ORDER BY round"
 
 
 def print_table(console: Console, names: list[str], rows: list[tuple], title: str | None = None) -> None:
@@ -41,8 +43,11 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     started = time.perf_counter()
     console.print(f"[bold]flywheel demo[/bold]: {args.rounds} round(s) in {config.workdir}")
     materialize_rounds(str(args.config), str(config.workdir), 1, args.rounds, console)
-    names, rows = Store(config.workdir / "flywheel.duckdb").query(ROUND_TABLE_SQL)
+    store = Store(config.workdir / "flywheel.duckdb")
+    names, rows = store.query(ROUND_TABLE_SQL)
     print_table(console, names, rows, title="round_metrics")
+    for round_number, reason in store.query(STOP_REASONS_SQL)[1]:
+        console.print(f"round {round_number}: {reason}")
     console.print(f"done in {time.perf_counter() - started:.0f}s; audit with: "
                   f"flywheel sql --workdir {config.workdir} \"SELECT * FROM round_metrics\"")
     return 0

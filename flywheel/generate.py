@@ -55,7 +55,9 @@ class TransformersGenerator:
     def __init__(self, checkpoint: str | Path, *, device: str = "auto", batch_size: int = 16):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # per-load bars drown the round's own progress lines
         self.checkpoint = str(checkpoint)
         self.device = pick_device(device)
         self.batch_size = batch_size

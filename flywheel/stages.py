@@ -175,7 +175,7 @@ def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
     samples = table_to_samples(read_parquet(paths.samples))
     verdicts = table_to_verdicts(read_parquet(paths.verdicts))
     accepted = accepted_samples(samples, verdicts, prompts, _verifiers(config))
-    distinct_2 = distinct_n([s.text for s, _ in accepted], 2)
+    distinct_2 = distinct_n([s.text for s, _ in accepted], 2) if accepted else None
     _, history_rows = store.query("SELECT round, distinct_2 FROM round_metrics WHERE round < ?", [round_number]) \
         if store.path.exists() else ([], [])
     decision = decide(round_number, distinct_2, {r: d for r, d in history_rows}, config.stopping)

@@ -20,22 +20,29 @@ class StopDecision:
     reason: str
 
 
-def decide(round_number: int, distinct_2: float, history: dict[int, float], config: StoppingConfig) -> StopDecision:
-    """``history`` maps earlier rounds to their accepted distinct-2."""
+def decide(round_number: int, distinct_2: float | None, history: dict[int, float | None],
+           config: StoppingConfig) -> StopDecision:
+    """``history`` maps earlier rounds to their accepted distinct-2 (None when nothing was accepted).
+
+    The baseline is the first round that accepted anything: a round with no accepted
+    samples has no diversity to compare against.
+    """
+    earlier = sorted((r, d) for r, d in history.items() if r < round_number and d)
+    baseline_round, baseline = earlier[0] if earlier else (None, None)
     reasons = []
     if round_number >= config.max_rounds:
         reasons.append(f"round limit reached ({round_number} >= max_rounds {config.max_rounds})")
-    first = history.get(1, distinct_2 if round_number == 1 else None)
-    if first and round_number > 1:
-        floor = config.min_distinct_2_fraction * first
+    if baseline and distinct_2 is not None:
+        floor = config.min_distinct_2_fraction * baseline
         if distinct_2 < floor:
             reasons.append(f"distinct-2 collapsed: {distinct_2:.4f} < {config.min_distinct_2_fraction:.2f} x "
-                           f"round 1's {first:.4f} (= {floor:.4f})")
+                           f"round {baseline_round}'s {baseline:.4f} (= {floor:.4f})")
     if reasons:
         return StopDecision(True, "; ".join(reasons))
-    if first and round_number > 1:
-        return StopDecision(False, f"continue: distinct-2 {distinct_2:.4f} is {distinct_2 / first:.2f} of round 1's "
-                                   f"{first:.4f} (floor {config.min_distinct_2_fraction:.2f}); round {round_number} of "
-                                   f"{config.max_rounds}")
-    return StopDecision(False, f"continue: round {round_number} of {config.max_rounds}; round 1 sets the distinct-2 "
-                               f"baseline ({distinct_2:.4f})")
+    where = f"round {round_number} of {config.max_rounds}"
+    if baseline and distinct_2 is not None:
+        return StopDecision(False, f"continue ({where}): distinct-2 {distinct_2:.4f} is {distinct_2 / baseline:.2f} of "
+                                   f"round {baseline_round}'s {baseline:.4f} (floor {config.min_distinct_2_fraction:.2f})")
+    if distinct_2:
+        return StopDecision(False, f"continue ({where}): this round sets the distinct-2 baseline ({distinct_2:.4f})")
+    return StopDecision(False, f"continue ({where}): no accepted samples yet, so no diversity baseline")
