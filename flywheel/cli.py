@@ -1,4 +1,4 @@
-"""The ``flywheel`` command: demo, sql, verifiers.
+"""The ``flywheel`` command: demo, sql, verifiers, decontaminate.
 
 ``demo`` hands off to dagster_project (imported only then), so the library itself
 never imports dagster.
@@ -68,6 +68,25 @@ def cmd_verifiers(args: argparse.Namespace, console: Console) -> int:
     return 0 if all(r["loads"] for r in rows) else 1
 
 
+def cmd_decontaminate(args: argparse.Namespace, console: Console) -> int:
+    from flywheel.decontaminate import decontaminate_file
+
+    eval_sets = []
+    for spec in args.eval:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--eval {spec!r}: expected NAME=FILE")
+        eval_sets.append((name, Path(path), args.fields))
+    report = decontaminate_file(args.train, eval_sets, args.out, n=args.n, rule=args.rule, threshold=args.threshold,
+                                check_responses=args.check_responses)
+    console.print(f"{report['examples']} examples: kept {report['kept']}, dropped {report['dropped']} "
+                  f"({report['eval_ngrams']} eval n-grams, n={args.n}, rule {args.rule})")
+    for benchmark, count in report["dropped_per_benchmark"].items():
+        console.print(f"  {benchmark}: {count} dropped")
+    console.print(f"wrote {args.out}/kept.jsonl, hits.jsonl, report.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flywheel", description="Iterative rejection-sampling post-training rounds.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -79,16 +98,25 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--workdir", type=Path, required=True)
     sql.add_argument("query")
     sub.add_parser("verifiers", help="list installed verifier plugins and whether they load")
+    decon = sub.add_parser("decontaminate", help="drop training rows that overlap eval sets by n-grams; write a report")
+    decon.add_argument("--train", type=Path, required=True, help="JSONL or Parquet in a collect format")
+    decon.add_argument("--eval", action="append", required=True, metavar="NAME=FILE", help="repeatable")
+    decon.add_argument("--fields", nargs="+", default=["prompt"], help="eval text fields (default: the prompt)")
+    decon.add_argument("--n", type=int, default=8)
+    decon.add_argument("--rule", choices=["tulu", "any_hit"], default="tulu")
+    decon.add_argument("--threshold", type=float, default=0.5)
+    decon.add_argument("--check-responses", action="store_true")
+    decon.add_argument("--out", type=Path, required=True)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
-    handlers = {"demo": cmd_demo, "sql": cmd_sql, "verifiers": cmd_verifiers}
+    handlers = {"demo": cmd_demo, "sql": cmd_sql, "verifiers": cmd_verifiers, "decontaminate": cmd_decontaminate}
     try:
         return handlers[args.command](args, console)
-    except (ConfigError, FileNotFoundError) as error:
+    except (ConfigError, FileNotFoundError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
 

@@ -1,16 +1,28 @@
 """decontaminate: drop training examples whose text overlaps an evaluation set by n-grams.
 
-Text is normalised (Unicode NFKC, lower case) and split into words by ``\\w+``, so
-punctuation never joins or splits a word. Each word hashes to a stable 64-bit value
-(blake2b) and an n-gram's hash is a polynomial of its words' hashes, wrapping mod 2**64;
-the evaluation index is one sorted ``uint64`` array searched by binary search.
+Normalisation and tokenisation (documented contract): Unicode NFKC, lower case, then
+words are maximal runs of Unicode word characters (regex ``\\w+``). Punctuation and
+whitespace only separate words, so "x=3," and "x = 3" give the same words.
+
+Hashing is vectorised at the character level: a word's hash is a polynomial of its
+characters' code points mod 2**64 (odd base, computed from prefix sums, then a
+splitmix64 finalizer), and an n-gram's hash a polynomial of its words' hashes. Words
+are short, so the known weaknesses of power-of-two moduli (which need strings of
+thousands of characters) do not arise. The evaluation index is compact: one sorted
+``uint64`` array of every eval n-gram with the instance it came from (searched by binary
+search), plus each instance's n-gram hashes in order (CSR offsets) to measure coverage.
+About 20 bytes per eval n-gram, so 1M n-grams take ~20 MB. It is cached on disk, keyed by the
+eval files' contents, n and the normaliser version.
+
+A whole training set is scanned at once: every text's words are hashed in one pass,
+every n-gram of the corpus in one vectorised rolling hash, and only windows that hit
+the index go on to Python.
 
 Rules:
 - ``tulu`` (Tulu 3): a training example matches an eval instance when more than
-  ``threshold`` of the instance's tokens lie in n-grams it shares with the example.
+  ``threshold`` of the instance's words lie in n-grams it shares with the example.
 - ``any_hit``: one shared n-gram is enough.
-A text shorter than n words counts as one n-gram of its full length, so short exact
-copies are still caught.
+An eval text shorter than n words is indexed whole, and matched only as a whole.
 """
 
 from __future__ import annotations
@@ -20,88 +32,224 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from flywheel.collect import _rows, row_to_prompt
 
+NORMALISER_VERSION = "nfkc-lower-w+-poly64-v2"
 _WORD = re.compile(r"\w+")
-_MULTIPLIER = np.uint64(1099511628211)  # FNV prime: odd, so the polynomial mixes every word
+_MULTIPLIER = np.uint64(1099511628211)  # FNV prime: odd, so the n-gram polynomial mixes every word
+_CHAR_BASE = 0x100000001B3 * 2 + 1  # odd, hence invertible mod 2**64
+_CHAR_BASE_INV = pow(_CHAR_BASE, -1, 2**64)
+_ASCII_WORD = np.zeros(128, dtype=bool)
+for _c in "0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ":
+    _ASCII_WORD[ord(_c)] = True
+CHUNK_CHARS = 1_000_000  # characters per vectorised pass: bounds the scan's memory (~40 MB of arrays)
+_POWERS: list[np.ndarray] = [np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.uint64)]
+
+
+def normalise(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).lower()
 
 
 def words(text: str) -> list[str]:
-    """The documented word tokenizer: NFKC, lower case, runs of Unicode word characters."""
-    return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+    """The documented word tokenizer: NFKC, lower case, runs of Unicode word characters (``\\w+``)."""
+    return _WORD.findall(normalise(text))
 
 
-@lru_cache(maxsize=1 << 18)
-def _word_hash(word: str) -> int:
-    return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+def _powers(length: int) -> tuple[np.ndarray, np.ndarray]:
+    """base**j and base**-j mod 2**64 for j < length (grown on demand, shared)."""
+    if len(_POWERS[0]) < length:
+        size = max(length, 2 * len(_POWERS[0]))
+        with np.errstate(over="ignore"):
+            forward = np.cumprod(np.full(size, _CHAR_BASE, dtype=np.uint64))
+            backward = np.cumprod(np.full(size, _CHAR_BASE_INV, dtype=np.uint64))
+        _POWERS[0] = np.concatenate([[np.uint64(1)], forward[:-1]])
+        _POWERS[1] = np.concatenate([[np.uint64(1)], backward[:-1]])
+    return _POWERS[0][:length], _POWERS[1][:length]
 
 
-def window_hashes(tokens: list[str], width: int) -> np.ndarray:
-    """Hash of each run of exactly ``width`` tokens; empty when there are fewer tokens."""
-    if width < 1 or len(tokens) < width:
-        return np.empty(0, dtype=np.uint64)
-    hashes = np.fromiter((_word_hash(t) for t in tokens), dtype=np.uint64, count=len(tokens))
-    count = len(tokens) - width + 1
-    out = np.zeros(count, dtype=np.uint64)
+def _mix(values: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer, vectorised: spreads every input bit over the output."""
     with np.errstate(over="ignore"):
-        for offset in range(width):
-            out = out * _MULTIPLIER + hashes[offset : offset + count]
-    return out
-
-
-def ngram_hashes(tokens: list[str], n: int) -> np.ndarray:
-    """Hash of each n-gram, or one hash of the whole text when it has fewer than n tokens."""
-    return window_hashes(tokens, min(n, len(tokens)))
+        z = values ^ (values >> np.uint64(30))
+        z = z * np.uint64(0xBF58476D1CE4E5B9)
+        z = z ^ (z >> np.uint64(27))
+        z = z * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
 
 
 @dataclass
-class EvalInstance:
-    benchmark: str
-    instance_id: str
-    tokens: list[str]
-    hashes: np.ndarray
+class Segmented:
+    """Words of a batch of texts: per-word hash and text, and where each text's words start."""
+
+    hashes: np.ndarray  # uint64 per word, texts in order
+    offsets: np.ndarray  # int64, text t's words are [offsets[t], offsets[t+1])
+    joined: str  # the normalised texts joined by newlines
+    char_spans: np.ndarray  # (words, 2) start/end character of each word in ``joined``
+
+    def words_of(self, text: int, first: int, count: int) -> list[str]:
+        base = self.offsets[text] + first
+        return [self.joined[a:b] for a, b in self.char_spans[base : base + count]]
 
 
+def segment(texts: list[str]) -> Segmented:
+    """Split and hash every word of every text in a few NumPy passes (same words as :func:`words`)."""
+    normalised = [normalise(t) for t in texts]
+    joined = "\n".join(normalised)  # a newline is no word character: words never span two texts
+    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+    is_word = np.zeros(len(codes), dtype=bool)
+    ascii_mask = codes < 128
+    is_word[ascii_mask] = _ASCII_WORD[codes[ascii_mask]]
+    if not ascii_mask.all():  # \w beyond ASCII is str.isalnum(); look up each distinct character once
+        wide = codes[~ascii_mask]
+        distinct = np.unique(wide)
+        flags = np.fromiter((chr(c).isalnum() for c in distinct), dtype=bool, count=len(distinct))
+        is_word[~ascii_mask] = flags[np.searchsorted(distinct, wide)]
+    edges = np.diff(np.concatenate([[False], is_word, [False]]).astype(np.int8))
+    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+    forward, backward = _powers(len(codes))
+    with np.errstate(over="ignore"):
+        prefix = np.concatenate([[np.uint64(0)], np.cumsum((codes.astype(np.uint64) + np.uint64(1)) * backward)])
+        raw = forward[ends - 1] * (prefix[ends] - prefix[starts]) if len(starts) else np.empty(0, dtype=np.uint64)
+    text_starts = np.cumsum([0] + [len(t) + 1 for t in normalised[:-1]]) if texts else np.empty(0, dtype=np.int64)
+    word_text = np.searchsorted(text_starts, starts, side="right") - 1
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum(np.bincount(word_text, minlength=len(texts)))
+    return Segmented(_mix(raw), offsets, joined, np.stack([starts, ends], axis=1))
+
+
+def _rolling(flat: np.ndarray, width: int) -> np.ndarray:
+    """Hash of every run of ``width`` consecutive values in ``flat``."""
+    count = len(flat) - width + 1
+    if width < 1 or count < 1:
+        return np.empty(0, dtype=np.uint64)
+    out = np.zeros(count, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for offset in range(width):
+            out = out * _MULTIPLIER + flat[offset : offset + count]
+    return out
+
+
+def text_ngram_hashes(text: str, n: int) -> np.ndarray:
+    """Hash of each n-gram of one text, or one hash of the whole text when it has fewer than n words."""
+    hashes = segment([text]).hashes
+    return _rolling(hashes, min(n, len(hashes)))
+
+
+def _chunks(texts: list[str]) -> list[tuple[int, int]]:
+    """[start, end) ranges of texts holding about CHUNK_CHARS characters each."""
+    ranges, start, size = [], 0, 0
+    for i, text in enumerate(texts):
+        size += len(text) + 1
+        if size >= CHUNK_CHARS:
+            ranges.append((start, i + 1))
+            start, size = i + 1, 0
+    if start < len(texts) or not ranges:
+        ranges.append((start, len(texts)))
+    return ranges
+
+
+@dataclass
 class EvalIndex:
-    """All evaluation n-grams: a sorted uint64 array and, aligned with it, the instance each came from."""
+    """Eval n-grams: sorted hashes + owners for lookup, and each instance's hashes in order for coverage."""
 
-    def __init__(self, instances: list[EvalInstance], n: int):
-        self.n = n
-        self.instances = instances
-        if instances:
-            all_hashes = np.concatenate([inst.hashes for inst in instances])
-            owners = np.concatenate([np.full(len(inst.hashes), i, dtype=np.int32) for i, inst in enumerate(instances)])
-        else:
-            all_hashes, owners = np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int32)
-        order = np.argsort(all_hashes, kind="stable")
-        self.hashes, self.owners = all_hashes[order], owners[order]
-        # Instances shorter than n are indexed whole; queries must also look at runs of those lengths.
-        self.short_widths = sorted({len(i.tokens) for i in instances if 0 < len(i.tokens) < n})
+    n: int
+    benchmarks: list[str]
+    instance_ids: list[str]
+    n_tokens: np.ndarray  # int32, words per instance
+    offsets: np.ndarray  # int64, instance i's hashes are ordered[offsets[i]:offsets[i+1]]
+    ordered: np.ndarray  # uint64
+    sorted_hashes: np.ndarray  # uint64
+    sorted_owners: np.ndarray  # int32
 
-    def query_widths(self, length: int) -> list[int]:
-        """Run lengths a text of ``length`` tokens is compared at: n (or its whole length), and short instances'."""
-        return sorted({min(self.n, length)} | {w for w in self.short_widths if w <= length} - {0})
+    def __post_init__(self) -> None:
+        # A bit array keyed by each hash's top bits (~16 bits per eval n-gram): most windows of
+        # a clean text miss it and never reach the binary search.
+        self._filter_bits = int(np.clip(np.ceil(np.log2(max(1, len(self.sorted_hashes)) * 16)), 16, 30))
+        present = np.zeros(1 << self._filter_bits, dtype=bool)
+        present[self.sorted_hashes >> np.uint64(64 - self._filter_bits)] = True
+        self._filter = np.packbits(present, bitorder="little")
+
+    @classmethod
+    def from_texts(cls, items: list[tuple[str, str, str]], n: int) -> "EvalIndex":
+        """``items``: (benchmark, instance id, text)."""
+        per_instance, counts = [], []
+        for lo, hi in _chunks([text for _, _, text in items]):
+            seg = segment([text for _, _, text in items[lo:hi]])
+            for t in range(hi - lo):
+                hashes = seg.hashes[seg.offsets[t] : seg.offsets[t + 1]]
+                counts.append(len(hashes))
+                per_instance.append(_rolling(hashes, min(n, len(hashes))))
+        ordered = np.concatenate(per_instance) if per_instance else np.empty(0, dtype=np.uint64)
+        offsets = np.zeros(len(items) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(h) for h in per_instance])
+        owners = np.repeat(np.arange(len(items), dtype=np.int32), np.diff(offsets))
+        order = np.argsort(ordered, kind="stable")
+        return cls(n, [b for b, _, _ in items], [i for _, i, _ in items], np.asarray(counts, dtype=np.int32),
+                   offsets, ordered, ordered[order], owners[order])
 
     def __len__(self) -> int:
-        return len(self.hashes)
+        return len(self.sorted_hashes)
 
-    def candidates(self, query: np.ndarray) -> dict[int, np.ndarray]:
-        """Instance index -> the query's n-gram hashes that instance shares."""
-        if len(self.hashes) == 0 or len(query) == 0:
-            return {}
-        query = np.unique(query)
-        left = np.searchsorted(self.hashes, query, side="left")
-        right = np.searchsorted(self.hashes, query, side="right")
-        found: dict[int, list[int]] = {}
-        for q, lo, hi in zip(query, left, right):
-            for owner in self.owners[lo:hi]:
-                found.setdefault(int(owner), []).append(q)
-        return {owner: np.array(shared, dtype=np.uint64) for owner, shared in found.items()}
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.n_tokens, self.offsets, self.ordered, self.sorted_hashes, self.sorted_owners, self._filter)
+        return sum(a.nbytes for a in arrays)
+
+    @property
+    def short_widths(self) -> list[int]:
+        """Lengths of eval texts shorter than n: queries also compare runs of these lengths."""
+        return sorted({int(c) for c in self.n_tokens if 0 < c < self.n})
+
+    def contains(self, hashes: np.ndarray) -> np.ndarray:
+        found = np.zeros(len(hashes), dtype=bool)
+        if len(self.sorted_hashes) == 0:
+            return found
+        slot = hashes >> np.uint64(64 - self._filter_bits)
+        maybe = np.nonzero((self._filter[slot >> np.uint64(3)] >> (slot & np.uint64(7)).astype(np.uint8)) & 1)[0]
+        at = np.searchsorted(self.sorted_hashes, hashes[maybe])
+        at[at == len(self.sorted_hashes)] = 0
+        found[maybe] = self.sorted_hashes[at] == hashes[maybe]
+        return found
+
+    def owner_pairs(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(index into ``values``, owning instance) for every eval n-gram equal to one of ``values``."""
+        lo = np.searchsorted(self.sorted_hashes, values, side="left")
+        hi = np.searchsorted(self.sorted_hashes, values, side="right")
+        counts = hi - lo
+        which = np.repeat(np.arange(len(values)), counts)
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return which, self.sorted_owners[np.repeat(lo, counts) + within]
+
+    def coverage(self, owner: int, shared: np.ndarray) -> float:
+        """Fraction of the instance's words covered by the n-grams it shares with a training text."""
+        total = int(self.n_tokens[owner])
+        if total == 0:
+            return 0.0
+        hashes = self.ordered[self.offsets[owner] : self.offsets[owner + 1]]
+        width = min(self.n, total)
+        covered = np.zeros(total, dtype=bool)
+        for start in np.nonzero(np.isin(hashes, shared))[0]:
+            covered[start : start + width] = True
+        return float(covered.mean())
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, n=np.array([self.n]), n_tokens=self.n_tokens, offsets=self.offsets, ordered=self.ordered,
+                 sorted_hashes=self.sorted_hashes, sorted_owners=self.sorted_owners,
+                 meta=np.frombuffer(json.dumps([self.benchmarks, self.instance_ids]).encode(), dtype=np.uint8))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "EvalIndex":
+        with np.load(path) as data:
+            benchmarks, instance_ids = json.loads(data["meta"].tobytes().decode())
+            return cls(int(data["n"][0]), benchmarks, instance_ids, data["n_tokens"], data["offsets"], data["ordered"],
+                       data["sorted_hashes"], data["sorted_owners"])
 
 
 def eval_texts(path: Path, fields: list[str]) -> list[tuple[str, str]]:
@@ -121,24 +269,57 @@ def eval_texts(path: Path, fields: list[str]) -> list[tuple[str, str]]:
     return texts
 
 
-def build_index(eval_sets: list[tuple[str, Path, list[str]]], n: int) -> EvalIndex:
-    instances = []
-    for benchmark, path, fields in eval_sets:
-        for instance_id, text in eval_texts(path, fields):
-            tokens = words(text)
-            instances.append(EvalInstance(benchmark, instance_id, tokens, ngram_hashes(tokens, n)))
-    return EvalIndex(instances, n)
+def index_cache_key(eval_sets: list[tuple[str, Path, list[str]]], n: int) -> str:
+    digest = hashlib.sha256(f"{NORMALISER_VERSION}|n={n}".encode())
+    for name, path, fields in eval_sets:
+        digest.update(f"|{name}|{','.join(fields)}|".encode())
+        digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
+    return digest.hexdigest()[:24]
 
 
-def instance_overlap(instance: EvalInstance, shared: np.ndarray, n: int) -> float:
-    """Fraction of the instance's tokens covered by the n-grams it shares with a training example."""
-    if not instance.tokens:
-        return 0.0
-    width = min(n, len(instance.tokens))
-    covered = np.zeros(len(instance.tokens), dtype=bool)
-    for start in np.nonzero(np.isin(instance.hashes, shared))[0]:
-        covered[start : start + width] = True
-    return float(covered.mean())
+def build_index(eval_sets: list[tuple[str, Path, list[str]]], n: int, cache_dir: Path | None = None) -> EvalIndex:
+    """The index over every eval set; reused from ``cache_dir`` when the files' contents are unchanged."""
+    cached = cache_dir / f"eval-index-{index_cache_key(eval_sets, n)}.npz" if cache_dir else None
+    if cached is not None and cached.exists():
+        return EvalIndex.load(cached)
+    items = [(name, instance_id, text) for name, path, fields in eval_sets for instance_id, text in eval_texts(path, fields)]
+    index = EvalIndex.from_texts(items, n)
+    if cached is not None:
+        index.save(cached)
+    return index
+
+
+def scan_texts(texts: list[str], index: EvalIndex, *, rule: str = "tulu", threshold: float = 0.5) -> list[list[dict]]:
+    """For each text, the eval instances it contaminates: {benchmark, instance_id, overlap, n_shared_ngrams, example_ngram}."""
+    results: list[list[dict]] = [[] for _ in texts]
+    widths = sorted({index.n} | set(index.short_widths))
+    for lo, hi in _chunks(texts):
+        seg = segment(texts[lo:hi])
+        word_text = np.repeat(np.arange(hi - lo), np.diff(seg.offsets))
+        # per text: the matched hashes, each with (first word position, width)
+        matched: dict[int, dict[int, tuple[int, int]]] = {}
+        for width in widths:
+            hashes = _rolling(seg.hashes, width)
+            if len(hashes) == 0:
+                continue
+            inside = word_text[: len(hashes)] == word_text[width - 1 :]  # windows never span two texts
+            for position in np.nonzero(inside & index.contains(hashes))[0]:
+                text = int(word_text[position])
+                where = (int(position - seg.offsets[text]), width)
+                matched.setdefault(text, {}).setdefault(int(hashes[position]), where)
+        for text, found in matched.items():
+            values = np.fromiter(found, dtype=np.uint64, count=len(found))
+            which, owners = index.owner_pairs(values)
+            for owner in np.unique(owners):
+                shared = values[np.unique(which[owners == owner])]
+                overlap = index.coverage(int(owner), shared)
+                if rule == "tulu" and overlap <= threshold:
+                    continue
+                first, width = min(found[int(v)] for v in shared)
+                results[lo + text].append({"benchmark": index.benchmarks[owner], "instance_id": index.instance_ids[owner],
+                                           "overlap": overlap, "n_shared_ngrams": len(shared),
+                                           "example_ngram": " ".join(seg.words_of(text, first, width))})
+    return results
 
 
 def example_text(messages: list[dict], check_responses: bool) -> str:
@@ -146,52 +327,65 @@ def example_text(messages: list[dict], check_responses: bool) -> str:
     return "\n".join(m["content"] for m in messages if m["role"] in roles)
 
 
-def find_hits(example: dict, index: EvalIndex, *, rule: str = "tulu", threshold: float = 0.5,
-              check_responses: bool = False) -> list[dict]:
-    """Every eval instance this training example contaminates, with the evidence."""
-    tokens = words(example_text(example["messages"], check_responses))
-    runs = [(width, window_hashes(tokens, width)) for width in index.query_widths(len(tokens))]
-    query = np.concatenate([hashes for _, hashes in runs]) if runs else np.empty(0, dtype=np.uint64)
-    hits = []
-    for owner, shared in index.candidates(query).items():
-        instance = index.instances[owner]
-        overlap = instance_overlap(instance, shared, index.n)
-        if rule == "tulu" and overlap <= threshold:
-            continue
-        width, hashes = next((w, h) for w, h in runs if np.isin(h, shared).any())
-        first = int(np.nonzero(np.isin(hashes, shared))[0][0])
-        hits.append({
-            "benchmark": instance.benchmark,
-            "instance_id": instance.instance_id,
-            "overlap": overlap,
-            "n_shared_ngrams": int(len(shared)),
-            "example_ngram": " ".join(tokens[first : first + width]),
-            "example_id": example["example_id"],
-            "train_source": example["source"],
-        })
-    return hits
-
-
 def decontaminate(examples: list[dict], index: EvalIndex, *, rule: str = "tulu", threshold: float = 0.5,
                   check_responses: bool = False) -> tuple[list[dict], list[dict]]:
-    """(kept examples, hits); an example with any hit is dropped, and each hit is reported."""
+    """(kept examples, hits): an example with any hit is dropped, and every hit is reported with provenance."""
+    found = scan_texts([example_text(e["messages"], check_responses) for e in examples], index, rule=rule,
+                       threshold=threshold)
     kept, hits = [], []
-    for example in examples:
-        found = find_hits(example, index, rule=rule, threshold=threshold, check_responses=check_responses)
-        if found:
-            hits.extend(found)
-        else:
+    for example, example_hits in zip(examples, found):
+        if not example_hits:
             kept.append(example)
+        for hit in example_hits:
+            hits.append({**hit, "example_id": example["example_id"], "train_source": example["source"],
+                         "train_mix_source": example.get("mix_source")})
     return kept, hits
 
 
-def hits_summary(hits: list[dict]) -> dict[str, int]:
-    """Dropped examples per benchmark (an example counts once per benchmark it touches)."""
-    per_benchmark: dict[str, set] = {}
+def find_hits(example: dict, index: EvalIndex, *, rule: str = "tulu", threshold: float = 0.5,
+              check_responses: bool = False) -> list[dict]:
+    """Every eval instance one training example contaminates, with the evidence."""
+    return decontaminate([example], index, rule=rule, threshold=threshold, check_responses=check_responses)[1]
+
+
+def hits_summary(hits: list[dict], key: str = "benchmark") -> dict[str, int]:
+    """Dropped examples per ``key`` (benchmark or train_mix_source); an example counts once per group."""
+    groups: dict[str, set] = {}
     for hit in hits:
-        per_benchmark.setdefault(hit["benchmark"], set()).add(hit["example_id"])
-    return {name: len(ids) for name, ids in sorted(per_benchmark.items())}
+        groups.setdefault(str(hit.get(key)), set()).add(hit["example_id"])
+    return {name: len(ids) for name, ids in sorted(groups.items())}
 
 
-def hits_json(hits: list[dict]) -> str:
-    return json.dumps(hits, indent=2, ensure_ascii=False)
+def decontaminate_file(train: Path, eval_sets: list[tuple[str, Path, list[str]]], out: Path, *, n: int = 8,
+                       rule: str = "tulu", threshold: float = 0.5, check_responses: bool = False,
+                       cache_dir: Path | None = None) -> dict:
+    """Stand-alone: write ``out/kept.jsonl`` (the training file's own rows, unchanged), ``out/hits.jsonl``
+    and ``out/report.json``; return the report."""
+    train = Path(train)
+    raw, examples = [], []
+    for number, row in _rows(train):
+        prompt = row_to_prompt(row, fmt="auto", source=f"{train}:{number}", default_domain="general")
+        messages = [m.model_dump() for m in prompt.messages]
+        if prompt.response is not None:
+            messages.append({"role": "assistant", "content": prompt.response})
+        raw.append(row)
+        examples.append({"example_id": prompt.id, "source": prompt.source, "messages": messages})
+    index = build_index(eval_sets, n, cache_dir=cache_dir)
+    found = scan_texts([example_text(e["messages"], check_responses) for e in examples], index, rule=rule,
+                       threshold=threshold)
+    out.mkdir(parents=True, exist_ok=True)
+    hits = [{**hit, "example_id": e["example_id"], "train_source": e["source"]}
+            for e, example_hits in zip(examples, found) for hit in example_hits]
+    with (out / "kept.jsonl").open("w") as kept:
+        for row, example_hits in zip(raw, found):
+            if not example_hits:
+                kept.write(json.dumps(row, ensure_ascii=False) + "\n")
+    with (out / "hits.jsonl").open("w") as handle:
+        for hit in hits:
+            handle.write(json.dumps(hit, ensure_ascii=False) + "\n")
+    report = {"train": str(train), "n": n, "rule": rule, "threshold": threshold, "check_responses": check_responses,
+              "eval_sets": {name: str(path) for name, path, _ in eval_sets}, "eval_ngrams": len(index),
+              "examples": len(examples), "dropped": sum(bool(f) for f in found),
+              "kept": sum(not f for f in found), "dropped_per_benchmark": hits_summary(hits)}
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    return report

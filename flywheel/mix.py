@@ -1,16 +1,19 @@
-"""mix: build the training set from weighted sources.
+"""mix: build the training set from weighted sources, deterministically for a seed.
 
-Sources are this round's pooled selection (which already carries the best of earlier
-rounds) and files of demonstrations (seed or human data, read with collect's formats).
-A weight of 1.0 takes every example once, 0.5 a seeded half, 2.0 every example twice.
-The draw is deterministic for a given seed, and a manifest row per (source, domain)
-records what was available and what was taken.
+Per source, in order:
+1. rows: ``selected`` takes this round's new examples, ``pool`` the earlier rounds'
+   (each weighted by ``decay`` per round of age), ``file`` a demonstrations file;
+2. draw: a per-domain quota takes that many distinct examples of the domain; otherwise
+   ``weight`` takes whole copies plus a seeded fraction;
+3. ``cap`` bounds the distinct examples, then ``epochs`` repeats them.
+A quota the source cannot fill is reported in the manifest (``shortfall``), never padded
+by repeating what is there. One manifest row per (source, domain).
 """
 
 from __future__ import annotations
 
 import random
-from collections import Counter
+from collections import Counter, defaultdict
 
 from flywheel.collect import load_prompts
 from flywheel.schema import conversation
@@ -39,31 +42,72 @@ def file_source_examples(source) -> list[dict]:
     return rows
 
 
-def weighted_draw(rows: list[dict], weight: float, rng: random.Random) -> list[dict]:
+def assign_sources(candidates: list[dict], sources, round_number: int) -> dict[str, list[dict]]:
+    """Which source each candidate belongs to: pooled selections split into this round's and earlier ones."""
+    kinds = {s.kind: s.name for s in sources}
+    by_source: dict[str, list[dict]] = {s.name: [] for s in sources}
+    for row in candidates:
+        if row["mix_source"] == "selected":
+            kind = "selected" if row["origin_round"] == round_number else "pool"
+            if kind in kinds:  # a pool the config does not mix in is simply not used
+                by_source[kinds[kind]].append(row)
+        elif row["mix_source"] in by_source:
+            by_source[row["mix_source"]].append(row)
+        else:
+            raise MixtureError(f"example {row['example_id']} names unknown mixture source {row['mix_source']!r}")
+    return by_source
+
+
+def _copies(weight: float, rng: random.Random) -> int:
     whole, fraction = int(weight), weight - int(weight)
-    drawn = [row for _ in range(whole) for row in rows]
-    if fraction > 0 and rows:
-        drawn += rng.sample(rows, round(fraction * len(rows)))
-    return drawn
+    return whole + (rng.random() < fraction)
+
+
+def draw_source(rows: list[dict], source, round_number: int, rng: random.Random) -> tuple[list[dict], dict[str, int]]:
+    """(drawn rows incl. epochs, requested distinct count per domain)."""
+    rows = sorted(rows, key=lambda r: r["example_id"])
+    by_domain: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_domain[row["domain"]].append(row)
+    distinct, requested = [], {}
+    for domain in sorted(by_domain.keys() | source.quotas.keys()):
+        available = by_domain.get(domain, [])
+        if domain in source.quotas:
+            requested[domain] = source.quotas[domain]
+            shuffled = available[:]
+            rng.shuffle(shuffled)
+            distinct.extend(shuffled[: source.quotas[domain]])
+            continue
+        if source.kind == "pool":
+            drawn = [r for r in available
+                     for _ in range(_copies(source.weight * source.decay ** (round_number - r["origin_round"]), rng))]
+        else:
+            whole, fraction = int(source.weight), source.weight - int(source.weight)
+            drawn = [r for _ in range(whole) for r in available] + rng.sample(available, round(fraction * len(available)))
+        requested[domain] = len(drawn)
+        distinct.extend(drawn)
+    if source.cap is not None and len(distinct) > source.cap:
+        distinct = rng.sample(distinct, source.cap)
+    return distinct * source.epochs, requested
 
 
 def mix_sources(candidates: list[dict], sources, *, seed: int, round_number: int) -> tuple[list[dict], list[dict]]:
     """(training examples, manifest rows). ``candidates`` are decontaminated rows tagged by mix_source."""
-    by_source: dict[str, list[dict]] = {s.name: [] for s in sources}
-    for row in candidates:
-        if row["mix_source"] not in by_source:
-            raise MixtureError(f"example {row['example_id']} names unknown mixture source {row['mix_source']!r}")
-        by_source[row["mix_source"]].append(row)
+    by_source = assign_sources(candidates, sources, round_number)
     rng = random.Random(seed * 1_000_003 + round_number)
     mixture, manifest = [], []
     for source in sources:
-        rows = sorted(by_source[source.name], key=lambda r: r["example_id"])
-        drawn = weighted_draw(rows, source.weight, rng)
-        available, taken = Counter(r["domain"] for r in rows), Counter(r["domain"] for r in drawn)
-        for domain in sorted(set(available) | set(taken)) or ["-"]:
-            manifest.append({"round": round_number, "source": source.name, "domain": domain,
-                             "weight": source.weight, "n_available": available.get(domain, 0),
-                             "n_taken": taken.get(domain, 0)})
+        rows = by_source[source.name]
+        drawn, requested = draw_source(rows, source, round_number, rng)
+        available = Counter(r["domain"] for r in rows)
+        taken = Counter(r["domain"] for r in drawn)
+        for domain in sorted(set(available) | set(requested)) or ["-"]:
+            distinct_taken = taken.get(domain, 0) // source.epochs
+            wanted = requested.get(domain, 0)
+            manifest.append({"round": round_number, "source": source.name, "kind": source.kind, "domain": domain,
+                             "weight": source.weight, "epochs": source.epochs, "n_available": available.get(domain, 0),
+                             "n_requested": wanted, "n_taken": taken.get(domain, 0),
+                             "shortfall": max(0, wanted - distinct_taken) if domain in source.quotas else 0})
         mixture.extend(drawn)
     rng.shuffle(mixture)
     return mixture, manifest

@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 
 from flywheel.collect import collect_prompts, load_prompts
 from flywheel.config import RoundConfig
-from flywheel.decontaminate import build_index, decontaminate, find_hits, hits_summary
+from flywheel.decontaminate import build_index, decontaminate, hits_summary
+from flywheel.dedup import deduplicate
 from flywheel.diversity import distinct_n
 from flywheel.evaluate import pass_at_1
 from flywheel.generate import Generator, SamplingParams
@@ -105,32 +106,43 @@ def select(config: RoundConfig, round_number: int, store: Store) -> dict:
 
 def eval_index(config: RoundConfig):
     d = config.decontamination
-    return build_index([(e.name, e.path, e.fields) for e in d.eval_sets], d.n)
+    return build_index([(e.name, e.path, e.fields) for e in d.eval_sets], d.n, cache_dir=config.workdir / "cache")
 
 
 def decontaminate_round(config: RoundConfig, round_number: int, store: Store) -> dict:
-    """Every training candidate (the pooled selection and each file source) against the eval sets."""
+    """Every training candidate (the pooled selection and each file source): eval overlap, then duplicates."""
     paths = RoundPaths(config.workdir, round_number)
     candidates = read_parquet(paths.selected).to_pylist()
     for source in config.mixture.sources:
         if source.kind == "file":
             candidates.extend(file_source_examples(source))
     d = config.decontamination
-    kept, hits = decontaminate(candidates, eval_index(config), rule=d.rule, threshold=d.threshold,
-                               check_responses=d.check_responses)
-    write_parquet_atomic(examples_to_table(kept), paths.decontaminated)
+    clean, hits = decontaminate(candidates, eval_index(config), rule=d.rule, threshold=d.threshold,
+                                check_responses=d.check_responses)
+    drops: list[dict] = []
+    if config.dedup.enabled:
+        previous_file = RoundPaths(config.workdir, round_number - 1).decontaminated
+        previous = read_parquet(previous_file).to_pylist() if round_number > 1 and previous_file.exists() else []
+        # Earlier rounds first: the first occurrence of a text stays, later copies go.
+        clean.sort(key=lambda r: (r["origin_round"] if r["mix_source"] == "selected" else -1, r["example_id"]))
+        u = config.dedup
+        clean, drops = deduplicate(clean, previous=previous, threshold=u.threshold, num_perm=u.num_perm,
+                                   shingle_size=u.shingle_size, near=u.near)
+    write_parquet_atomic(examples_to_table(clean), paths.decontaminated)
     store.replace_round("decontamination_hits", round_number, hits)
-    return {"n_candidates": len(candidates), "n_kept": len(kept), "n_dropped": len(candidates) - len(kept),
-            "hits_per_benchmark": hits_summary(hits)}
+    store.replace_round("dedup_drops", round_number, drops)
+    return {"n_candidates": len(candidates), "n_kept": len(clean),
+            "n_dropped_contaminated": len({h["example_id"] for h in hits}), "n_dropped_duplicates": len(drops),
+            "hits_per_benchmark": hits_summary(hits), "hits_per_source": hits_summary(hits, "train_mix_source"),
+            "duplicates": dict(Counter(d["kind"] for d in drops))}
 
 
 def remaining_contamination(config: RoundConfig, round_number: int) -> list[dict]:
     """Independent re-scan of the decontaminated output; the asset check expects none."""
     d = config.decontamination
-    index = eval_index(config)
     rows = read_parquet(RoundPaths(config.workdir, round_number).decontaminated, EXAMPLE_SCHEMA).to_pylist()
-    return [hit for row in rows for hit in find_hits(row, index, rule=d.rule, threshold=d.threshold,
-                                                     check_responses=d.check_responses)]
+    return decontaminate(rows, eval_index(config), rule=d.rule, threshold=d.threshold,
+                         check_responses=d.check_responses)[1]
 
 
 def mix(config: RoundConfig, round_number: int, store: Store) -> dict:
@@ -140,7 +152,11 @@ def mix(config: RoundConfig, round_number: int, store: Store) -> dict:
                                     round_number=round_number)
     write_parquet_atomic(examples_to_table(mixture), paths.mixture)
     store.replace_round("mixture", round_number, manifest)
-    return {"n_examples": len(mixture), "by_source": dict(Counter(r["mix_source"] for r in mixture))}
+    shortfalls = {f"{m['source']}/{m['domain']}": m["shortfall"] for m in manifest if m["shortfall"]}
+    return {"n_examples": len(mixture), "by_domain": dict(Counter(r["domain"] for r in mixture)),
+            "by_source": {s.name: sum(m["n_taken"] for m in manifest if m["source"] == s.name)
+                          for s in config.mixture.sources},
+            "quota_shortfalls": shortfalls or None}
 
 
 def sft(config: RoundConfig, round_number: int, store: Store, echo=print) -> dict:
@@ -188,6 +204,7 @@ def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
         "yield": len(accepted) / max(1, len(samples)),
         "n_selected_pool": read_parquet(paths.selected).num_rows,
         "n_decontaminated_dropped": dropped[0][0],
+        "n_deduplicated_dropped": store.query("SELECT count(*) FROM dedup_drops WHERE round = ?", [round_number])[1][0][0],
         "n_train_examples": read_parquet(paths.mixture).num_rows,
         "train_loss": steps[0][0] if steps else None,
         "eval_pass_at_1": evals[0][0] if evals else None,

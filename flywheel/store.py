@@ -29,15 +29,28 @@ TABLES: dict[str, str] = {
     "selections": "round INTEGER, example_id VARCHAR, prompt_id VARCHAR, domain VARCHAR, origin_round INTEGER, "
                   "score DOUBLE, source VARCHAR",
     "decontamination_hits": "round INTEGER, benchmark VARCHAR, instance_id VARCHAR, overlap DOUBLE, "
-                            "n_shared_ngrams INTEGER, example_ngram VARCHAR, example_id VARCHAR, train_source VARCHAR",
-    "mixture": "round INTEGER, source VARCHAR, domain VARCHAR, weight DOUBLE, n_available INTEGER, n_taken INTEGER",
+                            "n_shared_ngrams INTEGER, example_ngram VARCHAR, example_id VARCHAR, train_source VARCHAR, "
+                            "train_mix_source VARCHAR",
+    "dedup_drops": "round INTEGER, example_id VARCHAR, mix_source VARCHAR, kind VARCHAR, duplicate_of VARCHAR, "
+                   "duplicate_round INTEGER, similarity DOUBLE, reason VARCHAR",
+    "mixture": "round INTEGER, source VARCHAR, kind VARCHAR, domain VARCHAR, weight DOUBLE, epochs INTEGER, "
+               "n_available INTEGER, n_requested INTEGER, n_taken INTEGER, shortfall INTEGER",
     "training_steps": "round INTEGER, step INTEGER, epoch INTEGER, loss DOUBLE, learning_rate DOUBLE, "
                       "tokens BIGINT, tokens_per_second DOUBLE",
     "evaluations": "round INTEGER, domain VARCHAR, n_prompts INTEGER, pass_at_1 DOUBLE, checkpoint VARCHAR",
     "round_metrics": "round INTEGER, n_prompts INTEGER, n_samples INTEGER, n_accepted INTEGER, yield DOUBLE, "
-                     "n_selected_pool INTEGER, n_decontaminated_dropped INTEGER, n_train_examples INTEGER, "
+                     "n_selected_pool INTEGER, n_decontaminated_dropped INTEGER, n_deduplicated_dropped INTEGER, "
+                     "n_train_examples INTEGER, "
                      "train_loss DOUBLE, eval_pass_at_1 DOUBLE, distinct_2 DOUBLE, verifier_errors INTEGER, "
                      "stop BOOLEAN, stop_reason VARCHAR",
+}
+
+
+VIEWS: dict[str, str] = {
+    # What decontamination dropped, per round, benchmark and training source.
+    "decontamination_summary": "SELECT round, benchmark, train_mix_source, count(DISTINCT example_id) AS examples_dropped, "
+                               "count(DISTINCT instance_id) AS instances_hit, count(*) AS hits, "
+                               "round(max(overlap), 3) AS max_overlap FROM decontamination_hits GROUP BY ALL",
 }
 
 
@@ -79,6 +92,8 @@ class Store:
     def _ensure_schema(connection: duckdb.DuckDBPyConnection) -> None:
         for name, columns in TABLES.items():
             connection.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
+        for name, query in VIEWS.items():
+            connection.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
 
     def replace_round(self, table: str, round_number: int, rows: list[dict] | pa.Table) -> int:
         """Replace ``table``'s rows for one round, in one transaction. Returns the row count."""

@@ -42,7 +42,7 @@ def small_config_dict(workdir: Path, base: Path = TINY_BASE) -> dict:
         "verifiers": {"math": ["math"], "code": ["unit_tests"], "general": [], "required": ["math"]},
         "selection": {"k": 2},
         "decontamination": {"eval_sets": [{"name": "heldout", "path": str(TASKS / "heldout.jsonl")}]},
-        "mixture": {"sources": [{"name": "selected", "kind": "selected"},
+        "mixture": {"sources": [{"name": "selected", "kind": "selected"}, {"name": "pool", "kind": "pool"},
                                 {"name": "seed", "kind": "file", "path": str(TASKS / "seed.jsonl"), "weight": 0.25}]},
         "sft": {"learning_rate": 1e-3, "epochs": 1, "batch_size": 8, "max_seq_len": 128, "timeout_seconds": 300},
         "evaluation": {"path": str(TASKS / "heldout.jsonl"), "max_prompts": 8, "max_new_tokens": 24},

@@ -45,3 +45,29 @@ def test_compose_file_is_valid():
     result = subprocess.run([binary, "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
+
+
+def test_decontaminate_command_keeps_rows_verbatim_and_reports(tmp_path, capsys):
+    import json
+
+    eval_file = tmp_path / "eval.jsonl"
+    eval_file.write_text(json.dumps({"id": "q1", "messages": [{"role": "user", "content":
+                         "Compute the number of ways to arrange five distinct books on a shelf today"}]}) + "\n")
+    train = tmp_path / "train.jsonl"
+    rows = [{"instruction": "Compute the number of ways to arrange five distinct books on a shelf today please",
+             "output": "120", "domain": "math", "extra": "kept as is"},
+            {"instruction": "Name a colour.", "output": "Blue.", "domain": "general", "extra": "kept as is"}]
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    assert main(["decontaminate", "--train", str(train), "--eval", f"bench={eval_file}", "--out", str(out)]) == 0
+    assert [json.loads(line) for line in (out / "kept.jsonl").read_text().splitlines()] == [rows[1]]
+    (hit,) = [json.loads(line) for line in (out / "hits.jsonl").read_text().splitlines()]
+    assert hit["instance_id"] == "q1" and hit["train_source"].endswith("train.jsonl:1") and hit["overlap"] == 1.0
+    report = json.loads((out / "report.json").read_text())
+    assert (report["kept"], report["dropped"], report["dropped_per_benchmark"]) == (1, 1, {"bench": 1})
+    assert "bench: 1 dropped" in capsys.readouterr().out
+
+
+def test_decontaminate_command_rejects_bad_eval_spec(tmp_path, capsys):
+    assert main(["decontaminate", "--train", "x.jsonl", "--eval", "nofile", "--out", str(tmp_path)]) == 2
+    assert "NAME=FILE" in capsys.readouterr().out

@@ -53,7 +53,8 @@ def test_round_two_generates_with_round_one_checkpoint(two_rounds):
 def test_every_stage_table_has_rows(two_rounds):
     config, *_ = two_rounds
     store = Store(config.workdir / "flywheel.duckdb")
-    for table in ("prompts", "samples", "verdicts", "mixture", "training_steps", "evaluations", "round_metrics"):
+    for table in ("prompts", "samples", "verdicts", "mixture", "decontamination_hits", "training_steps", "evaluations",
+                  "round_metrics"):
         _, rows = store.query(f"SELECT count(DISTINCT round) FROM {table}")
         assert rows[0][0] == 2, table
 

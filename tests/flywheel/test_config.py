@@ -40,7 +40,7 @@ def test_workdir_override(tmp_path):
         (lambda d: d["sft"].update(zero_stage=7), "sft.zero_stage"),
         (lambda d: d.pop("evaluation"), "evaluation"),
         (lambda d: d["decontamination"].update(threshold=1.5), "decontamination.threshold"),
-        (lambda d: d["mixture"]["sources"].append({"name": "x", "kind": "file"}), "mixture.sources.2"),
+        (lambda d: d["mixture"]["sources"].append({"name": "x", "kind": "file"}), "mixture.sources.3"),
     ],
 )
 def test_invalid_config_names_the_field(tmp_path, mutate, field):

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from flywheel.decontaminate import build_index, decontaminate, find_hits, ngram_hashes, words
+from flywheel.decontaminate import build_index, decontaminate, find_hits, segment, text_ngram_hashes, words
 
 EVAL = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma "
         "tau upsilon")  # 20 words
@@ -27,10 +27,26 @@ def test_words_normalise_unicode_case_and_punctuation():
 
 
 def test_hashes_are_stable_and_positional():
-    a = ngram_hashes(["a", "b", "c", "d"], 2)
+    a = text_ngram_hashes("a b c d", 2)
     assert a.dtype == np.uint64 and len(a) == 3
-    assert np.array_equal(a, ngram_hashes(["a", "b", "c", "d"], 2))
-    assert ngram_hashes(["a", "b"], 2)[0] != ngram_hashes(["b", "a"], 2)[0]
+    assert np.array_equal(a, text_ngram_hashes("A, b;  c\td!", 2))  # punctuation and case do not matter
+    assert text_ngram_hashes("a b", 2)[0] != text_ngram_hashes("b a", 2)[0]
+    assert text_ngram_hashes("ab c", 2)[0] != text_ngram_hashes("a bc", 2)[0]
+    assert len(np.unique(text_ngram_hashes(" ".join(f"w{i}" for i in range(5000)), 1))) == 5000
+
+
+def test_vectorised_segmentation_matches_the_documented_tokenizer():
+    import random
+
+    rng = random.Random(0)
+    alphabet = "abcXYZ019_ -.,;'!?\n\tÉéßøœ中文ｆｕｌｌ²½Ⅻ٣\u200b\u00a0ﬁ"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))) for _ in range(300)] + ["", "  "]
+    seg = segment(texts)
+    for t, text in enumerate(texts):
+        expected = words(text)
+        count = seg.offsets[t + 1] - seg.offsets[t]
+        assert seg.words_of(t, 0, count) == expected
+        assert np.array_equal(seg.hashes[seg.offsets[t] : seg.offsets[t + 1]], segment([" ".join(expected)]).hashes)
 
 
 def test_tulu_rule_drops_above_threshold_with_provenance(index):
@@ -73,3 +89,43 @@ def test_decontaminate_splits_kept_and_dropped(index):
     kept, hits = decontaminate([example(EVAL, "bad"), example("nothing alike", "good")], index)
     assert [r["example_id"] for r in kept] == ["good"]
     assert {h["example_id"] for h in hits} == {"bad"}
+
+
+def test_index_is_cached_by_file_contents(tmp_path):
+    path = tmp_path / "eval.jsonl"
+    path.write_text(json.dumps({"id": "e1", "question": EVAL}) + "\n")
+    cache = tmp_path / "cache"
+    first = build_index([("bench", path, ["question"])], n=8, cache_dir=cache)
+    (cached,) = cache.glob("eval-index-*.npz")
+    again = build_index([("bench", path, ["question"])], n=8, cache_dir=cache)
+    assert np.array_equal(first.sorted_hashes, again.sorted_hashes) and again.instance_ids == ["e1"]
+    assert len(list(cache.glob("*.npz"))) == 1
+    path.write_text(json.dumps({"id": "e2", "question": "completely different words here now"}) + "\n")
+    changed = build_index([("bench", path, ["question"])], n=8, cache_dir=cache)
+    assert changed.instance_ids == ["e2"] and len(list(cache.glob("*.npz"))) == 2
+    assert build_index([("bench", path, ["question"])], n=5, cache_dir=cache).n == 5  # n is part of the key
+
+
+def test_index_is_compact():
+    from flywheel.decontaminate import EvalIndex
+
+    items = [("b", str(i), " ".join(f"w{i}x{j}" for j in range(108))) for i in range(1000)]  # ~100k n-grams
+    index = EvalIndex.from_texts(items, n=8)
+    assert len(index) == 1000 * 101
+    assert index.nbytes / len(index) < 24  # bytes per eval n-gram: ~20 MB for 1M
+
+
+def test_corpus_scan_keeps_texts_apart(index):
+    # the first text ends and the second begins with parts of the eval text: no window spans both
+    from flywheel.decontaminate import scan_texts
+
+    half = EVAL.split()
+    results = scan_texts([" ".join(half[:6]), " ".join(half[6:12])], index, rule="any_hit")
+    assert results == [[], []]
+
+
+def test_hit_records_training_mix_source(index):
+    row = example(EVAL)
+    row["mix_source"] = "seed"
+    (hit,) = find_hits(row, index)
+    assert hit["train_mix_source"] == "seed"

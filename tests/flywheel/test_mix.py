@@ -6,18 +6,58 @@ from flywheel.config import MixtureSource
 from flywheel.mix import MixtureError, file_source_examples, mix_sources
 
 
-def rows(source, n, domain="math"):
-    return [{"example_id": f"{source}-{i}", "prompt_id": f"p{i}", "domain": domain, "messages": [], "source": "f:1",
-             "mix_source": source, "origin_round": 1, "score": 1.0} for i in range(n)]
+def rows(source, n, domain="math", origin_round=1, start=0):
+    return [{"example_id": f"{source}-{domain}-r{origin_round}-{i}", "prompt_id": f"p{i}", "domain": domain,
+             "messages": [], "source": "f:1", "mix_source": source, "origin_round": origin_round, "score": 1.0}
+            for i in range(start, start + n)]
+
+
+def manifest_by(manifest):
+    return {(m["source"], m["domain"]): m for m in manifest}
 
 
 def test_weights_scale_each_source_and_manifest_counts():
-    sources = [MixtureSource(name="selected", kind="selected", weight=2.0),
+    sources = [MixtureSource(name="new", kind="selected", weight=2.0),
                MixtureSource(name="seed", kind="file", path="x.jsonl", weight=0.5)]
-    mixture, manifest = mix_sources(rows("selected", 3) + rows("seed", 10, "code"), sources, seed=1, round_number=2)
-    counts = {m["source"]: (m["n_available"], m["n_taken"]) for m in manifest}
-    assert counts == {"selected": (3, 6), "seed": (10, 5)}
+    mixture, manifest = mix_sources(rows("selected", 3, origin_round=2) + rows("seed", 10, "code"), sources, seed=1,
+                                    round_number=2)
+    m = manifest_by(manifest)
+    assert (m["new", "math"]["n_available"], m["new", "math"]["n_taken"]) == (3, 6)
+    assert (m["seed", "code"]["n_available"], m["seed", "code"]["n_taken"]) == (10, 5)
     assert len(mixture) == 11
+
+
+def test_selected_is_this_round_and_pool_is_earlier_rounds_with_decay():
+    candidates = rows("selected", 4, origin_round=3) + rows("selected", 40, origin_round=2) + \
+        rows("selected", 40, origin_round=1, start=100)
+    sources = [MixtureSource(name="new", kind="selected"), MixtureSource(name="old", kind="pool", decay=0.5)]
+    mixture, manifest = mix_sources(candidates, sources, seed=0, round_number=3)
+    assert manifest_by(manifest)["new", "math"]["n_taken"] == 4
+    taken = [r["origin_round"] for r in mixture if r["origin_round"] < 3]
+    # round 2 examples are kept with probability 0.5, round 1 with 0.25
+    assert 10 <= taken.count(2) <= 30 and 2 <= taken.count(1) <= 18 and taken.count(1) < taken.count(2)
+
+
+def test_quota_takes_distinct_examples_and_reports_shortfall_without_padding():
+    source = MixtureSource(name="seed", kind="file", path="x.jsonl", quotas={"math": 5, "code": 8})
+    mixture, manifest = mix_sources(rows("seed", 9) + rows("seed", 3, "code"), [source], seed=0, round_number=1)
+    m = manifest_by(manifest)
+    assert (m["seed", "math"]["n_taken"], m["seed", "math"]["shortfall"]) == (5, 0)
+    assert (m["seed", "code"]["n_available"], m["seed", "code"]["n_taken"], m["seed", "code"]["shortfall"]) == (3, 3, 5)
+    assert len({r["example_id"] for r in mixture}) == len(mixture) == 8  # nothing repeated to fill the gap
+
+
+def test_quota_for_a_domain_the_source_lacks_is_reported():
+    source = MixtureSource(name="seed", kind="file", path="x.jsonl", quotas={"general": 2})
+    _, manifest = mix_sources(rows("seed", 2), [source], seed=0, round_number=1)
+    assert manifest_by(manifest)["seed", "general"]["shortfall"] == 2
+
+
+def test_cap_and_epochs():
+    source = MixtureSource(name="seed", kind="file", path="x.jsonl", cap=4, epochs=3)
+    mixture, manifest = mix_sources(rows("seed", 10), [source], seed=0, round_number=1)
+    assert len(mixture) == 12 and len({r["example_id"] for r in mixture}) == 4
+    assert manifest_by(manifest)["seed", "math"]["n_taken"] == 12
 
 
 def test_mix_is_deterministic_for_a_seed():
@@ -29,9 +69,13 @@ def test_mix_is_deterministic_for_a_seed():
 
 
 def test_empty_source_still_reported():
-    sources = [MixtureSource(name="selected", kind="selected")]
-    _, manifest = mix_sources([], sources, seed=0, round_number=1)
-    assert manifest == [{"round": 1, "source": "selected", "domain": "-", "weight": 1.0, "n_available": 0, "n_taken": 0}]
+    _, manifest = mix_sources([], [MixtureSource(name="new", kind="selected")], seed=0, round_number=1)
+    assert [(m["source"], m["domain"], m["n_available"], m["n_taken"]) for m in manifest] == [("new", "-", 0, 0)]
+
+
+def test_unknown_source_is_an_error():
+    with pytest.raises(MixtureError, match="unknown mixture source 'mystery'"):
+        mix_sources(rows("mystery", 1), [MixtureSource(name="new", kind="selected")], seed=0, round_number=1)
 
 
 def test_file_source_needs_answers(tmp_path):

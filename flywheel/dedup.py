@@ -1,0 +1,99 @@
+"""Deduplication of training examples: exact by normalised-text hash, near by MinHash LSH (datasketch).
+
+An example's text is its whole conversation. Exact duplicates share the hash of that
+text after NFKC, lower case and whitespace folding. Near duplicates have an estimated
+Jaccard similarity of word ``shingle_size``-grams at or above ``threshold``. Word
+5-grams are the default because templated prompts that differ in a few numbers share
+few 5-grams (kept), while the same answer to the same prompt, lightly reworded, shares
+most of them (dropped).
+
+Examples are visited in order (earlier rounds first), so the first occurrence stays and
+every later copy is dropped with its reason and the example it duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+from datasketch import MinHash, MinHashLSH
+
+_SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
+
+
+def conversation_text(messages: list[dict]) -> str:
+    return "\n".join(f"{m['role']}: {m['content']}" for m in messages)
+
+
+def exact_key(text: str) -> str:
+    folded = _SPACE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+    return hashlib.sha1(folded.encode()).hexdigest()
+
+
+def shingles(text: str, size: int) -> set[bytes]:
+    tokens = _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+    if len(tokens) <= size:
+        return {" ".join(tokens).encode()}
+    return {" ".join(tokens[i : i + size]).encode() for i in range(len(tokens) - size + 1)}
+
+
+def minhash(text: str, size: int, num_perm: int) -> MinHash:
+    sketch = MinHash(num_perm=num_perm, seed=1)
+    sketch.update_batch(list(shingles(text, size)))
+    return sketch
+
+
+def deduplicate(rows: list[dict], *, previous: list[dict] = (), threshold: float = 0.8, num_perm: int = 128,
+                shingle_size: int = 5, near: bool = True) -> tuple[list[dict], list[dict]]:
+    """(kept rows, drops). ``previous`` (earlier rounds' data) is only compared against, never returned.
+
+    A row whose ``example_id`` is already in ``previous`` is the same example carried
+    forward by pooling, not a duplicate of it.
+    """
+    exact: dict[str, dict] = {}
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm) if near else None
+    sketches: dict[str, MinHash] = {}
+    known: dict[str, dict] = {}
+
+    def register(row: dict, text: str) -> None:
+        exact.setdefault(exact_key(text), row)
+        known[row["example_id"]] = row
+        if lsh is not None and row["example_id"] not in sketches:
+            sketches[row["example_id"]] = minhash(text, shingle_size, num_perm)
+            lsh.insert(row["example_id"], sketches[row["example_id"]])
+
+    for row in previous:
+        register(row, conversation_text(row["messages"]))
+    kept, drops, kept_ids = [], [], set()
+    for row in rows:
+        if row["example_id"] in known:  # carried forward from an earlier round, or repeated
+            if row["example_id"] not in kept_ids:
+                kept.append(row)
+                kept_ids.add(row["example_id"])
+            continue
+        text = conversation_text(row["messages"])
+        twin = exact.get(exact_key(text))
+        if twin is not None:
+            drops.append(_drop(row, twin, "exact", 1.0))
+            continue
+        if lsh is not None:
+            sketch = minhash(text, shingle_size, num_perm)
+            candidates = sorted(lsh.query(sketch), key=lambda key: -sketch.jaccard(sketches[key]))
+            if candidates:
+                twin = known[candidates[0]]
+                drops.append(_drop(row, twin, "near", sketch.jaccard(sketches[candidates[0]])))
+                continue
+        register(row, text)
+        kept.append(row)
+        kept_ids.add(row["example_id"])
+    return kept, drops
+
+
+def _drop(row: dict, twin: dict, kind: str, similarity: float) -> dict:
+    return {"example_id": row["example_id"], "mix_source": row.get("mix_source"), "kind": kind,
+            "duplicate_of": twin["example_id"], "duplicate_round": twin.get("origin_round"),
+            "similarity": round(float(similarity), 4),
+            "reason": f"{kind} duplicate of {twin['example_id']} (round {twin.get('origin_round')}, "
+                      f"similarity {similarity:.2f})"}

@@ -1,0 +1,68 @@
+"""Stages without a model: decontamination, deduplication and mixing of a hand-built round."""
+
+import json
+
+from flywheel import stages
+from flywheel.io import RoundPaths, read_parquet, write_parquet_atomic
+from flywheel.schema import examples_to_table
+from flywheel.store import Store
+
+HELDOUT_Q = "Compute the number of ways to arrange five distinct books on a shelf today"
+
+
+def example(eid, prompt, answer, origin_round, domain="math"):
+    return {"example_id": eid, "prompt_id": eid, "domain": domain, "source": f"train.jsonl:{origin_round}",
+            "mix_source": "selected", "origin_round": origin_round, "score": 1.0,
+            "messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]}
+
+
+def test_decontaminate_dedup_and_mix_record_provenance(small_config_path, tmp_path):
+    import yaml
+
+    from flywheel.config import load_config
+
+    heldout = tmp_path / "heldout.jsonl"
+    heldout.write_text(json.dumps({"id": "h1", "domain": "math", "reference": "120",
+                                   "messages": [{"role": "user", "content": HELDOUT_Q}]}) + "\n")
+    seed = tmp_path / "seed.jsonl"
+    seed.write_text(json.dumps({"id": "s1", "domain": "general", "instruction": "Name a colour.", "output": "Blue."}) + "\n")
+    data = yaml.safe_load(small_config_path.read_text())
+    data["decontamination"]["eval_sets"] = [{"name": "heldout", "path": str(heldout)}]
+    data["mixture"]["sources"] = [{"name": "selected", "kind": "selected"}, {"name": "pool", "kind": "pool"},
+                                  {"name": "seed", "kind": "file", "path": str(seed), "epochs": 2,
+                                   "quotas": {"general": 3}}]
+    small_config_path.write_text(yaml.safe_dump(data))
+    config = load_config(small_config_path)
+    store = Store(config.workdir / "flywheel.duckdb")
+
+    round1 = [example("r1-a", "What is 2 plus 2 today?", "2 + 2 = 4. The answer is 4.", 1)]
+    write_parquet_atomic(examples_to_table(round1), RoundPaths(config.workdir, 1).selected)
+    stages.decontaminate_round(config, 1, store)
+    round2 = round1 + [
+        example("r2-a", "What is 2 plus 2 today?", "2 + 2 = 4. The answer is 4.", 2),            # exact copy of round 1
+        example("r2-b", HELDOUT_Q + " please", "5! = 120. The answer is 120.", 2),               # contaminated
+        example("r2-c", "What is 3 plus 5 today?", "3 + 5 = 8. The answer is 8.", 2),            # clean and new
+    ]
+    write_parquet_atomic(examples_to_table(round2), RoundPaths(config.workdir, 2).selected)
+
+    result = stages.decontaminate_round(config, 2, store)
+    assert (result["n_candidates"], result["n_dropped_contaminated"], result["n_dropped_duplicates"]) == (5, 1, 1)
+    assert result["hits_per_benchmark"] == {"heldout": 1}
+    kept = {r["example_id"] for r in read_parquet(RoundPaths(config.workdir, 2).decontaminated).to_pylist()}
+    assert kept == {"r1-a", "r2-c", "seed-s1"}
+    _, hits = store.query("SELECT benchmark, instance_id, example_id, train_source, train_mix_source "
+                          "FROM decontamination_hits WHERE round = 2")
+    assert hits == [("heldout", "h1", "r2-b", "train.jsonl:2", "selected")]
+    _, summary = store.query("SELECT benchmark, train_mix_source, examples_dropped FROM decontamination_summary")
+    assert summary == [("heldout", "selected", 1)]
+    _, drops = store.query("SELECT example_id, kind, duplicate_of, duplicate_round FROM dedup_drops WHERE round = 2")
+    assert drops == [("r2-a", "exact", "r1-a", 1)]
+    assert stages.remaining_contamination(config, 2) == []
+
+    mixed = stages.mix(config, 2, store)
+    assert mixed["n_examples"] == 1 + 1 + 2  # this round's r2-c, the pooled r1-a, the seed row twice
+    assert mixed["quota_shortfalls"] == {"seed/general": 2}
+    _, manifest = store.query("SELECT source, kind, domain, n_available, n_taken, shortfall FROM mixture "
+                              "WHERE round = 2 ORDER BY source")
+    assert manifest == [("pool", "pool", "math", 1, 1, 0), ("seed", "file", "general", 1, 2, 2),
+                        ("selected", "selected", "math", 1, 1, 0)]
