@@ -51,7 +51,8 @@ _POWERS: list[np.ndarray] = [np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.ui
 
 
 def normalise(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).lower()
+    # NFKC leaves ASCII unchanged, and isascii() is O(1): skip the normaliser for it.
+    return text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).lower()
 
 
 def words(text: str) -> list[str]:
@@ -122,15 +123,33 @@ def segment(texts: list[str]) -> Segmented:
 
 
 def _rolling(flat: np.ndarray, width: int) -> np.ndarray:
-    """Hash of every run of ``width`` consecutive values in ``flat``."""
+    """Hash of every run of ``width`` consecutive values: sum of flat[i+j] * M**(width-1-j), mod 2**64.
+
+    Built by doubling (h_2k[i] = h_k[i] * M**k + h_k[i+k]) plus a linear tail, so an 8-gram takes
+    three multiply-adds over the array instead of eight; the result is the same polynomial.
+    """
     count = len(flat) - width + 1
     if width < 1 or count < 1:
         return np.empty(0, dtype=np.uint64)
-    out = np.zeros(count, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for offset in range(width):
-            out = out * _MULTIPLIER + flat[offset : offset + count]
-    return out
+        out, span = flat.copy(), 1
+        while span * 2 <= width:
+            out = out[:-span] * (_MULTIPLIER ** np.uint64(span)) + out[span:]
+            span *= 2
+        for offset in range(span, width):
+            out = out[: len(flat) - offset] * _MULTIPLIER + flat[offset:]
+    return out[:count]
+
+
+def text_windows(seg: "Segmented", width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hash, text, word position within its text) of every ``width``-word window inside one text."""
+    hashes = _rolling(seg.hashes, width)
+    word_text = np.repeat(np.arange(len(seg.offsets) - 1), np.diff(seg.offsets))
+    if len(hashes) == 0:
+        return hashes, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    keep = np.nonzero(word_text[: len(hashes)] == word_text[width - 1 :])[0]  # never spanning two texts
+    texts = word_text[keep]
+    return hashes[keep], texts, keep - seg.offsets[texts]
 
 
 def text_ngram_hashes(text: str, n: int) -> np.ndarray:
@@ -141,15 +160,10 @@ def text_ngram_hashes(text: str, n: int) -> np.ndarray:
 
 def _chunks(texts: list[str]) -> list[tuple[int, int]]:
     """[start, end) ranges of texts holding about CHUNK_CHARS characters each."""
-    ranges, start, size = [], 0, 0
-    for i, text in enumerate(texts):
-        size += len(text) + 1
-        if size >= CHUNK_CHARS:
-            ranges.append((start, i + 1))
-            start, size = i + 1, 0
-    if start < len(texts) or not ranges:
-        ranges.append((start, len(texts)))
-    return ranges
+    ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1)
+    cuts = np.searchsorted(ends, np.arange(CHUNK_CHARS, int(ends[-1]) if len(ends) else 0, CHUNK_CHARS), side="right")
+    bounds = [0] + sorted({int(c) for c in cuts if 0 < c < len(texts)}) + [len(texts)]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 @dataclass
@@ -179,10 +193,15 @@ class EvalIndex:
         per_instance, counts = [], []
         for lo, hi in _chunks([text for _, _, text in items]):
             seg = segment([text for _, _, text in items[lo:hi]])
+            lengths = np.diff(seg.offsets)
+            hashes, owner, _ = text_windows(seg, n)
+            bounds = np.searchsorted(owner, np.arange(hi - lo + 1))
             for t in range(hi - lo):
-                hashes = seg.hashes[seg.offsets[t] : seg.offsets[t + 1]]
-                counts.append(len(hashes))
-                per_instance.append(_rolling(hashes, min(n, len(hashes))))
+                counts.append(int(lengths[t]))
+                if lengths[t] >= n:
+                    per_instance.append(hashes[bounds[t] : bounds[t + 1]])
+                else:  # shorter than n: indexed whole
+                    per_instance.append(_rolling(seg.hashes[seg.offsets[t] : seg.offsets[t + 1]], int(lengths[t])))
         ordered = np.concatenate(per_instance) if per_instance else np.empty(0, dtype=np.uint64)
         offsets = np.zeros(len(items) + 1, dtype=np.int64)
         offsets[1:] = np.cumsum([len(h) for h in per_instance])
@@ -224,17 +243,18 @@ class EvalIndex:
         within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         return which, self.sorted_owners[np.repeat(lo, counts) + within]
 
-    def coverage(self, owner: int, shared: np.ndarray) -> float:
+    def coverage(self, owner: int, shared: set[int]) -> float:
         """Fraction of the instance's words covered by the n-grams it shares with a training text."""
         total = int(self.n_tokens[owner])
         if total == 0:
             return 0.0
-        hashes = self.ordered[self.offsets[owner] : self.offsets[owner + 1]]
         width = min(self.n, total)
-        covered = np.zeros(total, dtype=bool)
-        for start in np.nonzero(np.isin(hashes, shared))[0]:
-            covered[start : start + width] = True
-        return float(covered.mean())
+        covered: set[int] = set()
+        # Instances are short (tens to hundreds of n-grams): plain Python beats NumPy's per-call overhead here.
+        for start, value in enumerate(self.ordered[self.offsets[owner] : self.offsets[owner + 1]].tolist()):
+            if value in shared:
+                covered.update(range(start, start + width))
+        return len(covered) / total
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -295,30 +315,28 @@ def scan_texts(texts: list[str], index: EvalIndex, *, rule: str = "tulu", thresh
     widths = sorted({index.n} | set(index.short_widths))
     for lo, hi in _chunks(texts):
         seg = segment(texts[lo:hi])
-        word_text = np.repeat(np.arange(hi - lo), np.diff(seg.offsets))
-        # per text: the matched hashes, each with (first word position, width)
-        matched: dict[int, dict[int, tuple[int, int]]] = {}
+        # (text, instance) -> {shared hash: (first word position, width)}
+        pairs: dict[tuple[int, int], dict[int, tuple[int, int]]] = {}
         for width in widths:
-            hashes = _rolling(seg.hashes, width)
-            if len(hashes) == 0:
+            hashes, text_of, position = text_windows(seg, width)
+            hit = np.nonzero(index.contains(hashes))[0]
+            if len(hit) == 0:
                 continue
-            inside = word_text[: len(hashes)] == word_text[width - 1 :]  # windows never span two texts
-            for position in np.nonzero(inside & index.contains(hashes))[0]:
-                text = int(word_text[position])
-                where = (int(position - seg.offsets[text]), width)
-                matched.setdefault(text, {}).setdefault(int(hashes[position]), where)
-        for text, found in matched.items():
-            values = np.fromiter(found, dtype=np.uint64, count=len(found))
-            which, owners = index.owner_pairs(values)
-            for owner in np.unique(owners):
-                shared = values[np.unique(which[owners == owner])]
-                overlap = index.coverage(int(owner), shared)
-                if rule == "tulu" and overlap <= threshold:
-                    continue
-                first, width = min(found[int(v)] for v in shared)
-                results[lo + text].append({"benchmark": index.benchmarks[owner], "instance_id": index.instance_ids[owner],
-                                           "overlap": overlap, "n_shared_ngrams": len(shared),
-                                           "example_ngram": " ".join(seg.words_of(text, first, width))})
+            which, owners = index.owner_pairs(hashes[hit])  # all of this chunk's matches in one lookup
+            rows = hit[which]
+            for text, owner, value, at in zip(text_of[rows].tolist(), owners.tolist(), hashes[rows].tolist(),
+                                              position[rows].tolist()):
+                found = pairs.setdefault((text, owner), {})
+                if value not in found or at < found[value][0]:
+                    found[value] = (at, width)
+        for (text, owner), found in pairs.items():
+            overlap = index.coverage(owner, found.keys())
+            if rule == "tulu" and overlap <= threshold:
+                continue
+            first, width = min(found.values())
+            results[lo + text].append({"benchmark": index.benchmarks[owner], "instance_id": index.instance_ids[owner],
+                                       "overlap": overlap, "n_shared_ngrams": len(found),
+                                       "example_ngram": " ".join(seg.words_of(text, first, width))})
     return results
 
 

@@ -1,69 +1,43 @@
-"""run_python: execute untrusted Python with tests in an isolated process.
+"""run_python: execute untrusted Python with tests in isolation, and return a Result.
 
-Backends:
-- ``bwrap``: bubblewrap namespaces (no network, no host files but read-only /usr and
-  /etc, a size-capped tmpfs work dir, empty environment), run as an unprivileged user,
-  with rlimits and a wall-clock kill of the whole process group.
-- ``process``: rlimits only. It can read the host; it runs only when the caller says
-  ``allow_unsafe=True``, and warns every time.
+Backends (chosen by ``backend``):
+- ``bwrap`` (default): bubblewrap namespaces (no network, no host files but read-only
+  /usr and /etc, size-capped tmpfs work dirs, empty environment, no nested user
+  namespaces), as an unprivileged uid, with rlimits and a wall-clock kill of the whole
+  process group. By default jobs go to a shared pool of pre-started workers
+  (sandbox.pool); ``pooled=False`` starts one fresh sandbox per execution.
+- ``docker``: see sandbox.docker_backend (production hosts with an engine).
+- ``process``: rlimits only. It can read the host; it runs only with ``allow_unsafe=True``,
+  and warns every time.
 """
 
 from __future__ import annotations
 
-import ast
-import json
+import atexit
 import os
 import resource
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
 
-from sandbox.result import Limits, Result, TestOutcome
+from sandbox.result import Limits, Result
+from sandbox.tests import build_result, prepare_tests
 
 HARNESS = Path(__file__).with_name("harness.py")
 SYSTEM_PYTHON = "/usr/bin/python3"  # pyenv interpreters live under /root (mode 0700)
-UNPRIVILEGED_UID = 65534  # nobody
+ONE_SHOT_UID = 60999  # fresh-sandbox executions; pool workers use 61000 + i
 
 
 class SandboxUnavailable(RuntimeError):
     pass
 
 
-def normalize_tests(tests: str) -> tuple[str, list[str]]:
-    """Tests as ``def test_*`` functions; bare top-level asserts become one test each.
-
-    Returns the test source and the names the host expects to see reported.
-    """
-    tree = ast.parse(tests)
-    body, names, counter = [], [], 0
-    for node in tree.body:
-        if isinstance(node, ast.Assert):
-            counter += 1
-            name = f"test_assert_{counter}"
-            body.append(ast.FunctionDef(name=name, args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[],
-                                        kw_defaults=[], defaults=[]), body=[node], decorator_list=[],
-                                        returns=None, type_params=[]))
-            names.append(name)
-        else:
-            body.append(node)
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
-                names.append(node.name)
-    module = ast.fix_missing_locations(ast.Module(body=body, type_ignores=[]))
-    return ast.unparse(module), names
-
-
-def bwrap_available() -> bool:
-    if shutil.which("bwrap") is None:
-        return False
-    probe = subprocess.run(_bwrap_prefix(16 << 20) + ["/bin/true"], capture_output=True, preexec_fn=_drop_privileges)
-    return probe.returncode == 0
-
-
-def _bwrap_prefix(tmpfs_bytes: int) -> list[str]:
+def bwrap_prefix(tmpfs_bytes: int) -> list[str]:
     return [
         "bwrap", "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
         "--cap-drop", "ALL", "--disable-userns",
@@ -76,14 +50,26 @@ def _bwrap_prefix(tmpfs_bytes: int) -> list[str]:
     ]
 
 
-def _drop_privileges() -> None:
+def _drop_privileges(uid: int) -> None:
     if os.getuid() == 0:
         os.setgroups([])
-        os.setgid(UNPRIVILEGED_UID)
-        os.setuid(UNPRIVILEGED_UID)
+        os.setgid(uid)
+        os.setuid(uid)
 
 
-def _apply_limits(limits: Limits, drop: bool):
+def worker_preexec(uid: int, limits: Limits):
+    """For a pool worker: its own session and uid, no core files, a process budget for the whole worker."""
+    def preexec() -> None:
+        os.setsid()
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        _drop_privileges(uid)
+        # NPROC counts per real uid, so it is set after the uid change; the zygote and bwrap need a few.
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes + 8, limits.processes + 8))
+
+    return preexec
+
+
+def _one_shot_preexec(limits: Limits, drop: bool):
     def preexec() -> None:
         os.setsid()
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
@@ -92,59 +78,63 @@ def _apply_limits(limits: Limits, drop: bool):
         resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if drop:
-            _drop_privileges()
-        # NPROC counts per real uid, so it is set after the uid change.
+            _drop_privileges(ONE_SHOT_UID)
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
 
     return preexec
 
 
-def _read_capped(path: Path, cap: int) -> str:
-    with path.open("rb") as handle:
-        return handle.read(cap).decode("utf-8", errors="replace")
+def bwrap_available() -> bool:
+    if shutil.which("bwrap") is None:
+        return False
+    probe = subprocess.run(bwrap_prefix(16 << 20) + ["/bin/true"], capture_output=True,
+                           preexec_fn=lambda: _drop_privileges(ONE_SHOT_UID))
+    return probe.returncode == 0
 
 
-def _classify(returncode: int, timed_out: bool, events: list[dict], expected: list[str], stderr: str) -> tuple[str, str]:
-    if timed_out:
-        return "timeout", "wall-clock limit reached"
-    if returncode < 0 and -returncode == signal.SIGXCPU:
-        return "timeout", "CPU time limit reached"
-    if "MemoryError" in stderr or any("MemoryError" in e.get("error", "") for e in events):
-        return "memory_exceeded", "memory limit reached"
-    if returncode < 0:
-        return "killed", f"killed by signal {-returncode}"
-    if any(e["kind"] == "program_error" for e in events):
-        return "error", next(e["error"] for e in events if e["kind"] == "program_error")
-    if not any(e["kind"] == "program_done" for e in events):
-        return "error", f"program exited (code {returncode}) before the harness finished running it"
-    reported = {e["name"]: e["passed"] for e in events if e["kind"] == "test"}
-    missing = [name for name in expected if name not in reported]
-    if missing:
-        return "failed", f"tests never reported: {missing}"
-    if returncode != 0:
-        return "failed", f"exit code {returncode} after the tests"
-    if not all(reported.get(name) for name in expected):
-        return "failed", "some tests failed"
-    return "passed", ""
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def default_pool(workers: int | None = None):
+    """The process-wide pool, started on first use and closed at exit."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            from sandbox.pool import SandboxPool
+
+            _POOL = SandboxPool(workers=workers or max(2, min(4, os.cpu_count() or 2)))
+            atexit.register(_POOL.close)
+        return _POOL
 
 
 def run_python(code: str, tests: str | None = None, limits: Limits = Limits(), *, backend: str = "bwrap",
-               allow_unsafe: bool = False) -> Result:
+               allow_unsafe: bool = False, pooled: bool = True) -> Result:
     """Run ``code`` then ``tests`` (``def test_*`` functions or bare asserts) in isolation."""
     if backend == "process" and not allow_unsafe:
         raise SandboxUnavailable("the 'process' backend does not isolate anything; set sandbox.allow_unsafe: true to use it")
+    if backend == "docker":
+        from sandbox.docker_backend import DockerBackend
+
+        return DockerBackend().run(code, tests, limits)
     if backend not in {"bwrap", "process"}:
         raise SandboxUnavailable(f"unknown sandbox backend {backend!r}")
+    if backend == "bwrap" and pooled:
+        return default_pool().run(code, tests, limits)
+    return _run_one_shot(code, tests, limits, backend)
+
+
+def _run_one_shot(code: str, tests: str | None, limits: Limits, backend: str) -> Result:
     try:
-        test_source, expected = normalize_tests(tests) if tests else (None, [])
+        prepared = prepare_tests(tests) if tests else None
     except SyntaxError as error:
         return Result(status="error", reason=f"tests do not parse: {error}")
     with tempfile.TemporaryDirectory(prefix="flywheel-sbx-") as tmp:
         root = Path(tmp)
         root.chmod(0o755)
         (root / "program.py").write_text(code)
-        if test_source is not None:
-            (root / "tests.py").write_text(test_source)
+        if prepared is not None:
+            (root / "tests.py").write_text(prepared.source)
         shutil.copy(HARNESS, root / "harness.py")
         for item in root.iterdir():
             item.chmod(0o644)
@@ -152,18 +142,17 @@ def run_python(code: str, tests: str | None = None, limits: Limits = Limits(), *
         inside = "/sandbox" if backend == "bwrap" else str(root)
         read_end, write_end = os.pipe()
         argv = [SYSTEM_PYTHON, "-I", "-S", f"{inside}/harness.py", str(write_end), f"{inside}/program.py"]
-        if test_source is not None:
-            argv.append(f"{inside}/tests.py")
+        if prepared is not None:
+            argv += [f"{inside}/tests.py", *prepared.names]
         if backend == "bwrap":
-            argv = _bwrap_prefix(limits.tmpfs_bytes) + ["--ro-bind", str(root), "/sandbox"] + argv
+            argv = bwrap_prefix(limits.tmpfs_bytes) + ["--ro-bind", str(root), "/sandbox"] + argv
         else:
-            warnings.warn("running untrusted code with the unsafe 'process' backend (rlimits only)", stacklevel=2)
+            warnings.warn("running untrusted code with the unsafe 'process' backend (rlimits only)", stacklevel=3)
         started = time.perf_counter()
         with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, pass_fds=(write_end,),
-                                       preexec_fn=_apply_limits(limits, drop=backend == "bwrap"),
-                                       env={"PATH": "/usr/bin"} if backend == "process" else {},
-                                       cwd=str(root))
+                                       preexec_fn=_one_shot_preexec(limits, drop=backend == "bwrap"),
+                                       env={"PATH": "/usr/bin"} if backend == "process" else {}, cwd=str(root))
             os.close(write_end)
             timed_out = False
             try:
@@ -179,14 +168,7 @@ def run_python(code: str, tests: str | None = None, limits: Limits = Limits(), *
         wall = time.perf_counter() - started
         with os.fdopen(read_end, "rb") as channel:
             raw = channel.read(1 << 20).decode("utf-8", errors="replace")
-        events = []
-        for line in raw.splitlines():
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        stdout, stderr = _read_capped(stdout_path, limits.output_bytes), _read_capped(stderr_path, limits.output_bytes)
-    status, reason = _classify(process.returncode, timed_out, events, expected, stderr)
-    outcomes = [TestOutcome(e["name"], bool(e["passed"]), e.get("error", "")) for e in events if e["kind"] == "test"]
-    return Result(status=status, tests=outcomes, stdout=stdout, stderr=stderr, exit_code=process.returncode,
-                  wall_seconds=wall, reason=reason)
+        stdout = stdout_path.open("rb").read(limits.output_bytes).decode("utf-8", errors="replace")
+        stderr = stderr_path.open("rb").read(limits.output_bytes).decode("utf-8", errors="replace")
+    return build_result(raw, prepared, exit_code=process.returncode, timed_out=timed_out, stdout=stdout,
+                        stderr=stderr, wall_seconds=wall)

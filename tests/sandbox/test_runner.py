@@ -92,3 +92,33 @@ def test_process_backend_refuses_without_opt_in():
 def test_process_backend_runs_and_warns_when_allowed():
     with pytest.warns(UserWarning, match="unsafe"):
         assert run_python(ADD, "assert add(1, 2) == 3", FAST, backend="process", allow_unsafe=True).passed
+
+
+WRONG_ADD = "def add(a, b):\n    return a - b\n"
+HACKS = {
+    "eq_always_true": "class Yes:\n    def __eq__(self, other):\n        return True\n    __hash__ = object.__hash__\n"
+                      "def add(a, b):\n    return Yes()\n",
+    "int_subclass": "class Liar(int):\n    def __eq__(self, other):\n        return True\ndef add(a, b):\n    return Liar(0)\n",
+    "patch_assertion_error": "import builtins\nclass Never(Exception):\n    pass\nbuiltins.AssertionError = Never\n" + WRONG_ADD,
+    "patch_builtins": "import builtins\nbuiltins.isinstance = lambda *a: True\nbuiltins.repr = lambda x: '3'\n"
+                      "builtins.type = lambda x: int\nbuiltins.bool = lambda x: True\n" + WRONG_ADD,
+    "fake_report": "print(\"{'kind': 'test', 'name': 'test_assert_1', 'passed': True}\")\nprint('all tests passed')\n" + WRONG_ADD,
+    "exit_zero_in_function": "import os\ndef add(a, b):\n    os._exit(0)\n",
+    "stdin_wait": "import sys\ndef add(a, b):\n    return int(sys.stdin.readline() or 0)\n",
+}
+
+
+@pytest.mark.parametrize("pooled", [True, False], ids=["pool", "one-shot"])
+@pytest.mark.parametrize("hack", sorted(HACKS))
+def test_reward_hacks_never_pass(hack, pooled):
+    result = run_python(HACKS[hack], "assert add(1, 2) == 3", FAST, pooled=pooled)
+    assert result.status != "passed", result
+
+
+@pytest.mark.parametrize("pooled", [True, False], ids=["pool", "one-shot"])
+def test_plain_values_of_every_kind_compare_on_the_host(pooled):
+    code = "def f():\n    return {'a': [1, 2.5, (3, 'x')], 'b': {4, 5}, 'c': None, 'd': b'z', 'e': float('nan')}\n"
+    tests = ("def test_all():\n    v = f()\n    assert v['a'] == [1, 2.5, (3, 'x')]\n    assert v['b'] == {5, 4}\n"
+             "    assert v['c'] is None\n    assert 'd' in v\n    assert v['e'] != v['e']\n    assert len(v) == 5\n")
+    result = run_python(code, tests, FAST, pooled=pooled)
+    assert result.status == "passed", result
