@@ -54,6 +54,7 @@ class Verdict(BaseModel):
     status: Status
     reason: str
     cost_seconds: float
+    details: str = ""  # JSON from the verifier, e.g. per-test outcomes
 
 
 MESSAGE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
@@ -93,6 +94,7 @@ VERDICT_SCHEMA = pa.schema(
         ("status", pa.string()),
         ("reason", pa.string()),
         ("cost_seconds", pa.float64()),
+        ("details", pa.string()),
     ]
 )
 

@@ -25,7 +25,7 @@ TABLES: dict[str, str] = {
     "samples": "round INTEGER, prompt_id VARCHAR, sample_index INTEGER, text VARCHAR, num_tokens INTEGER, "
                "finish_reason VARCHAR, checkpoint VARCHAR, seed BIGINT",
     "verdicts": "round INTEGER, prompt_id VARCHAR, sample_index INTEGER, verifier VARCHAR, passed BOOLEAN, "
-                "score DOUBLE, status VARCHAR, reason VARCHAR, cost_seconds DOUBLE",
+                "score DOUBLE, status VARCHAR, reason VARCHAR, cost_seconds DOUBLE, details JSON",
     "selections": "round INTEGER, example_id VARCHAR, prompt_id VARCHAR, domain VARCHAR, origin_round INTEGER, "
                   "score DOUBLE, source VARCHAR",
     "decontamination_hits": "round INTEGER, benchmark VARCHAR, instance_id VARCHAR, overlap DOUBLE, "

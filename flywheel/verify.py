@@ -9,6 +9,7 @@ goes on unless the config lists that verifier as required.
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -102,7 +103,8 @@ def _run_one_verifier(name: str, verifier: Verifier | None, load_error: str | No
     return [
         Verdict(prompt_id=item.sample.prompt_id, sample_index=item.sample.sample_index, round=item.sample.round,
                 verifier=name, passed=bool(r.passed), score=float(r.score), status=r.status,
-                reason=r.reason, cost_seconds=float(r.cost_seconds))
+                reason=r.reason, cost_seconds=float(r.cost_seconds),
+                details=json.dumps(r.details, default=str) if r.details else "")
         for item, r in zip(items, results)
     ]
 

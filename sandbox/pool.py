@@ -95,8 +95,11 @@ class SandboxPool:
         self._uids = [base_uid + i for i in range(workers)]
         self._idle: queue.Queue[tuple[int, _Worker]] = queue.Queue()
         self.replaced = 0
+        # bwrap's --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that started
+        # it exits. Every worker is therefore started from this one thread, which lives as long as the pool.
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
         for slot, uid in enumerate(self._uids):
-            self._idle.put((slot, _Worker(uid, self._code_dir, limits)))
+            self._idle.put((slot, self._spawn(slot)))
         self._closed = False
         self._lock = threading.Lock()
 
@@ -128,11 +131,14 @@ class SandboxPool:
         with ThreadPoolExecutor(max_workers=len(self._uids)) as executor:
             return list(executor.map(lambda job: self.run(job[0], job[1], limits), jobs))
 
+    def _spawn(self, slot: int) -> _Worker:
+        return self._spawner.submit(_Worker, self._uids[slot], self._code_dir, self.limits).result()
+
     def _replace(self, slot: int, worker: _Worker) -> _Worker:
         worker.kill()
         with self._lock:
             self.replaced += 1
-        return _Worker(self._uids[slot], self._code_dir, self.limits)
+        return self._spawn(slot)
 
     def _idle_replace(self, slot: int) -> None:
         """Swap the idle worker of ``slot`` for a fresh one (it left too many files behind)."""
@@ -152,6 +158,7 @@ class SandboxPool:
         self._closed = True
         while not self._idle.empty():
             self._idle.get()[1].kill()
+        self._spawner.shutdown(wait=False)
         shutil.rmtree(self._code_dir, ignore_errors=True)
 
     def __enter__(self) -> "SandboxPool":

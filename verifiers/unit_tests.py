@@ -45,7 +45,7 @@ class UnitTestVerifier:
         if result.reason:
             reason += f" ({result.reason[:300]})"
         return VerdictResult(result.passed, passed_tests / max(1, len(result.tests)), reason, "ok", result.wall_seconds,
-                             {"tests": [t.__dict__ for t in result.tests]})
+                             {"status": result.status, "tests": [t.__dict__ for t in result.tests]})
 
     def verify_batch(self, items: list[VerifyItem]) -> list[VerdictResult]:
         with ThreadPoolExecutor(max_workers=self.workers) as pool:

@@ -144,3 +144,17 @@ def test_no_nested_user_namespaces(pool):
     lines = dict(line.split(" ", 1) for line in result.stdout.splitlines())
     assert lines["unshare"].split()[0] == "-1" and lines["cli"] != "0"
     still_serving(pool)
+
+
+def test_workers_outlive_the_thread_that_first_used_the_pool():
+    """--die-with-parent follows the creating thread; a pool first touched from a short-lived thread must survive it."""
+    import threading
+
+    holder = {}
+    thread = threading.Thread(target=lambda: holder.setdefault("pool", SandboxPool(workers=1, limits=LIMITS)))
+    thread.start()
+    thread.join()
+    with holder["pool"] as late:
+        time.sleep(0.3)
+        assert late.run(ADD, "assert add(1, 1) == 2", LIMITS).status == "passed"
+        assert late.replaced == 0

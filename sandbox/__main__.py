@@ -1,0 +1,41 @@
+"""``python -m sandbox run PROGRAM.py [--tests TESTS.py] [--timeout S] [--json]``: exit 0 when passed, 1 otherwise."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from sandbox.result import Limits
+from sandbox.runner import SandboxUnavailable, run_python
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description="Run untrusted Python in isolation.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a program, optionally with tests")
+    run.add_argument("program", type=Path)
+    run.add_argument("--tests", type=Path)
+    run.add_argument("--timeout", type=float, default=Limits().wall_seconds, help="wall-clock seconds")
+    run.add_argument("--backend", choices=["bwrap", "docker", "process"], default="bwrap")
+    run.add_argument("--allow-unsafe", action="store_true", help="needed for the 'process' backend")
+    run.add_argument("--json", action="store_true", help="print the Result as JSON")
+    args = parser.parse_args(argv)
+    limits = Limits(wall_seconds=args.timeout, cpu_seconds=max(1, int(args.timeout)))
+    try:
+        result = run_python(args.program.read_text(), args.tests.read_text() if args.tests else None, limits,
+                            backend=args.backend, allow_unsafe=args.allow_unsafe, pooled=False)
+    except (OSError, SandboxUnavailable) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(f"{result.status}: {sum(t.passed for t in result.tests)}/{len(result.tests)} tests passed "
+              f"in {result.wall_seconds:.3f}s {result.reason}")
+    return 0 if result.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
