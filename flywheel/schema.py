@@ -54,7 +54,7 @@ class Verdict(BaseModel):
     status: Status
     reason: str
     cost_seconds: float
-    details: str = ""  # JSON from the verifier, e.g. per-test outcomes
+    details: str | None = None  # JSON from the verifier, e.g. per-test outcomes
 
 
 MESSAGE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))

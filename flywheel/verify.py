@@ -104,7 +104,7 @@ def _run_one_verifier(name: str, verifier: Verifier | None, load_error: str | No
         Verdict(prompt_id=item.sample.prompt_id, sample_index=item.sample.sample_index, round=item.sample.round,
                 verifier=name, passed=bool(r.passed), score=float(r.score), status=r.status,
                 reason=r.reason, cost_seconds=float(r.cost_seconds),
-                details=json.dumps(r.details, default=str) if r.details else "")
+                details=json.dumps(r.details, default=str) if r.details else None)
         for item, r in zip(items, results)
     ]
 
