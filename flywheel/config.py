@@ -142,20 +142,39 @@ class DedupConfig(_Strict):
     num_perm: int = Field(128, ge=16)
 
 
+class LoRAConfig(_Strict):
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
 class SFTConfig(_Strict):
     learning_rate: float = Field(1e-5, gt=0)
     epochs: int = Field(2, ge=1, le=100)
-    batch_size: int = Field(8, ge=1, description="micro-batch per process")
+    batch_size: int = Field(8, ge=1, description="micro-batch per process (rows when packing)")
     gradient_accumulation_steps: int = Field(1, ge=1)
     warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
     weight_decay: float = Field(0.0, ge=0.0)
     max_grad_norm: float = Field(1.0, gt=0)
     max_seq_len: int = Field(512, ge=8)
+    packing: bool = Field(True, description="best-fit-decreasing rows, no cross-example attention")
+    overlong: Literal["truncate", "drop"] = Field("truncate", description="examples longer than max_seq_len")
+    last_turn_only: bool = Field(False, description="train only the last assistant turn of multi-turn data")
+    neftune_alpha: float | None = Field(None, gt=0, description="NEFTune embedding noise (e.g. 5)")
+    lora: LoRAConfig | None = Field(None, description="train LoRA adapters, merged into the weights at the end")
     zero_stage: int = Field(0, ge=0, le=3)
     num_processes: int = Field(1, ge=1)
+    checkpoint_every_steps: int = Field(0, ge=0, description="DeepSpeed checkpoint cadence for resume; 0: each epoch")
     timeout_seconds: float = Field(3600.0, gt=0)
     seed: int = 0
     init_from: Literal["previous", "base"] = Field("previous", description="ReST-EM restarts from the base model")
+
+    @model_validator(mode="after")
+    def _lora_needs_gathered_weights(self) -> "SFTConfig":
+        if self.lora is not None and self.zero_stage == 3:
+            raise ValueError("lora cannot be merged from ZeRO-3 partitions; use zero_stage 0-2 with lora")
+        return self
 
 
 class EvaluationConfig(_Strict):

@@ -60,8 +60,9 @@ def run_sft(init_checkpoint: Path, data: Path, output: Path, config: SFTConfig, 
     staging = work_dir / "checkpoint.staging"
     shutil.rmtree(staging, ignore_errors=True)
     metrics, log = work_dir / "steps.jsonl", work_dir / "train.log"
+    checkpoints = work_dir / "ds_checkpoints"  # kept after a failure, so a rerun resumes from it
     spec = {**config.model_dump(mode="json"), "init_checkpoint": str(init_checkpoint), "data": str(data),
-            "output": str(staging), "metrics": str(metrics)}
+            "output": str(staging), "metrics": str(metrics), "checkpoint_dir": str(checkpoints)}
     spec_path = work_dir / "spec.json"
     spec_path.write_text(json.dumps(spec, indent=2))
     argv, env = launch_command(spec_path, config.num_processes, free_port())
@@ -79,6 +80,7 @@ def run_sft(init_checkpoint: Path, data: Path, output: Path, config: SFTConfig, 
     steps = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
     stats = json.loads((staging / "sft_stats.json").read_text())
     replace_dir_atomic(staging, output)
+    shutil.rmtree(checkpoints, ignore_errors=True)  # finished: nothing to resume
     return SFTResult(checkpoint=output, steps=steps, stats=stats, log=log)
 
 

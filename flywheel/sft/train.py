@@ -1,18 +1,32 @@
 """The SFT recipe, run as its own process: ``python -m flywheel.sft.train SPEC.json``.
 
-A flat recipe in the torchtune spirit: load, tokenise, build the DeepSpeed engine, loop,
-save. One process or several (torchrun / the deepspeed launcher set RANK and friends).
-Rank 0 writes per-step metrics as JSON lines and the final Hugging Face checkpoint.
+A flat recipe in the torchtune spirit: tokenise with exact loss masks, pack (or pad),
+build the DeepSpeed engine, loop, checkpoint for resume, save a Hugging Face folder.
+One process or several (torchrun sets RANK and friends); every rank walks the same
+seeded order and takes its share. Rank 0 writes per-step metrics as JSON lines.
+
+Resume: every ``checkpoint_every_steps`` optimizer steps (or each epoch) DeepSpeed saves
+model, optimizer, scheduler and the micro-step reached. A rerun with the same spec and
+data finds it and continues from there instead of starting over.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import resource
 import sys
 import time
 from pathlib import Path
+
+INTERRUPT_ENV = "FLYWHEEL_SFT_INTERRUPT_AFTER_STEP"  # simulates preemption in tests: exit after that step's save
+INTERRUPTED_EXIT = 75
+
+
+class BadExample(ValueError):
+    pass
 
 
 def cosine_with_warmup(warmup_steps: int, total_steps: int):
@@ -25,15 +39,23 @@ def cosine_with_warmup(warmup_steps: int, total_steps: int):
     return factor
 
 
-def tokenize_examples(tokenizer, rows: list[dict], max_seq_len: int) -> tuple[list[dict], dict]:
-    from flywheel.sft.tokenize import IGNORE_INDEX, tokenize_conversation
+def tokenize_examples(tokenizer, rows: list[dict], spec: dict) -> tuple[list[dict], dict]:
+    from flywheel.sft.tokenize import IGNORE_INDEX, NoAssistantTurn, tokenize_conversation
 
-    kept, stats = [], {"examples": len(rows), "truncated": 0, "no_labels": 0}
+    max_len = spec["max_seq_len"]
+    kept, stats = [], {"examples": len(rows), "truncated": 0, "dropped_overlong": 0, "no_labels": 0}
     for row in rows:
-        encoded = tokenize_conversation(tokenizer, row["messages"])
-        if len(encoded["input_ids"]) > max_seq_len:
+        try:
+            encoded = tokenize_conversation(tokenizer, row["messages"], last_turn_only=spec.get("last_turn_only", False))
+        except NoAssistantTurn:
+            raise BadExample(f"{row.get('source', '?')}: conversation {row.get('example_id', '?')} has no assistant "
+                             f"turn to train on") from None
+        if len(encoded["input_ids"]) > max_len:
+            if spec.get("overlong", "truncate") == "drop":
+                stats["dropped_overlong"] += 1
+                continue
             stats["truncated"] += 1
-            encoded = {key: value[:max_seq_len] for key, value in encoded.items()}
+            encoded = {key: value[:max_len] for key, value in encoded.items()}
         if all(label == IGNORE_INDEX for label in encoded["labels"]):
             stats["no_labels"] += 1  # truncation cut every answer token: nothing to learn
             continue
@@ -58,6 +80,56 @@ def pad_batch(examples: list[dict], pad_id: int):
     return ids, labels, mask
 
 
+def _share(order: list[int], rank: int, world: int) -> list[int]:
+    """This rank's share; every rank gets the same count (the remainder is dropped, like drop_last),
+    or the ranks would disagree on the number of steps and DeepSpeed's collectives would hang."""
+    usable = len(order) - len(order) % world if len(order) >= world else len(order)
+    return order[:usable][rank::world]
+
+
+def micro_batches(examples: list[dict], spec: dict, epoch: int, rank: int, world: int, pad_id: int):
+    """This rank's micro-batches for one epoch, as (forward kwargs, real tokens, slots)."""
+    import torch
+
+    from flywheel.sft.packing import best_fit_decreasing, collate_packed, pack_rows, packed_forward_kwargs
+
+    generator = torch.Generator().manual_seed(spec["seed"] * 1000 + epoch)
+    size = spec["batch_size"]
+    if spec.get("packing", True):
+        rows = pack_rows(examples, best_fit_decreasing([len(e["input_ids"]) for e in examples], spec["max_seq_len"]))
+        order = _share(torch.randperm(len(rows), generator=generator).tolist(), rank, world)
+        for start in range(0, len(order), size):
+            chosen = [rows[i] for i in order[start : start + size]]
+            tokens = sum(len(r["input_ids"]) for r in chosen)
+            yield packed_forward_kwargs(*collate_packed(chosen, pad_id)), tokens, len(chosen) * spec["max_seq_len"]
+        return
+    order = _share(torch.randperm(len(examples), generator=generator).tolist(), rank, world)
+    for start in range(0, len(order), size):
+        ids, labels, mask = pad_batch([examples[i] for i in order[start : start + size]], pad_id)
+        yield {"input_ids": ids, "labels": labels, "attention_mask": mask, "use_cache": False}, int(mask.sum()), mask.numel()
+
+
+def add_neftune(model, alpha: float) -> None:
+    """NEFTune: uniform noise on the input embeddings while training, scaled by alpha / sqrt(length * dim)."""
+    import torch
+
+    def hook(module, inputs, output):
+        if module.training:
+            scale = alpha / math.sqrt(output.shape[-2] * output.shape[-1])
+            output = output + torch.empty_like(output).uniform_(-scale, scale)
+        return output
+
+    model.get_input_embeddings().register_forward_hook(hook)
+
+
+def fingerprint(spec: dict) -> str:
+    """What must match for a checkpoint to be resumed: the spec (minus paths that move) and the data."""
+    stable = {k: v for k, v in spec.items() if k not in {"output", "metrics", "checkpoint_dir", "timeout_seconds"}}
+    digest = hashlib.sha256(json.dumps(stable, sort_keys=True).encode())
+    digest.update(Path(spec["data"]).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def deepspeed_config(spec: dict, on_gpu: bool) -> dict:
     return {
         "train_micro_batch_size_per_gpu": spec["batch_size"],
@@ -72,12 +144,15 @@ def deepspeed_config(spec: dict, on_gpu: bool) -> dict:
     }
 
 
-def save_hf_checkpoint(engine, model, tokenizer, out: Path, zero_stage: int, stop_ids: list[int]) -> None:
+def save_hf_checkpoint(engine, tokenizer, out: Path, spec: dict, stop_ids: list[int]) -> None:
     from transformers import GenerationConfig
 
-    state = engine._zero3_consolidated_16bit_state_dict() if zero_stage == 3 else None
+    state = engine._zero3_consolidated_16bit_state_dict() if spec["zero_stage"] == 3 else None
     if engine.global_rank != 0:
         return
+    model = engine.module
+    if spec.get("lora"):
+        model = model.merge_and_unload()  # the next round's generator loads a plain checkpoint
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, state_dict=state, safe_serialization=True)
     tokenizer.save_pretrained(out)
@@ -100,54 +175,84 @@ def main(spec_path: str) -> None:
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
     tokenizer = AutoTokenizer.from_pretrained(spec["init_checkpoint"])
-    model = AutoModelForCausalLM.from_pretrained(spec["init_checkpoint"], dtype=torch.float32)
-    rows = pq.read_table(spec["data"]).to_pylist()
-    examples, stats = tokenize_examples(tokenizer, rows, spec["max_seq_len"])
+    try:
+        examples, stats = tokenize_examples(tokenizer, pq.read_table(spec["data"]).to_pylist(), spec)
+    except BadExample as error:
+        raise SystemExit(f"bad training example: {error}") from None
     if not examples:
         raise SystemExit(f"{spec['data']}: no trainable examples ({stats})")
+    model = AutoModelForCausalLM.from_pretrained(spec["init_checkpoint"], dtype=torch.float32)
+    if spec.get("lora"):
+        from peft import LoraConfig, get_peft_model
 
-    steps_per_epoch = math.ceil(len(examples) / (spec["batch_size"] * world * spec["gradient_accumulation_steps"]))
-    total_steps = steps_per_epoch * spec["epochs"]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=spec["learning_rate"], weight_decay=spec["weight_decay"])
+        lora = spec["lora"]
+        model = get_peft_model(model, LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
+                                                 target_modules=lora["target_modules"], task_type="CAUSAL_LM"))
+    if spec.get("neftune_alpha"):
+        add_neftune(model, spec["neftune_alpha"])
+
+    per_epoch = sum(1 for _ in micro_batches(examples, spec, 0, rank, world, tokenizer.pad_token_id))
+    total_steps = math.ceil(per_epoch / spec["gradient_accumulation_steps"]) * spec["epochs"]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=spec["learning_rate"], weight_decay=spec["weight_decay"])
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, cosine_with_warmup(int(spec["warmup_ratio"] * total_steps), total_steps))
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=schedule,
                                            config=deepspeed_config(spec, on_gpu))
 
-    metrics = Path(spec["metrics"]).open("w") if rank == 0 else None
-    generator = torch.Generator().manual_seed(spec["seed"])
-    micro_step, started = 0, time.perf_counter()
-    window_tokens, window_loss, window_micro = 0, 0.0, 0
+    checkpoints, done_micro = Path(spec["checkpoint_dir"]), 0
+    key = fingerprint(spec)
+    if (checkpoints / "latest").exists() and (checkpoints / "fingerprint").read_text() == key:
+        _, client_state = engine.load_checkpoint(str(checkpoints))
+        done_micro = client_state["micro_step"]
+        if rank == 0:
+            print(f"resuming from DeepSpeed checkpoint at micro-step {done_micro} (step {engine.global_steps})", flush=True)
+    elif rank == 0:
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        (checkpoints / "fingerprint").write_text(key)
+    every = spec.get("checkpoint_every_steps") or math.ceil(per_epoch / spec["gradient_accumulation_steps"])
+    interrupt_after = int(os.environ.get(INTERRUPT_ENV, "0"))
+
+    metrics = Path(spec["metrics"]).open("a" if done_micro else "w") if rank == 0 else None
+    micro, started, tokens_total, slots_total, train_started = 0, time.perf_counter(), 0, 0, time.perf_counter()
+    window = {"tokens": 0, "loss": 0.0, "micro": 0}
     for epoch in range(spec["epochs"]):
-        order = torch.randperm(len(examples), generator=generator).tolist()
-        mine = order[rank::world]  # the same permutation on every rank, each takes its share
-        for start in range(0, len(mine), spec["batch_size"]):
-            ids, labels, mask = pad_batch([examples[i] for i in mine[start : start + spec["batch_size"]]],
-                                          tokenizer.pad_token_id)
-            ids, labels, mask = ids.to(engine.device), labels.to(engine.device), mask.to(engine.device)
-            loss = engine(input_ids=ids, attention_mask=mask, labels=labels, use_cache=False).loss
+        for kwargs, tokens, slots in micro_batches(examples, spec, epoch, rank, world, tokenizer.pad_token_id):
+            micro += 1
+            if micro <= done_micro:
+                continue  # already trained before the interruption
+            kwargs = {k: v.to(engine.device) if hasattr(v, "to") else v for k, v in kwargs.items()}
+            loss = engine(**kwargs).loss
             engine.backward(loss)
             engine.step()
-            micro_step += 1
-            window_tokens += int(mask.sum()) * world
-            window_loss += float(loss)
-            window_micro += 1
-            if engine.is_gradient_accumulation_boundary() or start + spec["batch_size"] >= len(mine):
-                elapsed = time.perf_counter() - started
-                record = {"step": engine.global_steps, "epoch": epoch, "loss": window_loss / window_micro,
-                          "learning_rate": schedule.get_last_lr()[0], "tokens": window_tokens,
-                          "tokens_per_second": window_tokens / max(elapsed, 1e-9), "total_steps": total_steps}
-                if metrics:
-                    metrics.write(json.dumps(record) + "\n")
-                    metrics.flush()
-                    print(f"step {record['step']}/{total_steps} loss {record['loss']:.4f} "
-                          f"lr {record['learning_rate']:.2e} {record['tokens_per_second']:.0f} tok/s", flush=True)
-                window_tokens, window_loss, window_micro, started = 0, 0.0, 0, time.perf_counter()
+            window["tokens"] += tokens * world
+            window["loss"] += float(loss)
+            window["micro"] += 1
+            tokens_total, slots_total = tokens_total + tokens, slots_total + slots
+            if not engine.is_gradient_accumulation_boundary() and micro % per_epoch:
+                continue
+            elapsed = time.perf_counter() - started
+            record = {"step": engine.global_steps, "epoch": epoch, "loss": window["loss"] / window["micro"],
+                      "learning_rate": schedule.get_last_lr()[0], "tokens": window["tokens"],
+                      "tokens_per_second": window["tokens"] / max(elapsed, 1e-9), "total_steps": total_steps}
+            if metrics:
+                metrics.write(json.dumps(record) + "\n")
+                metrics.flush()
+                print(f"step {record['step']}/{total_steps} loss {record['loss']:.4f} "
+                      f"lr {record['learning_rate']:.2e} {record['tokens_per_second']:.0f} tok/s", flush=True)
+            window, started = {"tokens": 0, "loss": 0.0, "micro": 0}, time.perf_counter()
+            if engine.global_steps % every == 0 or micro % per_epoch == 0:
+                engine.save_checkpoint(str(checkpoints), client_state={"micro_step": micro})
+            if interrupt_after and engine.global_steps >= interrupt_after:
+                raise SystemExit(INTERRUPTED_EXIT)
 
-    save_hf_checkpoint(engine, engine.module, tokenizer, Path(spec["output"]), spec["zero_stage"],
-                       end_of_turn_ids(tokenizer))
+    save_hf_checkpoint(engine, tokenizer, Path(spec["output"]), spec, end_of_turn_ids(tokenizer))
     if metrics:
         metrics.close()
+        stats.update(packing=bool(spec.get("packing", True)),
+                     packing_efficiency=tokens_total / max(1, slots_total),
+                     tokens_per_second=tokens_total * world / max(1e-9, time.perf_counter() - train_started),
+                     peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         Path(spec["output"], "sft_stats.json").write_text(json.dumps(stats))
     if torch.distributed.is_initialized():
         torch.distributed.barrier()
