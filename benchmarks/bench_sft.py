@@ -1,10 +1,12 @@
 """SFT throughput on the CPU: flywheel's DeepSpeed engine vs TRL's SFTTrainer, same model, data and budget.
 
 Both train a Llama built from config (hidden 256, 4 layers) on the same conversations
-(prompt tokens masked), with packing into rows of 256 tokens, 2 rows per step, one
-epoch, fp32, in separate subprocesses run one after the other in this run. Each reports
-training tokens per second (start-up excluded), packing efficiency (real tokens /
-row slots) and its own peak RSS.
+(30-250 tokens, prompt tokens masked), packed into rows of 256 tokens (2 rows per step)
+and of 1024 tokens (1 row per step), one epoch, fp32, in separate subprocesses run one
+after the other in this run. Each reports training tokens per second (start-up
+excluded), packing efficiency (real tokens / row slots) and its own peak RSS. Rows only
+a few examples long leave gaps any packer must waste; rows of 1024 are closer to real
+SFT (2-4k rows, examples of a few hundred tokens).
 
     .venv/bin/python benchmarks/bench_sft.py [--examples 600]
 """
@@ -20,7 +22,8 @@ import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MAX_LEN, ROWS_PER_STEP, LR = 256, 2, 1e-4
+SETTINGS = [(256, 2), (1024, 1)]  # (row length, rows per step)
+LR = 1e-4
 
 
 def conversations(n: int) -> list[list[dict]]:
@@ -75,7 +78,7 @@ TRL_SCRIPT = textwrap.dedent('''
 ''')
 
 
-def run_flywheel(model: Path, data: list[list[dict]], work: Path) -> dict:
+def run_flywheel(model: Path, data: list[list[dict]], work: Path, max_len: int, rows_per_step: int) -> dict:
     from flywheel.config import SFTConfig
     from flywheel.io import write_parquet_atomic
     from flywheel.schema import examples_to_table
@@ -84,16 +87,17 @@ def run_flywheel(model: Path, data: list[list[dict]], work: Path) -> dict:
     rows = [{"example_id": f"e{i}", "prompt_id": f"p{i}", "domain": "math", "source": f"bench:{i}", "mix_source": "bench",
              "origin_round": 0, "score": 1.0, "messages": c} for i, c in enumerate(data)]
     write_parquet_atomic(examples_to_table(rows), work / "mix.parquet")
-    config = SFTConfig(learning_rate=LR, epochs=1, batch_size=ROWS_PER_STEP, max_seq_len=MAX_LEN, packing=True,
+    config = SFTConfig(learning_rate=LR, epochs=1, batch_size=rows_per_step, max_seq_len=max_len, packing=True,
                        warmup_ratio=0.0, timeout_seconds=3600)
-    result = run_sft(model, work / "mix.parquet", work / "ckpt", config, work_dir=work / "sft", echo=lambda line: None)
+    result = run_sft(model, work / "mix.parquet", work / f"ckpt{max_len}", config, work_dir=work / f"sft{max_len}",
+                     echo=lambda line: None)
     return result.stats
 
 
-def run_trl(model: Path, data: list[list[dict]], work: Path) -> dict:
+def run_trl(model: Path, data: list[list[dict]], work: Path, max_len: int, rows_per_step: int) -> dict:
     (work / "data.json").write_text(json.dumps(data))
     done = subprocess.run([sys.executable, "-c", TRL_SCRIPT, str(model), str(work / "data.json"), str(work / "trl"),
-                           str(MAX_LEN), str(ROWS_PER_STEP), str(LR)], capture_output=True, text=True)
+                           str(max_len), str(rows_per_step), str(LR)], capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"TRL run failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -107,14 +111,15 @@ def main() -> None:
         work = Path(tmp)
         make_model(work / "model")
         data = conversations(args.examples)
-        ours = run_flywheel(work / "model", data, work)
-        trl = run_trl(work / "model", data, work)
-    print(f"{args.examples} conversations, rows of {MAX_LEN} tokens, {ROWS_PER_STEP} rows per step, 1 epoch, CPU fp32")
-    for name, r in (("flywheel (DeepSpeed, BFD packing)", ours), ("TRL SFTTrainer (packing=True)", trl)):
-        print(f"{name:<36} {r['tokens_per_second']:8.0f} tokens/s   packing efficiency {r['packing_efficiency']:.3f}"
-              f"   peak RSS {r['peak_rss_mb']:.0f} MB")
-    print(f"throughput ratio flywheel / TRL: {ours['tokens_per_second'] / trl['tokens_per_second']:.2f}x")
-
+        print(f"{args.examples} conversations, 1 epoch, CPU fp32, prompt tokens masked")
+        for max_len, rows_per_step in SETTINGS:
+            ours = run_flywheel(work / "model", data, work, max_len, rows_per_step)
+            trl = run_trl(work / "model", data, work, max_len, rows_per_step)
+            print(f"rows of {max_len} tokens, {rows_per_step} per step:")
+            for name, r in (("flywheel (DeepSpeed, BFD packing)", ours), ("TRL SFTTrainer (packing=True)", trl)):
+                print(f"  {name:<36} {r['tokens_per_second']:8.0f} tokens/s   packing efficiency "
+                      f"{r['packing_efficiency']:.3f}   peak RSS {r['peak_rss_mb']:.0f} MB")
+            print(f"  throughput ratio flywheel / TRL: {ours['tokens_per_second'] / trl['tokens_per_second']:.2f}x")
 
 if __name__ == "__main__":
     main()

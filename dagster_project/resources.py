@@ -36,7 +36,7 @@ class GeneratorResource(dg.ConfigurableResource):
     def for_checkpoint(self, checkpoint: str) -> Generator:
         g = self.flywheel.load().generation
         return make_generator(g.backend, checkpoint, device=self.device if self.device != "auto" else g.device,
-                              batch_size=g.batch_size)
+                              batch_size=g.batch_size, config=g)
 
 
 class DuckDBStore(dg.ConfigurableResource):

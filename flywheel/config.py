@@ -31,6 +31,21 @@ class ModelConfig(_Strict):
     base: Path = Field(description="Hugging Face checkpoint directory that round 1 generates with")
 
 
+class VLLMConfig(_Strict):
+    tensor_parallel_size: int = Field(1, ge=1)
+    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
+    enable_prefix_caching: bool = Field(True, description="the N samples of a prompt share its KV cache")
+
+
+class OpenAIConfig(_Strict):
+    base_url: str = "http://localhost:8000/v1"
+    model: str = Field("default", description="the model name the server serves")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key (optional)")
+    max_concurrency: int = Field(8, ge=1)
+    max_retries: int = Field(5, ge=0, description="retries with backoff on 429, 5xx and timeouts")
+    timeout_seconds: float = Field(120.0, gt=0)
+
+
 class GenerationConfig(_Strict):
     backend: Literal["transformers", "vllm", "openai"] = "transformers"
     n: int = Field(4, ge=1, le=256, description="samples per prompt")
@@ -40,6 +55,8 @@ class GenerationConfig(_Strict):
     batch_size: int = Field(16, ge=1, description="prompts per generate() call")
     device: str = "auto"
     seed: int = 0
+    vllm: VLLMConfig = VLLMConfig()
+    openai: OpenAIConfig = OpenAIConfig()
 
 
 class PromptSource(_Strict):

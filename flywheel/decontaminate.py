@@ -98,24 +98,33 @@ class Segmented:
 
 def segment(texts: list[str]) -> Segmented:
     """Split and hash every word of every text in a few NumPy passes (same words as :func:`words`)."""
-    normalised = [normalise(t) for t in texts]
-    joined = "\n".join(normalised)  # a newline is no word character: words never span two texts
-    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-    is_word = np.zeros(len(codes), dtype=bool)
-    ascii_mask = codes < 128
-    is_word[ascii_mask] = _ASCII_WORD[codes[ascii_mask]]
-    if not ascii_mask.all():  # \w beyond ASCII is str.isalnum(); look up each distinct character once
-        wide = codes[~ascii_mask]
-        distinct = np.unique(wide)
-        flags = np.fromiter((chr(c).isalnum() for c in distinct), dtype=bool, count=len(distinct))
-        is_word[~ascii_mask] = flags[np.searchsorted(distinct, wide)]
+    joined = "\n".join(texts)  # a newline is no word character: words never span two texts
+    if joined.isascii():
+        # NFKC is the identity on ASCII: one lower() for the whole chunk, one byte per character.
+        joined = joined.lower()
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        codes = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+        is_word = _ASCII_WORD[codes]
+    else:
+        normalised = [normalise(t) for t in texts]
+        joined = "\n".join(normalised)
+        lengths = np.fromiter(map(len, normalised), dtype=np.int64, count=len(normalised))
+        codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+        is_word = np.zeros(len(codes), dtype=bool)
+        ascii_mask = codes < 128
+        is_word[ascii_mask] = _ASCII_WORD[codes[ascii_mask]]
+        if not ascii_mask.all():  # \w beyond ASCII is str.isalnum(); look up each distinct character once
+            wide = codes[~ascii_mask]
+            distinct = np.unique(wide)
+            flags = np.fromiter((chr(c).isalnum() for c in distinct), dtype=bool, count=len(distinct))
+            is_word[~ascii_mask] = flags[np.searchsorted(distinct, wide)]
     edges = np.diff(np.concatenate([[False], is_word, [False]]).astype(np.int8))
     starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
     forward, backward = _powers(len(codes))
     with np.errstate(over="ignore"):
         prefix = np.concatenate([[np.uint64(0)], np.cumsum((codes.astype(np.uint64) + np.uint64(1)) * backward)])
         raw = forward[ends - 1] * (prefix[ends] - prefix[starts]) if len(starts) else np.empty(0, dtype=np.uint64)
-    text_starts = np.cumsum([0] + [len(t) + 1 for t in normalised[:-1]]) if texts else np.empty(0, dtype=np.int64)
+    text_starts = np.concatenate([[0], np.cumsum(lengths[:-1] + 1)]) if texts else np.empty(0, dtype=np.int64)
     word_text = np.searchsorted(text_starts, starts, side="right") - 1
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum(np.bincount(word_text, minlength=len(texts)))

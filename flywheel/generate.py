@@ -132,9 +132,24 @@ def end_of_turn_ids(tokenizer) -> list[int]:
     return sorted(set(ids))
 
 
-def make_generator(backend: str, checkpoint: str | Path, *, device: str = "auto", batch_size: int = 16) -> Generator:
+def make_generator(backend: str, checkpoint: str | Path, *, device: str = "auto", batch_size: int = 16,
+                   config=None) -> Generator:
+    """The configured backend for ``checkpoint``; ``config`` is the round's GenerationConfig (vllm/openai settings)."""
     if backend == "transformers":
         return TransformersGenerator(checkpoint, device=device, batch_size=batch_size)
-    raise NotImplementedError(
-        f"generation backend {backend!r} is not available yet; use backend: transformers"
-    )
+    if backend == "vllm":
+        from flywheel.generate_vllm import VLLMGenerator
+
+        v = config.vllm if config is not None else None
+        return VLLMGenerator(str(checkpoint), tensor_parallel_size=v.tensor_parallel_size if v else 1,
+                             gpu_memory_utilization=v.gpu_memory_utilization if v else 0.9,
+                             enable_prefix_caching=v.enable_prefix_caching if v else True,
+                             seed=config.seed if config is not None else 0)
+    if backend == "openai":
+        from flywheel.generate_openai import OpenAIGenerator
+
+        o = config.openai
+        return OpenAIGenerator(str(checkpoint), base_url=o.base_url, model=o.model, api_key_env=o.api_key_env,
+                               max_concurrency=o.max_concurrency, max_retries=o.max_retries,
+                               timeout_seconds=o.timeout_seconds)
+    raise ValueError(f"unknown generation backend {backend!r}")

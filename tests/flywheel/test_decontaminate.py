@@ -129,3 +129,12 @@ def test_hit_records_training_mix_source(index):
     row["mix_source"] = "seed"
     (hit,) = find_hits(row, index)
     assert hit["train_mix_source"] == "seed"
+
+
+def test_ascii_fast_path_hashes_like_the_unicode_path():
+    texts = ["Hello, World! x=3 and y_2 = 4.", "The  QUICK brown fox\tjumps."]
+    ascii_only = segment(texts)
+    with_unicode = segment(texts + ["café ﬁne"])  # one non-ASCII text sends the batch down the Unicode path
+    n = ascii_only.offsets[-1]
+    assert np.array_equal(ascii_only.hashes, with_unicode.hashes[:n])
+    assert ascii_only.words_of(0, 0, 7) == ["hello", "world", "x", "3", "and", "y_2", "4"]

@@ -1,0 +1,52 @@
+"""The ``openai`` generation backend: any OpenAI-compatible server (vLLM's, SGLang's, TGI's).
+
+``/v1/chat/completions`` with ``n`` samples per request, through the ``openai`` client,
+which retries 429s, 5xx and timeouts with exponential backoff. Requests run with bounded
+concurrency. The checkpoint recorded on each sample is the server's model name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from flywheel.generate import SamplingParams, derive_seed
+from flywheel.schema import Prompt, Sample
+
+
+class OpenAIGenerator:
+    def __init__(self, checkpoint: str, *, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY",
+                 max_concurrency: int = 8, max_retries: int = 5, timeout_seconds: float = 120.0):
+        from openai import OpenAI
+
+        self.checkpoint = model if model != "default" else str(checkpoint)
+        self.model = self.checkpoint
+        self.max_concurrency = max_concurrency
+        self.client = OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env) or "not-needed",
+                             max_retries=max_retries, timeout=timeout_seconds)
+
+    def _one(self, prompt: Prompt, params: SamplingParams, round_number: int) -> list[Sample]:
+        seed = derive_seed(params.seed, round_number, prompt.id)
+        response = self.client.chat.completions.create(
+            model=self.model, messages=[m.model_dump() for m in prompt.messages], n=params.n,
+            temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_new_tokens, seed=seed)
+        if len(response.choices) != params.n:
+            raise RuntimeError(f"server returned {len(response.choices)} choices for n={params.n} (prompt {prompt.id})")
+        samples = []
+        for choice in sorted(response.choices, key=lambda c: c.index):
+            text = choice.message.content or ""
+            tokens = getattr(response.usage, "completion_tokens", None) if params.n == 1 else None
+            samples.append(Sample(prompt_id=prompt.id, sample_index=choice.index, text=text.strip(),
+                                  num_tokens=tokens if tokens is not None else len(text.split()),
+                                  finish_reason="length" if choice.finish_reason == "length" else "stop",
+                                  round=round_number, checkpoint=self.checkpoint, seed=seed))
+        return samples
+
+    def generate(self, prompts: list[Prompt], params: SamplingParams, round_number: int,
+                 progress: Callable[[int], None] | None = None) -> list[Sample]:
+        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
+            batches = list(pool.map(lambda p: self._one(p, params, round_number), prompts))
+        if progress:
+            progress(len(prompts))
+        return [sample for batch in batches for sample in batch]
