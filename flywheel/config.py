@@ -77,6 +77,7 @@ class VerifiersConfig(_Strict):
     general: list[str] = []
     required: list[str] = Field([], description="verifiers whose failure fails the round")
     timeout_seconds: float = Field(600.0, gt=0)
+    options: dict[str, dict] = Field({}, description="keyword arguments per verifier, e.g. reward_model: {top_quantile}")
 
     def for_domain(self, domain: str) -> list[str]:
         return list(getattr(self, domain))
@@ -91,8 +92,15 @@ class VerifiersConfig(_Strict):
 
 
 class SelectionConfig(_Strict):
-    policy: Literal["all_correct"] = "all_correct"
+    policies: dict[Domain, Literal["all_correct", "best_of_n"]] = Field(
+        {"math": "all_correct", "code": "all_correct", "general": "best_of_n"},
+        description="all_correct: every passing sample up to k; best_of_n: the reward model's best per prompt")
     k: int = Field(2, ge=1, description="samples kept per prompt")
+    reward_verifier: str = Field("reward_model", description="the verifier whose score ranks best_of_n")
+    best_of_n_requires_checker: bool = Field(True, description="best_of_n only among samples the other verifiers passed")
+    near_duplicate_threshold: float | None = Field(0.8, gt=0.0, le=1.0,
+                                                   description="MinHash Jaccard above which a prompt's samples are duplicates")
+    all_pass_keep: int | None = Field(1, ge=1, description="prompts that every sample passed keep at most this many")
     pool_previous_rounds: bool = Field(True, description="pool with the best of earlier rounds (Llama 2)")
 
 
@@ -258,7 +266,16 @@ def _format_errors(source: str, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def _resolve_option_paths(data: dict, base: Path) -> None:
+    """Verifier options are free-form; their ``path`` keys still resolve against the config file."""
+    options = (data.get("verifiers") or {}).get("options") or {}
+    for values in options.values():
+        if isinstance(values, dict) and isinstance(values.get("path"), str) and not Path(values["path"]).is_absolute():
+            values["path"] = str((base / values["path"]).resolve())
+
+
 def parse_config(data: dict, *, base_dir: Path, source: str = "<config>") -> RoundConfig:
+    _resolve_option_paths(data, base_dir)
     try:
         config = RoundConfig.model_validate(data)
     except ValidationError as error:

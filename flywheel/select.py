@@ -1,48 +1,112 @@
-"""select: keep up to k passing samples per prompt, pooled with the best of earlier rounds.
+"""select: keep the best samples per prompt, pooled with the best of earlier rounds.
 
-A sample is accepted when it finished on its own (not truncated), and every verifier its
-domain names passed it with status ``ok``. A domain with no verifiers accepts nothing:
-no evidence is not a pass. Exact duplicates (after whitespace and case folding) are
-dropped. Llama 2 regressed when it kept only the latest round, so the pool for round N is
-the best of rounds 1..N, each example keeping the round it came from.
+Policies, per domain:
+- ``all_correct``: every sample that finished on its own (never a truncated one) and that
+  every verifier of its domain passed with status ``ok``; a domain with no verifiers
+  accepts nothing (no evidence is not a pass). Exact and near duplicates among a
+  prompt's samples are dropped (normalised text; MinHash of word 5-grams).
+- ``best_of_n``: the sample with the highest reward score per prompt, among finished
+  samples the reward verifier passed and, optionally, the domain's other verifiers too.
+Difficulty: each prompt's pass rate (passing / N) is recorded; prompts every sample
+passed are down-weighted (at most ``all_pass_keep`` kept), prompts none passed are
+flagged. All stay in the prompt pool for the next round.
+Pooling (Llama 2): the pool for round N is the best of rounds 1..N, each example keeping
+the round it came from.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 
 from flywheel.schema import Prompt, Sample, Verdict, conversation
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How one round chooses; built from SelectionConfig (plain values, so tests need no config)."""
+
+    policies: dict[str, str]
+    reward_verifier: str = "reward_model"
+    requires_checker: bool = True
+    all_pass_keep: int | None = 1
+
+    @classmethod
+    def from_config(cls, selection) -> "Policy":
+        return cls(dict(selection.policies), selection.reward_verifier, selection.best_of_n_requires_checker,
+                   selection.all_pass_keep)
+
+
+ALL_CORRECT = Policy({})
 
 
 def normalized_text(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
-def accepted_samples(samples: list[Sample], verdicts: list[Verdict], prompts: list[Prompt],
-                     verifiers_by_domain: dict[str, list[str]]) -> list[tuple[Sample, float]]:
-    """(sample, mean score) for every sample that passed all of its domain's verifiers."""
-    domain = {p.id: p.domain for p in prompts}
+def _verdicts_by_sample(verdicts: list[Verdict]) -> dict[tuple[str, int], dict[str, Verdict]]:
     by_sample: dict[tuple[str, int], dict[str, Verdict]] = defaultdict(dict)
     for verdict in verdicts:
         by_sample[(verdict.prompt_id, verdict.sample_index)][verdict.verifier] = verdict
-    accepted = []
+    return by_sample
+
+
+def _passed(got: dict[str, Verdict], names: list[str]) -> bool:
+    return all(name in got and got[name].status == "ok" and got[name].passed for name in names)
+
+
+def judge_samples(samples: list[Sample], verdicts: list[Verdict], prompts: list[Prompt],
+                  verifiers_by_domain: dict[str, list[str]], policy: Policy = ALL_CORRECT
+                  ) -> tuple[list[tuple[Sample, float]], list[dict]]:
+    """(accepted (sample, score) pairs, one difficulty row per prompt)."""
+    domain = {p.id: p.domain for p in prompts}
+    by_sample = _verdicts_by_sample(verdicts)
+    passing: dict[str, list[tuple[Sample, float]]] = defaultdict(list)
+    totals: dict[str, int] = defaultdict(int)
     for sample in samples:
-        wanted = verifiers_by_domain.get(domain[sample.prompt_id], [])
+        d = domain[sample.prompt_id]
+        totals[sample.prompt_id] += 1
+        wanted = verifiers_by_domain.get(d, [])
         got = by_sample.get((sample.prompt_id, sample.sample_index), {})
         if sample.finish_reason != "stop" or not wanted:
             continue
-        if all(name in got and got[name].status == "ok" and got[name].passed for name in wanted):
-            accepted.append((sample, sum(got[n].score for n in wanted) / len(wanted)))
-    return accepted
+        if policy.policies.get(d, "all_correct") == "best_of_n":
+            checkers = [v for v in wanted if v != policy.reward_verifier] if policy.requires_checker else []
+            if _passed(got, [policy.reward_verifier]) and _passed(got, checkers):
+                passing[sample.prompt_id].append((sample, got[policy.reward_verifier].score))
+        elif _passed(got, wanted):
+            passing[sample.prompt_id].append((sample, sum(got[n].score for n in wanted) / len(wanted)))
+    accepted, difficulty = [], []
+    for prompt in prompts:
+        chosen = sorted(passing.get(prompt.id, []), key=lambda pair: (-pair[1], pair[0].sample_index))
+        n, k = totals.get(prompt.id, 0), len(chosen)
+        status = "none_pass" if k == 0 else "all_pass" if k == n else "mixed"
+        if policy.policies.get(prompt.domain, "all_correct") == "best_of_n":
+            chosen = chosen[:1]
+        elif status == "all_pass" and policy.all_pass_keep is not None:
+            chosen = chosen[: policy.all_pass_keep]  # too easy: little to learn, do not let it dominate
+        accepted.extend(chosen)
+        if n:
+            difficulty.append({"prompt_id": prompt.id, "domain": prompt.domain, "n_samples": n, "n_passed": k,
+                               "pass_rate": k / n, "status": status})
+    return accepted, difficulty
+
+
+def accepted_samples(samples: list[Sample], verdicts: list[Verdict], prompts: list[Prompt],
+                     verifiers_by_domain: dict[str, list[str]], policy: Policy = ALL_CORRECT) -> list[tuple[Sample, float]]:
+    """(sample, score) for every sample the policy accepts."""
+    return judge_samples(samples, verdicts, prompts, verifiers_by_domain, policy)[0]
 
 
 def select_best_per_prompt(prompts: list[Prompt], accepted: list[tuple[Sample, float]], k: int,
-                           previous_pool: list[dict] = ()) -> list[dict]:
+                           previous_pool: list[dict] = (), near_threshold: float | None = None) -> list[dict]:
     """Up to k distinct examples per prompt from this round's accepted samples and the earlier pool.
 
     Ranked by score, then newest round first, so a tie goes to the fresher checkpoint.
     """
+    from flywheel.dedup import deduplicate
+
     by_id = {p.id: p for p in prompts}
     candidates: dict[str, list[dict]] = defaultdict(list)
     for row in previous_pool:
@@ -62,13 +126,13 @@ def select_best_per_prompt(prompts: list[Prompt], accepted: list[tuple[Sample, f
     selected = []
     for prompt_id in sorted(candidates):
         seen: set[str] = set()
-        ranked = sorted(candidates[prompt_id], key=lambda r: (-r["score"], -r["origin_round"], r["example_id"]))
-        kept = 0
-        for row in ranked:
+        ranked = []
+        for row in sorted(candidates[prompt_id], key=lambda r: (-r["score"], -r["origin_round"], r["example_id"])):
             key = normalized_text(row["messages"][-1]["content"])
-            if key in seen or kept >= k:
-                continue
-            seen.add(key)
-            selected.append(row)
-            kept += 1
+            if key not in seen:
+                seen.add(key)
+                ranked.append(row)
+        if near_threshold is not None and len(ranked) > 1:
+            ranked, _ = deduplicate(ranked, threshold=near_threshold)
+        selected.extend(ranked[:k])
     return selected

@@ -31,7 +31,7 @@ from flywheel.schema import (
     table_to_verdicts,
     verdicts_to_table,
 )
-from flywheel.select import accepted_samples, select_best_per_prompt
+from flywheel.select import Policy, judge_samples, select_best_per_prompt
 from flywheel.sft.launch import run_sft
 from flywheel.stopping import decide
 from flywheel.store import Store
@@ -42,6 +42,11 @@ GeneratorFactory = Callable[[str], Generator]
 
 def _verifiers(config: RoundConfig) -> dict[str, list[str]]:
     return {domain: config.verifiers.for_domain(domain) for domain in ("math", "code", "general")}
+
+
+def _checkers(config: RoundConfig) -> dict[str, list[str]]:
+    """Verifiers that say right or wrong: the reward model ranks, so held-out pass rates leave it out."""
+    return {d: [v for v in names if v != config.selection.reward_verifier] for d, names in _verifiers(config).items()}
 
 
 def _now() -> datetime:
@@ -81,7 +86,7 @@ def verify(config: RoundConfig, round_number: int, store: Store) -> dict:
     prompts = table_to_prompts(read_parquet(paths.prompts))
     samples = table_to_samples(read_parquet(paths.samples))
     verdicts = verify_samples(prompts, samples, _verifiers(config), required=config.verifiers.required,
-                              timeout=config.verifiers.timeout_seconds)
+                              timeout=config.verifiers.timeout_seconds, options=config.verifiers.options)
     write_parquet_atomic(verdicts_to_table(verdicts), paths.verdicts)
     store.replace_round("verdicts", round_number, [v.model_dump() for v in verdicts])
     per_verifier = Counter((v.verifier, v.status, v.passed) for v in verdicts)
@@ -92,16 +97,21 @@ def verify(config: RoundConfig, round_number: int, store: Store) -> dict:
 def select(config: RoundConfig, round_number: int, store: Store) -> dict:
     paths = RoundPaths(config.workdir, round_number)
     prompts = table_to_prompts(read_parquet(paths.prompts))
-    accepted = accepted_samples(table_to_samples(read_parquet(paths.samples)),
-                                table_to_verdicts(read_parquet(paths.verdicts)), prompts, _verifiers(config))
+    accepted, difficulty = judge_samples(table_to_samples(read_parquet(paths.samples)),
+                                         table_to_verdicts(read_parquet(paths.verdicts)), prompts, _verifiers(config),
+                                         Policy.from_config(config.selection))
     previous = []
     if config.selection.pool_previous_rounds and round_number > 1:
         previous = read_parquet(RoundPaths(config.workdir, round_number - 1).selected).to_pylist()
-    selected = select_best_per_prompt(prompts, accepted, config.selection.k, previous)
+    selected = select_best_per_prompt(prompts, accepted, config.selection.k, previous,
+                                      near_threshold=config.selection.near_duplicate_threshold)
     write_parquet_atomic(examples_to_table(selected), paths.selected)
     store.replace_round("selections", round_number, selected)
+    store.replace_round("prompt_difficulty", round_number, difficulty)
+    status = Counter(row["status"] for row in difficulty)
     return {"n_accepted": len(accepted), "n_selected_pool": len(selected),
-            "pool_by_round": dict(Counter(str(r["origin_round"]) for r in selected))}
+            "pool_by_round": dict(Counter(str(r["origin_round"]) for r in selected)),
+            "prompts_all_pass": status["all_pass"], "prompts_none_pass": status["none_pass"]}
 
 
 def eval_index(config: RoundConfig):
@@ -176,10 +186,11 @@ def evaluate(config: RoundConfig, round_number: int, store: Store, make_generato
     params = SamplingParams(n=e.n, temperature=e.temperature, top_p=1.0,
                             max_new_tokens=e.max_new_tokens or config.generation.max_new_tokens, seed=config.generation.seed)
     samples = make_generator(str(paths.checkpoint)).generate(prompts, params, round_number)
-    verdicts = verify_samples(prompts, samples, _verifiers(config), timeout=config.verifiers.timeout_seconds)
+    verdicts = verify_samples(prompts, samples, _checkers(config), timeout=config.verifiers.timeout_seconds,
+                              options=config.verifiers.options)
     write_parquet_atomic(samples_to_table(samples), paths.eval_samples)
     write_parquet_atomic(verdicts_to_table(verdicts), paths.eval_verdicts)
-    scores = pass_at_1(prompts, samples, verdicts, _verifiers(config))
+    scores = pass_at_1(prompts, samples, verdicts, _checkers(config))
     store.replace_round("evaluations", round_number, [
         {"domain": domain, **values, "checkpoint": str(paths.checkpoint)} for domain, values in scores.items()])
     return {domain: round(values["pass_at_1"], 4) for domain, values in scores.items()}
@@ -190,12 +201,14 @@ def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
     prompts = table_to_prompts(read_parquet(paths.prompts))
     samples = table_to_samples(read_parquet(paths.samples))
     verdicts = table_to_verdicts(read_parquet(paths.verdicts))
-    accepted = accepted_samples(samples, verdicts, prompts, _verifiers(config))
+    accepted = judge_samples(samples, verdicts, prompts, _verifiers(config), Policy.from_config(config.selection))[0]
     distinct_2 = distinct_n([s.text for s, _ in accepted], 2) if accepted else None
     _, history_rows = store.query("SELECT round, distinct_2 FROM round_metrics WHERE round < ?", [round_number]) \
         if store.path.exists() else ([], [])
     decision = decide(round_number, distinct_2, {r: d for r, d in history_rows}, config.stopping)
     _, evals = store.query("SELECT pass_at_1 FROM evaluations WHERE round = ? AND domain = 'all'", [round_number])
+    difficulty = dict(store.query("SELECT status, count(*) FROM prompt_difficulty WHERE round = ? GROUP BY status",
+                                  [round_number])[1])
     _, dropped = store.query("SELECT count(DISTINCT example_id) FROM decontamination_hits WHERE round = ?",
                              [round_number])
     _, steps = store.query("SELECT loss FROM training_steps WHERE round = ? ORDER BY step DESC LIMIT 1", [round_number])
@@ -210,6 +223,7 @@ def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
         "eval_pass_at_1": evals[0][0] if evals else None,
         "distinct_2": distinct_2,
         "verifier_errors": sum(v.status != "ok" for v in verdicts),
+        "n_prompts_all_pass": difficulty.get("all_pass", 0), "n_prompts_none_pass": difficulty.get("none_pass", 0),
         "stop": decision.stop, "stop_reason": decision.reason,
     }
     store.replace_round("round_metrics", round_number, [row])

@@ -28,6 +28,8 @@ TABLES: dict[str, str] = {
                 "score DOUBLE, status VARCHAR, reason VARCHAR, cost_seconds DOUBLE, details JSON",
     "selections": "round INTEGER, example_id VARCHAR, prompt_id VARCHAR, domain VARCHAR, origin_round INTEGER, "
                   "score DOUBLE, source VARCHAR",
+    "prompt_difficulty": "round INTEGER, prompt_id VARCHAR, domain VARCHAR, n_samples INTEGER, n_passed INTEGER, "
+                         "pass_rate DOUBLE, status VARCHAR",
     "decontamination_hits": "round INTEGER, benchmark VARCHAR, instance_id VARCHAR, overlap DOUBLE, "
                             "n_shared_ngrams INTEGER, example_ngram VARCHAR, example_id VARCHAR, train_source VARCHAR, "
                             "train_mix_source VARCHAR",
@@ -42,6 +44,7 @@ TABLES: dict[str, str] = {
                      "n_selected_pool INTEGER, n_decontaminated_dropped INTEGER, n_deduplicated_dropped INTEGER, "
                      "n_train_examples INTEGER, "
                      "train_loss DOUBLE, eval_pass_at_1 DOUBLE, distinct_2 DOUBLE, verifier_errors INTEGER, "
+                     "n_prompts_all_pass INTEGER, n_prompts_none_pass INTEGER, "
                      "stop BOOLEAN, stop_reason VARCHAR",
 }
 

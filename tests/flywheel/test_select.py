@@ -46,3 +46,57 @@ def test_pool_keeps_best_of_all_rounds_with_their_origin():
     assert by_prompt["a"]["origin_round"] == 2  # tie on score goes to the newer round
     assert by_prompt["b"]["origin_round"] == 1  # a prompt round 2 did not solve keeps round 1's best
     assert by_prompt["b"]["messages"][-1]["content"] == "old b"
+
+
+from flywheel.select import Policy, judge_samples  # noqa: E402
+
+MIXED = {"math": ["math"], "code": ["unit_tests"], "general": ["reward_model"]}
+POLICY = Policy({"math": "all_correct", "general": "best_of_n"}, all_pass_keep=1)
+
+
+def rm(pid, index, score, passed=True):
+    return verdict(pid, index, passed, verifier="reward_model", score=score)
+
+
+def test_best_of_n_takes_the_highest_reward_among_passing_finished_samples():
+    prompts = [prompt("g", "general")]
+    samples = [sample("g", 0, "ok"), sample("g", 1, "best but cut off", finish="length"), sample("g", 2, "better"),
+               sample("g", 3, "below the cut")]
+    verdicts = [rm("g", 0, 0.5), rm("g", 1, 0.9), rm("g", 2, 0.7), rm("g", 3, 0.8, passed=False)]
+    accepted, difficulty = judge_samples(samples, verdicts, prompts, MIXED, POLICY)
+    assert [(s.sample_index, score) for s, score in accepted] == [(2, 0.7)]
+    assert difficulty == [{"prompt_id": "g", "domain": "general", "n_samples": 4, "n_passed": 2, "pass_rate": 0.5,
+                           "status": "mixed"}]
+
+
+def test_best_of_n_can_require_the_domain_checker():
+    prompts = [prompt("m")]
+    samples = [sample("m", 0, "wrong"), sample("m", 1, "right")]
+    verdicts = [verdict("m", 0, False), verdict("m", 1, True), rm("m", 0, 0.9), rm("m", 1, 0.2)]
+    both = {"math": ["math", "reward_model"]}
+    strict = Policy({"math": "best_of_n"}, requires_checker=True)
+    loose = Policy({"math": "best_of_n"}, requires_checker=False)
+    assert [s.sample_index for s, _ in judge_samples(samples, verdicts, prompts, both, strict)[0]] == [1]
+    assert [s.sample_index for s, _ in judge_samples(samples, verdicts, prompts, both, loose)[0]] == [0]
+
+
+def test_difficulty_flags_and_down_weights():
+    prompts = [prompt("easy"), prompt("hard"), prompt("mid")]
+    samples = [sample(p, i, f"{p} {i}") for p in ("easy", "hard", "mid") for i in range(3)]
+    verdicts = ([verdict("easy", i, True) for i in range(3)] + [verdict("hard", i, False) for i in range(3)]
+                + [verdict("mid", 0, True), verdict("mid", 1, True), verdict("mid", 2, False)])
+    accepted, difficulty = judge_samples(samples, verdicts, prompts, MIXED, POLICY)
+    status = {row["prompt_id"]: (row["status"], row["pass_rate"]) for row in difficulty}
+    assert status == {"easy": ("all_pass", 1.0), "hard": ("none_pass", 0.0), "mid": ("mixed", 2 / 3)}
+    kept = [s.prompt_id for s, _ in accepted]
+    assert kept.count("easy") == 1 and kept.count("mid") == 2 and "hard" not in kept
+
+
+def test_near_duplicates_within_a_prompt_are_dropped():
+    prompts = [prompt("a")]
+    answers = ["So 3 + 4 = 7 and the final answer is 7.", "So 3 + 4 = 7 and the final answer is 7 !",
+               "Adding three and four gives seven."]
+    accepted = [(sample("a", i, t), 1.0) for i, t in enumerate(answers)]
+    kept = select_best_per_prompt(prompts, accepted, k=3, near_threshold=0.8)
+    assert [r["messages"][-1]["content"] for r in kept] == [answers[0], answers[2]]
+    assert len(select_best_per_prompt(prompts, accepted, k=3, near_threshold=None)) == 3
