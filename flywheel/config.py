@@ -52,7 +52,8 @@ class GenerationConfig(_Strict):
     temperature: float = Field(0.8, ge=0.0, le=5.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     max_new_tokens: int = Field(128, ge=1)
-    batch_size: int = Field(16, ge=1, description="prompts per generate() call")
+    batch_size: int = Field(16, ge=1, description="prompts per generate() call, at most")
+    max_batch_tokens: int = Field(65536, ge=64, description="transformers: sequences x tokens per generate() call")
     device: str = "auto"
     seed: int = 0
     vllm: VLLMConfig = VLLMConfig()

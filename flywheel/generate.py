@@ -52,7 +52,8 @@ def pick_device(device: str) -> str:
 class TransformersGenerator:
     """Batched sampling with left padding; stops at the chat template's end-of-turn token."""
 
-    def __init__(self, checkpoint: str | Path, *, device: str = "auto", batch_size: int = 16):
+    def __init__(self, checkpoint: str | Path, *, device: str = "auto", batch_size: int = 16,
+                 max_batch_tokens: int = 65536):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -61,6 +62,7 @@ class TransformersGenerator:
         self.checkpoint = str(checkpoint)
         self.device = pick_device(device)
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self.tokenizer = AutoTokenizer.from_pretrained(self.checkpoint, padding_side="left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -77,8 +79,7 @@ class TransformersGenerator:
         import torch
 
         samples: list[Sample] = []
-        for start in range(0, len(prompts), self.batch_size):
-            batch = prompts[start : start + self.batch_size]
+        for batch in self._micro_batches(prompts, params):
             # One seed per batch: HF sampling draws from one generator for the whole batch,
             # so the batch (not the sample) is the unit that reproduces.
             seed = derive_seed(params.seed, round_number, batch[0].id)
@@ -109,6 +110,22 @@ class TransformersGenerator:
                 progress(len(batch))
         return samples
 
+    def _micro_batches(self, prompts: list[Prompt], params: SamplingParams):
+        """Consecutive prompts, at most ``batch_size`` of them and at most ``max_batch_tokens`` of
+        (prompt + new) tokens over all N sequences: the memory budget of one generate() call."""
+        batch, widest = [], 0
+        for prompt in prompts:
+            length = len(self.tokenizer(self.render(prompt), add_special_tokens=False)["input_ids"])
+            wider = max(widest, length)
+            cost = (len(batch) + 1) * params.n * (wider + params.max_new_tokens)
+            if batch and (len(batch) == self.batch_size or cost > self.max_batch_tokens):
+                yield batch
+                batch, wider = [], length
+            batch.append(prompt)
+            widest = wider
+        if batch:
+            yield batch
+
     def _decode(self, tokens: list[int], max_new_tokens: int) -> tuple[str, int, str]:
         stop_at = next((i for i, t in enumerate(tokens) if t in self.stop_ids), None)
         if stop_at is None:
@@ -136,7 +153,8 @@ def make_generator(backend: str, checkpoint: str | Path, *, device: str = "auto"
                    config=None) -> Generator:
     """The configured backend for ``checkpoint``; ``config`` is the round's GenerationConfig (vllm/openai settings)."""
     if backend == "transformers":
-        return TransformersGenerator(checkpoint, device=device, batch_size=batch_size)
+        return TransformersGenerator(checkpoint, device=device, batch_size=batch_size,
+                                     max_batch_tokens=config.max_batch_tokens if config is not None else 65536)
     if backend == "vllm":
         from flywheel.generate_vllm import VLLMGenerator
 

@@ -42,6 +42,7 @@ class Sample(BaseModel):
     round: int
     checkpoint: str
     seed: int
+    sampling: str | None = None  # JSON: backend, n, temperature, top_p, max_new_tokens
 
 
 class Verdict(BaseModel):
@@ -80,6 +81,7 @@ SAMPLE_SCHEMA = pa.schema(
         ("round", pa.int32()),
         ("checkpoint", pa.string()),
         ("seed", pa.int64()),
+        ("sampling", pa.string()),
     ]
 )
 

@@ -72,6 +72,10 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
     params = SamplingParams(n=g.n, temperature=g.temperature, top_p=g.top_p, max_new_tokens=g.max_new_tokens, seed=g.seed)
     started = _now()
     samples = make_generator(str(checkpoint)).generate(prompts, params, round_number, progress)
+    sampling = json.dumps({"backend": g.backend, "n": g.n, "temperature": g.temperature, "top_p": g.top_p,
+                           "max_new_tokens": g.max_new_tokens, "seed": g.seed})
+    for sample in samples:
+        sample.sampling = sampling
     write_parquet_atomic(samples_to_table(samples), paths.samples)
     store.replace_round("samples", round_number, [s.model_dump() for s in samples])
     store.replace_round("rounds", round_number, [{"status": "generated", "generation_checkpoint": str(checkpoint),

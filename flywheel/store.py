@@ -23,7 +23,7 @@ TABLES: dict[str, str] = {
               "started_at TIMESTAMP, finished_at TIMESTAMP",
     "prompts": "round INTEGER, id VARCHAR, domain VARCHAR, messages JSON, reference VARCHAR, source VARCHAR",
     "samples": "round INTEGER, prompt_id VARCHAR, sample_index INTEGER, text VARCHAR, num_tokens INTEGER, "
-               "finish_reason VARCHAR, checkpoint VARCHAR, seed BIGINT",
+               "finish_reason VARCHAR, checkpoint VARCHAR, seed BIGINT, sampling JSON",
     "verdicts": "round INTEGER, prompt_id VARCHAR, sample_index INTEGER, verifier VARCHAR, passed BOOLEAN, "
                 "score DOUBLE, status VARCHAR, reason VARCHAR, cost_seconds DOUBLE, details JSON",
     "selections": "round INTEGER, example_id VARCHAR, prompt_id VARCHAR, domain VARCHAR, origin_round INTEGER, "

@@ -86,3 +86,12 @@ def test_round_three_without_round_two_checkpoint_fails_clearly(tmp_path):
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "materialize round 2 first" in str(failure.event_specific_data.error)
+
+
+def test_samples_record_their_sampling_parameters_and_prompt_difficulty_is_stored(two_rounds):
+    config, *_ = two_rounds
+    store = Store(config.workdir / "flywheel.duckdb")
+    _, rows = store.query("SELECT DISTINCT sampling->>'$.n', sampling->>'$.backend', sampling->>'$.temperature' FROM samples")
+    assert rows == [("2", "transformers", "1.0")]
+    _, rows = store.query("SELECT round, count(*), sum(n_samples) FROM prompt_difficulty GROUP BY round ORDER BY round")
+    assert rows == [(1, 24, 48), (2, 24, 48)]

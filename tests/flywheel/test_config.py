@@ -67,3 +67,11 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("workdir: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_verifier_option_paths_resolve_against_the_config(tmp_path):
+    data = small_config_dict(tmp_path / "w")
+    data["verifiers"]["general"] = ["reward_model"]
+    data["verifiers"]["options"] = {"reward_model": {"path": "models/rm", "top_quantile": 0.5}}
+    config = load_config(write(tmp_path, data))
+    assert config.verifiers.options["reward_model"] == {"path": str(tmp_path / "models" / "rm"), "top_quantile": 0.5}

@@ -33,3 +33,17 @@ def test_prompt_rendered_with_chat_template(random_tiny_model_dir):
 def test_derive_seed_is_stable():
     assert derive_seed(1, "p", 0) == derive_seed(1, "p", 0) != derive_seed(1, "p", 1)
     assert 0 <= derive_seed("x") < 2**63
+
+
+def test_micro_batches_respect_the_token_budget(random_tiny_model_dir):
+    prompts = load_prompts(TASKS / "heldout.jsonl")[:10]
+    generator = TransformersGenerator(random_tiny_model_dir, device="cpu", batch_size=8, max_batch_tokens=400)
+    params = SamplingParams(n=4, max_new_tokens=20)
+    batches = list(generator._micro_batches(prompts, params))
+    assert [p.id for b in batches for p in b] == [p.id for p in prompts]
+    for batch in batches:
+        widest = max(len(generator.tokenizer(generator.render(p), add_special_tokens=False)["input_ids"]) for p in batch)
+        assert len(batch) == 1 or len(batch) * 4 * (widest + 20) <= 400
+    assert len(batches) > 2
+    unbounded = TransformersGenerator(random_tiny_model_dir, device="cpu", batch_size=8)
+    assert [len(b) for b in unbounded._micro_batches(prompts, params)] == [8, 2]
