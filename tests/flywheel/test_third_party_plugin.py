@@ -1,0 +1,91 @@
+"""A third-party verifier, built as a distribution and installed into a temporary target, is discovered and used."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+PLUGIN = textwrap.dedent('''
+    from flywheel.verify import VerdictResult
+
+
+    class ShortAnswer:
+        """Passes answers under 20 characters: a stand-in for a JSON-schema or Lean checker."""
+
+        name = "short_answer"
+        domains = ("general",)
+
+        def verify_batch(self, items):
+            return [VerdictResult(len(i.sample.text) < 20, 1.0, f"{len(i.sample.text)} chars") for i in items]
+''')
+PYPROJECT = textwrap.dedent('''
+    [build-system]
+    requires = ["setuptools>=68"]
+    build-backend = "setuptools.build_meta"
+
+    [project]
+    name = "flywheel-short-answer"
+    version = "0.1.0"
+
+    [project.entry-points."flywheel.verifiers"]
+    short_answer = "flywheel_short_answer:ShortAnswer"
+''')
+ROUND = textwrap.dedent('''
+    import sys
+    from flywheel import stages
+    from flywheel.config import load_config
+    from flywheel.io import RoundPaths, write_parquet_atomic
+    from flywheel.schema import Sample, samples_to_table
+    from flywheel.store import Store
+
+    config = load_config(sys.argv[1])
+    store = Store(config.workdir / "flywheel.duckdb")
+    stages.collect(config, 1, store)
+    samples = [Sample(prompt_id="general-0", sample_index=i, text=t, num_tokens=3, finish_reason="stop", round=1,
+                      checkpoint="c", seed=0) for i, t in enumerate(["Blue.", "A very long and rambling answer."])]
+    write_parquet_atomic(samples_to_table(samples), RoundPaths(config.workdir, 1).samples)
+    stages.verify(config, 1, store)
+    print(store.query("SELECT verifier, sample_index, passed, status FROM verdicts ORDER BY sample_index")[1])
+    print(store.query("SELECT DISTINCT reason FROM verdicts WHERE status = 'error'")[1])
+''')
+
+
+def test_plugin_package_is_discovered_and_used_in_a_round(tmp_path):
+    import yaml
+
+    from tests.conftest import TASKS, small_config_dict
+
+    source = tmp_path / "plugin"
+    source.mkdir()
+    (source / "pyproject.toml").write_text(PYPROJECT)
+    (source / "flywheel_short_answer.py").write_text(PLUGIN)
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
+                    str(target), str(source)], check=True, timeout=300)
+    env = dict(os.environ, PYTHONPATH=str(target))
+
+    listing = subprocess.run([sys.executable, "-m", "flywheel.cli", "verifiers"], env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert "short_answer" in listing.stdout and "flywheel_short_answer:ShortAnswer" in listing.stdout
+
+    data = small_config_dict(tmp_path / "work")
+    data["prompts"] = {"sources": [{"path": str(TASKS / "train.jsonl")}]}
+    data["verifiers"]["general"] = ["short_answer"]
+    (tmp_path / "round.yaml").write_text(yaml.safe_dump(data))
+    done = subprocess.run([sys.executable, "-c", ROUND, str(tmp_path / "round.yaml")], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    verdicts, errors = done.stdout.strip().splitlines()[-2:]
+    assert verdicts == str([("short_answer", 0, True, "ok"), ("short_answer", 1, False, "ok")])
+    assert errors == "[]"
+    # without the plugin on the path, the same round goes on and reports the missing verifier by name
+    plain = subprocess.run([sys.executable, "-c", ROUND, str(tmp_path / "round.yaml")], capture_output=True, text=True,
+                           timeout=300)
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    verdicts, errors = plain.stdout.strip().splitlines()[-2:]
+    assert verdicts == str([("short_answer", 0, False, "error"), ("short_answer", 1, False, "error")])
+    assert "verifier 'short_answer' is not installed" in errors
