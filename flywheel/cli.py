@@ -7,6 +7,7 @@ never imports dagster.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -63,6 +64,9 @@ def cmd_verifiers(args: argparse.Namespace, console: Console) -> int:
     from flywheel.verify import list_verifiers
 
     rows = list_verifiers()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0 if all(r["loads"] for r in rows) else 1
     print_table(console, ["name", "entry point", "domains", "loads", "error"],
                 [(r["name"], r["target"], ",".join(r["domains"]), "yes" if r["loads"] else "NO", r["error"]) for r in rows])
     return 0 if all(r["loads"] for r in rows) else 1
@@ -97,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     sql = sub.add_parser("sql", help="run read-only SQL on <workdir>/flywheel.duckdb")
     sql.add_argument("--workdir", type=Path, required=True)
     sql.add_argument("query")
-    sub.add_parser("verifiers", help="list installed verifier plugins and whether they load")
+    verifiers = sub.add_parser("verifiers", help="list installed verifier plugins and whether they load")
+    verifiers.add_argument("--json", action="store_true", help="machine-readable output")
     decon = sub.add_parser("decontaminate", help="drop training rows that overlap eval sets by n-grams; write a report")
     decon.add_argument("--train", type=Path, required=True, help="JSONL or Parquet in a collect format")
     decon.add_argument("--eval", action="append", required=True, metavar="NAME=FILE", help="repeatable")

@@ -1,5 +1,6 @@
 """A third-party verifier, built as a distribution and installed into a temporary target, is discovered and used."""
 
+import json
 import os
 import subprocess
 import sys
@@ -68,9 +69,11 @@ def test_plugin_package_is_discovered_and_used_in_a_round(tmp_path):
                     str(target), str(source)], check=True, timeout=300)
     env = dict(os.environ, PYTHONPATH=str(target))
 
-    listing = subprocess.run([sys.executable, "-m", "flywheel.cli", "verifiers"], env=env, capture_output=True,
+    listing = subprocess.run([sys.executable, "-m", "flywheel.cli", "verifiers", "--json"], env=env, capture_output=True,
                              text=True, timeout=120)
-    assert "short_answer" in listing.stdout and "flywheel_short_answer:ShortAnswer" in listing.stdout
+    rows = {row["name"]: row for row in json.loads(listing.stdout)}
+    assert rows["short_answer"]["target"] == "flywheel_short_answer:ShortAnswer"
+    assert rows["short_answer"]["loads"] and rows["short_answer"]["domains"] == ["general"]
 
     data = small_config_dict(tmp_path / "work")
     data["prompts"] = {"sources": [{"path": str(TASKS / "train.jsonl")}]}
