@@ -1,7 +1,9 @@
 """Generation throughput of the transformers backend: N samples per prompt, two ways, side by side.
 
-1. ``num_return_sequences=N``: each prompt is encoded once and expanded inside generate().
-2. The prompt duplicated N times in the batch (what a naive loop over samples does).
+1. N per prompt: each prompt rendered and tokenised once, its row repeated N times (what
+   ``num_return_sequences`` does; transformers expands before prefill, so the prompt's KV
+   is still computed N times: sharing it needs vLLM's ``n`` with prefix caching).
+2. The prompt duplicated N times as separate prompts (a naive loop over samples).
 Same model (the bundled tiny base), prompts, N, sampling parameters and batch of prompts;
 prints generated tokens per second for both and their ratio.
 
@@ -42,11 +44,11 @@ def main() -> None:
     duplicated_s = time.perf_counter() - started
 
     rates = {}
-    for name, samples, seconds in (("num_return_sequences", expanded, expanded_s), ("duplicated prompts", duplicated, duplicated_s)):
+    for name, samples, seconds in (("N per prompt", expanded, expanded_s), ("duplicated prompts", duplicated, duplicated_s)):
         tokens = sum(s.num_tokens for s in samples)
         rates[name] = tokens / seconds
         print(f"{name:<22} {len(samples)} samples, {tokens} tokens in {seconds:6.2f}s: {rates[name]:8.0f} tokens/s")
-    print(f"ratio num_return_sequences / duplicated: {rates['num_return_sequences'] / rates['duplicated prompts']:.2f}x")
+    print(f"ratio N-per-prompt / duplicated: {rates['N per prompt'] / rates['duplicated prompts']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,36 @@ class Generator(Protocol):
         ...
 
 
+class PerSampleSampler:
+    """A logits processor that samples each row with its own seeded generator, then forces that token.
+
+    HF's sampling draws every row from one global RNG, so a sample would depend on which
+    other prompts shared its batch. Here row i draws from ``torch.Generator(seed_i)`` with
+    temperature and top-p applied, and generate() runs greedy over the forced logits: a
+    sample depends only on its own seed (derived from round, prompt id and sample index).
+    """
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float, device: str):
+        import torch
+
+        self.temperature, self.top_p = temperature, top_p
+        self.generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
+        if self.top_p < 1.0:
+            sorted_probs, order = probs.sort(dim=-1, descending=True)
+            outside = sorted_probs.cumsum(dim=-1) - sorted_probs > self.top_p  # keep the smallest set reaching top_p
+            sorted_probs[outside] = 0.0
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+        chosen = torch.stack([torch.multinomial(probs[row], 1, generator=generator)
+                              for row, generator in enumerate(self.generators)])
+        forced = torch.full_like(scores, float("-inf"))
+        return forced.scatter(-1, chosen, 0.0)
+
+
 def pick_device(device: str) -> str:
     import torch
 
@@ -50,7 +80,7 @@ def pick_device(device: str) -> str:
 
 
 class TransformersGenerator:
-    """Batched sampling with left padding; stops at the chat template's end-of-turn token."""
+    """Batched sampling with left padding and per-sample seeds; stops at the chat template's end-of-turn token."""
 
     def __init__(self, checkpoint: str | Path, *, device: str = "auto", batch_size: int = 16,
                  max_batch_tokens: int = 65536):
@@ -80,22 +110,24 @@ class TransformersGenerator:
 
         samples: list[Sample] = []
         for batch in self._micro_batches(prompts, params):
-            # One seed per batch: HF sampling draws from one generator for the whole batch,
-            # so the batch (not the sample) is the unit that reproduces.
-            seed = derive_seed(params.seed, round_number, batch[0].id)
-            torch.manual_seed(seed)
+            seeds = [derive_seed(params.seed, round_number, p.id, i) for p in batch for i in range(params.n)]
             encoded = self.tokenizer([self.render(p) for p in batch], return_tensors="pt", padding=True,
                                      add_special_tokens=False).to(self.device)
+            # Each prompt is rendered and tokenised once, then repeated N times in the batch:
+            # what num_return_sequences does inside generate() (it expands before prefill too),
+            # done here so every row can carry its own seed.
+            encoded = {key: value.repeat_interleave(params.n, dim=0) for key, value in encoded.items()}
             sampling = params.temperature > 0
+            processors = ([PerSampleSampler(seeds, params.temperature, params.top_p, self.device)] if sampling else [])
             with torch.inference_mode():
                 output = self.model.generate(
                     **encoded,
-                    do_sample=sampling,
-                    temperature=params.temperature if sampling else None,
-                    top_p=params.top_p if sampling else None,
+                    do_sample=False,  # sampling happens per row in PerSampleSampler
+                    logits_processor=processors,
+                    temperature=None,
+                    top_p=None,
                     top_k=None,
                     max_new_tokens=params.max_new_tokens,
-                    num_return_sequences=params.n,
                     eos_token_id=self.stop_ids,
                     pad_token_id=self.tokenizer.pad_token_id,
                 )
@@ -105,7 +137,7 @@ class TransformersGenerator:
                 text, count, finish = self._decode(tokens, params.max_new_tokens)
                 samples.append(Sample(prompt_id=prompt.id, sample_index=row % params.n, text=text,
                                       num_tokens=count, finish_reason=finish, round=round_number,
-                                      checkpoint=self.checkpoint, seed=seed))
+                                      checkpoint=self.checkpoint, seed=seeds[row]))
             if progress:
                 progress(len(batch))
         return samples

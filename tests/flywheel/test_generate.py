@@ -47,3 +47,24 @@ def test_micro_batches_respect_the_token_budget(random_tiny_model_dir):
     assert len(batches) > 2
     unbounded = TransformersGenerator(random_tiny_model_dir, device="cpu", batch_size=8)
     assert [len(b) for b in unbounded._micro_batches(prompts, params)] == [8, 2]
+
+
+def test_each_sample_depends_only_on_its_own_seed(random_tiny_model_dir):
+    prompts = load_prompts(TASKS / "heldout.jsonl")[:5]
+    generator = TransformersGenerator(random_tiny_model_dir, device="cpu", batch_size=5)
+    params = SamplingParams(n=3, max_new_tokens=8, temperature=1.0, top_p=0.9, seed=5)
+    together = {(s.prompt_id, s.sample_index): s for s in generator.generate(prompts, params, 2)}
+    alone = {(s.prompt_id, s.sample_index): s for s in generator.generate(prompts[2:3], params, 2)}
+    for key, sample in alone.items():
+        assert together[key].text == sample.text  # batch-mates do not change a sample
+        assert sample.seed == derive_seed(5, 2, key[0], key[1])
+    assert len({s.seed for s in together.values()}) == 15
+    assert len({s.text for s in together.values() if s.prompt_id == prompts[0].id}) > 1  # the N samples differ
+
+
+def test_vanishing_top_p_is_greedy(random_tiny_model_dir):
+    prompts = load_prompts(TASKS / "heldout.jsonl")[:3]
+    generator = TransformersGenerator(random_tiny_model_dir, device="cpu")
+    nucleus = generator.generate(prompts, SamplingParams(n=2, max_new_tokens=6, temperature=1.0, top_p=1e-9), 1)
+    greedy = generator.generate(prompts, SamplingParams(n=1, max_new_tokens=6, temperature=0.0), 1)
+    assert [s.text for s in nucleus[::2]] == [s.text for s in greedy]
