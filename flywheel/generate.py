@@ -41,20 +41,48 @@ class Generator(Protocol):
         ...
 
 
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+_GOLDEN = 0x9E3779B97F4A7C15
+_MIX1, _MIX2 = _signed(0xBF58476D1CE4E5B9), _signed(0x94D049BB133111EB)
+
+
+def counter_uniform(seeds, step: int):
+    """A uniform number in [0, 1) per row from (seed, step): splitmix64 on int64 tensors, no RNG state.
+
+    Wrapping int64 arithmetic matches the unsigned original bit for bit; right shifts are made
+    logical by masking off the sign bits an arithmetic shift would bring in.
+    """
+    import torch
+
+    def shift(z, k):
+        return (z >> k) & ((1 << (64 - k)) - 1)
+
+    z = seeds + _signed(step * _GOLDEN % (1 << 64))
+    z = (z ^ shift(z, 30)) * _MIX1
+    z = (z ^ shift(z, 27)) * _MIX2
+    z = z ^ shift(z, 31)
+    return shift(z, 11).to(torch.float64) / float(1 << 53)
+
+
 class PerSampleSampler:
-    """A logits processor that samples each row with its own seeded generator, then forces that token.
+    """A logits processor that samples each row from its own seed, then forces that token.
 
     HF's sampling draws every row from one global RNG, so a sample would depend on which
-    other prompts shared its batch. Here row i draws from ``torch.Generator(seed_i)`` with
-    temperature and top-p applied, and generate() runs greedy over the forced logits: a
-    sample depends only on its own seed (derived from round, prompt id and sample index).
+    other prompts shared its batch. Here row i's draw at step t is a counter-based uniform
+    number from (seed_i, t), applied to its own temperature/top-p distribution by inverse
+    CDF, all rows at once; generate() then runs greedy over the forced logits. A sample
+    depends only on its own seed (derived from round, prompt id and sample index).
     """
 
     def __init__(self, seeds: list[int], temperature: float, top_p: float, device: str):
         import torch
 
         self.temperature, self.top_p = temperature, top_p
-        self.generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+        self.seeds = torch.tensor(seeds, dtype=torch.int64, device=device)
+        self.step = 0  # tokens generated so far; the padded prompt length depends on the batch, this does not
 
     def __call__(self, input_ids, scores):
         import torch
@@ -65,8 +93,10 @@ class PerSampleSampler:
             outside = sorted_probs.cumsum(dim=-1) - sorted_probs > self.top_p  # keep the smallest set reaching top_p
             sorted_probs[outside] = 0.0
             probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-        chosen = torch.stack([torch.multinomial(probs[row], 1, generator=generator)
-                              for row, generator in enumerate(self.generators)])
+        cdf = probs.double().cumsum(dim=-1)
+        draw = counter_uniform(self.seeds, self.step).unsqueeze(-1) * cdf[:, -1:]
+        self.step += 1
+        chosen = torch.searchsorted(cdf, draw).clamp(max=scores.shape[-1] - 1)
         forced = torch.full_like(scores, float("-inf"))
         return forced.scatter(-1, chosen, 0.0)
 
