@@ -207,8 +207,7 @@ def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
     verdicts = table_to_verdicts(read_parquet(paths.verdicts))
     accepted = judge_samples(samples, verdicts, prompts, _verifiers(config), Policy.from_config(config.selection))[0]
     distinct_2 = distinct_n([s.text for s, _ in accepted], 2) if accepted else None
-    _, history_rows = store.query("SELECT round, distinct_2 FROM round_metrics WHERE round < ?", [round_number]) \
-        if store.path.exists() else ([], [])
+    _, history_rows = store.query("SELECT round, distinct_2 FROM round_metrics WHERE round < ?", [round_number])
     decision = decide(round_number, distinct_2, {r: d for r, d in history_rows}, config.stopping)
     _, evals = store.query("SELECT pass_at_1 FROM evaluations WHERE round = ? AND domain = 'all'", [round_number])
     difficulty = dict(store.query("SELECT status, count(*) FROM prompt_difficulty WHERE round = ? GROUP BY status",
