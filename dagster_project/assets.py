@@ -6,10 +6,13 @@ previous partition. Every asset writes DuckDB, so all sit in the ``duckdb`` pool
 """
 
 
+import base64
+
 import dagster as dg
 
 from dagster_project.resources import DuckDBStore, FlywheelConfig, GeneratorResource, SandboxResource
 from flywheel import stages
+from flywheel.report import write_report
 
 rounds = dg.DynamicPartitionsDefinition(name="round")
 COMMON = {"partitions_def": rounds, "group_name": "round", "pool": "duckdb"}
@@ -83,9 +86,14 @@ def evaluation(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, stor
 
 @dg.asset(**COMMON, deps=[evaluation], description="Round-over-round metrics and the stopping decision.")
 def round_metrics(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
-    row = stages.round_metrics(flywheel.load(), _round(context), store.get())
+    config = flywheel.load()
+    row = stages.round_metrics(config, _round(context), store.get())
+    _, chart = write_report(config.workdir)
     metadata = _meta(row)
     metadata["stop_reason"] = dg.MetadataValue.md(f"**{'STOP' if row['stop'] else 'CONTINUE'}**: {row['stop_reason']}")
+    metadata["chart"] = dg.MetadataValue.md(f"![round over round](data:image/png;base64,"
+                                            f"{base64.b64encode(chart.read_bytes()).decode()})")
+    metadata["chart_path"] = dg.MetadataValue.path(str(chart))
     return dg.MaterializeResult(metadata=metadata)
 
 

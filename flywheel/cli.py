@@ -1,4 +1,4 @@
-"""The ``flywheel`` command: demo, sql, verifiers, decontaminate.
+"""The ``flywheel`` command: demo, sql, report, verifiers, decontaminate.
 
 ``demo`` hands off to dagster_project (imported only then), so the library itself
 never imports dagster.
@@ -91,6 +91,18 @@ def cmd_decontaminate(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from flywheel.report import write_report
+
+    rows, chart = write_report(Path(args.workdir))
+    names, table = Store(Path(args.workdir) / "flywheel.duckdb").query(ROUND_TABLE_SQL)
+    print_table(console, names, table, title="round_metrics")
+    for row in rows:
+        console.print(f"round {row['round']}: {row['stop_reason']}")
+    console.print(f"chart: {chart}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flywheel", description="Iterative rejection-sampling post-training rounds.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -98,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rounds", type=int, default=2)
     demo.add_argument("--workdir", type=Path, default=None, help="default: the config's workdir")
     demo.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    report = sub.add_parser("report", help="print the round-over-round table and write its chart")
+    report.add_argument("--workdir", type=Path, required=True)
     sql = sub.add_parser("sql", help="run read-only SQL on <workdir>/flywheel.duckdb")
     sql.add_argument("--workdir", type=Path, required=True)
     sql.add_argument("query")
@@ -118,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
-    handlers = {"demo": cmd_demo, "sql": cmd_sql, "verifiers": cmd_verifiers, "decontaminate": cmd_decontaminate}
+    handlers = {"demo": cmd_demo, "sql": cmd_sql, "verifiers": cmd_verifiers, "decontaminate": cmd_decontaminate,
+                "report": cmd_report}
     try:
         return handlers[args.command](args, console)
     except (ConfigError, FileNotFoundError, ValueError) as error:

@@ -95,3 +95,12 @@ def test_samples_record_their_sampling_parameters_and_prompt_difficulty_is_store
     assert rows == [("2", "transformers", "1.0")]
     _, rows = store.query("SELECT round, count(*), sum(n_samples) FROM prompt_difficulty GROUP BY round ORDER BY round")
     assert rows == [(1, 24, 48), (2, 24, 48)]
+
+
+def test_metrics_asset_carries_the_chart_and_stop_decision(two_rounds):
+    config, _, _, results = two_rounds
+    metadata = results["2"].asset_materializations_for_node("round_metrics")[0].metadata
+    assert metadata["chart"].value.startswith("![round over round](data:image/png;base64,")
+    assert metadata["chart_path"].value == str(config.workdir / "round_metrics.png")
+    assert "CONTINUE" in metadata["stop_reason"].value
+    assert (config.workdir / "round_metrics.png").read_bytes()[:4] == b"\x89PNG"
