@@ -1,9 +1,9 @@
 """generate: N samples per prompt from a checkpoint.
 
-Backends share one small contract, :class:`Generator`. The transformers backend encodes
-each prompt once and asks for ``num_return_sequences=N`` so the prompt is not repeated
-in the batch; prompts are rendered with the checkpoint's own chat template, the same one
-SFT trains with.
+Backends share one small contract, :class:`Generator`. The transformers backend renders
+and tokenises each prompt once, with the checkpoint's own chat template (the one SFT trains
+with), repeats its row N times, and samples every row from its own seed; vLLM and
+OpenAI-compatible servers live in their own modules.
 """
 
 from __future__ import annotations
