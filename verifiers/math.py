@@ -1,111 +1,119 @@
 """The ``math`` verifier: does the response's final answer equal the gold answer?
 
-First version: extraction of the final answer (\\boxed{}, "the answer is", "####", the
-last number), light normalisation, a numeric fast path, then sympy for symbolic
-equality. Inputs that could make sympy run away (long strings, power towers,
-factorials of large numbers) are refused before parsing.
+:func:`answers_match` is the public checker. Extraction and normalisation
+(:mod:`verifiers.math_extract`) run in the caller; a fast path settles identical strings,
+plain numbers, simple fractions and multiple-choice letters without sympy; everything
+else is parsed and compared (:mod:`verifiers.math_equivalence`) in a worker process with a
+deadline (:mod:`verifiers.math_worker`), so no input can hold a caller past ``timeout``.
 """
 
 from __future__ import annotations
 
 import re
 import time
-
-import sympy
-from sympy.parsing.sympy_parser import (
-    convert_xor,
-    implicit_multiplication_application,
-    parse_expr,
-    standard_transformations,
-)
+from fractions import Fraction
 
 from flywheel.verify import VerdictResult, VerifyItem
+from verifiers.math_extract import (
+    Answer,
+    choice_in_response,
+    choice_letter,
+    extract_answer,
+    extract_gold,
+    normalize_answer,
+    plain_number,
+)
+from verifiers.math_worker import DEFAULT_TIMEOUT_SECONDS, MathWorkerPool, default_pool
 
-MAX_ANSWER_CHARS = 200
-_TRANSFORMS = standard_transformations + (implicit_multiplication_application, convert_xor)
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+__all__ = ["MathVerifier", "answers_match", "answers_match_batch", "extract_answer"]
+
+REL_TOL = 1e-6
+_SIMPLE_FRACTION = re.compile(r"^(-?)(?:\\frac\{(\d+)\}\{(\d+)\}|(\d+)\s*/\s*(\d+))$")
+_ASSIGNMENT = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?!.*=)")
 
 
-def _last_boxed(text: str) -> str | None:
-    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
-    if start < 0:
-        return None
-    i = text.index("{", start) + 1
-    depth = 1
-    for j in range(i, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[j], 0)
-        if depth == 0:
-            return text[i:j]
+def _rational(text: str) -> Fraction | None:
+    if plain_number(text):
+        try:
+            return Fraction(text)
+        except (ValueError, ZeroDivisionError):
+            return None
+    found = _SIMPLE_FRACTION.match(text)
+    if found and (found.group(3) or found.group(5)) not in ("0", None):
+        sign, a, b, c, d = found.groups()
+        value = Fraction(int(a or c), int(b or d))
+        return -value if sign else value
     return None
 
 
-def extract_answer(response: str) -> str | None:
-    """The final answer as a grader would read it, or None."""
-    boxed = _last_boxed(response)
-    if boxed is not None:
-        return boxed.strip()
-    for pattern in (r"####\s*(.+)", r"answer is[:\s]*(.+)", r"final answer[:\s]*(.+)"):
-        found = re.findall(pattern, response, flags=re.IGNORECASE)
-        if found:
-            return found[-1].strip().splitlines()[0].strip()
-    numbers = _NUMBER.findall(response)
-    return numbers[-1] if numbers else None
+def _close(a: Fraction, b: Fraction) -> bool:
+    return abs(a - b) <= REL_TOL * max(1, abs(a), abs(b))
 
 
-def normalize(answer: str) -> str:
-    text = answer.strip().strip("$").strip()
-    text = re.sub(r"\\text\{([^}]*)\}", r"\1", text)
-    text = re.sub(r"\\[dt]?frac\{([^{}]*)\}\{([^{}]*)\}", r"(\1)/(\2)", text)
-    text = text.replace("\\left", "").replace("\\right", "").replace("\\cdot", "*").replace("\\times", "*")
-    text = text.replace("\\pi", "pi").replace("^\\circ", "").replace("°", "").replace("\\%", "").replace("%", "")
-    text = re.sub(r"\\sqrt\{([^{}]*)\}", r"sqrt(\1)", text)
-    text = re.sub(r"^[a-zA-Z]\s*=\s*", "", text)  # "x = 3" -> "3"
-    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # 7,425 -> 7425
-    return text.rstrip(".").strip()
-
-
-def _as_number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def _too_risky(text: str) -> bool:
-    # Power towers and factorials can take sympy minutes; refuse rather than hang.
-    return len(text) > MAX_ANSWER_CHARS or text.count("^") + text.count("**") > 2 or "!" in text
-
-
-def _sympy_equal(a: str, b: str) -> bool:
-    if _too_risky(a) or _too_risky(b):
-        return False
-    try:
-        left = parse_expr(a, transformations=_TRANSFORMS, evaluate=True)
-        right = parse_expr(b, transformations=_TRANSFORMS, evaluate=True)
-        difference = sympy.simplify(left - right)
-    except Exception:  # noqa: BLE001 - unparseable means "not shown equal"
-        return False
-    if difference == 0:
-        return True
-    try:
-        return abs(complex(difference.evalf())) < 1e-9
-    except (TypeError, ValueError):
-        return False
-
-
-def answers_match(gold: str, response: str, rel_tol: float = 1e-6) -> bool:
-    """True when the response's final answer equals ``gold`` (a bare answer or a full solution)."""
-    gold_answer = extract_answer(gold) if len(gold) > MAX_ANSWER_CHARS or "\\boxed" in gold else gold
-    predicted = extract_answer(response)
-    if gold_answer is None or predicted is None:
-        return False
-    g, p = normalize(gold_answer), normalize(predicted)
+def _fast_verdict(gold: Answer, pred: Answer) -> bool | None:
+    """True/False when decidable without sympy, None otherwise."""
+    g, p = gold.text, pred.text
+    if "=" not in g:
+        p = _ASSIGNMENT.sub("", p)  # "x = 3" answers "3"
     if g == p:
         return True
-    gn, pn = _as_number(g), _as_number(p)
-    if gn is not None and pn is not None:
-        return abs(gn - pn) <= rel_tol * max(1.0, abs(gn))
-    return _sympy_equal(g, p)
+    gv, pv = _rational(g), _rational(p)
+    if pv is None and gv is not None and re.fullmatch(r"-?\d+,\d+", p):
+        pv = _rational(p.replace(",", "."))  # decimal comma: 1,22 is 1.22
+    if gv is None and pv is not None and re.fullmatch(r"-?\d+,\d+", g):
+        gv = _rational(g.replace(",", "."))
+    if gv is None or pv is None:
+        return None
+    if _close(gv, pv):
+        return True
+    if gold.percent != pred.percent:
+        return _close(gv / 100, pv) if gold.percent else _close(gv, pv / 100)
+    return False
+
+
+def prepare_check(gold: str, response: str) -> bool | tuple:
+    """A settled verdict, or the job the bounded worker must decide."""
+    gold_answer = extract_gold(gold)
+    if gold_answer is None:
+        return False
+    letter = choice_letter(gold_answer)
+    if letter is not None:
+        return choice_in_response(response) == letter
+    predicted = extract_answer(response)
+    if predicted is None:
+        return False
+    g, p = normalize_answer(gold_answer), normalize_answer(predicted)
+    if g is None or p is None:
+        return False
+    fast = _fast_verdict(g, p)
+    if fast is not None:
+        return fast
+    pred_text = p.text if "=" in g.text else _ASSIGNMENT.sub("", p.text)
+    return (g.text, pred_text, g.percent, p.percent)
+
+
+def answers_match(gold: str, response: str, timeout: float = DEFAULT_TIMEOUT_SECONDS,
+                  pool: MathWorkerPool | None = None) -> bool:
+    """True when the final answer in ``response`` equals ``gold`` (a bare answer or a solution).
+
+    Returns within about ``timeout`` seconds whatever the input, in any thread.
+    """
+    verdict = prepare_check(gold, response)
+    if isinstance(verdict, bool):
+        return verdict
+    return (pool or default_pool()).compare(verdict, timeout)
+
+
+def answers_match_batch(pairs: list[tuple[str, str]], timeout: float = DEFAULT_TIMEOUT_SECONDS,
+                        pool: MathWorkerPool | None = None) -> list[bool]:
+    """:func:`answers_match` over many (gold, response) pairs, sympy work spread over processes."""
+    verdicts = [prepare_check(gold, response) for gold, response in pairs]
+    pending = [i for i, v in enumerate(verdicts) if not isinstance(v, bool)]
+    if pending:
+        decided = (pool or default_pool()).compare_many([verdicts[i] for i in pending], timeout)
+        for i, result in zip(pending, decided):
+            verdicts[i] = result
+    return verdicts
 
 
 class MathVerifier:
@@ -114,16 +122,21 @@ class MathVerifier:
     name = "math"
     domains = ("math",)
 
+    def __init__(self, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+        self.timeout_seconds = timeout_seconds
+
     def verify_batch(self, items: list[VerifyItem]) -> list[VerdictResult]:
+        started = time.perf_counter()
+        checkable = [item for item in items if item.prompt.reference is not None]
+        passed = iter(answers_match_batch([(i.prompt.reference, i.sample.text) for i in checkable],
+                                          timeout=self.timeout_seconds))
+        per_item = (time.perf_counter() - started) / max(1, len(items))
         results = []
         for item in items:
-            started = time.perf_counter()
-            gold = item.prompt.reference
-            if gold is None:
+            if item.prompt.reference is None:
                 results.append(VerdictResult(False, 0.0, "prompt has no reference answer", "error"))
                 continue
-            predicted = extract_answer(item.sample.text)
-            passed = answers_match(gold, item.sample.text)
-            reason = f"expected {gold!r}, extracted {predicted!r}"
-            results.append(VerdictResult(passed, float(passed), reason, "ok", time.perf_counter() - started))
+            ok = next(passed)
+            reason = f"expected {item.prompt.reference!r}, extracted {extract_answer(item.sample.text)!r}"
+            results.append(VerdictResult(ok, float(ok), reason, "ok", per_item))
         return results
