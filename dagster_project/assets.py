@@ -13,6 +13,7 @@ import dagster as dg
 from dagster_project.resources import DuckDBStore, FlywheelConfig, GeneratorResource, SandboxResource
 from flywheel import stages
 from flywheel.report import write_report
+from flywheel.round_audit import previous_eval_pass_at_1
 
 rounds = dg.DynamicPartitionsDefinition(name="round")
 COMMON = {"partitions_def": rounds, "group_name": "round", "pool": "duckdb"}
@@ -77,14 +78,28 @@ def checkpoint(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, stor
     return dg.MaterializeResult(metadata=_meta(result), check_results=[check])
 
 
-@dg.asset(**COMMON, deps=[checkpoint], description="Held-out pass@1 of the round's checkpoint, per domain.")
+@dg.asset(**COMMON, deps=[checkpoint],
+          description="Held-out pass@1/pass@k per domain and the train/test gap. Partition 0 scores the starting model.",
+          check_specs=[dg.AssetCheckSpec("no_eval_regression", asset="evaluation",
+                                         description="Held-out pass@1 is not below the previous round's.")])
 def evaluation(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore,
-               generator: GeneratorResource, sandbox: SandboxResource) -> dg.MaterializeResult:
-    result = stages.evaluate(flywheel.load(), _round(context), store.get(), generator.for_checkpoint)
-    return dg.MaterializeResult(metadata=_meta(result))
+               generator: GeneratorResource, sandbox: SandboxResource):
+    round_number, db = _round(context), store.get()
+    result = stages.evaluate(flywheel.load(), round_number, db, generator.for_checkpoint)
+    now, before = result["pass_at_1/all"], previous_eval_pass_at_1(db, round_number)
+    check = dg.AssetCheckResult(check_name="no_eval_regression", passed=before is None or now >= before,
+                                severity=dg.AssetCheckSeverity.WARN,
+                                metadata={"pass_at_1": now, "previous_pass_at_1": before if before is not None else "none"})
+    return dg.MaterializeResult(metadata=_meta(result), check_results=[check])
 
 
-@dg.asset(**COMMON, deps=[evaluation], description="Round-over-round metrics and the stopping decision.")
+@dg.asset(**COMMON, deps=[selected, evaluation],
+          description="Diversity of accepted and evaluation samples: distinct-n, self-BLEU, gzip, embedding Vendi.")
+def diversity(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata=_meta(stages.measure_diversity(flywheel.load(), _round(context), store.get())))
+
+
+@dg.asset(**COMMON, deps=[evaluation, diversity], description="Round-over-round metrics and the stopping decision.")
 def round_metrics(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
     config = flywheel.load()
     row = stages.round_metrics(config, _round(context), store.get())
@@ -97,4 +112,5 @@ def round_metrics(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, s
     return dg.MaterializeResult(metadata=metadata)
 
 
-ROUND_ASSETS = [prompts, samples, verdicts, selected, decontaminated, mixture, checkpoint, evaluation, round_metrics]
+ROUND_ASSETS = [prompts, samples, verdicts, selected, decontaminated, mixture, checkpoint, evaluation, diversity,
+                round_metrics]

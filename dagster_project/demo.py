@@ -22,6 +22,15 @@ def materialize_rounds(config_path: str | None, workdir: str, first: int, last: 
     instance = instance or dg.DagsterInstance.ephemeral()
     resources = default_resources(config_path, str(Path(workdir).resolve()))
     timings = []
+    if first == 1:  # round 0: the starting model's held-out scores, the baseline every round is compared with
+        instance.add_dynamic_partitions("round", ["0"])
+        evaluation = next(a for a in ROUND_ASSETS if a.key.to_user_string() == "evaluation")
+        t0 = time.perf_counter()
+        with console.status("round 0 · evaluation of the starting model …"):
+            result = dg.materialize(ROUND_ASSETS, selection=[evaluation.key], partition_key="0", instance=instance,
+                                    resources=resources, run_config=RUN_CONFIG)
+        metadata = result.asset_materializations_for_node(evaluation.op.name)[0].metadata
+        console.print(f"round 0 · {'evaluation':<15} {time.perf_counter() - t0:6.1f}s  {_summary(metadata)}")
     for round_number in range(first, last + 1):
         key = str(round_number)
         instance.add_dynamic_partitions("round", [key])

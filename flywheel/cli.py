@@ -1,4 +1,4 @@
-"""The ``flywheel`` command: demo, sql, report, verifiers, decontaminate.
+"""The ``flywheel`` command: demo, sql, snapshot, report, verifiers, decontaminate.
 
 ``demo`` hands off to dagster_project (imported only then), so the library itself
 never imports dagster.
@@ -19,11 +19,17 @@ from flywheel.config import DEFAULT_CONFIG, ConfigError, load_config
 from flywheel.store import Store
 
 ROUND_TABLE_SQL = """
-SELECT round, n_samples AS samples, n_accepted AS accepted, round(yield, 3) AS yield,
-       n_decontaminated_dropped AS decontam_dropped, n_train_examples AS train_examples,
-       round(train_loss, 3) AS train_loss, round(eval_pass_at_1, 3) AS eval_pass_at_1,
-       round(distinct_2, 3) AS distinct_2, stop
-FROM round_metrics ORDER BY round
+SELECT r.round, m.n_samples AS samples, m.n_accepted AS accepted, round(m.yield, 3) AS yield,
+       m.n_decontaminated_dropped AS decontam_dropped, m.n_train_examples AS train_examples,
+       round(m.train_loss, 3) AS train_loss, round(e.pass_at_1, 3) AS eval_pass_at_1,
+       round(e.pass_at_k, 3) AS eval_pass_at_k, round(m.train_pass_at_1, 3) AS train_pass_at_1,
+       round(d.distinct_2, 3) AS distinct_2, round(d.self_bleu, 3) AS self_bleu, round(d.embedding_vendi, 2) AS vendi,
+       m.stop
+FROM (SELECT round FROM evaluations WHERE split = 'heldout' UNION SELECT round FROM round_metrics) r
+LEFT JOIN round_metrics m USING (round)
+LEFT JOIN (SELECT * FROM evaluations WHERE split = 'heldout' AND domain = 'all') e USING (round)
+LEFT JOIN (SELECT * FROM diversity WHERE population = 'accepted') d USING (round)
+ORDER BY r.round
 """
 STOP_REASONS_SQL = "SELECT round, stop_reason FROM round_metrics ORDER BY round"
 
@@ -57,6 +63,12 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
 def cmd_sql(args: argparse.Namespace, console: Console) -> int:
     names, rows = Store(Path(args.workdir) / "flywheel.duckdb").query(args.query)
     print_table(console, names, rows)
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace, console: Console) -> int:
+    out = Store(Path(args.workdir) / "flywheel.duckdb").snapshot(args.out)
+    console.print(f"snapshot written to {out}; open it with duckdb for as long as you like")
     return 0
 
 
@@ -98,7 +110,8 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     names, table = Store(Path(args.workdir) / "flywheel.duckdb").query(ROUND_TABLE_SQL)
     print_table(console, names, table, title="round_metrics")
     for row in rows:
-        console.print(f"round {row['round']}: {row['stop_reason']}")
+        if row["stop_reason"]:
+            console.print(f"round {row['round']}: {row['stop_reason']}")
     console.print(f"chart: {chart}")
     return 0
 
@@ -110,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rounds", type=int, default=2)
     demo.add_argument("--workdir", type=Path, default=None, help="default: the config's workdir")
     demo.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    snapshot = sub.add_parser("snapshot", help="copy the database for a long audit that never blocks a round")
+    snapshot.add_argument("--workdir", type=Path, required=True)
+    snapshot.add_argument("--out", type=Path, required=True)
     report = sub.add_parser("report", help="print the round-over-round table and write its chart")
     report.add_argument("--workdir", type=Path, required=True)
     sql = sub.add_parser("sql", help="run read-only SQL on <workdir>/flywheel.duckdb")
@@ -133,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
     handlers = {"demo": cmd_demo, "sql": cmd_sql, "verifiers": cmd_verifiers, "decontaminate": cmd_decontaminate,
-                "report": cmd_report}
+                "report": cmd_report, "snapshot": cmd_snapshot}
     try:
         return handlers[args.command](args, console)
     except (ConfigError, FileNotFoundError, ValueError) as error:

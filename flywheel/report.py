@@ -1,8 +1,10 @@
 """The round-over-round report: the round_metrics table and a chart of it as a PNG.
 
-The chart plots, against the round number, held-out pass@1 and yield (left axis, 0-1)
-and accepted distinct-2 (right axis), with the stop decision marked. It is written to
-``<workdir>/round_metrics.png`` and attached to the Dagster metrics asset.
+Two panels against the round number. Left: held-out pass@1 and pass@k (round 0 is the
+starting model), train pass@1 when measured, and yield. Right: diversity of the accepted
+samples (distinct-1/2/3, self-BLEU, gzip ratio, embedding cosine distance; Vendi score on
+its own axis). Stops are marked. Written to ``<workdir>/round_metrics.png`` and attached to
+the Dagster metrics asset.
 """
 
 from __future__ import annotations
@@ -11,13 +13,27 @@ from pathlib import Path
 
 from flywheel.store import Store
 
-REPORT_SQL = ("SELECT round, eval_pass_at_1, yield, distinct_2, n_accepted, stop, stop_reason "
-              "FROM round_metrics ORDER BY round")
+REPORT_SQL = """
+WITH heldout AS (SELECT round, pass_at_1, pass_at_k, k FROM evaluations WHERE split = 'heldout' AND domain = 'all'),
+     train AS (SELECT round, pass_at_1 FROM evaluations WHERE split = 'train' AND domain = 'all'),
+     accepted AS (SELECT * FROM diversity WHERE population = 'accepted'),
+     all_rounds AS (SELECT round FROM heldout UNION SELECT round FROM round_metrics)
+SELECT r.round, h.pass_at_1 AS eval_pass_at_1, h.pass_at_k AS eval_pass_at_k, h.k, t.pass_at_1 AS train_pass_at_1,
+       m.yield, m.n_accepted, a.distinct_1, a.distinct_2, a.distinct_3, a.self_bleu, a.gzip_ratio, a.embedding_vendi,
+       a.embedding_cosine_distance, m.stop, m.stop_reason
+FROM all_rounds r LEFT JOIN heldout h USING (round) LEFT JOIN train t USING (round)
+     LEFT JOIN round_metrics m USING (round) LEFT JOIN accepted a USING (round)
+ORDER BY r.round
+"""
 
 
 def round_rows(store: Store) -> list[dict]:
     names, rows = store.query(REPORT_SQL)
     return [dict(zip(names, row)) for row in rows]
+
+
+def _values(rows: list[dict], key: str) -> list[float]:
+    return [r[key] if r.get(key) is not None else float("nan") for r in rows]
 
 
 def render_chart(rows: list[dict], out: Path) -> Path:
@@ -28,25 +44,34 @@ def render_chart(rows: list[dict], out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     rounds = [r["round"] for r in rows]
-    figure, left = plt.subplots(figsize=(7, 4), dpi=110)
-    for key, label, style in (("eval_pass_at_1", "held-out pass@1", "o-"), ("yield", "yield (accepted / generated)", "s--")):
-        left.plot(rounds, [r[key] if r[key] is not None else float("nan") for r in rows], style, label=label)
-    left.set_xlabel("round")
-    left.set_ylim(0, 1)
-    left.set_xticks(rounds)
-    right = left.twinx()
-    right.plot(rounds, [r["distinct_2"] if r["distinct_2"] is not None else float("nan") for r in rows], "^:",
-               color="tab:green", label="distinct-2 of accepted")
-    right.set_ylabel("distinct-2")
-    right.set_ylim(0, 1)
-    for r in rows:
-        if r["stop"]:
-            left.axvline(r["round"], color="tab:red", alpha=0.4)
-            left.annotate("stop", (r["round"], 0.95), color="tab:red", ha="center")
-    lines = left.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-    labels = left.get_legend_handles_labels()[1] + right.get_legend_handles_labels()[1]
-    left.legend(lines, labels, loc="upper left", fontsize=8)
-    left.set_title("flywheel: round over round")
+    k = next((r["k"] for r in rows if r.get("k")), "k")
+    figure, (quality, spread) = plt.subplots(1, 2, figsize=(11, 4), dpi=110)
+    for key, label, style in (("eval_pass_at_1", "held-out pass@1", "o-"), ("eval_pass_at_k", f"held-out pass@{k}", "o:"),
+                              ("train_pass_at_1", "train pass@1", "x--"), ("yield", "yield (accepted / generated)", "s--")):
+        if any(r.get(key) is not None for r in rows):
+            quality.plot(rounds, _values(rows, key), style, label=label)
+    quality.set_title("quality (round 0 = starting model)")
+    for key, label, style in (("distinct_1", "distinct-1", "^-"), ("distinct_2", "distinct-2", "^-"),
+                              ("distinct_3", "distinct-3", "^-"), ("self_bleu", "self-BLEU", "v--"),
+                              ("gzip_ratio", "gzip ratio", "d:"), ("embedding_cosine_distance", "mean cosine distance", "p:")):
+        spread.plot(rounds, _values(rows, key), style, label=label)
+    vendi = spread.twinx()
+    vendi.plot(rounds, _values(rows, "embedding_vendi"), "*-", color="black", alpha=0.6, label="Vendi score (right)")
+    vendi.set_ylabel("Vendi score")
+    spread.set_title("diversity of accepted samples")
+    for axis in (quality, spread):
+        axis.set_xlabel("round")
+        axis.set_ylim(0, 1)
+        axis.set_xticks(rounds)
+        for r in rows:
+            if r.get("stop"):
+                axis.axvline(r["round"], color="tab:red", alpha=0.4)
+                axis.annotate("stop", (r["round"], 0.95), color="tab:red", ha="center")
+    quality.legend(loc="upper left", fontsize=7)
+    handles = spread.get_legend_handles_labels()[0] + vendi.get_legend_handles_labels()[0]
+    labels = spread.get_legend_handles_labels()[1] + vendi.get_legend_handles_labels()[1]
+    spread.legend(handles, labels, loc="upper right", fontsize=7)
+    figure.suptitle("flywheel: round over round")
     figure.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.png")

@@ -2,7 +2,8 @@
 
 Each reads the round's upstream Parquet files, writes its own atomically, replaces its
 rows in DuckDB for that round, and returns a small dict of metadata. Dagster assets are
-thin wrappers over these, and tests call them directly.
+thin wrappers over these, and tests call them directly. The stages that judge a round
+(evaluate, diversity, round metrics) live in :mod:`flywheel.round_audit`.
 """
 
 from __future__ import annotations
@@ -10,14 +11,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timezone
 
-from flywheel.collect import collect_prompts, load_prompts
+from flywheel.collect import collect_prompts
 from flywheel.config import RoundConfig
 from flywheel.decontaminate import build_index, decontaminate, hits_summary
 from flywheel.dedup import deduplicate
-from flywheel.diversity import distinct_n
-from flywheel.evaluate import pass_at_1
 from flywheel.generate import Generator, SamplingParams
 from flywheel.io import RoundPaths, generation_checkpoint, read_parquet, write_parquet_atomic
 from flywheel.mix import file_source_examples, mix_sources
@@ -33,26 +31,14 @@ from flywheel.schema import (
 )
 from flywheel.select import Policy, judge_samples, select_best_per_prompt
 from flywheel.sft.launch import run_sft
-from flywheel.stopping import decide
+from flywheel.stage_runs import recorded, utc_now, verifiers_by_domain
 from flywheel.store import Store
 from flywheel.verify import verify_samples
 
 GeneratorFactory = Callable[[str], Generator]
 
 
-def _verifiers(config: RoundConfig) -> dict[str, list[str]]:
-    return {domain: config.verifiers.for_domain(domain) for domain in ("math", "code", "general")}
-
-
-def _checkers(config: RoundConfig) -> dict[str, list[str]]:
-    """Verifiers that say right or wrong: the reward model ranks, so held-out pass rates leave it out."""
-    return {d: [v for v in names if v != config.selection.reward_verifier] for d, names in _verifiers(config).items()}
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
+@recorded("collect")
 def collect(config: RoundConfig, round_number: int, store: Store) -> dict:
     paths = RoundPaths(config.workdir, round_number)
     prompts = collect_prompts(config.prompts.sources, config.prompts.max_prompts)
@@ -63,6 +49,7 @@ def collect(config: RoundConfig, round_number: int, store: Store) -> dict:
     return {"n_prompts": len(prompts), "by_domain": dict(Counter(p.domain for p in prompts))}
 
 
+@recorded("generate")
 def generate(config: RoundConfig, round_number: int, store: Store, make_generator: GeneratorFactory,
              progress: Callable[[int], None] | None = None) -> dict:
     paths = RoundPaths(config.workdir, round_number)
@@ -70,7 +57,7 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
     prompts = table_to_prompts(read_parquet(paths.prompts))
     g = config.generation
     params = SamplingParams(n=g.n, temperature=g.temperature, top_p=g.top_p, max_new_tokens=g.max_new_tokens, seed=g.seed)
-    started = _now()
+    started = utc_now()
     samples = make_generator(str(checkpoint)).generate(prompts, params, round_number, progress)
     sampling = json.dumps({"backend": g.backend, "n": g.n, "temperature": g.temperature, "top_p": g.top_p,
                            "max_new_tokens": g.max_new_tokens, "seed": g.seed})
@@ -82,14 +69,16 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
                                                   "started_at": started}])
     return {"n_samples": len(samples), "checkpoint": str(checkpoint),
             "n_truncated": sum(s.finish_reason == "length" for s in samples),
-            "mean_tokens": sum(s.num_tokens for s in samples) / max(1, len(samples))}
+            "mean_tokens": sum(s.num_tokens for s in samples) / max(1, len(samples)),
+            "tokens": sum(s.num_tokens for s in samples)}
 
 
+@recorded("verify")
 def verify(config: RoundConfig, round_number: int, store: Store) -> dict:
     paths = RoundPaths(config.workdir, round_number)
     prompts = table_to_prompts(read_parquet(paths.prompts))
     samples = table_to_samples(read_parquet(paths.samples))
-    verdicts = verify_samples(prompts, samples, _verifiers(config), required=config.verifiers.required,
+    verdicts = verify_samples(prompts, samples, verifiers_by_domain(config), required=config.verifiers.required,
                               timeout=config.verifiers.timeout_seconds, options=config.verifiers.options)
     write_parquet_atomic(verdicts_to_table(verdicts), paths.verdicts)
     store.replace_round("verdicts", round_number, [v.model_dump() for v in verdicts])
@@ -98,11 +87,12 @@ def verify(config: RoundConfig, round_number: int, store: Store) -> dict:
             "by_verifier": {f"{name}/{status}/{'pass' if ok else 'fail'}": n for (name, status, ok), n in per_verifier.items()}}
 
 
+@recorded("select")
 def select(config: RoundConfig, round_number: int, store: Store) -> dict:
     paths = RoundPaths(config.workdir, round_number)
     prompts = table_to_prompts(read_parquet(paths.prompts))
     accepted, difficulty = judge_samples(table_to_samples(read_parquet(paths.samples)),
-                                         table_to_verdicts(read_parquet(paths.verdicts)), prompts, _verifiers(config),
+                                         table_to_verdicts(read_parquet(paths.verdicts)), prompts, verifiers_by_domain(config),
                                          Policy.from_config(config.selection))
     previous = []
     if config.selection.pool_previous_rounds and round_number > 1:
@@ -112,6 +102,9 @@ def select(config: RoundConfig, round_number: int, store: Store) -> dict:
     write_parquet_atomic(examples_to_table(selected), paths.selected)
     store.replace_round("selections", round_number, selected)
     store.replace_round("prompt_difficulty", round_number, difficulty)
+    domain_of = {p.id: p.domain for p in prompts}
+    store.replace_round("accepted_samples", round_number, [
+        {"prompt_id": s.prompt_id, "sample_index": s.sample_index, "domain": domain_of[s.prompt_id]} for s, _ in accepted])
     status = Counter(row["status"] for row in difficulty)
     return {"n_accepted": len(accepted), "n_selected_pool": len(selected),
             "pool_by_round": dict(Counter(str(r["origin_round"]) for r in selected)),
@@ -123,6 +116,7 @@ def eval_index(config: RoundConfig):
     return build_index([(e.name, e.path, e.fields) for e in d.eval_sets], d.n, cache_dir=config.workdir / "cache")
 
 
+@recorded("decontaminate")
 def decontaminate_round(config: RoundConfig, round_number: int, store: Store) -> dict:
     """Every training candidate (the pooled selection and each file source): eval overlap, then duplicates."""
     paths = RoundPaths(config.workdir, round_number)
@@ -159,6 +153,7 @@ def remaining_contamination(config: RoundConfig, round_number: int) -> list[dict
                          check_responses=d.check_responses)[1]
 
 
+@recorded("mix")
 def mix(config: RoundConfig, round_number: int, store: Store) -> dict:
     paths = RoundPaths(config.workdir, round_number)
     candidates = read_parquet(paths.decontaminated).to_pylist()
@@ -173,6 +168,7 @@ def mix(config: RoundConfig, round_number: int, store: Store) -> dict:
             "quota_shortfalls": shortfalls or None}
 
 
+@recorded("sft")
 def sft(config: RoundConfig, round_number: int, store: Store, echo=print) -> dict:
     paths = RoundPaths(config.workdir, round_number)
     start_from = (config.model.base if config.sft.init_from == "base"
@@ -180,62 +176,8 @@ def sft(config: RoundConfig, round_number: int, store: Store, echo=print) -> dic
     result = run_sft(start_from, paths.mixture, paths.checkpoint, config.sft, work_dir=paths.sft_work, echo=echo)
     store.replace_round("training_steps", round_number, result.steps)
     return {"checkpoint": str(result.checkpoint), "init_from": str(start_from), "steps": len(result.steps),
-            "final_loss": result.steps[-1]["loss"] if result.steps else None, **result.stats}
-
-
-def evaluate(config: RoundConfig, round_number: int, store: Store, make_generator: GeneratorFactory) -> dict:
-    paths = RoundPaths(config.workdir, round_number)
-    prompts = load_prompts(config.evaluation.path)[: config.evaluation.max_prompts]
-    e = config.evaluation
-    params = SamplingParams(n=e.n, temperature=e.temperature, top_p=1.0,
-                            max_new_tokens=e.max_new_tokens or config.generation.max_new_tokens, seed=config.generation.seed)
-    samples = make_generator(str(paths.checkpoint)).generate(prompts, params, round_number)
-    verdicts = verify_samples(prompts, samples, _checkers(config), timeout=config.verifiers.timeout_seconds,
-                              options=config.verifiers.options)
-    write_parquet_atomic(samples_to_table(samples), paths.eval_samples)
-    write_parquet_atomic(verdicts_to_table(verdicts), paths.eval_verdicts)
-    scores = pass_at_1(prompts, samples, verdicts, _checkers(config))
-    store.replace_round("evaluations", round_number, [
-        {"domain": domain, **values, "checkpoint": str(paths.checkpoint)} for domain, values in scores.items()])
-    return {domain: round(values["pass_at_1"], 4) for domain, values in scores.items()}
-
-
-def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
-    paths = RoundPaths(config.workdir, round_number)
-    prompts = table_to_prompts(read_parquet(paths.prompts))
-    samples = table_to_samples(read_parquet(paths.samples))
-    verdicts = table_to_verdicts(read_parquet(paths.verdicts))
-    accepted = judge_samples(samples, verdicts, prompts, _verifiers(config), Policy.from_config(config.selection))[0]
-    distinct_2 = distinct_n([s.text for s, _ in accepted], 2) if accepted else None
-    _, history_rows = store.query("SELECT round, distinct_2 FROM round_metrics WHERE round < ?", [round_number])
-    decision = decide(round_number, distinct_2, {r: d for r, d in history_rows}, config.stopping)
-    _, evals = store.query("SELECT pass_at_1 FROM evaluations WHERE round = ? AND domain = 'all'", [round_number])
-    difficulty = dict(store.query("SELECT status, count(*) FROM prompt_difficulty WHERE round = ? GROUP BY status",
-                                  [round_number])[1])
-    _, dropped = store.query("SELECT count(DISTINCT example_id) FROM decontamination_hits WHERE round = ?",
-                             [round_number])
-    _, steps = store.query("SELECT loss FROM training_steps WHERE round = ? ORDER BY step DESC LIMIT 1", [round_number])
-    row = {
-        "n_prompts": len(prompts), "n_samples": len(samples), "n_accepted": len(accepted),
-        "yield": len(accepted) / max(1, len(samples)),
-        "n_selected_pool": read_parquet(paths.selected).num_rows,
-        "n_decontaminated_dropped": dropped[0][0],
-        "n_deduplicated_dropped": store.query("SELECT count(*) FROM dedup_drops WHERE round = ?", [round_number])[1][0][0],
-        "n_train_examples": read_parquet(paths.mixture).num_rows,
-        "train_loss": steps[0][0] if steps else None,
-        "eval_pass_at_1": evals[0][0] if evals else None,
-        "distinct_2": distinct_2,
-        "verifier_errors": sum(v.status != "ok" for v in verdicts),
-        "n_prompts_all_pass": difficulty.get("all_pass", 0), "n_prompts_none_pass": difficulty.get("none_pass", 0),
-        "stop": decision.stop, "stop_reason": decision.reason,
-    }
-    store.replace_round("round_metrics", round_number, [row])
-    _, started = store.query("SELECT generation_checkpoint, started_at FROM rounds WHERE round = ?", [round_number])
-    store.replace_round("rounds", round_number, [{
-        "status": "finished", "generation_checkpoint": started[0][0] if started else None,
-        "checkpoint": str(paths.checkpoint), "started_at": started[0][1] if started else None, "finished_at": _now()}])
-    return row
-
+            "final_loss": result.steps[-1]["loss"] if result.steps else None, **result.stats,
+            "tokens": sum(step.get("tokens") or 0 for step in result.steps)}
 
 
 def checkpoint_loads(path: str) -> tuple[bool, str]:
@@ -255,3 +197,6 @@ def checkpoint_loads(path: str) -> tuple[bool, str]:
         return True, ""
     except Exception as error:  # noqa: BLE001 - the check reports any failure
         return False, f"{type(error).__name__}: {error}"
+
+
+from flywheel.round_audit import evaluate, measure_diversity, round_metrics  # noqa: E402,F401 - the stage API in one place

@@ -1,14 +1,18 @@
 """The DuckDB store: one file per workdir holding every round's audit tables.
 
-DuckDB allows one writing process at a time, so writers take an exclusive file lock
-(``flywheel.duckdb.lock``) and hold the connection only for the write itself; readers
-open read-only. Writing a round's rows deletes that round's old rows in the same
+DuckDB allows one writing process at a time and no writer while another process has the
+file open, so writers take an exclusive file lock (``flywheel.duckdb.lock``) and hold the
+connection only for the write itself, and readers take the same lock shared for the
+length of one query. An auditor's own read-only connection (the duckdb CLI, a notebook)
+makes writers wait and retry rather than fail; ``snapshot`` gives auditors a copy that
+never blocks a round. Writing a round's rows deletes that round's old rows in the same
 transaction, so re-materializing a stage replaces rather than duplicates.
 """
 
 from __future__ import annotations
 
 import fcntl
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,11 +43,19 @@ TABLES: dict[str, str] = {
                "n_available INTEGER, n_requested INTEGER, n_taken INTEGER, shortfall INTEGER",
     "training_steps": "round INTEGER, step INTEGER, epoch INTEGER, loss DOUBLE, learning_rate DOUBLE, "
                       "tokens BIGINT, tokens_per_second DOUBLE",
-    "evaluations": "round INTEGER, domain VARCHAR, n_prompts INTEGER, pass_at_1 DOUBLE, checkpoint VARCHAR",
+    "accepted_samples": "round INTEGER, prompt_id VARCHAR, sample_index INTEGER, domain VARCHAR",
+    "evaluations": "round INTEGER, split VARCHAR, domain VARCHAR, n_prompts INTEGER, n_samples_per_prompt INTEGER, "
+                   "pass_at_1 DOUBLE, pass_at_k DOUBLE, k INTEGER, checkpoint VARCHAR",
+    "diversity": "round INTEGER, population VARCHAR, n_texts INTEGER, distinct_1 DOUBLE, distinct_2 DOUBLE, "
+                 "distinct_3 DOUBLE, self_bleu DOUBLE, gzip_ratio DOUBLE, embedding_vendi DOUBLE, "
+                 "embedding_cosine_distance DOUBLE",
+    "stage_runs": "round INTEGER, stage VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP, seconds DOUBLE, "
+                  "tokens BIGINT",
     "round_metrics": "round INTEGER, n_prompts INTEGER, n_samples INTEGER, n_accepted INTEGER, yield DOUBLE, "
                      "n_selected_pool INTEGER, n_decontaminated_dropped INTEGER, n_deduplicated_dropped INTEGER, "
                      "n_train_examples INTEGER, "
-                     "train_loss DOUBLE, eval_pass_at_1 DOUBLE, distinct_2 DOUBLE, verifier_errors INTEGER, "
+                     "train_loss DOUBLE, eval_pass_at_1 DOUBLE, eval_pass_at_k DOUBLE, train_pass_at_1 DOUBLE, "
+                     "distinct_2 DOUBLE, diversity_metric VARCHAR, diversity_value DOUBLE, verifier_errors INTEGER, "
                      "n_prompts_all_pass INTEGER, n_prompts_none_pass INTEGER, "
                      "stop BOOLEAN, stop_reason VARCHAR",
 }
@@ -54,6 +66,37 @@ VIEWS: dict[str, str] = {
     "decontamination_summary": "SELECT round, benchmark, train_mix_source, count(DISTINCT example_id) AS examples_dropped, "
                                "count(DISTINCT instance_id) AS instances_hit, count(*) AS hits, "
                                "round(max(overlap), 3) AS max_overlap FROM decontamination_hits GROUP BY ALL",
+    # Accepted / generated samples per round and domain.
+    "yield_by_domain": "SELECT s.round, p.domain, count(*) AS n_samples, count(a.prompt_id) AS n_accepted, "
+                       "count(a.prompt_id) / count(*) AS yield FROM samples s "
+                       "JOIN prompts p ON p.round = s.round AND p.id = s.prompt_id "
+                       "LEFT JOIN accepted_samples a ON a.round = s.round AND a.prompt_id = s.prompt_id "
+                       "AND a.sample_index = s.sample_index GROUP BY ALL ORDER BY s.round, p.domain",
+    # Pass rate, errors and timeouts per round, verifier and domain.
+    "yield_by_verifier": "SELECT v.round, v.verifier, p.domain, count(*) AS n_verdicts, "
+                         "count(*) FILTER (WHERE v.passed) AS n_passed, avg(v.passed::INTEGER) AS pass_rate, "
+                         "count(*) FILTER (WHERE v.status = 'error') AS n_errors, "
+                         "count(*) FILTER (WHERE v.status = 'timeout') AS n_timeouts, "
+                         "sum(v.cost_seconds) AS verifier_seconds FROM verdicts v "
+                         "JOIN prompts p ON p.round = v.round AND p.id = v.prompt_id GROUP BY ALL "
+                         "ORDER BY v.round, v.verifier, p.domain",
+    "verifier_errors": "SELECT round, verifier, status, count(*) AS n, any_value(reason) AS example_reason "
+                       "FROM verdicts WHERE status <> 'ok' GROUP BY ALL ORDER BY round, verifier",
+    # Held-out pass@1 and pass@k per round and domain (round 0 is the starting model).
+    "eval_by_domain": "SELECT round, domain, n_prompts, n_samples_per_prompt, pass_at_1, pass_at_k, k, "
+                      "pass_at_1 - lag(pass_at_1) OVER (PARTITION BY domain ORDER BY round) AS pass_at_1_change "
+                      "FROM evaluations WHERE split = 'heldout' ORDER BY round, domain",
+    "train_test_gap": "SELECT h.round, h.domain, t.pass_at_1 AS train_pass_at_1, h.pass_at_1 AS heldout_pass_at_1, "
+                      "t.pass_at_1 - h.pass_at_1 AS gap FROM evaluations h JOIN evaluations t "
+                      "ON t.round = h.round AND t.domain = h.domain AND t.split = 'train' "
+                      "WHERE h.split = 'heldout' ORDER BY h.round, h.domain",
+    "diversity_trend": "SELECT round, population, n_texts, distinct_1, distinct_2, distinct_3, self_bleu, gzip_ratio, "
+                       "embedding_vendi, embedding_cosine_distance, distinct_2 / lag(distinct_2) OVER "
+                       "(PARTITION BY population ORDER BY round) AS distinct_2_vs_previous FROM diversity "
+                       "ORDER BY population, round",
+    # Tokens and wall time per round and stage.
+    "stage_costs": "SELECT round, stage, seconds, tokens, tokens / nullif(seconds, 0) AS tokens_per_second "
+                   "FROM stage_runs ORDER BY round, started_at",
 }
 
 
@@ -63,33 +106,50 @@ class Store:
         self.lock_path = self.path.with_suffix(self.path.suffix + ".lock")
 
     @contextmanager
-    def writer(self, timeout: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
-        """An exclusive write connection, serialized across processes by a file lock."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def _locked_connection(self, read_only: bool, timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Our file lock (shared for readers, exclusive for writers), then a DuckDB connection."""
+        mode = fcntl.LOCK_SH if read_only else fcntl.LOCK_EX
         with self.lock_path.open("a") as lock:
             deadline = time.monotonic() + timeout
             while True:
                 try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(lock, mode | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise TimeoutError(f"{self.lock_path}: another writer held the store for {timeout:.0f}s") from None
+                        raise TimeoutError(f"{self.lock_path}: a writer held the store for {timeout:.0f}s") from None
                     time.sleep(0.05)
             try:
-                connection = duckdb.connect(str(self.path))
+                connection = _connect_retrying(self.path, read_only=read_only, timeout=timeout)
                 try:
-                    self._ensure_schema(connection)
                     yield connection
                 finally:
                     connection.close()
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def reader(self) -> duckdb.DuckDBPyConnection:
+    @contextmanager
+    def writer(self, timeout: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+        """An exclusive write connection, serialized across processes by a file lock."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._locked_connection(read_only=False, timeout=timeout) as connection:
+            self._ensure_schema(connection)
+            yield connection
+
+    @contextmanager
+    def reader(self, timeout: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection that waits for a write in progress instead of failing."""
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no flywheel database here yet; run a round first")
-        return duckdb.connect(str(self.path), read_only=True)
+        with self._locked_connection(read_only=True, timeout=timeout) as connection:
+            yield connection
+
+    def snapshot(self, destination: Path) -> Path:
+        """A consistent copy of the database for long audits: it never blocks a round's writes."""
+        destination = Path(destination)
+        with self.reader():  # the shared lock keeps writers out while the file is copied
+            shutil.copyfile(self.path, destination)
+        return destination
 
     @staticmethod
     def _ensure_schema(connection: duckdb.DuckDBPyConnection) -> None:
@@ -120,12 +180,43 @@ class Store:
                 raise
         return 0 if arrow is None else arrow.num_rows
 
+    def delete_where(self, table: str, round_number: int, **equals) -> None:
+        """Delete one round's rows of ``table`` matching column=value pairs."""
+        if table not in TABLES:
+            raise KeyError(f"unknown table {table!r}")
+        clauses = "".join(f" AND {column} = ?" for column in equals)
+        with self.writer() as connection:
+            connection.execute(f"DELETE FROM {table} WHERE round = ?{clauses}", [round_number, *equals.values()])
+
+    def append(self, table: str, round_number: int, rows: list[dict]) -> int:
+        """Insert rows for one round without touching the round's other rows."""
+        if table not in TABLES:
+            raise KeyError(f"unknown table {table!r}")
+        columns = [part.strip().split(" ")[0] for part in TABLES[table].split(", ")]
+        if not rows:
+            return 0
+        arrow = pa.Table.from_pylist([{**{c: r.get(c) for c in columns}, "round": round_number} for r in rows])
+        with self.writer() as connection:
+            connection.register("incoming", arrow)
+            connection.execute(f"INSERT INTO {table} SELECT {', '.join(columns)} FROM incoming")
+            connection.unregister("incoming")
+        return arrow.num_rows
+
     def query(self, sql: str, params: list | None = None) -> tuple[list[str], list[tuple]]:
         """Read-only SQL: (column names, rows)."""
-        connection = self.reader()
-        try:
+        with self.reader() as connection:
             result = connection.execute(sql, params or [])
             names = [d[0] for d in result.description] if result.description else []
             return names, result.fetchall()
-        finally:
-            connection.close()
+
+
+def _connect_retrying(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, retried while another process (an auditor's session) holds the file."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

@@ -7,11 +7,15 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 
-# bubblewrap isolates untrusted code (the unit-test verifier's sandbox).
-if ! command -v bwrap >/dev/null 2>&1; then
-  echo "setup: installing bubblewrap (apt)"
+# bubblewrap isolates untrusted code (the unit-test verifier's sandbox); Debian's chromium
+# is the browser the UI test drives through Playwright (no browser download at test time).
+MISSING=""
+command -v bwrap >/dev/null 2>&1 || MISSING="$MISSING bubblewrap"
+[ -x /usr/bin/chromium ] || MISSING="$MISSING chromium"
+if [ -n "$MISSING" ]; then
+  echo "setup: installing$MISSING (apt)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq bubblewrap >/dev/null
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $MISSING >/dev/null
 fi
 
 "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "flywheel needs Python >= 3.11")'

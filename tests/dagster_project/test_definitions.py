@@ -11,9 +11,9 @@ def test_definitions_load_with_round_partitions_and_checks():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {"prompts", "samples", "verdicts", "selected", "decontaminated", "mixture", "checkpoint",
-                    "evaluation", "round_metrics"}
+                    "evaluation", "diversity", "round_metrics"}
     checks = {k.name for k in graph.asset_check_keys}
-    assert {"no_overlap_left", "checkpoint_loads"} <= checks
+    assert {"no_overlap_left", "checkpoint_loads", "no_eval_regression"} <= checks
     assert defs.resolve_job_def(round_job.name).partitions_def.name == "round"
     assert set(defs.resources) == {"flywheel", "generator", "store", "sandbox"}
 

@@ -47,3 +47,58 @@ def test_concurrent_writer_processes_do_not_fail(tmp_path):
     assert [w.exitcode for w in workers] == [0, 0, 0]
     _, rows = Store(path).query("SELECT round, count(*) FROM training_steps GROUP BY round ORDER BY round")
     assert rows == [(1, 1), (2, 1), (3, 1)]
+
+
+def _hold_writer(path, seconds, ready):
+    store = Store(path)
+    with store.writer() as connection:
+        connection.execute("INSERT INTO rounds (round, status) VALUES (7, 'writing')")
+        ready.set()
+        import time
+        time.sleep(seconds)
+
+
+def test_auditor_reading_during_a_write_waits_instead_of_failing(tmp_path):
+    path = tmp_path / "f.duckdb"
+    Store(path).replace_round("rounds", 1, [{"status": "finished"}])
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    writer = context.Process(target=_hold_writer, args=(path, 1.5, ready))
+    writer.start()
+    assert ready.wait(60)
+    _, rows = Store(path).query("SELECT round, status FROM rounds ORDER BY round")  # blocks until the write is done
+    writer.join(60)
+    assert rows == [(1, "finished"), (7, "writing")]
+
+
+def _audit_session(path, seconds, ready):
+    import time
+
+    connection = duckdb.connect(str(path), read_only=True)  # an auditor's own session, outside our lock
+    ready.set()
+    time.sleep(seconds)
+    connection.close()
+
+
+def test_an_open_audit_session_delays_a_write_but_does_not_fail_it(tmp_path):
+    path = tmp_path / "f.duckdb"
+    store = Store(path)
+    store.replace_round("rounds", 1, [{"status": "generated"}])
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    auditor = context.Process(target=_audit_session, args=(path, 1.5, ready))
+    auditor.start()
+    assert ready.wait(60)
+    store.replace_round("rounds", 1, [{"status": "finished"}])
+    auditor.join(60)
+    assert store.query("SELECT status FROM rounds")[1] == [("finished",)]
+
+
+def test_snapshot_is_a_consistent_copy(tmp_path):
+    store = Store(tmp_path / "f.duckdb")
+    store.replace_round("rounds", 1, [{"status": "finished"}])
+    copy = store.snapshot(tmp_path / "audit.duckdb")
+    store.replace_round("rounds", 2, [{"status": "finished"}])
+    connection = duckdb.connect(str(copy), read_only=True)
+    assert connection.execute("SELECT count(*) FROM rounds").fetchone() == (1,)
+    connection.close()

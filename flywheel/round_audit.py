@@ -1,0 +1,146 @@
+"""The stages that judge a round: evaluation, diversity, and round metrics with the stop decision.
+
+Round 0 is the starting model: its ``evaluate`` scores the checkpoint round 1 generates
+with (the base model, or a seed-SFT model), so every later round has a baseline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from flywheel.collect import load_prompts
+from flywheel.config import RoundConfig
+from flywheel.diversity import diversity_metrics
+from flywheel.evaluate import evaluation_scores
+from flywheel.generate import SamplingParams
+from flywheel.io import RoundPaths, generation_checkpoint, read_parquet, write_parquet_atomic
+from flywheel.schema import samples_to_table, table_to_prompts, table_to_samples, table_to_verdicts, verdicts_to_table
+from flywheel.stage_runs import checkers_by_domain, recorded, utc_now
+from flywheel.stopping import decide
+from flywheel.store import Store
+from flywheel.verify import verify_samples
+
+
+def evaluated_checkpoint(config: RoundConfig, round_number: int) -> str:
+    if round_number == 0:
+        return str(generation_checkpoint(config.workdir, 1, config.model.base))
+    return str(RoundPaths(config.workdir, round_number).checkpoint)
+
+
+def _train_subset(config: RoundConfig, round_number: int, count: int):
+    """A fixed, hash-ordered subset of the round's training prompts (the same ids every round)."""
+    path = RoundPaths(config.workdir, max(1, round_number)).prompts
+    if count == 0 or not path.exists():
+        return []
+    prompts = table_to_prompts(read_parquet(path))
+    return sorted(prompts, key=lambda p: hashlib.sha256(p.id.encode()).hexdigest())[:count]
+
+
+def _score(config: RoundConfig, prompts, checkpoint: str, round_number: int, make_generator, paths=None):
+    e = config.evaluation
+    params = SamplingParams(n=e.n, temperature=e.temperature, top_p=1.0,
+                            max_new_tokens=e.max_new_tokens or config.generation.max_new_tokens,
+                            seed=config.generation.seed)
+    samples = make_generator(checkpoint).generate(prompts, params, round_number)
+    verdicts = verify_samples(prompts, samples, checkers_by_domain(config), timeout=config.verifiers.timeout_seconds,
+                              options=config.verifiers.options)
+    if paths is not None:
+        write_parquet_atomic(samples_to_table(samples), paths.eval_samples)
+        write_parquet_atomic(verdicts_to_table(verdicts), paths.eval_verdicts)
+    scores = evaluation_scores(prompts, samples, verdicts, checkers_by_domain(config), k=e.k)
+    return scores, sum(s.num_tokens for s in samples)
+
+
+@recorded("evaluate")
+def evaluate(config: RoundConfig, round_number: int, store: Store, make_generator) -> dict:
+    """Held-out pass@1/pass@k per domain, and the same on training prompts for the train/test gap."""
+    paths = RoundPaths(config.workdir, round_number)
+    checkpoint = evaluated_checkpoint(config, round_number)
+    heldout = load_prompts(config.evaluation.path)[: config.evaluation.max_prompts]
+    scores, tokens = _score(config, heldout, checkpoint, round_number, make_generator, paths)
+    rows = [{"split": "heldout", "domain": d, **v, "checkpoint": checkpoint} for d, v in scores.items()]
+    train = _train_subset(config, round_number, config.evaluation.train_prompts)
+    train_scores = {}
+    if train:
+        train_scores, train_tokens = _score(config, train, checkpoint, round_number, make_generator)
+        tokens += train_tokens
+        rows += [{"split": "train", "domain": d, **v, "checkpoint": checkpoint} for d, v in train_scores.items()]
+    store.replace_round("evaluations", round_number, rows)
+    result = {f"pass_at_1/{d}": round(v["pass_at_1"], 4) for d, v in scores.items()}
+    result[f"pass_at_{scores['all']['k']}/all"] = round(scores["all"]["pass_at_k"], 4)
+    if train_scores:
+        result["train_test_gap/all"] = round(train_scores["all"]["pass_at_1"] - scores["all"]["pass_at_1"], 4)
+    return {**result, "checkpoint": checkpoint, "tokens": tokens}
+
+
+@recorded("diversity")
+def measure_diversity(config: RoundConfig, round_number: int, store: Store) -> dict:
+    """Diversity of the round's accepted samples and of its held-out evaluation samples."""
+    paths = RoundPaths(config.workdir, round_number)
+    _, accepted = store.query(
+        "SELECT s.text FROM accepted_samples a JOIN samples s ON s.round = a.round AND s.prompt_id = a.prompt_id "
+        "AND s.sample_index = a.sample_index WHERE a.round = ? ORDER BY a.prompt_id, a.sample_index", [round_number])
+    populations = {"accepted": [text for (text,) in accepted]}
+    if paths.eval_samples.exists():
+        populations["evaluation"] = [s.text for s in table_to_samples(read_parquet(paths.eval_samples))]
+    rows = [{"population": name, **diversity_metrics(texts, seed=config.generation.seed)}
+            for name, texts in populations.items()]
+    store.replace_round("diversity", round_number, rows)
+    return {f"{row['population']}/{metric}": round(row[metric], 4) for row in rows
+            for metric in ("distinct_2", "self_bleu", "embedding_vendi") if row[metric] is not None}
+
+
+def _series(store: Store, sql: str, params: list) -> dict[int, float | None]:
+    return {r: v for r, v in store.query(sql, params)[1]}
+
+
+@recorded("round_metrics")
+def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
+    paths = RoundPaths(config.workdir, round_number)
+    one = lambda sql: store.query(sql, [round_number])[1]  # noqa: E731 - one-line lookups below
+    s = config.stopping
+    diversity = _series(store, f"SELECT round, {s.diversity_metric} FROM diversity WHERE population = ? AND round <= ?",
+                        [s.diversity_population, round_number])
+    evals = _series(store, "SELECT round, pass_at_1 FROM evaluations WHERE split = 'heldout' AND domain = 'all' "
+                           "AND round <= ?", [round_number])
+    decision = decide(round_number, diversity, evals, s)
+    n_samples = one("SELECT count(*) FROM samples WHERE round = ?")[0][0]
+    n_accepted = one("SELECT count(*) FROM accepted_samples WHERE round = ?")[0][0]
+    evaluation = dict(((split, col), v) for split, col, v in store.query(
+        "SELECT split, 'pass_at_1', pass_at_1 FROM evaluations WHERE round = ? AND domain = 'all' UNION ALL "
+        "SELECT split, 'pass_at_k', pass_at_k FROM evaluations WHERE round = ? AND domain = 'all'",
+        [round_number, round_number])[1])
+    difficulty = dict(one("SELECT status, count(*) FROM prompt_difficulty WHERE round = ? GROUP BY status"))
+    accepted_distinct_2 = one("SELECT distinct_2 FROM diversity WHERE round = ? AND population = 'accepted'")
+    steps = one("SELECT loss FROM training_steps WHERE round = ? ORDER BY step DESC LIMIT 1")
+    row = {
+        "n_prompts": one("SELECT count(*) FROM prompts WHERE round = ?")[0][0],
+        "n_samples": n_samples, "n_accepted": n_accepted, "yield": n_accepted / max(1, n_samples),
+        "n_selected_pool": read_parquet(paths.selected).num_rows,
+        "n_decontaminated_dropped": one("SELECT count(DISTINCT example_id) FROM decontamination_hits WHERE round = ?")[0][0],
+        "n_deduplicated_dropped": one("SELECT count(*) FROM dedup_drops WHERE round = ?")[0][0],
+        "n_train_examples": read_parquet(paths.mixture).num_rows,
+        "train_loss": steps[0][0] if steps else None,
+        "eval_pass_at_1": evaluation.get(("heldout", "pass_at_1")),
+        "eval_pass_at_k": evaluation.get(("heldout", "pass_at_k")),
+        "train_pass_at_1": evaluation.get(("train", "pass_at_1")),
+        "distinct_2": accepted_distinct_2[0][0] if accepted_distinct_2 else None,
+        "diversity_metric": f"{s.diversity_population}/{s.diversity_metric}",
+        "diversity_value": diversity.get(round_number),
+        "verifier_errors": one("SELECT count(*) FROM verdicts WHERE round = ? AND status <> 'ok'")[0][0],
+        "n_prompts_all_pass": difficulty.get("all_pass", 0), "n_prompts_none_pass": difficulty.get("none_pass", 0),
+        "stop": decision.stop, "stop_reason": decision.reason,
+    }
+    store.replace_round("round_metrics", round_number, [row])
+    started = one("SELECT generation_checkpoint, started_at FROM rounds WHERE round = ?")
+    store.replace_round("rounds", round_number, [{
+        "status": "finished", "generation_checkpoint": started[0][0] if started else None,
+        "checkpoint": str(paths.checkpoint), "started_at": started[0][1] if started else None, "finished_at": utc_now()}])
+    return row
+
+
+def previous_eval_pass_at_1(store: Store, round_number: int) -> float | None:
+    """Held-out pass@1 of the round before (round 0 included), for the regression check."""
+    rows = store.query("SELECT pass_at_1 FROM evaluations WHERE split = 'heldout' AND domain = 'all' AND round = ?",
+                       [round_number - 1])[1]
+    return rows[0][0] if rows else None

@@ -1,0 +1,122 @@
+"""The Dagster UI as a person uses it: headless Chromium adds a round, materializes it, reads the metrics.
+
+Starts ``dagster dev`` on the demo's code location (with the small test config), drives
+Debian's Chromium through Playwright (no browser download), and stops the server with
+SIGINT to its process group, as DESIGN.md prescribes.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flywheel.store import Store
+from tests.conftest import small_config_dict
+
+pytestmark = pytest.mark.slow
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def dagster_dev(tmp_path):
+    home, workdir = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("concurrency:\n  pools:\n    default_limit: 1\n"
+                                       "telemetry:\n  enabled: false\n")
+    config = tmp_path / "round.yaml"
+    config.write_text(yaml.safe_dump(small_config_dict(workdir)))
+    port = _free_port()
+    env = dict(os.environ, DAGSTER_HOME=str(home), FLYWHEEL_CONFIG=str(config), PYTHONPATH=str(ROOT))
+    dagster = Path(sys.executable).with_name("dagster")
+    server = subprocess.Popen([str(dagster), "dev", "-m", "dagster_project.definitions", "-p", str(port)], cwd=ROOT,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{url}/server_info", timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail("dagster dev did not come up within 180 s")
+        yield url, workdir
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+        try:  # the webserver, daemon and code server it started share its process group
+            os.killpg(server.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_materialize_a_round_from_the_ui_and_see_the_chart_and_decision(dagster_dev):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium for this test")
+    from playwright.sync_api import expect, sync_playwright
+
+    url, workdir = dagster_dev
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/asset-groups/round")
+        expect(page.get_by_role("button", name="Materialize all…")).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(3000)  # the community pop-up appears a moment after the page
+        if page.get_by_role("button", name="Skip").count():
+            page.get_by_role("button", name="Skip").click()
+
+        # Add round 1 and materialize every asset of it with the UI's own buttons.
+        page.get_by_role("button", name="Materialize all…").click()
+        page.get_by_text("Add a partition").click()
+        page.get_by_placeholder("name", exact=True).fill("1")
+        page.get_by_role("button", name="Save").click()
+        page.get_by_role("button", name="All", exact=True).click()
+        page.get_by_role("button", name=re.compile(r"^Launch 1 run")).click()
+        expect(page.get_by_text(re.compile(r"Launched run"))).to_be_visible(timeout=30_000)
+        page.goto(f"{url}/runs")
+
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            page.wait_for_timeout(5000)
+            page.reload()
+            page.wait_for_timeout(2000)
+            body = page.inner_text("body")
+            if "Failure" in body or "Canceled" in body:
+                pytest.fail(f"the round's run failed:\n{body[-2000:]}")
+            if re.search(r"\bSuccess\b", body):
+                break
+        else:
+            pytest.fail("the round's run did not finish within 10 minutes")
+
+        # The metrics asset shows the stop decision and, behind its markdown button, the chart.
+        page.goto(f"{url}/assets/round_metrics?view=events&partition=1")
+        expect(page.get_by_text(re.compile(r"^(CONTINUE|STOP)"))).to_be_visible(timeout=60_000)
+        page.get_by_text("[Show Markdown]").first.click()
+        chart = page.locator("img[src^='data:image/png;base64']")
+        expect(chart).to_have_count(1, timeout=30_000)
+        assert chart.evaluate("img => img.naturalWidth") > 500
+        browser.close()
+
+    _, rows = Store(workdir / "flywheel.duckdb").query("SELECT round, stop, stop_reason FROM round_metrics")
+    assert len(rows) == 1 and rows[0][0] == 1 and rows[0][2]
