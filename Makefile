@@ -2,7 +2,7 @@
 VENV  := .venv
 STAMP := $(VENV)/.flywheel-installed
 WORKDIR ?= runs/demo
-ROUNDS  ?= 2
+ROUNDS  ?= 8
 
 .PHONY: setup demo test test-fast ui clean
 

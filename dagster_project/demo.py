@@ -22,15 +22,8 @@ def materialize_rounds(config_path: str | None, workdir: str, first: int, last: 
     instance = instance or dg.DagsterInstance.ephemeral()
     resources = default_resources(config_path, str(Path(workdir).resolve()))
     timings = []
-    if first == 1:  # round 0: the starting model's held-out scores, the baseline every round is compared with
-        instance.add_dynamic_partitions("round", ["0"])
-        evaluation = next(a for a in ROUND_ASSETS if a.key.to_user_string() == "evaluation")
-        t0 = time.perf_counter()
-        with console.status("round 0 · evaluation of the starting model …"):
-            result = dg.materialize(ROUND_ASSETS, selection=[evaluation.key], partition_key="0", instance=instance,
-                                    resources=resources, run_config=RUN_CONFIG)
-        metadata = result.asset_materializations_for_node(evaluation.op.name)[0].metadata
-        console.print(f"round 0 · {'evaluation':<15} {time.perf_counter() - t0:6.1f}s  {_summary(metadata)}")
+    if first == 1:
+        _round_zero(config_path, workdir, instance, resources, console)
     for round_number in range(first, last + 1):
         key = str(round_number)
         instance.add_dynamic_partitions("round", [key])
@@ -52,6 +45,28 @@ def materialize_rounds(config_path: str | None, workdir: str, first: int, last: 
             console.print(f"[yellow]stopping rule: stop after round {key}[/yellow]")
             break
     return timings
+
+
+def round_zero_assets(seed_round: bool) -> list:
+    """Round 0: the seed SFT round (decontaminate and mix the seed data, train, evaluate) or just
+    the evaluation of the base model."""
+    names = ["decontaminated", "mixture", "checkpoint", "evaluation", "diversity"] if seed_round else ["evaluation"]
+    return [a for a in ROUND_ASSETS if a.key.to_user_string() in names]
+
+
+def _round_zero(config_path, workdir, instance, resources, console) -> None:
+    from flywheel.config import DEFAULT_CONFIG, load_config
+
+    seed_round = load_config(config_path or DEFAULT_CONFIG, workdir=workdir).seed_round
+    instance.add_dynamic_partitions("round", ["0"])
+    for asset in round_zero_assets(seed_round):
+        name, t0 = asset.key.to_user_string(), time.perf_counter()
+        label = "seed SFT round" if seed_round else "the base model"
+        with console.status(f"round 0 ({label}) · {name} …"):
+            result = dg.materialize(ROUND_ASSETS, selection=[asset.key], partition_key="0", instance=instance,
+                                    resources=resources, run_config=RUN_CONFIG)
+        metadata = result.asset_materializations_for_node(asset.op.name)[0].metadata
+        console.print(f"round 0 · {name:<15} {time.perf_counter() - t0:6.1f}s  {_summary(metadata)}")
 
 
 def _summary(metadata: dict) -> str:

@@ -19,18 +19,22 @@ from flywheel.config import DEFAULT_CONFIG, ConfigError, load_config
 from flywheel.store import Store
 
 ROUND_TABLE_SQL = """
-SELECT r.round, m.n_samples AS samples, m.n_accepted AS accepted, round(m.yield, 3) AS yield,
-       m.n_decontaminated_dropped AS decontam_dropped, m.n_train_examples AS train_examples,
-       round(m.train_loss, 3) AS train_loss, round(e.pass_at_1, 3) AS eval_pass_at_1,
-       round(e.pass_at_k, 3) AS eval_pass_at_k, round(m.train_pass_at_1, 3) AS train_pass_at_1,
-       round(d.distinct_2, 3) AS distinct_2, round(d.self_bleu, 3) AS self_bleu, round(d.embedding_vendi, 2) AS vendi,
-       m.stop
+SELECT r.round, m.n_samples AS samples, round(m.yield, 3) AS yield,
+       round(em.pass_at_1, 3) AS "pass@1 math", round(ec.pass_at_1, 3) AS "pass@1 code",
+       round(e.pass_at_1, 3) AS "pass@1 all", round(e.pass_at_k, 3) AS "pass@k all",
+       round(m.train_pass_at_1, 3) AS "train pass@1", round(d.distinct_2, 3) AS "distinct-2 accepted",
+       round(dh.distinct_2, 3) AS "distinct-2 held-out", round(d.self_bleu, 3) AS "self-BLEU accepted", m.stop
 FROM (SELECT round FROM evaluations WHERE split = 'heldout' UNION SELECT round FROM round_metrics) r
 LEFT JOIN round_metrics m USING (round)
 LEFT JOIN (SELECT * FROM evaluations WHERE split = 'heldout' AND domain = 'all') e USING (round)
+LEFT JOIN (SELECT * FROM evaluations WHERE split = 'heldout' AND domain = 'math') em USING (round)
+LEFT JOIN (SELECT * FROM evaluations WHERE split = 'heldout' AND domain = 'code') ec USING (round)
 LEFT JOIN (SELECT * FROM diversity WHERE population = 'accepted') d USING (round)
+LEFT JOIN (SELECT * FROM diversity WHERE population = 'evaluation') dh USING (round)
 ORDER BY r.round
 """
+BASE_MODEL_SQL = ("SELECT domain, round(pass_at_1, 3), round(pass_at_k, 3), k FROM evaluations "
+                  "WHERE split = 'base_model' ORDER BY domain")
 STOP_REASONS_SQL = "SELECT round, stop_reason FROM round_metrics ORDER BY round"
 
 
@@ -53,11 +57,19 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     store = Store(config.workdir / "flywheel.duckdb")
     names, rows = store.query(ROUND_TABLE_SQL)
     print_table(console, names, rows, title="round_metrics")
+    print_base_model(console, store)
     for round_number, reason in store.query(STOP_REASONS_SQL)[1]:
         console.print(f"round {round_number}: {reason}")
     console.print(f"done in {time.perf_counter() - started:.0f}s; audit with: "
                   f"flywheel sql --workdir {config.workdir} \"SELECT * FROM round_metrics\"")
     return 0
+
+
+def print_base_model(console: Console, store: Store) -> None:
+    rows = store.query(BASE_MODEL_SQL)[1]
+    if rows:
+        console.print("base model (before the seed round), held-out: " + ", ".join(
+            f"{domain} pass@1 {p1} pass@{k} {pk}" for domain, p1, pk, k in rows))
 
 
 def cmd_sql(args: argparse.Namespace, console: Console) -> int:
@@ -109,6 +121,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     rows, chart = write_report(Path(args.workdir))
     names, table = Store(Path(args.workdir) / "flywheel.duckdb").query(ROUND_TABLE_SQL)
     print_table(console, names, table, title="round_metrics")
+    print_base_model(console, Store(Path(args.workdir) / "flywheel.duckdb"))
     for row in rows:
         if row["stop_reason"]:
             console.print(f"round {row['round']}: {row['stop_reason']}")
@@ -120,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flywheel", description="Iterative rejection-sampling post-training rounds.")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="materialize rounds of the embedded demo through Dagster, in-process")
-    demo.add_argument("--rounds", type=int, default=2)
+    demo.add_argument("--rounds", type=int, default=8,
+                      help="the most rounds to run; the stopping rule may end the loop sooner")
     demo.add_argument("--workdir", type=Path, default=None, help="default: the config's workdir")
     demo.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     snapshot = sub.add_parser("snapshot", help="copy the database for a long audit that never blocks a round")

@@ -248,6 +248,9 @@ class RoundConfig(_Strict):
     mixture: MixtureConfig = MixtureConfig()
     sft: SFTConfig = SFTConfig()
     evaluation: EvaluationConfig
+    seed_round: bool = Field(
+        False, description="round 0 fine-tunes the base model on the mixture's file sources (LIMA-style seed "
+                           "demonstrations) and round 1 generates with that checkpoint")
     stopping: StoppingConfig = StoppingConfig()
     sandbox: SandboxConfig = SandboxConfig()
 

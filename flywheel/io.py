@@ -102,20 +102,22 @@ class RoundPaths:
         return self.dir / "eval_verdicts.parquet"
 
 
-def generation_checkpoint(workdir: Path, round_number: int, base_model: Path) -> Path:
-    """Round N generates with round N-1's checkpoint; round 1 with the base model.
+def generation_checkpoint(workdir: Path, round_number: int, base_model: Path, seed_round: bool = False) -> Path:
+    """Round N generates with round N-1's checkpoint; round 1 with the base model, or with
+    round 0's seed-SFT checkpoint when the config has a seed round.
 
     Dagster's dynamic partitions cannot depend on their own previous partition, so the
     hand-off goes through this layout rather than through the asset graph.
     """
     if round_number < 1:
         raise ValueError(f"round numbers start at 1, got {round_number}")
-    if round_number == 1:
+    if round_number == 1 and not seed_round:
         return base_model
     previous = RoundPaths(workdir, round_number - 1).checkpoint
     if not (previous / "config.json").exists():
+        what = "round 0 (the seed SFT round)" if round_number == 1 else f"round {round_number - 1}"
         raise FileNotFoundError(
             f"round {round_number} generates with round {round_number - 1}'s checkpoint, "
-            f"but {previous} does not exist: materialize round {round_number - 1} first"
+            f"but {previous} does not exist: materialize {what} first"
         )
     return previous

@@ -17,12 +17,14 @@ REPORT_SQL = """
 WITH heldout AS (SELECT round, pass_at_1, pass_at_k, k FROM evaluations WHERE split = 'heldout' AND domain = 'all'),
      train AS (SELECT round, pass_at_1 FROM evaluations WHERE split = 'train' AND domain = 'all'),
      accepted AS (SELECT * FROM diversity WHERE population = 'accepted'),
+     heldout_diversity AS (SELECT round, distinct_2 AS eval_distinct_2 FROM diversity WHERE population = 'evaluation'),
      all_rounds AS (SELECT round FROM heldout UNION SELECT round FROM round_metrics)
 SELECT r.round, h.pass_at_1 AS eval_pass_at_1, h.pass_at_k AS eval_pass_at_k, h.k, t.pass_at_1 AS train_pass_at_1,
        m.yield, m.n_accepted, a.distinct_1, a.distinct_2, a.distinct_3, a.self_bleu, a.gzip_ratio, a.embedding_vendi,
-       a.embedding_cosine_distance, m.stop, m.stop_reason
+       a.embedding_cosine_distance, hd.eval_distinct_2, m.stop, m.stop_reason
 FROM all_rounds r LEFT JOIN heldout h USING (round) LEFT JOIN train t USING (round)
      LEFT JOIN round_metrics m USING (round) LEFT JOIN accepted a USING (round)
+     LEFT JOIN heldout_diversity hd USING (round)
 ORDER BY r.round
 """
 
@@ -53,12 +55,15 @@ def render_chart(rows: list[dict], out: Path) -> Path:
     quality.set_title("quality (round 0 = starting model)")
     for key, label, style in (("distinct_1", "distinct-1", "^-"), ("distinct_2", "distinct-2", "^-"),
                               ("distinct_3", "distinct-3", "^-"), ("self_bleu", "self-BLEU", "v--"),
-                              ("gzip_ratio", "gzip ratio", "d:"), ("embedding_cosine_distance", "mean cosine distance", "p:")):
+                              ("gzip_ratio", "gzip ratio", "d:"), ("embedding_cosine_distance", "mean cosine distance", "p:"),
+                              ("eval_distinct_2", "distinct-2 of held-out samples", "o--")):
         spread.plot(rounds, _values(rows, key), style, label=label)
     vendi = spread.twinx()
     vendi.plot(rounds, _values(rows, "embedding_vendi"), "*-", color="black", alpha=0.6, label="Vendi score (right)")
     vendi.set_ylabel("Vendi score")
-    spread.set_title("diversity of accepted samples")
+    # From zero, so that noise between rounds does not look like a collapse.
+    vendi.set_ylim(0, max([v for v in _values(rows, "embedding_vendi") if v == v] or [1.0]) * 1.15)
+    spread.set_title("diversity of accepted samples (and held-out)")
     for axis in (quality, spread):
         axis.set_xlabel("round")
         axis.set_ylim(0, 1)
@@ -66,11 +71,11 @@ def render_chart(rows: list[dict], out: Path) -> Path:
         for r in rows:
             if r.get("stop"):
                 axis.axvline(r["round"], color="tab:red", alpha=0.4)
-                axis.annotate("stop", (r["round"], 0.95), color="tab:red", ha="center")
+                axis.annotate("stop", (r["round"], 0.02), color="tab:red", ha="right", va="bottom")
     quality.legend(loc="upper left", fontsize=7)
     handles = spread.get_legend_handles_labels()[0] + vendi.get_legend_handles_labels()[0]
     labels = spread.get_legend_handles_labels()[1] + vendi.get_legend_handles_labels()[1]
-    spread.legend(handles, labels, loc="upper right", fontsize=7)
+    spread.legend(handles, labels, loc="upper right", fontsize=6, ncol=2)
     figure.suptitle("flywheel: round over round")
     figure.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)

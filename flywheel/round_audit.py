@@ -1,7 +1,8 @@
 """The stages that judge a round: evaluation, diversity, and round metrics with the stop decision.
 
 Round 0 is the starting model: its ``evaluate`` scores the checkpoint round 1 generates
-with (the base model, or a seed-SFT model), so every later round has a baseline.
+with (the base model, or the seed-SFT model when the config has a seed round), so every
+later round has a baseline.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from flywheel.verify import verify_samples
 
 
 def evaluated_checkpoint(config: RoundConfig, round_number: int) -> str:
-    if round_number == 0:
-        return str(generation_checkpoint(config.workdir, 1, config.model.base))
+    if round_number == 0:  # the starting model: the base model, or the seed-SFT model round 1 generates with
+        return str(generation_checkpoint(config.workdir, 1, config.model.base, config.seed_round))
     return str(RoundPaths(config.workdir, round_number).checkpoint)
 
 
@@ -65,6 +66,12 @@ def evaluate(config: RoundConfig, round_number: int, store: Store, make_generato
         train_scores, train_tokens = _score(config, train, checkpoint, round_number, make_generator)
         tokens += train_tokens
         rows += [{"split": "train", "domain": d, **v, "checkpoint": checkpoint} for d, v in train_scores.items()]
+    if round_number == 0 and config.seed_round:
+        # Round 0 scores the seed-SFT model; the base model it started from is reported beside it.
+        base_scores, base_tokens = _score(config, heldout, str(config.model.base), round_number, make_generator)
+        tokens += base_tokens
+        rows += [{"split": "base_model", "domain": d, **v, "checkpoint": str(config.model.base)}
+                 for d, v in base_scores.items()]
     store.replace_round("evaluations", round_number, rows)
     result = {f"pass_at_1/{d}": round(v["pass_at_1"], 4) for d, v in scores.items()}
     result[f"pass_at_{scores['all']['k']}/all"] = round(scores["all"]["pass_at_k"], 4)

@@ -53,7 +53,7 @@ def collect(config: RoundConfig, round_number: int, store: Store) -> dict:
 def generate(config: RoundConfig, round_number: int, store: Store, make_generator: GeneratorFactory,
              progress: Callable[[int], None] | None = None) -> dict:
     paths = RoundPaths(config.workdir, round_number)
-    checkpoint = generation_checkpoint(config.workdir, round_number, config.model.base)
+    checkpoint = generation_checkpoint(config.workdir, round_number, config.model.base, config.seed_round)
     prompts = table_to_prompts(read_parquet(paths.prompts))
     g = config.generation
     params = SamplingParams(n=g.n, temperature=g.temperature, top_p=g.top_p, max_new_tokens=g.max_new_tokens, seed=g.seed)
@@ -120,7 +120,8 @@ def eval_index(config: RoundConfig):
 def decontaminate_round(config: RoundConfig, round_number: int, store: Store) -> dict:
     """Every training candidate (the pooled selection and each file source): eval overlap, then duplicates."""
     paths = RoundPaths(config.workdir, round_number)
-    candidates = read_parquet(paths.selected).to_pylist()
+    # Round 0 (the seed round) has generated nothing: its candidates are the file sources alone.
+    candidates = read_parquet(paths.selected).to_pylist() if round_number > 0 else []
     for source in config.mixture.sources:
         if source.kind == "file":
             candidates.extend(file_source_examples(source))
@@ -171,8 +172,9 @@ def mix(config: RoundConfig, round_number: int, store: Store) -> dict:
 @recorded("sft")
 def sft(config: RoundConfig, round_number: int, store: Store, echo=print) -> dict:
     paths = RoundPaths(config.workdir, round_number)
-    start_from = (config.model.base if config.sft.init_from == "base"
-                  else generation_checkpoint(config.workdir, round_number, config.model.base))
+    # Round 0 is the seed round: the base model learns the format from the seed demonstrations.
+    start_from = (config.model.base if config.sft.init_from == "base" or round_number == 0
+                  else generation_checkpoint(config.workdir, round_number, config.model.base, config.seed_round))
     result = run_sft(start_from, paths.mixture, paths.checkpoint, config.sft, work_dir=paths.sft_work, echo=echo)
     store.replace_round("training_steps", round_number, result.steps)
     return {"checkpoint": str(result.checkpoint), "init_from": str(start_from), "steps": len(result.steps),

@@ -36,7 +36,9 @@ def decide(round_number: int, diversity: dict[int, float | None], eval_pass_at_1
     A round without accepted samples has no diversity (None) and is skipped as a baseline.
     """
     metric = config.diversity_metric
-    series = {r: _as_diversity(metric, v) for r, v in diversity.items() if r <= round_number and v is not None}
+    # Round 0's samples come from the starting model, not from a rejection-sampling round: the
+    # diversity baseline is the first generation round that measured anything (normally round 1).
+    series = {r: _as_diversity(metric, v) for r, v in diversity.items() if 1 <= r <= round_number and v is not None}
     current = series.get(round_number)
     reasons, notes = [], []
     if round_number >= config.max_rounds:

@@ -1,0 +1,66 @@
+"""The demo proves the flywheel, in miniature: a seed round and two rejection-sampling rounds
+raise held-out pass@1, with the demo's own config (fewer rounds), a fixed seed, on the CPU."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from rich.console import Console
+
+from dagster_project.demo import materialize_rounds
+from flywheel.config import DEFAULT_CONFIG, load_config
+from flywheel.store import TABLES, Store
+
+pytestmark = pytest.mark.slow
+# Measured on the 2-core development machine with this config and seed: round 0 (seed SFT)
+# 0.063 -> round 2 0.313, +0.25. The assertion asks for a smaller but real gain.
+MIN_GAIN = 0.10
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    config = load_config(DEFAULT_CONFIG, workdir=root / "work")
+    assert config.seed_round, "the demo config has a seed SFT round"
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["workdir"] = str(root / "work")
+    raw["model"]["base"] = str(config.model.base)
+    path = root / "demo.yaml"
+    # Paths in the demo config are relative to its folder; keep them resolvable from the copy.
+    path.write_text(yaml.safe_dump(_absolute(raw, DEFAULT_CONFIG.parent)))
+    materialize_rounds(str(path), str(root / "work"), 1, 2, Console(quiet=True))
+    return Store(root / "work" / "flywheel.duckdb")
+
+
+def _absolute(node, base: Path):
+    if isinstance(node, dict):
+        return {k: _absolute(v, base) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_absolute(v, base) for v in node]
+    if isinstance(node, str) and node.startswith("../"):
+        return str((base / node).resolve())
+    return node
+
+
+def test_heldout_pass_at_1_rises_from_the_seed_model(demo_run, record_property):
+    _, rows = demo_run.query("SELECT round, pass_at_1 FROM evaluations WHERE split = 'heldout' AND domain = 'all' "
+                             "ORDER BY round")
+    scores = dict(rows)
+    assert sorted(scores) == [0, 1, 2]
+    _, base = demo_run.query("SELECT pass_at_1 FROM evaluations WHERE split = 'base_model' AND domain = 'all'")
+    assert base and base[0][0] <= scores[0]  # the base model, before the seed round, is reported too
+    gain = scores[2] - scores[0]
+    record_property("heldout_pass_at_1", scores)
+    print(f"held-out pass@1 by round: {scores}; gain {gain:+.3f}")
+    assert gain >= MIN_GAIN, scores
+    assert scores[1] > scores[0]
+
+
+def test_round_one_generates_with_the_seed_checkpoint(demo_run):
+    _, rows = demo_run.query("SELECT round, generation_checkpoint FROM rounds ORDER BY round")
+    assert rows[0][0] == 1 and rows[0][1].endswith("rounds/0/checkpoint")
+
+
+def test_the_demo_fills_every_table(demo_run):
+    for table in TABLES:
+        assert demo_run.query(f"SELECT count(*) FROM {table}")[1][0][0] > 0, table
