@@ -57,6 +57,74 @@ GENERAL = [
     ("What do you use to write on paper?", "You use a pen or a pencil to write on paper."),
     ("Which planet do we live on?", "We live on the planet Earth."),
 ]
+# More general questions for the seed and the prompt pool only: the base model's
+# pre-training text and the reward model's training pairs use GENERAL alone, so both stay
+# exactly what their scripts made.
+MORE_GENERAL = [
+    ("What do cows drink?", "Cows drink water."),
+    ("How many hours are in a day?", "There are 24 hours in a day."),
+    ("What is the largest ocean?", "The Pacific is the largest ocean."),
+    ("What color are ripe bananas?", "Ripe bananas are yellow."),
+    ("Which animal has a long neck?", "A giraffe has a long neck."),
+    ("What falls from clouds when it rains?", "Drops of water fall from clouds when it rains."),
+    ("What do fish use to breathe?", "Fish use gills to breathe."),
+    ("How many months are in a year?", "There are 12 months in a year."),
+    ("What is the opposite of up?", "The opposite of up is down."),
+    ("Where does the sun rise?", "The sun rises in the east."),
+    ("What do birds build to lay eggs?", "Birds build nests to lay their eggs."),
+    ("What shape has three sides?", "A triangle has three sides."),
+    ("What do you call a baby dog?", "A baby dog is called a puppy."),
+    ("What is the boiling point of water in Celsius?", "Water boils at 100 degrees Celsius."),
+    ("Which month comes after June?", "July comes after June."),
+    ("What gas do plants take in?", "Plants take in carbon dioxide."),
+    ("How many wheels does a bicycle have?", "A bicycle has 2 wheels."),
+    ("What is the color of grass?", "Grass is green."),
+]
+
+
+# Rule-written general demonstrations: with the questions above they make the seed a few
+# hundred diverse, correct demonstrations in the LIMA spirit. They teach the chat format and
+# short factual answers; the math and code demonstrations stay few, so what the model
+# learns about those domains after round 0 comes from the rejection-sampling rounds.
+GENERAL_RULES = [
+    ("What is the opposite of {0}?", "The opposite of {0} is {1}.",
+     [("big", "small"), ("fast", "slow"), ("day", "night"), ("open", "closed"), ("happy", "sad"), ("wet", "dry"),
+      ("light", "dark"), ("early", "late"), ("full", "empty"), ("hard", "soft"), ("old", "new"), ("loud", "quiet"),
+      ("high", "low"), ("left", "right"), ("in", "out")]),
+    ("Which sound does a {0} make?", "A {0} says {1}.",
+     [("dog", "woof"), ("cat", "meow"), ("duck", "quack"), ("sheep", "baa"), ("lion", "roar"), ("owl", "hoot"),
+      ("horse", "neigh"), ("pig", "oink"), ("bee", "buzz"), ("frog", "ribbit")]),
+    ("What color is {0}?", "{0} is {1}.",
+     [("snow", "white"), ("coal", "black"), ("a tomato", "red"), ("chocolate", "brown"), ("a lemon", "yellow"),
+      ("a strawberry", "red"), ("the sea", "blue"), ("a carrot", "orange"), ("a leaf in summer", "green"),
+      ("milk", "white")]),
+    ("What is the plural of {0}?", "The plural of {0} is {1}.",
+     [("mouse", "mice"), ("child", "children"), ("foot", "feet"), ("tooth", "teeth"), ("man", "men"),
+      ("woman", "women"), ("goose", "geese"), ("person", "people"), ("leaf", "leaves"), ("knife", "knives")]),
+    ("What is the capital of {0}?", "The capital of {0} is {1}.",
+     [("Japan", "Tokyo"), ("Italy", "Rome"), ("Spain", "Madrid"), ("Germany", "Berlin"), ("Egypt", "Cairo"),
+      ("Canada", "Ottawa"), ("Kenya", "Nairobi"), ("Peru", "Lima"), ("Norway", "Oslo"), ("Greece", "Athens")]),
+    ("Which day comes after {0}?", "{1} comes after {0}.",
+     [("Monday", "Tuesday"), ("Tuesday", "Wednesday"), ("Wednesday", "Thursday"), ("Thursday", "Friday"),
+      ("Friday", "Saturday"), ("Saturday", "Sunday"), ("Sunday", "Monday")]),
+    ("Which month comes after {0}?", "{1} comes after {0}.",
+     [("January", "February"), ("February", "March"), ("March", "April"), ("April", "May"), ("May", "June"),
+      ("July", "August"), ("August", "September"), ("September", "October"), ("October", "November"),
+      ("November", "December"), ("December", "January")]),
+    ("How many legs does {0} have?", "{0} has {1} legs.",
+     [("a dog", "4"), ("a bird", "2"), ("an ant", "6"), ("a cat", "4"), ("a chicken", "2"), ("a horse", "4"),
+      ("a beetle", "6"), ("an octopus", "8")]),
+    ("What is the first letter of the word {0}?", "The word {0} starts with the letter {1}.",
+     [(w, w[0]) for w in ("apple", "river", "garden", "window", "yellow", "pencil", "orange", "zebra", "kite",
+                           "moon", "table", "bread", "cloud", "house", "ladder", "island", "violin", "queen")]),
+]
+
+
+def general_demonstrations() -> list[tuple[str, str]]:
+    rows = list(GENERAL + MORE_GENERAL)
+    for question, answer, fills in GENERAL_RULES:
+        rows.extend((question.format(*f), answer.format(*f)[0].upper() + answer.format(*f)[1:]) for f in fills)
+    return rows
 
 
 def math_problem(rng: random.Random, kind: str, a: int, b: int) -> tuple[str, str, str]:
@@ -95,7 +163,7 @@ def build() -> dict[str, list[dict]]:
                 answer = f"```python\n{solution.format(k=k)}\n```"
                 splits[split].append(row(f"code-{name.format(k=k)}", "code", text.format(k=k), "\n".join(tests(k)),
                                          answer if split == "seed" else None))
-    for i, (question, answer) in enumerate(GENERAL):
+    for i, (question, answer) in enumerate(general_demonstrations()):
         splits["seed"].append(row(f"general-{i}", "general", question, None, answer))
         splits["train"].append(row(f"general-{i}", "general", question, None))
     # Planted contamination: two held-out problems copied into the training pool, so the
