@@ -60,9 +60,3 @@ def evaluation_scores(prompts: list[Prompt], samples, verdicts, verifiers_by_dom
             "k": k_used,
         }
     return result
-
-
-def pass_at_1(prompts: list[Prompt], samples, verdicts, verifiers_by_domain: dict[str, list[str]]) -> dict[str, dict]:
-    """{domain: {"n_prompts", "pass_at_1"}} plus ``all``: the k=1 view of :func:`evaluation_scores`."""
-    scores = evaluation_scores(prompts, samples, verdicts, verifiers_by_domain, k=1)
-    return {d: {"n_prompts": s["n_prompts"], "pass_at_1": s["pass_at_1"]} for d, s in scores.items()}

@@ -42,13 +42,14 @@ def _score(config: RoundConfig, prompts, checkpoint: str, round_number: int, mak
     params = SamplingParams(n=e.n, temperature=e.temperature, top_p=1.0,
                             max_new_tokens=e.max_new_tokens or config.generation.max_new_tokens,
                             seed=config.generation.seed)
+    checkers = checkers_by_domain(config)
     samples = make_generator(checkpoint).generate(prompts, params, round_number)
-    verdicts = verify_samples(prompts, samples, checkers_by_domain(config), timeout=config.verifiers.timeout_seconds,
+    verdicts = verify_samples(prompts, samples, checkers, timeout=config.verifiers.timeout_seconds,
                               options=config.verifiers.options)
     if paths is not None:
         write_parquet_atomic(samples_to_table(samples), paths.eval_samples)
         write_parquet_atomic(verdicts_to_table(verdicts), paths.eval_verdicts)
-    scores = evaluation_scores(prompts, samples, verdicts, checkers_by_domain(config), k=e.k)
+    scores = evaluation_scores(prompts, samples, verdicts, checkers, k=e.k)
     return scores, sum(s.num_tokens for s in samples)
 
 

@@ -36,9 +36,9 @@ def recorded(stage: str):
             started_at, started = utc_now(), time.perf_counter()
             result = fn(config, round_number, store, *args, **kwargs)
             seconds = time.perf_counter() - started
-            store.delete_where("stage_runs", round_number, stage=stage)
-            store.append("stage_runs", round_number, [{"stage": stage, "started_at": started_at, "finished_at": utc_now(),
-                                                       "seconds": seconds, "tokens": result.get("tokens")}])
+            store.replace_round("stage_runs", round_number, [{
+                "stage": stage, "started_at": started_at, "finished_at": utc_now(), "seconds": seconds,
+                "tokens": result.get("tokens")}], where={"stage": stage})
             return result
 
         return run

@@ -158,17 +158,21 @@ class Store:
         for name, query in VIEWS.items():
             connection.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
 
-    def replace_round(self, table: str, round_number: int, rows: list[dict] | pa.Table) -> int:
-        """Replace ``table``'s rows for one round, in one transaction. Returns the row count."""
+    def replace_round(self, table: str, round_number: int, rows: list[dict] | pa.Table,
+                      where: dict | None = None) -> int:
+        """Replace ``table``'s rows for one round (only those matching ``where``'s column=value
+        pairs, when given), in one transaction. Returns the row count."""
         if table not in TABLES:
             raise KeyError(f"unknown table {table!r}")
         columns = [part.strip().split(" ")[0] for part in TABLES[table].split(", ")]
         arrow = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(
             [{**{c: r.get(c) for c in columns}, "round": round_number} for r in rows]) if rows else None
+        where = where or {}
+        clauses = "".join(f" AND {column} = ?" for column in where)
         with self.writer() as connection:
             connection.execute("BEGIN TRANSACTION")
             try:
-                connection.execute(f"DELETE FROM {table} WHERE round = ?", [round_number])
+                connection.execute(f"DELETE FROM {table} WHERE round = ?{clauses}", [round_number, *where.values()])
                 if arrow is not None and arrow.num_rows:
                     connection.register("incoming", arrow)
                     names = ", ".join(c for c in columns if c in arrow.column_names)
@@ -179,28 +183,6 @@ class Store:
                 connection.execute("ROLLBACK")
                 raise
         return 0 if arrow is None else arrow.num_rows
-
-    def delete_where(self, table: str, round_number: int, **equals) -> None:
-        """Delete one round's rows of ``table`` matching column=value pairs."""
-        if table not in TABLES:
-            raise KeyError(f"unknown table {table!r}")
-        clauses = "".join(f" AND {column} = ?" for column in equals)
-        with self.writer() as connection:
-            connection.execute(f"DELETE FROM {table} WHERE round = ?{clauses}", [round_number, *equals.values()])
-
-    def append(self, table: str, round_number: int, rows: list[dict]) -> int:
-        """Insert rows for one round without touching the round's other rows."""
-        if table not in TABLES:
-            raise KeyError(f"unknown table {table!r}")
-        columns = [part.strip().split(" ")[0] for part in TABLES[table].split(", ")]
-        if not rows:
-            return 0
-        arrow = pa.Table.from_pylist([{**{c: r.get(c) for c in columns}, "round": round_number} for r in rows])
-        with self.writer() as connection:
-            connection.register("incoming", arrow)
-            connection.execute(f"INSERT INTO {table} SELECT {', '.join(columns)} FROM incoming")
-            connection.unregister("incoming")
-        return arrow.num_rows
 
     def query(self, sql: str, params: list | None = None) -> tuple[list[str], list[tuple]]:
         """Read-only SQL: (column names, rows)."""

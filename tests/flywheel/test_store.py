@@ -102,3 +102,12 @@ def test_snapshot_is_a_consistent_copy(tmp_path):
     connection = duckdb.connect(str(copy), read_only=True)
     assert connection.execute("SELECT count(*) FROM rounds").fetchone() == (1,)
     connection.close()
+
+
+def test_replace_round_where_replaces_only_the_matching_rows(tmp_path):
+    store = Store(tmp_path / "f.duckdb")
+    store.replace_round("stage_runs", 1, [{"stage": "generate", "seconds": 1.0}], where={"stage": "generate"})
+    store.replace_round("stage_runs", 1, [{"stage": "sft", "seconds": 2.0}], where={"stage": "sft"})
+    store.replace_round("stage_runs", 1, [{"stage": "generate", "seconds": 3.0}], where={"stage": "generate"})
+    _, rows = store.query("SELECT stage, seconds FROM stage_runs ORDER BY stage")
+    assert rows == [("generate", 3.0), ("sft", 2.0)]
