@@ -1,8 +1,12 @@
-"""Isolated executions per second: the pre-started pool vs one fresh bwrap per execution, side by side.
+"""Isolated executions per second: the pre-started pool vs fresh sandboxes per execution, side by side.
 
-Both run the same jobs with the same concurrency (2 streams, one per core here); every
-execution is a full isolated run with its tests judged on the host. Two cases: a trivial
-test, and a realistic function checked by 10 asserts.
+All run the same jobs with the same concurrency (2 streams, one per core here). Three ways:
+- pool: pre-started slots, the candidate and the judge in two sandboxes (the default);
+- one-shot: ``run_python(pooled=False)``, two fresh sandboxes per execution, same isolation;
+- bare bwrap: the cheapest fresh isolated execution there is, one bwrap and one Python running
+  program and asserts together (weaker: the judge shares the candidate's interpreter), the
+  baseline the pool has to beat by 3x.
+Two cases: a trivial test, and a realistic function checked by 10 asserts.
 
     .venv/bin/python benchmarks/bench_sandbox.py [--jobs 400]
 """
@@ -13,6 +17,10 @@ import argparse
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import os
+import subprocess
+
+from sandbox import bwrap, seccomp
 from sandbox.pool import SandboxPool
 from sandbox.result import Limits
 from sandbox.runner import run_python
@@ -34,6 +42,21 @@ def rate(run_one, jobs: int) -> tuple[float, set[str]]:
     return jobs / (time.perf_counter() - started), statuses
 
 
+def bare_bwrap(code: str, tests: str, limits: Limits):
+    """One fresh bwrap, same flags and uid as a sandbox, running program then asserts in one interpreter."""
+    filter_fd = seccomp.program_fd()
+    try:
+        done = subprocess.run(bwrap.argv(limits.tmpfs_bytes, filter_fd) + [bwrap.SYSTEM_PYTHON, "-I", "-S", "-c",
+                              code + "\n" + tests], pass_fds=(filter_fd,), capture_output=True, timeout=limits.wall_seconds,
+                              preexec_fn=bwrap.preexec(bwrap.ONE_SHOT_UIDS[0], limits.processes + 8))
+    finally:
+        os.close(filter_fd)
+
+    class Outcome:
+        status = "passed" if done.returncode == 0 else "failed"
+    return Outcome
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=400)
@@ -43,10 +66,11 @@ def main() -> None:
         pool.run(*TRIVIAL)  # warm
         for name, (code, tests) in (("trivial test", TRIVIAL), ("function + 10 asserts", REALISTIC)):
             pooled, ok_pool = rate(lambda: pool.run(code, tests, limits), args.jobs)
-            fresh, ok_fresh = rate(lambda: run_python(code, tests, limits, pooled=False), max(40, args.jobs // 5))
-            assert ok_pool == ok_fresh == {"passed"}, (ok_pool, ok_fresh)
-            print(f"{name:<24} pool ({STREAMS} workers): {pooled:7.1f} exec/s   fresh bwrap per exec: {fresh:6.1f} exec/s"
-                  f"   ratio {pooled / fresh:5.1f}x")
+            fresh, ok_fresh = rate(lambda: run_python(code, tests, limits, pooled=False), max(40, args.jobs // 10))
+            bare, ok_bare = rate(lambda: bare_bwrap(code, tests, limits), max(40, args.jobs // 5))
+            assert ok_pool == ok_fresh == ok_bare == {"passed"}, (ok_pool, ok_fresh, ok_bare)
+            print(f"{name:<24} pool ({STREAMS} slots): {pooled:7.1f} exec/s   one-shot: {fresh:6.1f} exec/s "
+                  f"(ratio {pooled / fresh:5.1f}x)   bare bwrap per exec: {bare:6.1f} exec/s (ratio {pooled / bare:5.1f}x)")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ class DuckDBStore(dg.ConfigurableResource):
 
 
 class SandboxResource(dg.ConfigurableResource):
-    """Configures the sandbox that the unit-test verifier plugin runs code in, and checks it works."""
+    """Checks, before a run starts, that the sandbox the unit-test verifier will use works here."""
 
     flywheel: FlywheelConfig
 
@@ -59,10 +59,7 @@ class SandboxResource(dg.ConfigurableResource):
         if s.backend == "bwrap" and not bwrap_available():
             raise SandboxUnavailable("sandbox backend 'bwrap' does not work here: install bubblewrap "
                                      "(apt-get install bubblewrap) or choose another backend in the config")
-        # The plugin is built by the verifier registry, not by Dagster, so it reads these.
-        os.environ["FLYWHEEL_SANDBOX_BACKEND"] = s.backend
-        os.environ["FLYWHEEL_SANDBOX_ALLOW_UNSAFE"] = "1" if s.allow_unsafe else "0"
-        os.environ["FLYWHEEL_SANDBOX_TIMEOUT"] = str(s.timeout_seconds)
+        # The settings themselves reach the unit-test verifier through RoundConfig.verifier_options().
 
 
 def default_resources(config_path: str | None = None, workdir: str | None = None) -> dict:

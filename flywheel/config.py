@@ -233,7 +233,16 @@ class StoppingConfig(_Strict):
 class SandboxConfig(_Strict):
     backend: Literal["bwrap", "process"] = "bwrap"
     allow_unsafe: bool = Field(False, description="the 'process' backend runs only when this is true")
-    timeout_seconds: float = Field(10.0, gt=0)
+    timeout_seconds: float = Field(10.0, gt=0, description="CPU seconds per execution, across all its processes: "
+                                   "the limit that decides a verdict, the same on a loaded machine")
+    wall_seconds: float | None = Field(None, gt=0, description="wall-clock backstop (default 3x the CPU limit + 5 s); "
+                                       "a verdict it decides says status 'timeout'")
+    memory_bytes: int = Field(1 << 30, gt=0, description="memory per execution, across all its processes and tmpfs")
+
+    def verifier_options(self) -> dict:
+        """The unit-test verifier's keyword arguments (configuration flows through arguments, not the environment)."""
+        return {"backend": self.backend, "allow_unsafe": self.allow_unsafe, "cpu_seconds": self.timeout_seconds,
+                "wall_seconds": self.wall_seconds, "memory_bytes": self.memory_bytes}
 
 
 class RoundConfig(_Strict):
@@ -253,6 +262,12 @@ class RoundConfig(_Strict):
                            "demonstrations) and round 1 generates with that checkpoint")
     stopping: StoppingConfig = StoppingConfig()
     sandbox: SandboxConfig = SandboxConfig()
+
+    def verifier_options(self) -> dict[str, dict]:
+        """Per-verifier keyword arguments: the sandbox section for ``unit_tests``, then the user's own options."""
+        options = {name: dict(values) for name, values in self.verifiers.options.items()}
+        options["unit_tests"] = {**self.sandbox.verifier_options(), **options.get("unit_tests", {})}
+        return options
 
     @field_validator("workdir")
     @classmethod

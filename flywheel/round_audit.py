@@ -45,7 +45,7 @@ def _score(config: RoundConfig, prompts, checkpoint: str, round_number: int, mak
     checkers = checkers_by_domain(config)
     samples = make_generator(checkpoint).generate(prompts, params, round_number)
     verdicts = verify_samples(prompts, samples, checkers, timeout=config.verifiers.timeout_seconds,
-                              options=config.verifiers.options)
+                              options=config.verifier_options())
     if paths is not None:
         write_parquet_atomic(samples_to_table(samples), paths.eval_samples)
         write_parquet_atomic(verdicts_to_table(verdicts), paths.eval_verdicts)

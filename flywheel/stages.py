@@ -79,7 +79,7 @@ def verify(config: RoundConfig, round_number: int, store: Store) -> dict:
     prompts = table_to_prompts(read_parquet(paths.prompts))
     samples = table_to_samples(read_parquet(paths.samples))
     verdicts = verify_samples(prompts, samples, verifiers_by_domain(config), required=config.verifiers.required,
-                              timeout=config.verifiers.timeout_seconds, options=config.verifiers.options)
+                              timeout=config.verifiers.timeout_seconds, options=config.verifier_options())
     write_parquet_atomic(verdicts_to_table(verdicts), paths.verdicts)
     store.replace_round("verdicts", round_number, [v.model_dump() for v in verdicts])
     per_verifier = Counter((v.verifier, v.status, v.passed) for v in verdicts)

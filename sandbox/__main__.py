@@ -10,6 +10,14 @@ from pathlib import Path
 from sandbox.result import Limits
 from sandbox.runner import SandboxUnavailable, run_python
 
+_CONTROL = dict.fromkeys(list(range(0x20)) + list(range(0x7F, 0xA0)))
+_CONTROL.pop(ord("\n"))
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (terminal escapes among them) shown as escapes, never sent raw."""
+    return "".join(repr(ch)[1:-1] if ord(ch) in _CONTROL else ch for ch in text)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description="Run untrusted Python in isolation.")
@@ -32,8 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
-        print(f"{result.status}: {sum(t.passed for t in result.tests)}/{len(result.tests)} tests passed "
-              f"in {result.wall_seconds:.3f}s {result.reason}")
+        print(printable(f"{result.status}: {sum(t.passed for t in result.tests)}/{len(result.tests)} tests passed "
+                        f"in {result.wall_seconds:.3f}s {result.reason}"))
+        for test in result.tests:
+            if not test.passed:
+                print(printable(f"  {test.name}: {test.error[:500]}"))
     return 0 if result.passed else 1
 
 

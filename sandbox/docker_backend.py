@@ -1,10 +1,12 @@
-"""The ``docker`` backend for production hosts: one locked-down container per execution.
+"""The ``docker`` backend for production hosts: a judge container and a candidate container per execution.
 
-The container gets no network, a read-only root filesystem with size-capped tmpfs work
-dirs, pid/memory/CPU limits, every capability dropped, ``no-new-privileges``, a non-root
-user and an empty environment. The job (harness, program, tests) travels in the command
-line; assertion reports come back through a bind-mounted results folder and are judged
-on the host exactly as for bwrap. Image: ``sandbox/Dockerfile``.
+As with bubblewrap, the tests and the untrusted program never share a process: the
+judge container runs the tests, the candidate container the program, and they speak
+only plain data (sandbox.wire) over a Unix socket in a folder both mount at /link. Only
+the judge mounts /results, where its report goes. Each container gets no network, a
+read-only root filesystem with size-capped tmpfs work dirs, pid/memory/CPU limits,
+every capability dropped, ``no-new-privileges``, a non-root user, an empty environment
+and the same seccomp deny-list as the bwrap backend. Image: ``sandbox/Dockerfile``.
 """
 
 from __future__ import annotations
@@ -15,19 +17,29 @@ import tempfile
 import time
 from pathlib import Path
 
+from sandbox import seccomp
 from sandbox.result import Limits, Result
-from sandbox.tests import build_result, prepare_tests
+from sandbox.tests import judge_run, prepare_tests
+from sandbox.worker import Run, frames
 
 IMAGE = "flywheel-sandbox:latest"
-HARNESS = Path(__file__).with_name("harness.py")
+HERE = Path(__file__).resolve().parent
+MODULES = ("wire", "candidate", "judge", "docker_entry")
 BOOTSTRAP = (
-    "import base64, json, os, sys, types\n"
+    "import base64, json, sys, types\n"
     "job = json.loads(base64.b64decode(sys.argv[1]))\n"
-    "harness = types.ModuleType('harness')\n"
-    "exec(compile(job['harness'], 'harness.py', 'exec'), harness.__dict__)\n"
-    "fd = os.open('/results/events', os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)\n"
-    "harness.run_job(harness.Channel(fd), job['program'], job['tests'], job['names'])\n"
+    "for name, source in job.pop('modules'):\n"
+    "    module = types.ModuleType(name)\n"
+    "    sys.modules[name] = module\n"
+    "    exec(compile(source, name + '.py', 'exec'), module.__dict__)\n"
+    "sys.exit(sys.modules['docker_entry'].run(job))\n"
 )
+
+
+def seccomp_profile() -> str:
+    """The bwrap filter's deny-list as a Docker seccomp profile (JSON)."""
+    return json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": sorted(seccomp.denied_syscalls()), "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]})
 
 
 class DockerBackend:
@@ -43,7 +55,7 @@ class DockerBackend:
             self._client = docker.from_env()
         return self._client
 
-    def container_spec(self, command: list[str], limits: Limits, results_dir: str) -> dict:
+    def container_spec(self, command: list[str], limits: Limits, volumes: dict) -> dict:
         """The keyword arguments for ``client.containers.run``: every isolation setting in one place."""
         from docker.types import Ulimit
 
@@ -51,44 +63,65 @@ class DockerBackend:
         return {
             "image": self.image, "command": command, "detach": True, "stdin_open": False, "environment": {},
             "network_mode": "none", "read_only": True, "tmpfs": {"/tmp": tmpfs, "/work": tmpfs}, "working_dir": "/work",
-            "user": "65534:65534", "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"],
+            "user": "65534:65534", "cap_drop": ["ALL"], "security_opt": ["no-new-privileges", f"seccomp={seccomp_profile()}"],
             "pids_limit": limits.processes, "mem_limit": limits.memory_bytes, "memswap_limit": limits.memory_bytes,
             "nano_cpus": 1_000_000_000,
             "ulimits": [Ulimit(name="cpu", soft=limits.cpu_seconds, hard=limits.cpu_seconds + 1),
                         Ulimit(name="fsize", soft=limits.file_bytes, hard=limits.file_bytes),
                         Ulimit(name="nofile", soft=limits.open_files, hard=limits.open_files),
                         Ulimit(name="core", soft=0, hard=0)],
-            "volumes": {results_dir: {"bind": "/results", "mode": "rw"}},
+            "volumes": volumes,
         }
+
+    def _command(self, job: dict) -> list[str]:
+        job = dict(job, modules=[(name, (HERE / f"{name}.py").read_text()) for name in MODULES])
+        return ["python3", "-I", "-c", BOOTSTRAP, base64.b64encode(json.dumps(job).encode()).decode()]
 
     def run(self, code: str, tests: str | None = None, limits: Limits = Limits()) -> Result:
         try:
-            prepared = prepare_tests(tests) if tests else None
+            prepared = prepare_tests(tests) if tests is not None else None
         except SyntaxError as error:
             return Result(status="error", reason=f"tests do not parse: {error}")
-        payload = base64.b64encode(json.dumps({
-            "harness": HARNESS.read_text(), "program": code, "tests": prepared.source if prepared else None,
-            "names": prepared.names if prepared else []}).encode()).decode()
-        with tempfile.TemporaryDirectory(prefix="flywheel-docker-") as results_dir:
-            Path(results_dir).chmod(0o777)  # the container's user (nobody) writes the report here
+        job = {"wall_seconds": limits.wall_seconds, "link_path": "/link/sock", "results_path": "/results/events",
+               "limits": {k: int(v) if k == "cpu_seconds" else v for k, v in limits.__dict__.items()}}
+        with tempfile.TemporaryDirectory(prefix="flywheel-docker-") as folder:
+            link_dir, results_dir = Path(folder, "link"), Path(folder, "results")
+            for path in (link_dir, results_dir):
+                path.mkdir()
+                path.chmod(0o777)  # the containers' user (nobody) writes here
             started = time.perf_counter()
-            container = self.client.containers.run(**self.container_spec(
-                ["python3", "-I", "-c", BOOTSTRAP, payload], limits, results_dir))
-            timed_out = False
+            containers = []
             try:
-                try:
-                    status = container.wait(timeout=limits.wall_seconds)["StatusCode"]
-                except Exception:  # noqa: BLE001 - the SDK raises requests' timeout types
-                    timed_out, status = True, None
-                    container.kill()
+                if prepared is not None:
+                    containers.append(self.client.containers.run(**self.container_spec(
+                        self._command(dict(job, role="judge", tests=prepared.source, names=prepared.names)), limits,
+                        {str(link_dir): {"bind": "/link", "mode": "rw"},
+                         str(results_dir): {"bind": "/results", "mode": "rw"}})))
+                candidate = self.client.containers.run(**self.container_spec(
+                    self._command(dict(job, role="candidate", program=code, mode="tests" if prepared else "run")),
+                    limits, {str(link_dir): {"bind": "/link", "mode": "rw"}}))
+                containers.insert(0, candidate)
+                timed_out, statuses = False, []
+                for container in containers:
+                    remaining = max(0.1, started + limits.wall_seconds - time.perf_counter())
+                    try:
+                        statuses.append(container.wait(timeout=remaining)["StatusCode"])
+                    except Exception:  # noqa: BLE001 - the SDK raises requests' timeout types
+                        timed_out = True
+                        statuses.append(None)
+                        container.kill()
                 wall = time.perf_counter() - started
-                stdout = container.logs(stdout=True, stderr=False)[: limits.output_bytes].decode("utf-8", "replace")
-                stderr = container.logs(stdout=False, stderr=True)[: limits.output_bytes].decode("utf-8", "replace")
+                stdout = candidate.logs(stdout=True, stderr=False)[: limits.output_bytes].decode("utf-8", "replace")
+                stderr = candidate.logs(stdout=False, stderr=True)[: limits.output_bytes].decode("utf-8", "replace")
             finally:
-                container.remove(force=True)
-            events_file = Path(results_dir, "events")
-            raw = events_file.read_bytes()[: 1 << 20].decode("utf-8", "replace") if events_file.exists() else ""
+                for container in containers:
+                    container.remove(force=True)
+            report = results_dir / "events"
+            events = frames(report.read_bytes()[: 16 << 20]) if report.exists() else []
         # Docker reports death by signal N as 128 + N; the other backends as -N.
-        exit_code = None if status is None else (-(status - 128) if status > 128 else status)
-        return build_result(raw, prepared, exit_code=exit_code, timed_out=timed_out, stdout=stdout, stderr=stderr,
-                            wall_seconds=wall)
+        codes = [None if s is None else (-(s - 128) if s > 128 else s) for s in statuses]
+        judge_failed = "" if prepared is None or codes[-1] == 0 else f"the judge container ended with {codes[-1]}"
+        run = Run(events=events, stdout=stdout, stderr=stderr, exit_code=codes[0], timed_out=timed_out,
+                  cpu_exceeded=False, memory_exceeded=False, judge_failed=judge_failed, wall_seconds=wall,
+                  recycle=False)
+        return judge_run(run, prepared)

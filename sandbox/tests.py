@@ -1,52 +1,26 @@
-"""The host's half of the test contract: rewrite asserts before the run, verify values after it.
+"""The host's half of the test contract: name the tests before the run, turn what a run reported into a Result.
 
-Tests are ``def test_*`` functions or bare top-level asserts (each becomes one test).
-Every ``assert`` becomes ``__fw_check__(id, op, left, right)``; the sandbox reports the
-values as Python literals and the host compares them again here, so nothing the
-untrusted code does to comparison, exceptions or the harness's own checks can make a
-failed assertion pass. A test passes only if the harness reported it passed, every
-assertion it reported holds here, and it reported at least one assertion if it has any.
+Tests are ``def test_*`` functions or bare top-level asserts (each becomes one test,
+``test_assert_N``). They run in the judge sandbox, never beside the candidate
+(sandbox.judge), so the judge's report is trusted as it stands; what the candidate
+printed or returned is never read as a result. stdin/stdout tasks are compared here on
+the host, token by token per line (trailing whitespace and blank lines ignored, as
+APPS and CodeContests judges do).
 """
 
 from __future__ import annotations
 
 import ast
-import operator
+import signal
 from dataclasses import dataclass
 
-from sandbox.result import TestOutcome
-
-_OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.In: "in",
-        ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not"}
-_CHECK = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
-          ">=": operator.ge, "in": lambda a, b: a in b, "not in": lambda a, b: a not in b,
-          "is": lambda a, b: a is b or (a is None and b is None) or (type(a) is bool and a == b),
-          "is not": lambda a, b: not (a is b or (type(a) is bool and a == b)),
-          "truth": lambda a, _: bool(a)}
+from sandbox.result import Result, TestOutcome
 
 
 @dataclass(frozen=True)
 class PreparedTests:
     source: str
     names: list[str]
-    asserts: dict[str, int]  # test name -> assert statements it contains
-
-
-class _RewriteAsserts(ast.NodeTransformer):
-    def __init__(self):
-        self.count = 0
-
-    def visit_Assert(self, node: ast.Assert) -> ast.Expr:
-        self.count += 1
-        test = node.test
-        if isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) in _OPS:
-            op, left, right = _OPS[type(test.ops[0])], test.left, test.comparators[0]
-        else:
-            op, left, right = "truth", test, ast.Constant(None)
-        message = node.msg if node.msg is not None else ast.Constant(None)
-        call = ast.Call(func=ast.Name("__fw_check__", ast.Load()), args=[ast.Constant(self.count), ast.Constant(op),
-                        left, right, message], keywords=[])
-        return ast.copy_location(ast.Expr(call), node)
 
 
 def _function(name: str, body: list[ast.stmt]) -> ast.FunctionDef:
@@ -56,123 +30,72 @@ def _function(name: str, body: list[ast.stmt]) -> ast.FunctionDef:
 
 
 def prepare_tests(source: str) -> PreparedTests:
-    """Rewrite asserts and list the tests; raises SyntaxError for tests that do not parse."""
+    """List the tests, wrapping each bare top-level assert in a function; raises SyntaxError for tests that do not parse."""
     tree = ast.parse(source)
-    body, names, asserts = [], [], {}
+    body, names, bare = [], [], 0
     for node in tree.body:
         if isinstance(node, ast.Assert):
-            name = f"test_assert_{len([n for n in names if n.startswith('test_assert_')]) + 1}"
-            body.append(_function(name, [node]))
+            bare += 1
+            name = f"test_assert_{bare}"
+            body.append(ast.copy_location(_function(name, [node]), node))
             names.append(name)
         else:
             body.append(node)
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
                 names.append(node.name)
-    module = ast.Module(body=body, type_ignores=[])
-    for node in module.body:
-        rewriter = _RewriteAsserts()
-        rewriter.visit(node)
-        if isinstance(node, ast.FunctionDef) and node.name in names:
-            asserts[node.name] = rewriter.count
-    return PreparedTests(ast.unparse(ast.fix_missing_locations(module)), names, asserts)
+    module = ast.fix_missing_locations(ast.Module(body=body, type_ignores=[]))
+    return PreparedTests(ast.unparse(module), names)
 
 
-def _decode(value):
-    if isinstance(value, tuple) and len(value) == 2 and value[0] == "__fw_set__":
-        return frozenset(_decode(v) for v in value[1])
-    if isinstance(value, tuple) and len(value) == 2 and value[0] == "__fw_float__":
-        return float(value[1])
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_decode(v) for v in value)
-    if isinstance(value, dict):
-        return {_decode(k): _decode(v) for k, v in value.items()}
-    return value
+def same_output(actual: str, expected: str) -> bool:
+    def lines(text: str) -> list[list[str]]:
+        rows = [line.split() for line in text.strip().splitlines()]
+        return [row for row in rows if row]
+    return lines(actual) == lines(expected)
 
 
-def check_record(record: dict) -> tuple[bool, str]:
-    """Re-evaluate one reported assertion on the host from its literal values."""
-    if "error" in record:
-        return False, record["error"]
-    try:
-        left, right = _decode(ast.literal_eval(record["left"])), _decode(ast.literal_eval(record["right"]))
-        holds = bool(_CHECK[record["op"]](left, right))
-    except Exception as error:  # noqa: BLE001 - malformed report: not a pass
-        return False, f"unreadable assertion report ({type(error).__name__})"
-    return holds, "" if holds else f"assertion {record['id']} failed: {record['left'][:200]} {record['op']} {record['right'][:200]}"
-
-
-def parse_events(raw: str) -> list[dict]:
-    events = []
-    for line in raw.splitlines():
-        try:
-            event = ast.literal_eval(line)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            continue
-        if isinstance(event, dict) and isinstance(event.get("kind"), str):
-            events.append(event)
-    return events
-
-
-def judge_tests(events: list[dict], prepared: PreparedTests) -> list[TestOutcome]:
-    """Per-test outcomes as the host sees them; a test missing from the report is a failure."""
-    reported = {e["name"]: e for e in events if e["kind"] == "test" and e.get("name") in prepared.names}
-    checks: dict[str, list[dict]] = {}
-    for event in events:
-        if event["kind"] == "assert":
-            checks.setdefault(event.get("test"), []).append(event)
+def judge_run(run, prepared: PreparedTests | None) -> Result:
+    """One Result from a sandbox.worker.Run, judged the same way for every job."""
+    events = run.events
     outcomes = []
-    for name in prepared.names:
-        event = reported.get(name)
-        if event is None:
-            outcomes.append(TestOutcome(name, False, "never reported"))
-            continue
-        errors = [reason for ok, reason in map(check_record, checks.get(name, [])) if not ok]
-        if not event.get("passed"):
-            outcomes.append(TestOutcome(name, False, str(event.get("error", ""))[:2000]))
-        elif errors:
-            outcomes.append(TestOutcome(name, False, f"harness said passed, host disagrees: {errors[0]}"))
-        elif prepared.asserts.get(name, 0) and not checks.get(name):
-            outcomes.append(TestOutcome(name, False, "no assertion was reported"))
-        else:
-            outcomes.append(TestOutcome(name, True))
-    return outcomes
-
-
-def build_result(raw_events: str, prepared: PreparedTests | None, *, exit_code: int | None, timed_out: bool,
-                 stdout: str, stderr: str, wall_seconds: float):
-    """One Result from what a run reported, judged the same way for every backend."""
-    import signal
-
-    from sandbox.result import Result
-
-    events = parse_events(raw_events)
-    outcomes = judge_tests(events, prepared) if prepared else []
-    memory = "MemoryError" in stderr or any("MemoryError" in str(e.get("error", "")) for e in events)
+    if prepared is not None:
+        reported = {e["name"]: e for e in events if e.get("kind") == "test" and e.get("name") in prepared.names}
+        for name in prepared.names:
+            event = reported.get(name)
+            if event is None:
+                outcomes.append(TestOutcome(name, False, "never reported"))
+            else:
+                outcomes.append(TestOutcome(name, event.get("passed") is True, str(event.get("error", ""))[:2000]))
+    errors = [str(e.get("error", "")) for e in events if e.get("kind") == "program_error"]
+    memory = run.memory_exceeded or "MemoryError" in run.stderr or any("MemoryError" in text for text in errors)
 
     def result(status: str, reason: str = "") -> Result:
-        return Result(status=status, tests=outcomes, stdout=stdout, stderr=stderr, exit_code=exit_code,
-                      wall_seconds=wall_seconds, reason=reason)
+        return Result(status=status, tests=outcomes, stdout=run.stdout, stderr=run.stderr, exit_code=run.exit_code,
+                      wall_seconds=run.wall_seconds, reason=reason)
 
-    if timed_out:
-        return result("timeout", "wall-clock limit reached")
-    if exit_code is not None and exit_code < 0 and -exit_code == signal.SIGXCPU:
+    if run.cpu_exceeded or (run.exit_code is not None and run.exit_code == -signal.SIGXCPU):
         return result("timeout", "CPU time limit reached")
+    if run.timed_out:
+        return result("timeout", "wall-clock limit reached")
     if memory:
         return result("memory_exceeded", "memory limit reached")
-    if exit_code is not None and exit_code < 0:
-        return result("killed", f"killed by signal {-exit_code}")
-    errors = [e for e in events if e["kind"] == "program_error"]
-    if errors:
-        return result("error", str(errors[0].get("error", "")))
-    if not any(e["kind"] == "program_done" for e in events):
-        return result("error", f"program exited (code {exit_code}) before the harness finished running it")
+    if run.lost:
+        return result("killed", f"the sandbox was lost and replaced ({run.lost})")
+    if run.exit_code is not None and run.exit_code < 0:
+        return result("killed", f"killed by signal {-run.exit_code}")
     if prepared is None:
-        return result("passed" if exit_code == 0 else "failed")
+        if run.exit_code == 0:
+            return result("passed")
+        lines = run.stderr.strip().splitlines()
+        return result("error" if lines else "failed", lines[-1][:2000] if lines else f"exit code {run.exit_code}")
+    if errors:
+        return result("error", errors[0][:2000])
+    if run.judge_failed:
+        return result("error", run.judge_failed[:2000])
+    if not any(e.get("kind") == "program_done" for e in events):
+        return result("error", "the program never finished loading")
     failed = [o for o in outcomes if not o.passed]
     if failed:
-        return result("failed", f"{len(failed)}/{len(outcomes)} tests failed; first: {failed[0].name}: {failed[0].error[:300]}")
-    if exit_code != 0:
-        return result("failed", f"exit code {exit_code} after the tests")
+        return result("failed", f"{len(failed)}/{len(outcomes)} tests failed; first: {failed[0].name}: "
+                                f"{failed[0].error[:300]}")
     return result("passed")

@@ -1,171 +1,188 @@
-"""A pool worker's server, running inside one long-lived bwrap sandbox (system Python, stdlib only).
+"""A sandbox's server: PID 1 of one long-lived bwrap sandbox (system Python, standard library only).
 
-It pre-imports the modules tests commonly use, then serves jobs read from stdin as one
-Python-literal line each: it forks a child per job, which applies the job's rlimits and
-runs the harness; output goes to files in the worker's private tmpfs. After every job it
-kills every other process of this sandbox (``kill(-1)``: daemons, forks that escaped with
-setsid) and, as child subreaper, reaps them, then wipes the job's files. One reply line
-per job on stdout. If a job kills this server, the host replaces the whole worker.
+``zygote.py ROLE FD``: ROLE is ``candidate`` (runs the untrusted program) or ``judge``
+(runs the tests). FD is a SOCK_SEQPACKET socket to the host. Per job the host sends a
+small JSON header and the job's file descriptors (SCM_RIGHTS); the zygote forks a child
+that reads the job *from those descriptors*, so the zygote's own memory never holds a
+program, a test or a reply, and nothing of one job is left for the next one to find.
+
+After the child exits, or when the host says ``stop``, the zygote kills every other
+process of the sandbox, reaps them, and empties /work, /tmp and /dev/shm (making
+mode-000 directories writable first), then answers ``done`` with the child's status.
+
+Why a job cannot reach the zygote: the zygote is PID 1 of the namespace (bwrap
+``--as-pid-1``), so signals it does not handle are dropped even for SIGKILL; it is not
+dumpable, so /proc/1/mem, /proc/1/fd and /proc/1/environ are closed to the job; and the
+seccomp filter refuses ptrace and process_vm_*.
 """
 
-import ast
 import ctypes
+import json
 import os
-import resource
 import select
-import shutil
 import signal
+import socket
+import stat
 import sys
-import time
 
 # Pre-imported so a job pays nothing for them (they are what model-written code mostly uses).
-import bisect, collections, dataclasses, fractions, functools, heapq, itertools, json, math, operator  # noqa: E401,F401
-import random, re, statistics, string, typing  # noqa: E401,F401
+import bisect, collections, dataclasses, fractions, functools, heapq, itertools, math, operator  # noqa
+import random, re, statistics, string, typing  # noqa
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import harness  # noqa: E402
+import wire  # noqa: E402
 
 PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE = 36, 4
-JOB_DIR = "/work/job"
-MAX_FILES = 10_000  # a job that leaves more is answered, then the worker is recycled
+SCRATCH = ["/work", "/tmp", "/dev/shm"]
+UNSAFE = False  # set by --unsafe-scratch DIR: the 'process' backend, outside any namespace
+JOBS = set()  # process groups of jobs (each job calls setsid), for the unsafe mode's clean-up
+MAX_FILES = 10_000  # a job that leaves more is answered, then the sandbox is recycled
 
 
 def prctl(option, value):
     ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
 
 
-def read_capped(path, cap):
+def receive(control):
     try:
-        with open(path, "rb") as handle:
-            return handle.read(cap).decode("utf-8", errors="replace")
+        data, fds, _, _ = socket.recv_fds(control, 1 << 20, 16)
     except OSError:
-        return ""
+        return None, []
+    if not data:
+        return None, []
+    return json.loads(data.decode()), fds
 
 
-def child(job, write_fd):
-    os.setsid()
-    limits = job["limits"]
-    for name, value in (("RLIMIT_AS", limits["memory_bytes"]), ("RLIMIT_FSIZE", limits["file_bytes"]),
-                        ("RLIMIT_NOFILE", limits["open_files"]), ("RLIMIT_CORE", 0),
-                        ("RLIMIT_NPROC", limits["processes"])):
-        resource.setrlimit(getattr(resource, name), (value, value))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"] + 1))
-    os.chdir(JOB_DIR)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)  # fd 0 is the host's job pipe: the job must not read the next job
-    out = os.open(os.path.join(JOB_DIR, ".stdout"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    err = os.open(os.path.join(JOB_DIR, ".stderr"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(out, 1)
-    os.dup2(err, 2)
-    sys.stdout = os.fdopen(1, "w", buffering=1)
-    sys.stderr = os.fdopen(2, "w", buffering=1)
-    code = 0
-    try:
-        harness.run_job(harness.Channel(write_fd), job["program"], job.get("tests"), job.get("names", []))
-    except SystemExit as exit_request:
-        code = exit_request.code if isinstance(exit_request.code, int) else 1
-    except BaseException:  # noqa: BLE001
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+def reply(control, message):
+    control.sendall(json.dumps(message).encode())
 
 
-def clean_up():
-    """Kill every process of this sandbox but this one, reap them, and empty the work dirs."""
-    for _ in range(3):
+def kill_others():
+    """SIGKILL every process of the namespace but this one, until none is left to reap."""
+    if UNSAFE:  # no namespace of our own: kill(-1) would reach every process of this uid on the host
+        for pid in list(JOBS):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        JOBS.clear()
+        while True:
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    return
+            except ChildProcessError:
+                return
+    while True:
         try:
             os.kill(-1, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        while True:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                time.sleep(0.001)
+        try:
+            pid, _ = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def _make_writable(path):
+    try:
+        os.chmod(path, stat.S_IRWXU)
+    except OSError:
+        pass
+
+
+def empty_scratch():
+    """Delete everything in the scratch dirs; True when the job left more files than MAX_FILES."""
+    count = 0
+    for root in SCRATCH:
+        if not os.listdir(root):
+            continue  # the common case: the job left nothing
+        for folder, dirs, files in os.walk(root, topdown=True, onerror=lambda error: _make_writable(error.filename)):
+            for name in dirs:
+                _make_writable(os.path.join(folder, name))
+            count += len(dirs) + len(files)
+        for folder, dirs, files in os.walk(root, topdown=False):
+            for name in files:
                 try:
-                    os.kill(-1, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-    many = sum(1 for _ in zip(range(MAX_FILES + 1), _walk(JOB_DIR))) > MAX_FILES
-    for folder in (JOB_DIR, "/tmp"):
-        for entry in os.listdir(folder):
-            path = os.path.join(folder, entry)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(path)
+                    os.unlink(os.path.join(folder, name))
                 except OSError:
                     pass
-    return many
+            for name in dirs:
+                path = os.path.join(folder, name)
+                try:
+                    os.unlink(path) if os.path.islink(path) else os.rmdir(path)
+                except OSError:
+                    pass
+    return count > MAX_FILES
 
 
-def _walk(root):
-    for _, dirs, files in os.walk(root):
-        yield from dirs
-        yield from files
-
-
-def run(job):
-    read_fd, write_fd = os.pipe()
-    started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        child(job, write_fd)
-    os.close(write_fd)
-    deadline = started + job["limits"]["wall_seconds"]
-    chunks, size, status, timed_out = [], 0, None, False
-    while status is None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            timed_out = True
-            os.kill(-1, signal.SIGKILL)
-            _, status = os.waitpid(pid, 0)
-            break
-        ready, _, _ = select.select([read_fd], [], [], min(remaining, 0.05))
-        if ready:
-            data = os.read(read_fd, 65536)
-            if data and size < (1 << 20):
-                chunks.append(data)
-                size += len(data)
-        done, wait_status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            status = wait_status
-    os.set_blocking(read_fd, False)
-    try:
-        while size < (1 << 20):
-            data = os.read(read_fd, 65536)
-            if not data:
+def serve(role, control):
+    if role == "candidate":
+        import candidate as child_module
+    else:
+        import judge as child_module
+    reply(control, {"op": "ready"})
+    while True:
+        header, fds = receive(control)
+        if header is None:
+            return
+        if header.get("op") != "job":
+            for fd in fds:
+                os.close(fd)
+            continue
+        pid = os.fork()
+        if pid == 0:
+            code = 70
+            try:
+                control.close()
+                code = child_module.main(header, fds)
+            finally:
+                os._exit(code if isinstance(code, int) else 0)
+        JOBS.add(pid)
+        for fd in fds:
+            os.close(fd)
+        watch = os.pidfd_open(pid)
+        stopped = False
+        while True:
+            ready, _, _ = select.select([control, watch], [], [])
+            if watch in ready:
                 break
-            chunks.append(data)
-            size += len(data)
-    except (BlockingIOError, OSError):
-        pass
-    os.close(read_fd)
-    wall = time.monotonic() - started
-    cap = job["limits"]["output_bytes"]
-    stdout, stderr = read_capped(JOB_DIR + "/.stdout", cap), read_capped(JOB_DIR + "/.stderr", cap)
-    recycle = clean_up()
-    code = os.waitstatus_to_exitcode(status)
-    return {"events": b"".join(chunks).decode("utf-8", errors="replace"), "stdout": stdout, "stderr": stderr,
-            "exit_code": code, "timed_out": timed_out, "wall_seconds": wall, "recycle": recycle}
+            message, extra = receive(control)
+            for fd in extra:
+                os.close(fd)
+            if message is None:
+                kill_others()
+                return
+            if message.get("op") == "stop":
+                stopped = True
+                kill_others()
+                break
+        os.close(watch)
+        try:
+            _, status, usage = os.wait4(pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            cpu = usage.ru_utime + usage.ru_stime
+        except ChildProcessError:  # already reaped by kill_others after a stop
+            code, cpu = None, 0.0
+        kill_others()
+        recycle = empty_scratch()
+        reply(control, {"op": "done", "exit_code": code, "stopped": stopped, "cpu_seconds": cpu,
+                        "recycle": recycle})
 
 
 def main():
+    global UNSAFE
+    role, control_fd = sys.argv[1], int(sys.argv[2])
+    if sys.argv[3:4] == ["--unsafe-scratch"]:
+        UNSAFE = True
+        SCRATCH[:] = [sys.argv[4]]
     prctl(PR_SET_CHILD_SUBREAPER, 1)
-    prctl(PR_SET_DUMPABLE, 0)  # no ptrace or /proc/<pid>/mem from a job of the same uid
-    os.makedirs(JOB_DIR, exist_ok=True)
-    out = sys.stdout
-    out.write("ready\n")
-    out.flush()
-    for line in sys.stdin:
-        reply = run(ast.literal_eval(line))
-        out.write(repr(reply) + "\n")
-        out.flush()
+    prctl(PR_SET_DUMPABLE, 0)
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(number, signal.SIG_IGN)  # handled signals reach PID 1 from inside: ignore them all
+    for folder in SCRATCH:
+        os.makedirs(folder, exist_ok=True)
+    os.chdir(SCRATCH[0])
+    serve(role, socket.socket(fileno=control_fd))
 
 
 if __name__ == "__main__":

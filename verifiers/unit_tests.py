@@ -1,18 +1,28 @@
 """The ``unit_tests`` verifier: run the prompt's reference tests against the response's code, sandboxed.
 
 The code is the last complete fenced block in the response (```python ... ```), or the
-whole response when it has none. Tests run in parallel, one sandbox each.
+whole response when it has none. The reference is either Python tests (``def test_*``
+functions or bare asserts, run by the judge against the candidate: sandbox.judge), or a
+stdin/stdout task as JSON, ``{"io": [["input", "expected output"], ...]}`` (APPS and
+CodeContests style), compared on the host.
+
+Verdicts: a reference that cannot run (tests that do not parse, malformed JSON) is
+status ``error`` with reason ``reference invalid``, never a model failure. CPU time
+across the job's processes decides ``timeout`` as a model failure (status ``ok``), the
+same on a loaded machine; only the wall-clock backstop, which load can trip, gives
+status ``timeout``. Sandbox settings come in as arguments (RoundConfig.verifier_options).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 
 from flywheel.verify import VerdictResult, VerifyItem
-from sandbox.result import Limits
-from sandbox.runner import run_python
+from sandbox import Limits, run_io, run_python
+from sandbox.tests import prepare_tests
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
 
@@ -23,29 +33,59 @@ def extract_code(response: str) -> str:
     return blocks[-1][1] if blocks else response
 
 
+def parse_reference(reference: str) -> tuple[str, object]:
+    """``("tests", source)`` or ``("io", [(input, output), ...])``; raises ValueError naming what is wrong."""
+    stripped = reference.lstrip()
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(stripped)
+            cases = [(str(given), str(expected)) for given, expected in data["io"]]
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"stdin/stdout reference is not {{\"io\": [[input, output], ...]}}: {error}") from None
+        if not cases:
+            raise ValueError("stdin/stdout reference has no cases")
+        return "io", cases
+    try:
+        prepared = prepare_tests(reference)
+    except SyntaxError as error:
+        raise ValueError(f"tests do not parse: {error}") from None
+    if not prepared.names:
+        raise ValueError("the tests define no test_* function and no assert")
+    return "tests", reference
+
+
 class UnitTestVerifier:
     name = "unit_tests"
     domains = ("code",)
 
-    def __init__(self, backend: str | None = None, allow_unsafe: bool | None = None, wall_seconds: float | None = None,
-                 workers: int | None = None):
-        # Environment variables let the round's sandbox resource configure a plugin it did not construct.
-        self.backend = backend or os.environ.get("FLYWHEEL_SANDBOX_BACKEND", "bwrap")
-        self.allow_unsafe = allow_unsafe if allow_unsafe is not None else os.environ.get("FLYWHEEL_SANDBOX_ALLOW_UNSAFE") == "1"
-        self.limits = Limits(wall_seconds=wall_seconds or float(os.environ.get("FLYWHEEL_SANDBOX_TIMEOUT", "10")))
+    def __init__(self, backend: str = "bwrap", allow_unsafe: bool = False, cpu_seconds: float = 10.0,
+                 wall_seconds: float | None = None, memory_bytes: int = 1 << 30, workers: int | None = None):
+        self.backend, self.allow_unsafe = backend, allow_unsafe
+        self.limits = Limits(cpu_seconds=max(1, int(cpu_seconds)), memory_bytes=memory_bytes,
+                             wall_seconds=wall_seconds or 3 * cpu_seconds + 5)
         self.workers = workers or max(1, os.cpu_count() or 1)
 
     def _verify_one(self, item: VerifyItem) -> VerdictResult:
         if not item.prompt.reference:
-            return VerdictResult(False, 0.0, "prompt has no unit tests", "error")
-        result = run_python(extract_code(item.sample.text), item.prompt.reference, self.limits,
-                            backend=self.backend, allow_unsafe=self.allow_unsafe)
+            return VerdictResult(False, 0.0, "reference invalid: the prompt has no unit tests", "error")
+        try:
+            kind, reference = parse_reference(item.prompt.reference)
+        except ValueError as error:
+            return VerdictResult(False, 0.0, f"reference invalid: {error}", "error")
+        code = extract_code(item.sample.text)
+        options = {"backend": self.backend, "allow_unsafe": self.allow_unsafe}
+        if kind == "io":
+            result = run_io(code, reference, self.limits, **options)
+        else:
+            result = run_python(code, reference, self.limits, **options)
         passed_tests = sum(t.passed for t in result.tests)
         reason = f"{result.status}: {passed_tests}/{len(result.tests)} tests passed"
         if result.reason:
             reason += f" ({result.reason[:300]})"
-        return VerdictResult(result.passed, passed_tests / max(1, len(result.tests)), reason, "ok", result.wall_seconds,
-                             {"status": result.status, "tests": [t.__dict__ for t in result.tests]})
+        # Only the wall-clock backstop depends on load; every other outcome is the program's own.
+        status = "timeout" if result.status == "timeout" and "wall-clock" in result.reason else "ok"
+        return VerdictResult(result.passed, passed_tests / max(1, len(result.tests)), reason, status,
+                             result.wall_seconds, {"status": result.status, "tests": [t.__dict__ for t in result.tests]})
 
     def verify_batch(self, items: list[VerifyItem]) -> list[VerdictResult]:
         with ThreadPoolExecutor(max_workers=self.workers) as pool:

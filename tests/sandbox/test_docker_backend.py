@@ -15,23 +15,33 @@ LIMITS = Limits(wall_seconds=3, memory_bytes=256 << 20, processes=16, tmpfs_byte
 
 
 class RecordingContainer:
-    """Stands in for a docker container: runs the job's bootstrap locally so the results path is exercised."""
+    """Stands in for a docker container: runs its command locally (concurrently, as containers run), with the
+    mounts' container paths rewritten to their host folders, so the socket and the results path are exercised."""
 
     def __init__(self, spec):
         self.spec = spec
-        results = next(path for path, bind in spec["volumes"].items() if bind["bind"] == "/results")
-        script = spec["command"][3].replace("/results/events", f"{results}/events")
-        self.process = subprocess.run([sys.executable, "-I", "-c", script, spec["command"][4]], capture_output=True)
+        mounts = {bind["bind"]: path for path, bind in spec["volumes"].items()}
+        job = json.loads(base64.b64decode(spec["command"][4]))
+        self.job = dict(job)
+        job["link_path"] = job["link_path"].replace("/link", mounts["/link"])
+        if "/results" in mounts:
+            job["results_path"] = job["results_path"].replace("/results", mounts["/results"])
+        payload = base64.b64encode(json.dumps(job).encode()).decode()
+        self.process = subprocess.Popen([sys.executable, "-I", "-c", spec["command"][3], payload],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.output = None
         self.removed = False
 
     def wait(self, timeout):
+        self.output = self.process.communicate(timeout=timeout)
         return {"StatusCode": self.process.returncode}
 
     def logs(self, stdout=True, stderr=False):
-        return self.process.stdout if stdout else self.process.stderr
+        return self.output[0] if stdout else self.output[1]
 
     def kill(self):
-        pass
+        self.process.kill()
+        self.output = self.process.communicate()
 
     def remove(self, force=False):
         self.removed = True
@@ -39,31 +49,39 @@ class RecordingContainer:
 
 class RecordingClient:
     def __init__(self):
-        self.calls = []
+        self.calls, self.started = [], []
         self.containers = self
 
     def run(self, **spec):
         self.calls.append(spec)
-        self.container = RecordingContainer(spec)
-        return self.container
+        self.started.append(RecordingContainer(spec))
+        return self.started[-1]
 
 
-def test_container_spec_locks_everything_down():
+def test_container_specs_lock_everything_down():
     client = RecordingClient()
     result = DockerBackend(client=client).run("def add(a, b):\n    return a + b\n", "assert add(1, 2) == 3", LIMITS)
-    (spec,) = client.calls
-    assert spec["network_mode"] == "none" and spec["read_only"] is True
-    assert spec["tmpfs"] == {"/tmp": f"size={32 << 20},mode=1777", "/work": f"size={32 << 20},mode=1777"}
-    assert spec["pids_limit"] == 16 and spec["mem_limit"] == spec["memswap_limit"] == 256 << 20
-    assert spec["nano_cpus"] == 1_000_000_000
-    assert spec["cap_drop"] == ["ALL"] and spec["security_opt"] == ["no-new-privileges"]
-    assert spec["user"] == "65534:65534" and spec["environment"] == {}
-    assert {u["Name"]: u["Hard"] for u in spec["ulimits"]} == {"cpu": LIMITS.cpu_seconds + 1, "fsize": LIMITS.file_bytes,
-                                                                 "nofile": LIMITS.open_files, "core": 0}
-    assert spec["image"] == "flywheel-sandbox:latest" and spec["command"][:3] == ["python3", "-I", "-c"]
-    job = json.loads(base64.b64decode(spec["command"][4]))
-    assert job["names"] == ["test_assert_1"] and "__fw_check__" in job["tests"]
-    assert client.container.removed
+    judge, candidate = client.calls
+    for spec in (judge, candidate):
+        assert spec["network_mode"] == "none" and spec["read_only"] is True
+        assert spec["tmpfs"] == {"/tmp": f"size={32 << 20},mode=1777", "/work": f"size={32 << 20},mode=1777"}
+        assert spec["pids_limit"] == 16 and spec["mem_limit"] == spec["memswap_limit"] == 256 << 20
+        assert spec["nano_cpus"] == 1_000_000_000
+        assert spec["cap_drop"] == ["ALL"] and spec["security_opt"][0] == "no-new-privileges"
+        profile = json.loads(spec["security_opt"][1].removeprefix("seccomp="))
+        assert {"ptrace", "process_vm_readv", "shmget"} <= set(profile["syscalls"][0]["names"])
+        assert spec["user"] == "65534:65534" and spec["environment"] == {}
+        assert {u["Name"]: u["Hard"] for u in spec["ulimits"]} == {"cpu": LIMITS.cpu_seconds + 1,
+                                                                     "fsize": LIMITS.file_bytes,
+                                                                     "nofile": LIMITS.open_files, "core": 0}
+        assert spec["image"] == "flywheel-sandbox:latest" and spec["command"][:3] == ["python3", "-I", "-c"]
+    # the judge alone mounts the results folder; the candidate never sees the tests
+    assert {b["bind"] for b in judge["volumes"].values()} == {"/link", "/results"}
+    assert {b["bind"] for b in candidate["volumes"].values()} == {"/link"}
+    judge_job, candidate_job = (c.job for c in client.started)
+    assert judge_job["names"] == ["test_assert_1"] and "add(1, 2)" in judge_job["tests"]
+    assert "tests" not in candidate_job and "add(1, 2)" not in json.dumps(candidate_job)
+    assert all(c.removed for c in client.started)
     assert result.status == "passed", result  # the report came back through the results folder and was judged
 
 

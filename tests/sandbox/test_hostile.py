@@ -92,8 +92,14 @@ def test_host_secrets_and_files_unreadable(pool, tmp_path):
     still_serving(pool)
 
 
-def test_kill_parent(pool):
-    run_contained(pool, "import os\nos.kill(os.getppid(), 9)\n")
+def test_signals_to_the_zygote_are_dropped(pool):
+    """The zygote is PID 1 of the sandbox: signals from inside, SIGKILL included, never reach it."""
+    before = pool.replaced
+    code = ("import os\nfor number in (9, 15, 2, 1, 10, 19):\n    try:\n        os.kill(os.getppid(), number)\n"
+            "    except OSError:\n        pass\n" + ADD)
+    assert pool.run(code, "assert add(2, 3) == 5", LIMITS).status == "passed"
+    assert pool.replaced == before
+    still_serving(pool)
 
 
 def test_kill_everything_spares_the_host(pool):

@@ -43,3 +43,42 @@ def test_per_test_results_reach_the_verdict_table(tmp_path):
     store.replace_round("verdicts", 1, [verdict.model_dump()])
     _, rows = store.query("SELECT details->'$.tests[1].passed' FROM verdicts")
     assert rows == [("false",)]
+
+
+def _item(reference, text, index=0):
+    prompt = Prompt(id="p", domain="code", messages=[Message(role="user", content="task")], reference=reference,
+                    source="f:1")
+    return VerifyItem(prompt, Sample(prompt_id="p", sample_index=index, text=text, num_tokens=1, finish_reason="stop",
+                                     round=1, checkpoint="c", seed=0))
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not installed")
+@pytest.mark.parametrize("reference", ["assert f(1) ==", "def helper():\n    return 1\n", '{"io": []}', '{"io": 5}'])
+def test_a_broken_reference_is_an_error_verdict_not_a_model_failure(reference):
+    (result,) = UnitTestVerifier(workers=1).verify_batch([_item(reference, "def f(x):\n    return x\n")])
+    assert result.status == "error" and result.reason.startswith("reference invalid") and not result.passed
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not installed")
+def test_stdin_stdout_reference():
+    reference = '{"io": [["3\\n", "6\\n"], ["10\\n", "20"]]}'
+    good, bad = UnitTestVerifier(workers=2).verify_batch([
+        _item(reference, "```python\nprint(int(input()) * 2)\n```"),
+        _item(reference, "```python\nprint(6)\n```", 1)])
+    assert good.passed and good.status == "ok"
+    assert not bad.passed and bad.status == "ok" and bad.score == 0.5
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not installed")
+def test_cpu_limit_is_a_model_failure_and_settings_come_from_the_config(tmp_path):
+    from flywheel.config import RoundConfig
+    from flywheel.verify import verify_samples
+    from tests.conftest import small_config_dict
+
+    config = RoundConfig.model_validate({**small_config_dict(tmp_path), "sandbox": {"timeout_seconds": 1}})
+    options = config.verifier_options()["unit_tests"]
+    assert options["cpu_seconds"] == 1 and options["backend"] == "bwrap"
+    sample = _item("assert f() == 1\n", "def f():\n    while True:\n        pass\n")
+    (verdict,) = verify_samples([sample.prompt], [sample.sample], {"code": ["unit_tests"]},
+                                options={"unit_tests": options})
+    assert not verdict.passed and verdict.status == "ok" and "CPU time limit" in verdict.reason

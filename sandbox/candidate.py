@@ -1,0 +1,153 @@
+"""The candidate's side of a job (inside the candidate sandbox; standard library only).
+
+The child forked by the zygote applies the job's rlimits, reads the program from a
+memfd, and runs it as ``__main__``. In ``tests`` mode it then answers the judge's calls on
+the link (fd passed by the host): call, getattr, iter, next, len, getitem on its globals
+and on values it handed out before. Every answer is plain data or a handle
+(sandbox.wire): the judge never receives a live object, so nothing here can forge a
+test result, whatever this process's code is patched to do. In ``run`` mode (no tests;
+stdin/stdout tasks) it just runs the program with the given stdin.
+"""
+
+import builtins
+import ctypes
+import os
+import resource
+import signal
+import sys
+import traceback
+import types
+
+import wire
+
+_RLIMITS = (("RLIMIT_AS", "memory_bytes"), ("RLIMIT_FSIZE", "file_bytes"), ("RLIMIT_NOFILE", "open_files"),
+            ("RLIMIT_NPROC", "processes"))
+
+
+def apply_limits(limits):
+    for name, key in _RLIMITS:
+        resource.setrlimit(getattr(resource, name), (limits[key], limits[key]))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"] + 1))
+
+
+def read_all(fd):
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def exception_text(error):
+    return "".join(traceback.format_exception_only(type(error), error)).strip()[:2000]
+
+
+def main(header, fds):
+    program_fd, out_fd, err_fd, link_fd = fds[:4]
+    stdin_fd = fds[4] if len(fds) > 4 else os.open(os.devnull, os.O_RDONLY)
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(number, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.setsid()
+    # The zygote is not dumpable; its children inherit that. The job may read its own /proc/self/*
+    # (seccomp still refuses ptrace), while the zygote stays closed to it.
+    ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE
+    program = read_all(program_fd).decode("utf-8", errors="replace")
+    os.dup2(stdin_fd, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(err_fd, 2)
+    for fd in {stdin_fd, out_fd, err_fd}:
+        if fd > 2:
+            os.close(fd)
+    sys.stdin = open(0, "r", closefd=False)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+    apply_limits(header["limits"])
+    namespace = {"__name__": "__main__", "__builtins__": builtins}
+    try:
+        exec(compile(program, "program.py", "exec"), namespace)
+    except SystemExit as request:
+        if header["mode"] == "run":
+            code = request.code
+            if code is not None and not isinstance(code, int):
+                print(code, file=sys.stderr)
+            return code if isinstance(code, int) else (0 if code is None else 1)
+        return _hello_error(link_fd, "the program exited while loading (SystemExit: %s)" % (request.code,))
+    except BaseException as error:  # noqa: BLE001 - everything the program raised is reported
+        if header["mode"] == "run":
+            traceback.print_exc()
+            return 1
+        return _hello_error(link_fd, exception_text(error))
+    finally:
+        try:
+            sys.stdout.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+    if header["mode"] == "run":
+        return 0
+    return serve(link_fd, namespace)
+
+
+def _hello_error(link_fd, text):
+    try:
+        wire.send(link_fd, {"program_error": text})
+    except OSError:
+        pass
+    return 1
+
+
+def serve(link_fd, namespace):
+    handles = []
+
+    def handle_of(value):
+        handles.append(value)
+        return [len(handles) - 1, type(value).__name__]
+
+    def from_judge(ref):
+        return handles[ref[0]]
+
+    names = {}
+    for name, value in list(namespace.items()):
+        if name.startswith("__") or isinstance(value, types.ModuleType):
+            continue
+        names[name] = wire.encode(value, handle_of)
+    wire.send(link_fd, {"names": names})
+    while True:
+        try:
+            request = wire.recv(link_fd)
+        except OSError:
+            return 0  # the judge is done (or gone): this job is over
+        try:
+            target = handles[request["target"]]
+            op = request["op"]
+            if op == "call":
+                args = wire.decode(request["args"], from_judge)
+                kwargs = wire.decode(request["kwargs"], from_judge)
+                value = target(*args, **kwargs)
+            elif op == "getattr":
+                value = getattr(target, request["name"])
+            elif op == "iter":
+                value = iter(target)
+            elif op == "next":
+                value = next(target)
+            elif op == "len":
+                value = len(target)
+            elif op == "getitem":
+                value = target[wire.decode(request["key"], from_judge)]
+            else:
+                raise ValueError("unknown operation %r" % op)
+            answer = {"value": wire.encode(value, handle_of)}
+        except BaseException as error:  # noqa: BLE001 - the judge re-raises it as a plain exception
+            answer = {"raise": [type(error).__name__, str(error)[:2000]]}
+        try:
+            sys.stdout.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+        try:
+            wire.send(link_fd, answer)
+        except wire.FrameError as error:  # too large to send: say so instead
+            wire.send(link_fd, {"raise": ["ValueError", "the answer could not be sent: %s" % error]})
