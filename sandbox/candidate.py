@@ -56,6 +56,7 @@ def main(header, fds):
     # The zygote is not dumpable; its children inherit that. The job may read its own /proc/self/*
     # (seccomp still refuses ptrace), while the zygote stays closed to it.
     ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE
+    sys.set_int_max_str_digits(0)  # big answers cross as decimal text (wire caps it at 100k digits)
     program = read_all(program_fd).decode("utf-8", errors="replace")
     os.dup2(stdin_fd, 0)
     os.dup2(out_fd, 1)

@@ -145,6 +145,7 @@ def main(header, fds):
     tests_fd, link_fd, result_fd = fds
     signal.signal(signal.SIGINT, signal.default_int_handler)
     os.setsid()
+    sys.set_int_max_str_digits(0)  # big answers cross as decimal text (wire caps it at 100k digits)
     limits = header["limits"]
     resource.setrlimit(resource.RLIMIT_AS, (limits["memory_bytes"], limits["memory_bytes"]))
     resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"] + 1))

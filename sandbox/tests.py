@@ -29,6 +29,31 @@ def _function(name: str, body: list[ast.stmt]) -> ast.FunctionDef:
                            type_params=[])
 
 
+class _ExplainAsserts(ast.NodeTransformer):
+    """``assert a OP b`` -> evaluate each side once into a temporary, then assert with both values in the message."""
+
+    def visit_FunctionDef(self, node):
+        self.generic_visit(node)
+        return node
+
+    def visit_Assert(self, node: ast.Assert):
+        test = node.test
+        if node.msg is not None or not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+            return node
+        left, right = ast.Name("__fw_left__", ast.Store()), ast.Name("__fw_right__", ast.Store())
+        shown = ast.parse(f"f'{{__fw_left__!r:.300}} {_OP_TEXT.get(type(test.ops[0]), '?')} "
+                          f"{{__fw_right__!r:.300}}'", mode="eval").body
+        check = ast.Assert(test=ast.Compare(left=ast.Name("__fw_left__", ast.Load()), ops=test.ops,
+                                            comparators=[ast.Name("__fw_right__", ast.Load())]), msg=shown)
+        return [ast.copy_location(ast.Assign(targets=[left], value=test.left), node),
+                ast.copy_location(ast.Assign(targets=[right], value=test.comparators[0]), node),
+                ast.copy_location(check, node)]
+
+
+_OP_TEXT = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.In: "in",
+            ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not"}
+
+
 def prepare_tests(source: str) -> PreparedTests:
     """List the tests, wrapping each bare top-level assert in a function; raises SyntaxError for tests that do not parse."""
     tree = ast.parse(source)
@@ -43,7 +68,7 @@ def prepare_tests(source: str) -> PreparedTests:
             body.append(node)
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
                 names.append(node.name)
-    module = ast.fix_missing_locations(ast.Module(body=body, type_ignores=[]))
+    module = ast.fix_missing_locations(_ExplainAsserts().visit(ast.Module(body=body, type_ignores=[])))
     return PreparedTests(ast.unparse(module), names)
 
 

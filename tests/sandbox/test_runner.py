@@ -108,3 +108,15 @@ def test_plain_values_of_every_kind_compare_on_the_host(pooled):
              "    assert v['c'] is None\n    assert 'd' in v\n    assert v['e'] != v['e']\n    assert len(v) == 5\n")
     result = run_python(code, tests, FAST, pooled=pooled)
     assert result.status == "passed", result
+
+
+def test_failed_assertions_show_both_values_and_big_numbers_cross():
+    code = "import math\ndef f(n):\n    return math.factorial(n)\n"
+    tests = "import math\nassert f(3000) == math.factorial(3000)\nassert f(3) == 7\n"
+    result = run_python(code, tests, FAST)
+    assert [(t.passed, t.error) for t in result.tests] == [(True, ""), (False, "AssertionError: 6 == 7")]
+
+
+def test_each_side_of_an_assert_is_evaluated_once():
+    code = "calls = []\ndef f():\n    calls.append(1)\n    return len(calls)\ndef count():\n    return len(calls)\n"
+    assert run_python(code, "assert f() == 1\nassert count() == 1\n", FAST).status == "passed"
