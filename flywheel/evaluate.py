@@ -1,8 +1,8 @@
 """evaluate: pass@1 and pass@k of a checkpoint, per domain, with the round's verifiers.
 
-A prompt counts as solved by a sample when the sample would have been accepted for
-training (finished on its own, every checking verifier of its domain passed). With n
-samples per prompt and c of them correct, pass@k is the unbiased estimator of Chen et al.
+A sample is correct when it finished on its own and every checking verifier of its
+domain passed it (``select.correct_sample_keys``): every correct sample counts, whatever
+the training selection later keeps of it. With n samples per prompt and c of them correct, pass@k is the unbiased estimator of Chen et al.
 (2021), 1 - C(n-c, k) / C(n, k), averaged over prompts; pass@1 is then the mean c/n.
 The same scores on training prompts give the train/test gap.
 """
@@ -13,7 +13,7 @@ from collections import defaultdict
 from math import comb
 
 from flywheel.schema import Prompt
-from flywheel.select import accepted_samples
+from flywheel.select import correct_sample_keys
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -28,7 +28,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 def correct_counts(prompts: list[Prompt], samples, verdicts, verifiers_by_domain: dict[str, list[str]]
                    ) -> dict[str, tuple[int, int]]:
     """{prompt id: (n samples, n correct)} for prompts whose domain has a checking verifier."""
-    passed = {(s.prompt_id, s.sample_index) for s, _ in accepted_samples(samples, verdicts, prompts, verifiers_by_domain)}
+    passed = correct_sample_keys(samples, verdicts, prompts, verifiers_by_domain)
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for sample in samples:
         totals[sample.prompt_id][0] += 1

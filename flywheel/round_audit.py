@@ -50,7 +50,9 @@ def _score(config: RoundConfig, prompts, checkpoint: str, round_number: int, mak
         write_parquet_atomic(samples_to_table(samples), paths.eval_samples)
         write_parquet_atomic(verdicts_to_table(verdicts), paths.eval_verdicts)
     scores = evaluation_scores(prompts, samples, verdicts, checkers, k=e.k)
-    return scores, sum(s.num_tokens for s in samples)
+    domain_of = {p.id: p.domain for p in prompts}
+    rows = ([{**s.model_dump(), "domain": domain_of[s.prompt_id]} for s in samples], [v.model_dump() for v in verdicts])
+    return scores, sum(s.num_tokens for s in samples), rows
 
 
 @recorded("evaluate")
@@ -59,21 +61,29 @@ def evaluate(config: RoundConfig, round_number: int, store: Store, make_generato
     paths = RoundPaths(config.workdir, round_number)
     checkpoint = evaluated_checkpoint(config, round_number)
     heldout = load_prompts(config.evaluation.path)[: config.evaluation.max_prompts]
-    scores, tokens = _score(config, heldout, checkpoint, round_number, make_generator, paths)
+    scores, tokens, per_sample = _score(config, heldout, checkpoint, round_number, make_generator, paths)
     rows = [{"split": "heldout", "domain": d, **v, "checkpoint": checkpoint} for d, v in scores.items()]
+    sample_rows = [{**r, "split": "heldout"} for r in per_sample[0]]
+    verdict_rows = [{**r, "split": "heldout"} for r in per_sample[1]]
     train = _train_subset(config, round_number, config.evaluation.train_prompts)
     train_scores = {}
+    splits = []
     if train:
-        train_scores, train_tokens = _score(config, train, checkpoint, round_number, make_generator)
-        tokens += train_tokens
-        rows += [{"split": "train", "domain": d, **v, "checkpoint": checkpoint} for d, v in train_scores.items()]
+        splits.append(("train", train, checkpoint))
     if round_number == 0 and config.seed_round:
         # Round 0 scores the seed-SFT model; the base model it started from is reported beside it.
-        base_scores, base_tokens = _score(config, heldout, str(config.model.base), round_number, make_generator)
-        tokens += base_tokens
-        rows += [{"split": "base_model", "domain": d, **v, "checkpoint": str(config.model.base)}
-                 for d, v in base_scores.items()]
+        splits.append(("base_model", heldout, str(config.model.base)))
+    for split, prompts, scored_checkpoint in splits:
+        split_scores, split_tokens, per_sample = _score(config, prompts, scored_checkpoint, round_number,
+                                                        make_generator)
+        tokens += split_tokens
+        train_scores = split_scores if split == "train" else train_scores
+        rows += [{"split": split, "domain": d, **v, "checkpoint": scored_checkpoint} for d, v in split_scores.items()]
+        sample_rows += [{**r, "split": split} for r in per_sample[0]]
+        verdict_rows += [{**r, "split": split} for r in per_sample[1]]
     store.replace_round("evaluations", round_number, rows)
+    store.replace_round("eval_samples", round_number, sample_rows)
+    store.replace_round("eval_verdicts", round_number, verdict_rows)
     result = {f"pass_at_1/{d}": round(v["pass_at_1"], 4) for d, v in scores.items()}
     result[f"pass_at_{scores['all']['k']}/all"] = round(scores["all"]["pass_at_k"], 4)
     if train_scores:

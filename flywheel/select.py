@@ -56,6 +56,21 @@ def _passed(got: dict[str, Verdict], names: list[str]) -> bool:
     return all(name in got and got[name].status == "ok" and got[name].passed for name in names)
 
 
+def correct_sample_keys(samples: list[Sample], verdicts: list[Verdict], prompts: list[Prompt],
+                        verifiers_by_domain: dict[str, list[str]]) -> set[tuple[str, int]]:
+    """(prompt id, sample index) of every *correct* sample: it finished on its own and every checking verifier
+    of its domain passed it with status ``ok``. What to train on is a separate choice (``judge_samples``)."""
+    domain = {p.id: p.domain for p in prompts}
+    by_sample = _verdicts_by_sample(verdicts)
+    correct = set()
+    for sample in samples:
+        wanted = verifiers_by_domain.get(domain[sample.prompt_id], [])
+        key = (sample.prompt_id, sample.sample_index)
+        if wanted and sample.finish_reason == "stop" and _passed(by_sample.get(key, {}), wanted):
+            correct.add(key)
+    return correct
+
+
 def judge_samples(samples: list[Sample], verdicts: list[Verdict], prompts: list[Prompt],
                   verifiers_by_domain: dict[str, list[str]], policy: Policy = ALL_CORRECT
                   ) -> tuple[list[tuple[Sample, float]], list[dict]]:

@@ -43,6 +43,13 @@ TABLES: dict[str, str] = {
                "n_available INTEGER, n_requested INTEGER, n_taken INTEGER, shortfall INTEGER",
     "training_steps": "round INTEGER, step INTEGER, epoch INTEGER, loss DOUBLE, learning_rate DOUBLE, "
                       "tokens BIGINT, tokens_per_second DOUBLE",
+    # Every evaluation sample and its verdicts, per split (heldout, train, base_model): the rows that
+    # `evaluations` is computed from (README, "Recomputing the evaluation").
+    "eval_samples": "round INTEGER, split VARCHAR, domain VARCHAR, prompt_id VARCHAR, sample_index INTEGER, "
+                    "text VARCHAR, num_tokens INTEGER, finish_reason VARCHAR, checkpoint VARCHAR, seed BIGINT, "
+                    "sampling JSON",
+    "eval_verdicts": "round INTEGER, split VARCHAR, prompt_id VARCHAR, sample_index INTEGER, verifier VARCHAR, "
+                     "passed BOOLEAN, score DOUBLE, status VARCHAR, reason VARCHAR, cost_seconds DOUBLE, details JSON",
     "accepted_samples": "round INTEGER, prompt_id VARCHAR, sample_index INTEGER, domain VARCHAR",
     "evaluations": "round INTEGER, split VARCHAR, domain VARCHAR, n_prompts INTEGER, n_samples_per_prompt INTEGER, "
                    "pass_at_1 DOUBLE, pass_at_k DOUBLE, k INTEGER, checkpoint VARCHAR",
@@ -60,6 +67,31 @@ TABLES: dict[str, str] = {
                      "stop BOOLEAN, stop_reason VARCHAR",
 }
 
+
+# A sample is correct when it finished on its own and every verdict on it passed with status ok (the
+# evaluation writes verdicts of the checking verifiers only); a domain with no checker has no verdicts and
+# is not scored. pass@k is the unbiased estimator 1 - C(n-c, k)/C(n, k), through lgamma.
+EVAL_RECOMPUTED_SQL = """
+WITH per_sample AS (
+    SELECT s.round, s.split, s.domain, s.prompt_id, s.sample_index,
+           any_value(s.finish_reason) = 'stop' AND bool_and(v.passed AND v.status = 'ok') AS correct
+    FROM eval_samples s JOIN eval_verdicts v USING (round, split, prompt_id, sample_index)
+    GROUP BY s.round, s.split, s.domain, s.prompt_id, s.sample_index),
+per_prompt AS (
+    SELECT round, split, domain, prompt_id, count(*) AS n, count(*) FILTER (WHERE correct) AS c
+    FROM per_sample GROUP BY ALL),
+both_levels AS (
+    SELECT round, split, domain, n, c FROM per_prompt
+    UNION ALL
+    SELECT round, split, 'all' AS domain, n, c FROM per_prompt)
+SELECT b.round, b.split, b.domain, count(*) AS n_prompts, avg(b.c / b.n) AS pass_at_1,
+       avg(CASE WHEN b.n - b.c < e.k THEN 1.0
+                ELSE 1.0 - exp(lgamma(b.n - b.c + 1) - lgamma(b.n - b.c - e.k + 1) - lgamma(b.n + 1)
+                               + lgamma(b.n - e.k + 1)) END) AS pass_at_k,
+       e.k
+FROM both_levels b JOIN evaluations e ON e.round = b.round AND e.split = b.split AND e.domain = b.domain
+GROUP BY b.round, b.split, b.domain, e.k ORDER BY b.round, b.split, b.domain
+"""
 
 VIEWS: dict[str, str] = {
     # What decontamination dropped, per round, benchmark and training source.
@@ -94,6 +126,8 @@ VIEWS: dict[str, str] = {
                        "embedding_vendi, embedding_cosine_distance, distinct_2 / lag(distinct_2) OVER "
                        "(PARTITION BY population ORDER BY round) AS distinct_2_vs_previous FROM diversity "
                        "ORDER BY population, round",
+    # pass@1 and pass@k recomputed from the per-sample evaluation rows, with the k that `evaluations` used.
+    "eval_recomputed": EVAL_RECOMPUTED_SQL,
     # Tokens and wall time per round and stage.
     "stage_costs": "SELECT round, stage, seconds, tokens, tokens / nullif(seconds, 0) AS tokens_per_second "
                    "FROM stage_runs ORDER BY round, started_at",

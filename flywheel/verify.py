@@ -100,6 +100,11 @@ def _run_one_verifier(name: str, verifier: Verifier | None, load_error: str | No
     finally:
         # Never wait for a hung plugin thread; it is abandoned, not joined.
         pool.shutdown(wait=False, cancel_futures=True)
+    errors = [r for r in results if r.status == "error"]
+    if required and errors:
+        # A required verifier must judge every sample: a checker that failed is not a wrong answer.
+        raise VerifierFailed(f"required verifier {name!r} failed on {len(errors)} of {len(items)} samples; "
+                             f"first: {errors[0].reason[:300]}")
     return [
         Verdict(prompt_id=item.sample.prompt_id, sample_index=item.sample.sample_index, round=item.sample.round,
                 verifier=name, passed=bool(r.passed), score=float(r.score), status=r.status,

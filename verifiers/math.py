@@ -4,7 +4,9 @@
 (:mod:`verifiers.math_extract`) run in the caller; a fast path settles identical strings,
 plain numbers, simple fractions and multiple-choice letters without sympy; everything
 else is parsed and compared (:mod:`verifiers.math_equivalence`) in a worker process with a
-deadline (:mod:`verifiers.math_worker`), so no input can hold a caller past ``timeout``.
+CPU budget (:mod:`verifiers.math_worker`), so no input can hold a caller for long. The
+verifier tells a wrong answer (status ``ok``) from a checker that failed (``error``) or a
+comparison the wall-clock backstop stopped (``timeout``).
 """
 
 from __future__ import annotations
@@ -23,16 +25,32 @@ from verifiers.math_extract import (
     normalize_answer,
     plain_number,
 )
-from verifiers.math_worker import DEFAULT_TIMEOUT_SECONDS, MathWorkerPool, default_pool
+from verifiers.math_worker import (
+    CPU_LIMIT,
+    DEFAULT_TIMEOUT_SECONDS,
+    DIFFERENT,
+    EQUAL,
+    ERROR,
+    WALL_TIMEOUT,
+    MathWorkerPool,
+    default_pool,
+)
 
-__all__ = ["MathVerifier", "answers_match", "answers_match_batch", "extract_answer"]
+__all__ = ["MathVerifier", "answers_match", "answers_match_batch", "check_answers_batch", "extract_answer"]
 
 REL_TOL = 1e-6
 _SIMPLE_FRACTION = re.compile(r"^(-?)(?:\\frac\{(\d+)\}\{(\d+)\}|(\d+)\s*/\s*(\d+))$")
 _ASSIGNMENT = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?!.*=)")
 
 
+_EXPONENT = re.compile(r"[eE]([+-]?\d+)$")
+MAX_EXPONENT = 400  # beyond this, exact rationals are too costly to build in the caller: the worker decides
+
+
 def _rational(text: str) -> Fraction | None:
+    exponent = _EXPONENT.search(text)
+    if exponent and abs(int(exponent.group(1)[:12])) > MAX_EXPONENT:
+        return None
     if plain_number(text):
         try:
             return Fraction(text)
@@ -96,24 +114,39 @@ def answers_match(gold: str, response: str, timeout: float = DEFAULT_TIMEOUT_SEC
                   pool: MathWorkerPool | None = None) -> bool:
     """True when the final answer in ``response`` equals ``gold`` (a bare answer or a solution).
 
-    Returns within about ``timeout`` seconds whatever the input, in any thread.
+    Takes at most ``timeout`` CPU seconds of a worker whatever the input, in any thread (3x that + 5 s of
+    wall time on a machine so loaded that the worker gets little CPU).
     """
-    verdict = prepare_check(gold, response)
-    if isinstance(verdict, bool):
-        return verdict
-    return (pool or default_pool()).compare(verdict, timeout)
+    return check_answers_batch([(gold, response)], timeout, pool)[0] == EQUAL
+
+
+def check_answers_batch(pairs: list[tuple[str, str]], timeout: float = DEFAULT_TIMEOUT_SECONDS,
+                        pool: MathWorkerPool | None = None) -> list[str]:
+    """An outcome per (gold, response) pair: equal, different, cpu_limit, wall_timeout or error."""
+    outcomes: list = []
+    for gold, response in pairs:
+        try:
+            verdict = prepare_check(gold, response)
+        except Exception:  # noqa: BLE001 - a bug in extraction is the checker's failure, not the answer's
+            verdict = ERROR
+        outcomes.append((EQUAL if verdict else DIFFERENT) if isinstance(verdict, bool) else verdict)
+    pending = [i for i, v in enumerate(outcomes) if isinstance(v, tuple)]
+    if pending:
+        decided = (pool or default_pool()).check_many([outcomes[i] for i in pending], timeout)
+        for i, result in zip(pending, decided):
+            outcomes[i] = result
+    return outcomes
 
 
 def answers_match_batch(pairs: list[tuple[str, str]], timeout: float = DEFAULT_TIMEOUT_SECONDS,
                         pool: MathWorkerPool | None = None) -> list[bool]:
     """:func:`answers_match` over many (gold, response) pairs, sympy work spread over processes."""
-    verdicts = [prepare_check(gold, response) for gold, response in pairs]
-    pending = [i for i, v in enumerate(verdicts) if not isinstance(v, bool)]
-    if pending:
-        decided = (pool or default_pool()).compare_many([verdicts[i] for i in pending], timeout)
-        for i, result in zip(pending, decided):
-            verdicts[i] = result
-    return verdicts
+    return [outcome == EQUAL for outcome in check_answers_batch(pairs, timeout, pool)]
+
+
+_STATUS = {EQUAL: "ok", DIFFERENT: "ok", CPU_LIMIT: "ok", WALL_TIMEOUT: "timeout", ERROR: "error"}
+_NOTE = {CPU_LIMIT: " (not shown equal within the CPU budget)", WALL_TIMEOUT: " (stopped by the wall-clock backstop)",
+         ERROR: " (the checker failed)"}
 
 
 class MathVerifier:
@@ -128,15 +161,20 @@ class MathVerifier:
     def verify_batch(self, items: list[VerifyItem]) -> list[VerdictResult]:
         started = time.perf_counter()
         checkable = [item for item in items if item.prompt.reference is not None]
-        passed = iter(answers_match_batch([(i.prompt.reference, i.sample.text) for i in checkable],
-                                          timeout=self.timeout_seconds))
+        outcomes = iter(check_answers_batch([(i.prompt.reference, i.sample.text) for i in checkable],
+                                            timeout=self.timeout_seconds))
         per_item = (time.perf_counter() - started) / max(1, len(items))
         results = []
         for item in items:
             if item.prompt.reference is None:
                 results.append(VerdictResult(False, 0.0, "prompt has no reference answer", "error"))
                 continue
-            ok = next(passed)
-            reason = f"expected {item.prompt.reference!r}, extracted {extract_answer(item.sample.text)!r}"
-            results.append(VerdictResult(ok, float(ok), reason, "ok", per_item))
+            outcome = next(outcomes)
+            ok = outcome == EQUAL
+            try:
+                extracted = extract_answer(item.sample.text)
+            except Exception:  # noqa: BLE001
+                extracted = None
+            reason = f"expected {item.prompt.reference!r}, extracted {extracted!r}{_NOTE.get(outcome, '')}"
+            results.append(VerdictResult(ok, float(ok), reason, _STATUS[outcome], per_item))
         return results

@@ -2,8 +2,12 @@
 
 sympy can run for hours on ``9^{9^{9^9}}`` and ``signal.alarm`` only works on the main
 thread of the main interpreter, so the slow half of the math checker runs in separate
-worker processes. A call that overruns its deadline kills its worker (SIGKILL, then
-reaped) and returns False; the next call starts a fresh one. Workers are plain
+worker processes. Each comparison has a budget in *CPU seconds of its worker*, read from
+/proc while the caller waits: a loaded machine makes the wait longer but never changes
+the verdict. A comparison over budget kills its worker (SIGKILL, then reaped) and is
+"not shown equal"; the next call starts a fresh worker. The wall clock is only a
+backstop (3x the budget + 5 s); a comparison it stops, a worker that cannot start and a
+worker that crashes are reported as such (``Outcome``), never as a wrong answer. Workers are plain
 subprocesses speaking length-prefixed pickle over pipes, so this works from any thread,
 from daemonic processes and under any multiprocessing start method.
 
@@ -25,7 +29,23 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-DEFAULT_TIMEOUT_SECONDS = 5.0
+DEFAULT_TIMEOUT_SECONDS = 5.0  # CPU seconds per comparison
+EQUAL, DIFFERENT, CPU_LIMIT, WALL_TIMEOUT, ERROR = "equal", "different", "cpu_limit", "wall_timeout", "error"
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def wall_backstop(cpu_seconds: float) -> float:
+    return 3 * cpu_seconds + 5.0
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a process, from /proc (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+    except (OSError, IndexError, ValueError):
+        return None
 STARTUP_TIMEOUT_SECONDS = 120.0
 _WORKER_MEMORY_BYTES = 4 << 30
 _HEADER = struct.Struct("!I")
@@ -59,20 +79,32 @@ class _Worker:
             self.kill()
             raise RuntimeError("math worker did not start before the deadline")
 
-    def compare(self, job: tuple, deadline: float) -> bool | None:
-        """The worker's answer, or None when it overran ``deadline`` (the worker is then dead)."""
+    def compare(self, job: tuple, cpu_seconds: float, deadline: float) -> str:
+        """An Outcome; past ``cpu_seconds`` of this worker's CPU time, or past ``deadline``, the worker is killed."""
         payload = pickle.dumps(job)
         try:
             self.process.stdin.write(_HEADER.pack(len(payload)) + payload)
             self.process.stdin.flush()
         except (BrokenPipeError, OSError):
             self.kill()
-            return None
-        answer = _read_exact(self.process.stdout.fileno(), 1, deadline)
-        if answer is None:
-            self.kill()
-            return None
-        return answer == b"1"
+            return ERROR
+        fd, pid = self.process.stdout.fileno(), self.process.pid
+        start = _cpu_seconds(pid) or 0.0
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.02)
+            if ready:
+                answer = os.read(fd, 1)
+                if answer in (b"1", b"0"):
+                    return EQUAL if answer == b"1" else DIFFERENT
+                self.kill()
+                return ERROR  # the worker crashed, or reported an exception of the checker itself
+            used = _cpu_seconds(pid)
+            if used is not None and used - start > cpu_seconds:
+                self.kill()
+                return CPU_LIMIT
+            if time.monotonic() > deadline:
+                self.kill()
+                return WALL_TIMEOUT
 
     @property
     def alive(self) -> bool:
@@ -138,24 +170,27 @@ class MathWorkerPool:
         for worker in started:
             self._idle.put(worker)
 
-    def compare(self, job: tuple, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> bool:
-        """The worker's verdict on ``job``, or False when it takes longer than ``timeout``."""
-        deadline = time.monotonic() + timeout
+    def check(self, job: tuple, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> str:
+        """The Outcome of ``job`` within ``timeout`` CPU seconds of a worker."""
         try:
-            worker = self._checkout(deadline)
-        except RuntimeError:  # could not even start a worker before the deadline
-            return False
+            worker = self._checkout(time.monotonic() + STARTUP_TIMEOUT_SECONDS)
+        except Exception:  # noqa: BLE001 - no worker could start: the checker is broken, not the answer wrong
+            return ERROR
         try:
-            return bool(worker.compare(job, deadline))
+            return worker.compare(job, timeout, time.monotonic() + wall_backstop(timeout))
         finally:
             self._checkin(worker)
 
-    def compare_many(self, jobs: list[tuple], timeout: float = DEFAULT_TIMEOUT_SECONDS) -> list[bool]:
-        """Spread ``jobs`` over the workers; each job keeps its own deadline."""
+    def check_many(self, jobs: list[tuple], timeout: float = DEFAULT_TIMEOUT_SECONDS) -> list[str]:
+        """Spread ``jobs`` over the workers; each job keeps its own budget."""
         if len(jobs) <= 1 or self.size == 1:
-            return [self.compare(job, timeout) for job in jobs]
+            return [self.check(job, timeout) for job in jobs]
         with ThreadPoolExecutor(self.size) as executor:
-            return list(executor.map(lambda job: self.compare(job, timeout), jobs))
+            return list(executor.map(lambda job: self.check(job, timeout), jobs))
+
+    def compare(self, job: tuple, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> bool:
+        """True only when the worker showed the answers equal within ``timeout`` CPU seconds."""
+        return self.check(job, timeout) == EQUAL
 
     def close(self) -> None:
         while True:
@@ -206,10 +241,12 @@ def _serve() -> None:
             return
         job = pickle.loads(requests.read(_HEADER.unpack(header)[0]))
         try:
-            verdict = answers_equivalent(*job)
-        except (Exception, RecursionError, MemoryError):  # noqa: BLE001 - any failure is "not shown equal"
-            verdict = False
-        replies.write(b"1" if verdict else b"0")
+            reply = b"1" if answers_equivalent(*job) else b"0"
+        except (RecursionError, MemoryError):  # a pathological answer hit a resource bound: not shown equal
+            reply = b"0"
+        except Exception:  # noqa: BLE001 - a bug in the checker: the caller reports status 'error'
+            reply = b"E"
+        replies.write(reply)
         replies.flush()
 
 

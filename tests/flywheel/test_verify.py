@@ -32,9 +32,18 @@ class Works:
         return [VerdictResult(passed=item.sample.text == "4", score=1.0, reason="checked") for item in items]
 
 
+class FailsOnOne:
+    name, domains = "fails_on_one", ("math",)
+
+    def verify_batch(self, items):
+        return [VerdictResult(False, 0.0, "checker crashed", "error") if item.sample.text == "5" else
+                VerdictResult(True, 1.0) for item in items]
+
+
 @pytest.fixture
 def plugins(monkeypatch):
     eps = {
+        "fails_on_one": EntryPoint("fails_on_one", f"{__name__}:FailsOnOne", verify.ENTRY_POINT_GROUP),
         "broken": EntryPoint("broken", f"{__name__}:Broken", verify.ENTRY_POINT_GROUP),
         "hangs": EntryPoint("hangs", f"{__name__}:Hangs", verify.ENTRY_POINT_GROUP),
         "works": EntryPoint("works", f"{__name__}:Works", verify.ENTRY_POINT_GROUP),
@@ -78,3 +87,10 @@ def test_builtins_are_registered_as_entry_points():
     assert {"math", "unit_tests"} <= set(verify.discover())
     rows = {r["name"]: r for r in verify.list_verifiers()}
     assert rows["math"]["loads"] and rows["math"]["domains"] == ["math"]
+
+
+def test_a_required_verifier_whose_checker_failed_fails_the_round_by_name(plugins):
+    with pytest.raises(VerifierFailed, match="'fails_on_one' failed on 1 of 2 samples; first: checker crashed"):
+        verify_samples(*data(), {"math": ["fails_on_one"]}, required=["fails_on_one"])
+    verdicts = verify_samples(*data(), {"math": ["fails_on_one"]})  # not required: recorded, the round goes on
+    assert [v.status for v in verdicts] == ["ok", "error"]

@@ -145,3 +145,35 @@ def test_verifier_batch():
     results = MathVerifier().verify_batch(items)
     assert [r.passed for r in results] == [True, False, True]
     assert "expected '7'" in results[1].reason
+
+
+def test_a_checker_that_cannot_run_is_an_error_not_a_wrong_answer(monkeypatch):
+    import verifiers.math_worker as math_worker
+
+    monkeypatch.setattr(math_worker.sys, "executable", "/bin/false")  # workers cannot start
+    broken = MathWorkerPool(size=1)
+    prompt = Prompt(id="p", domain="math", messages=[Message(role="user", content="?")], reference="x+1", source="f:1")
+    item = VerifyItem(prompt, Sample(prompt_id="p", sample_index=0, text="\\boxed{1+x}", num_tokens=1,
+                                     finish_reason="stop", round=1, checkpoint="c", seed=0))
+    monkeypatch.setattr("verifiers.math.default_pool", lambda: broken)
+    (verdict,) = MathVerifier().verify_batch([item])
+    assert verdict.status == "error" and not verdict.passed and "checker failed" in verdict.reason
+
+
+def test_the_budget_is_cpu_time_and_an_overrun_is_a_model_failure(pool):
+    from verifiers.math import check_answers_batch
+
+    heavy = ("1", "\\boxed{(x+1)^{3000} - (x+1)^{2999}}")
+    assert check_answers_batch([heavy], timeout=0.5, pool=pool) == ["cpu_limit"]
+    prompt = Prompt(id="p", domain="math", messages=[Message(role="user", content="?")], reference="1", source="f:1")
+    item = VerifyItem(prompt, Sample(prompt_id="p", sample_index=0, text=heavy[1], num_tokens=1, finish_reason="stop",
+                                     round=1, checkpoint="c", seed=0))
+    (verdict,) = MathVerifier(timeout_seconds=0.5).verify_batch([item])
+    assert verdict.status == "ok" and not verdict.passed and "CPU budget" in verdict.reason
+
+
+@pytest.mark.parametrize("response", ["1e99999999", "1e9999", "10^{99999999}", "1e-99999999"])
+def test_scientific_notation_never_stalls_the_caller(response, pool):
+    started = time.monotonic()
+    assert answers_match("1", response, timeout=1.0, pool=pool) is False
+    assert time.monotonic() - started < 1.0 * 3 + 5
