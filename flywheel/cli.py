@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from flywheel.config import DEFAULT_CONFIG, ConfigError, load_config
+from flywheel.config import DEFAULT_CONFIG, ConfigError, load_config, with_seed, write_effective_config
 from flywheel.store import Store
 
 ROUND_TABLE_SQL = """
@@ -51,9 +51,13 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from dagster_project.demo import materialize_rounds  # lazily: keeps dagster out of the library
 
     config = load_config(args.config, workdir=args.workdir)  # fail fast on a bad config
+    if args.seed is not None:
+        config = with_seed(config, args.seed)
+    effective = write_effective_config(config)
     started = time.perf_counter()
-    console.print(f"[bold]flywheel demo[/bold]: {args.rounds} round(s) in {config.workdir}")
-    materialize_rounds(str(args.config), str(config.workdir), 1, args.rounds, console)
+    console.print(f"[bold]flywheel demo[/bold]: {args.rounds} round(s) in {config.workdir} (config: {effective})")
+    materialize_rounds(str(effective), str(config.workdir), 1, args.rounds, console,
+                       stop_on_rule=not args.ignore_stop)
     store = Store(config.workdir / "flywheel.duckdb")
     names, rows = store.query(ROUND_TABLE_SQL)
     print_table(console, names, rows, title="round_metrics")
@@ -137,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the most rounds to run; the stopping rule may end the loop sooner")
     demo.add_argument("--workdir", type=Path, default=None, help="default: the config's workdir")
     demo.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    demo.add_argument("--seed", type=int, default=None, help="set every seed of the config (generation, mixture, SFT)")
+    demo.add_argument("--ignore-stop", action="store_true",
+                      help="run all --rounds; the stopping rule's decision is still recorded (for benchmarks)")
     snapshot = sub.add_parser("snapshot", help="copy the database for a long audit that never blocks a round")
     snapshot.add_argument("--workdir", type=Path, required=True)
     snapshot.add_argument("--out", type=Path, required=True)

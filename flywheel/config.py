@@ -194,6 +194,8 @@ class SFTConfig(_Strict):
     checkpoint_every_steps: int = Field(0, ge=0, description="DeepSpeed checkpoint cadence for resume; 0: each epoch")
     timeout_seconds: float = Field(3600.0, gt=0)
     seed: int = 0
+    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps, repeating epochs "
+                                  "as needed; the schedule spans them (a control arm's matched budget)")
     init_from: Literal["previous", "base"] = Field("previous", description="ReST-EM restarts from the base model")
 
     @model_validator(mode="after")
@@ -328,3 +330,26 @@ def load_config(path: str | Path | None = None, *, workdir: str | Path | None = 
     if workdir is not None:
         data["workdir"] = str(Path(workdir).resolve())
     return parse_config(data, base_dir=path.resolve().parent, source=str(path))
+
+
+def with_seed(config: RoundConfig, seed: int) -> RoundConfig:
+    """The same config with every seed (generation, mixture sampling, SFT) set to ``seed``."""
+    return config.model_copy(update={
+        "generation": config.generation.model_copy(update={"seed": seed}),
+        "mixture": config.mixture.model_copy(update={"seed": seed}),
+        "sft": config.sft.model_copy(update={"seed": seed})})
+
+
+def write_effective_config(config: RoundConfig) -> Path:
+    """``<workdir>/config.yaml``: the config a run actually used, paths absolute, overrides applied.
+
+    The Dagster resources read this file, so a CLI override reaches every stage, and the
+    workdir records exactly what produced it.
+    """
+    config.workdir.mkdir(parents=True, exist_ok=True)
+    path = config.workdir / "config.yaml"
+    text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    temporary = path.with_suffix(".yaml.tmp")
+    temporary.write_text(text)
+    temporary.replace(path)
+    return path

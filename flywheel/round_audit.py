@@ -146,6 +146,9 @@ def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
         "diversity_metric": f"{s.diversity_population}/{s.diversity_metric}",
         "diversity_value": diversity.get(round_number),
         "verifier_errors": one("SELECT count(*) FROM verdicts WHERE round = ? AND status <> 'ok'")[0][0],
+        # Verdicts a wall-clock deadline decided (the only ones load could change), over the round's
+        # training and evaluation verdicts.
+        **_timeouts(store, round_number),
         "n_prompts_all_pass": difficulty.get("all_pass", 0), "n_prompts_none_pass": difficulty.get("none_pass", 0),
         "stop": decision.stop, "stop_reason": decision.reason,
     }
@@ -155,6 +158,13 @@ def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
         "status": "finished", "generation_checkpoint": started[0][0] if started else None,
         "checkpoint": str(paths.checkpoint), "started_at": started[0][1] if started else None, "finished_at": utc_now()}])
     return row
+
+
+def _timeouts(store: Store, round_number: int) -> dict:
+    (timeouts, total), = store.query(
+        "SELECT count(*) FILTER (WHERE status = 'timeout'), count(*) FROM (SELECT status FROM verdicts WHERE round = ? "
+        "UNION ALL SELECT status FROM eval_verdicts WHERE round = ?)", [round_number, round_number])[1]
+    return {"verifier_timeouts": timeouts, "timeout_rate": timeouts / total if total else 0.0}
 
 
 def previous_eval_pass_at_1(store: Store, round_number: int) -> float | None:

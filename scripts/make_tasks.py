@@ -142,6 +142,13 @@ def row(pid: str, domain: str, question: str, reference: str | None, answer: str
     return {"id": pid, "domain": domain, "messages": messages, "reference": reference}
 
 
+# The held-out split: 100 math and 100 code prompts (the domains a checker scores), so one
+# prompt moves pass@1 by 0.005 and one code family by 0.0625, not 0.25 as with 16 code prompts.
+HELDOUT_PER_MATH_KIND = 25
+HELDOUT_PER_CODE_FAMILY = 25
+CODE_KS = range(2, 42)  # 40 per family: 25 held out, 4 seed, 11 train
+
+
 def build() -> dict[str, list[dict]]:
     rng = random.Random(1234)
     pairs = {kind: [(a, b) for a in range(1, 13) for b in range(1, 13) if kind != "sub" or a > b]
@@ -149,16 +156,19 @@ def build() -> dict[str, list[dict]]:
     splits: dict[str, list[dict]] = {"train": [], "seed": [], "heldout": []}
     for kind, pool in pairs.items():
         rng.shuffle(pool)
-        held, seed, train = pool[:10], pool[10:25], pool[25:85]
+        h = HELDOUT_PER_MATH_KIND
+        seed_count = 15 if len(pool) >= h + 75 else 8  # 'sub' has only the 66 pairs with a > b
+        held, seed, train = pool[:h], pool[h:h + seed_count], pool[h + seed_count:h + seed_count + 60]
         for split, chosen in (("heldout", held), ("seed", seed), ("train", train)):
             for a, b in chosen:
                 question, answer, solution = math_problem(rng, kind, a, b)
                 pid = f"math-{kind}-{a}-{b}"
                 splits[split].append(row(pid, "math", question, answer, solution if split == "seed" else None))
     for name, text, solution, tests in CODE_FAMILIES:
-        ks = list(range(2, 22))
+        ks = list(CODE_KS)
         rng.shuffle(ks)
-        for split, chosen in (("heldout", ks[:4]), ("seed", ks[4:8]), ("train", ks[8:20])):
+        h = HELDOUT_PER_CODE_FAMILY
+        for split, chosen in (("heldout", ks[:h]), ("seed", ks[h:h + 4]), ("train", ks[h + 4:h + 15])):
             for k in chosen:
                 answer = f"```python\n{solution.format(k=k)}\n```"
                 splits[split].append(row(f"code-{name.format(k=k)}", "code", text.format(k=k), "\n".join(tests(k)),

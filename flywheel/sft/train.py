@@ -192,7 +192,9 @@ def main(spec_path: str) -> None:
         add_neftune(model, spec["neftune_alpha"])
 
     per_epoch = sum(1 for _ in micro_batches(examples, spec, 0, rank, world, tokenizer.pad_token_id))
-    total_steps = math.ceil(per_epoch / spec["gradient_accumulation_steps"]) * spec["epochs"]
+    steps_per_epoch = math.ceil(per_epoch / spec["gradient_accumulation_steps"])
+    total_steps = spec.get("max_steps") or steps_per_epoch * spec["epochs"]
+    epochs = math.ceil(total_steps / steps_per_epoch) if spec.get("max_steps") else spec["epochs"]
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=spec["learning_rate"], weight_decay=spec["weight_decay"])
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -216,8 +218,12 @@ def main(spec_path: str) -> None:
     metrics = Path(spec["metrics"]).open("a" if done_micro else "w") if rank == 0 else None
     micro, started, tokens_total, slots_total, train_started = 0, time.perf_counter(), 0, 0, time.perf_counter()
     window = {"tokens": 0, "loss": 0.0, "micro": 0}
-    for epoch in range(spec["epochs"]):
+    for epoch in range(epochs):
+        if engine.global_steps >= total_steps:
+            break
         for kwargs, tokens, slots in micro_batches(examples, spec, epoch, rank, world, tokenizer.pad_token_id):
+            if engine.global_steps >= total_steps:
+                break
             micro += 1
             if micro <= done_micro:
                 continue  # already trained before the interruption

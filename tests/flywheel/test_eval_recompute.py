@@ -5,16 +5,18 @@ answers are right); verification, scoring, the store and the SQL are the real on
 """
 
 import json
+from pathlib import Path
 
 import pytest
 
 from flywheel.config import RoundConfig
 from flywheel.round_audit import evaluate
 from flywheel.schema import Sample
-from flywheel.store import EVAL_RECOMPUTED_SQL, Store
+from flywheel.store import Store
 from tests.conftest import small_config_dict
 
-RECOMPUTE = EVAL_RECOMPUTED_SQL  # the query the README documents
+README = Path(__file__).resolve().parents[2] / "README.md"
+RECOMPUTE = README.read_text().split("### Recomputing the evaluation")[1].split("```sql")[1].split("```")[0]
 
 
 class ScriptedGenerator:
@@ -50,6 +52,9 @@ def test_sql_over_the_rows_gives_the_reported_figures(evaluated):
     _, reported = evaluated.query("SELECT round, split, domain, n_prompts, pass_at_1, pass_at_k, k FROM evaluations "
                                   "ORDER BY round, split, domain")
     _, recomputed = evaluated.query(RECOMPUTE)
+    view = evaluated.query("SELECT * FROM eval_recomputed")[1]  # the view is the README's query
+    assert [row[:4] + row[6:] for row in view] == [row[:4] + row[6:] for row in recomputed]
+    assert [v for row in view for v in row[4:6]] == pytest.approx([v for row in recomputed for v in row[4:6]], abs=1e-12)
     assert len(reported) == len(recomputed) > 0
     for got, want in zip(recomputed, reported):
         assert got[:4] == want[:4] and got[6] == want[6]

@@ -68,6 +68,16 @@ def test_unpacked_training(tmp_path, random_tiny_model_dir, tokenizer):
     assert result.stats["packing_efficiency"] < 1.0
 
 
+def test_max_steps_repeats_epochs_and_spans_the_schedule(tmp_path, random_tiny_model_dir, tokenizer):
+    """A control arm trains exactly as many optimizer steps as the flywheel's round, whatever its data size."""
+    config = SFTConfig(epochs=1, batch_size=4, packing=False, timeout_seconds=300, max_steps=7, warmup_ratio=0.0)
+    result = run_sft(random_tiny_model_dir, mixture(tmp_path / "mix.parquet"), tmp_path / "ckpt", config,
+                     work_dir=tmp_path / "work", **QUIET)
+    assert [s["step"] for s in result.steps] == list(range(1, 8))  # one epoch is 3 steps: 3 epochs, cut at 7
+    assert {s["epoch"] for s in result.steps} == {0, 1, 2}
+    assert result.steps[-1]["learning_rate"] < 0.1 * result.steps[0]["learning_rate"]  # cosine over 7 steps
+
+
 def test_overlong_examples_are_truncated_or_dropped_and_counted(tmp_path, random_tiny_model_dir, tokenizer):
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "What is 0 plus 1?"}], add_generation_prompt=True,
                                            tokenize=True, return_dict=True)["input_ids"]
