@@ -31,17 +31,6 @@ def apply_limits(limits):
     resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"] + 1))
 
 
-def read_all(fd):
-    chunks = []
-    while True:
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(fd)
-    return b"".join(chunks)
-
-
 def exception_text(error):
     return "".join(traceback.format_exception_only(type(error), error)).strip()[:2000]
 
@@ -57,7 +46,7 @@ def main(header, fds):
     # (seccomp still refuses ptrace), while the zygote stays closed to it.
     ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE
     sys.set_int_max_str_digits(0)  # big answers cross as decimal text (wire caps it at 100k digits)
-    program = read_all(program_fd).decode("utf-8", errors="replace")
+    program = wire.read_all(program_fd).decode("utf-8", errors="replace")
     os.dup2(stdin_fd, 0)
     os.dup2(out_fd, 1)
     os.dup2(err_fd, 2)

@@ -150,18 +150,12 @@ def main(header, fds):
     resource.setrlimit(resource.RLIMIT_AS, (limits["memory_bytes"], limits["memory_bytes"]))
     resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"] + 1))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    chunks = []
-    while True:
-        chunk = os.read(tests_fd, 1 << 20)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(tests_fd)
+    source = wire.read_all(tests_fd).decode("utf-8")
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)  # what tests print is not the candidate's output
     channel = Channel(link_fd, time.monotonic() + header["wall_seconds"])
-    run_tests(channel, b"".join(chunks).decode("utf-8"), header["names"], lambda record: wire.send(result_fd, record))
+    run_tests(channel, source, header["names"], lambda record: wire.send(result_fd, record))
     return 0
 
 

@@ -29,6 +29,12 @@ class FrameError(OSError):
     """The peer sent something that is not a frame, or went away, or missed the deadline."""
 
 
+_BASES = ((dict, lambda v: dict(dict.items(v))), (list, lambda v: list(list.__iter__(v))),
+          (tuple, lambda v: tuple(tuple.__iter__(v))), (frozenset, lambda v: frozenset(frozenset.__iter__(v))),
+          (set, lambda v: set(set.__iter__(v))), (int, int.__int__), (float, float.__float__),
+          (str, str.__str__), (bytes, lambda v: bytes(memoryview(v))))
+
+
 def encode(value, handle_of=None, depth=0):
     """JSON-ready data for a plain ``value``; non-plain values become handles via ``handle_of`` or raise Unplain."""
     if depth > MAX_DEPTH:
@@ -50,6 +56,15 @@ def encode(value, handle_of=None, depth=0):
         return {"s" if kind is set else "fs": [encode(item, handle_of, depth + 1) for item in value]}
     if kind is dict:
         return {"d": [[encode(k, handle_of, depth + 1), encode(v, handle_of, depth + 1)] for k, v in value.items()]}
+    if kind.__module__ == "fractions" and kind.__name__ == "Fraction":
+        return {"fr": [str(value.numerator), str(value.denominator)]}
+    if kind.__module__ == "decimal" and kind.__name__ == "Decimal":
+        return {"dec": str(value)}
+    # Subclasses of plain types (Counter, defaultdict, OrderedDict, namedtuples, IntEnum, StrEnum) cross as
+    # their base value, read through the base type's own methods; the receiver compares only what it rebuilt.
+    for base, to_plain in _BASES:
+        if isinstance(value, base):
+            return encode(to_plain(value), handle_of, depth)
     if handle_of is not None:
         return {"h": handle_of(value)}
     raise Unplain("a value of type %s cannot cross as plain data" % kind.__name__)
@@ -82,9 +97,29 @@ def decode(data, make_handle=None, depth=0):
                     raise ValueError("malformed dict entry")
                 result[decode(pair[0], make_handle, depth + 1)] = decode(pair[1], make_handle, depth + 1)
             return result
+        if tag == "fr" and type(inner) is list and len(inner) == 2 and all(type(x) is str for x in inner):
+            import fractions
+
+            return fractions.Fraction(int(inner[0][:100_000]), int(inner[1][:100_000]))
+        if tag == "dec" and type(inner) is str and len(inner) < 100_000:
+            import decimal
+
+            return decimal.Decimal(inner)
         if tag == "h" and make_handle is not None and type(inner) is list and len(inner) == 2:
             return make_handle(inner)
     raise ValueError("not a plain value")
+
+
+def read_all(fd):
+    """Everything in ``fd`` up to its end (a job's program or tests, passed as a memfd); closes it."""
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
 
 
 def send(fd, message):

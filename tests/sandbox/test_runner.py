@@ -120,3 +120,21 @@ def test_failed_assertions_show_both_values_and_big_numbers_cross():
 def test_each_side_of_an_assert_is_evaluated_once():
     code = "calls = []\ndef f():\n    calls.append(1)\n    return len(calls)\ndef count():\n    return len(calls)\n"
     assert run_python(code, "assert f() == 1\nassert count() == 1\n", FAST).status == "passed"
+
+
+def test_stdlib_values_that_compare_like_plain_ones_cross_as_plain_data():
+    code = ("import collections, enum, fractions, decimal\n"
+            "Point = collections.namedtuple('Point', 'x y')\n"
+            "class Colour(enum.IntEnum):\n    RED = 1\n"
+            "def counts(s):\n    return collections.Counter(s)\n"
+            "def groups():\n    d = collections.defaultdict(list)\n    d['a'].append(1)\n    return d\n"
+            "def point():\n    return Point(1, 2)\n"
+            "def colour():\n    return Colour.RED\n"
+            "def third():\n    return fractions.Fraction(1, 3)\n"
+            "def money():\n    return decimal.Decimal('1.10')\n")
+    tests = ("from fractions import Fraction\nfrom decimal import Decimal\n"
+             "assert counts('aab') == {'a': 2, 'b': 1}\nassert groups() == {'a': [1]}\nassert point() == (1, 2)\n"
+             "assert colour() == 1\nassert third() == Fraction(1, 3)\nassert money() == Decimal('1.1')\n"
+             "assert third() != Fraction(1, 4)\n")
+    result = run_python(code, tests, FAST)
+    assert result.status == "passed", result
