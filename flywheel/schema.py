@@ -56,6 +56,7 @@ class Verdict(BaseModel):
     reason: str
     cost_seconds: float
     details: str | None = None  # JSON from the verifier, e.g. per-test outcomes
+    sample_hash: str | None = None  # sample_text_hash of the text judged: a verdict never outlives its sample
 
 
 MESSAGE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
@@ -97,6 +98,7 @@ VERDICT_SCHEMA = pa.schema(
         ("reason", pa.string()),
         ("cost_seconds", pa.float64()),
         ("details", pa.string()),
+        ("sample_hash", pa.string()),
     ]
 )
 
@@ -150,3 +152,10 @@ def conversation(prompt: Prompt, response: str) -> list[dict]:
 
 def messages_json(messages: list[dict]) -> str:
     return json.dumps(messages, ensure_ascii=False, sort_keys=True)
+
+
+def sample_text_hash(text: str) -> str:
+    """What a verdict records of the text it judged (sha256, 16 hex digits)."""
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()[:16]

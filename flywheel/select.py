@@ -20,7 +20,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from flywheel.schema import Prompt, Sample, Verdict, conversation
+from flywheel.schema import Prompt, Sample, Verdict, conversation, sample_text_hash
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,22 @@ def _verdicts_by_sample(verdicts: list[Verdict]) -> dict[tuple[str, int], dict[s
     return by_sample
 
 
+class StaleVerdicts(ValueError):
+    """Verdicts judged other texts than the samples they are joined to (samples were regenerated after verify)."""
+
+
+def check_verdicts_match(samples: list[Sample], verdicts: list[Verdict]) -> None:
+    """Refuse verdicts whose recorded sample hash is not that of the sample they would judge."""
+    text_hash = {(s.prompt_id, s.sample_index): sample_text_hash(s.text) for s in samples}
+    stale = [v for v in verdicts if v.sample_hash is not None
+             and text_hash.get((v.prompt_id, v.sample_index)) not in (None, v.sample_hash)]
+    if stale:
+        first = stale[0]
+        raise StaleVerdicts(f"{len(stale)} of {len(verdicts)} verdicts of round {first.round} judged other texts than "
+                            f"today's samples (first: {first.prompt_id}#{first.sample_index}, {first.verifier}): the "
+                            f"samples changed after verification; re-materialize 'verdicts' for round {first.round}")
+
+
 def _passed(got: dict[str, Verdict], names: list[str]) -> bool:
     return all(name in got and got[name].status == "ok" and got[name].passed for name in names)
 
@@ -75,6 +91,7 @@ def judge_samples(samples: list[Sample], verdicts: list[Verdict], prompts: list[
                   verifiers_by_domain: dict[str, list[str]], policy: Policy = ALL_CORRECT
                   ) -> tuple[list[tuple[Sample, float]], list[dict]]:
     """(accepted (sample, score) pairs, one difficulty row per prompt)."""
+    check_verdicts_match(samples, verdicts)
     domain = {p.id: p.domain for p in prompts}
     by_sample = _verdicts_by_sample(verdicts)
     passing: dict[str, list[tuple[Sample, float]]] = defaultdict(list)

@@ -29,7 +29,7 @@ TABLES: dict[str, str] = {
     "samples": "round INTEGER, prompt_id VARCHAR, sample_index INTEGER, text VARCHAR, num_tokens INTEGER, "
                "finish_reason VARCHAR, checkpoint VARCHAR, seed BIGINT, sampling JSON",
     "verdicts": "round INTEGER, prompt_id VARCHAR, sample_index INTEGER, verifier VARCHAR, passed BOOLEAN, "
-                "score DOUBLE, status VARCHAR, reason VARCHAR, cost_seconds DOUBLE, details JSON",
+                "score DOUBLE, status VARCHAR, reason VARCHAR, cost_seconds DOUBLE, details JSON, sample_hash VARCHAR",
     "selections": "round INTEGER, example_id VARCHAR, prompt_id VARCHAR, domain VARCHAR, origin_round INTEGER, "
                   "score DOUBLE, source VARCHAR",
     "prompt_difficulty": "round INTEGER, prompt_id VARCHAR, domain VARCHAR, n_samples INTEGER, n_passed INTEGER, "
@@ -49,7 +49,8 @@ TABLES: dict[str, str] = {
                     "text VARCHAR, num_tokens INTEGER, finish_reason VARCHAR, checkpoint VARCHAR, seed BIGINT, "
                     "sampling JSON",
     "eval_verdicts": "round INTEGER, split VARCHAR, prompt_id VARCHAR, sample_index INTEGER, verifier VARCHAR, "
-                     "passed BOOLEAN, score DOUBLE, status VARCHAR, reason VARCHAR, cost_seconds DOUBLE, details JSON",
+                     "passed BOOLEAN, score DOUBLE, status VARCHAR, reason VARCHAR, cost_seconds DOUBLE, details JSON, "
+                     "sample_hash VARCHAR",
     "accepted_samples": "round INTEGER, prompt_id VARCHAR, sample_index INTEGER, domain VARCHAR",
     "evaluations": "round INTEGER, split VARCHAR, domain VARCHAR, n_prompts INTEGER, n_samples_per_prompt INTEGER, "
                    "pass_at_1 DOUBLE, pass_at_k DOUBLE, k INTEGER, checkpoint VARCHAR",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Protocol
 
-from flywheel.schema import Prompt, Sample, Verdict
+from flywheel.schema import Prompt, Sample, Verdict, sample_text_hash
 
 ENTRY_POINT_GROUP = "flywheel.verifiers"
 
@@ -71,7 +71,7 @@ def load_verifier(name: str, options: dict | None = None) -> Verifier:
 def _failed(item: VerifyItem, verifier: str, status: str, reason: str, cost: float) -> Verdict:
     return Verdict(prompt_id=item.sample.prompt_id, sample_index=item.sample.sample_index,
                    round=item.sample.round, verifier=verifier, passed=False, score=0.0,
-                   status=status, reason=reason, cost_seconds=cost)
+                   status=status, reason=reason, cost_seconds=cost, sample_hash=sample_text_hash(item.sample.text))
 
 
 def _run_one_verifier(name: str, verifier: Verifier | None, load_error: str | None, items: list[VerifyItem],
@@ -109,7 +109,8 @@ def _run_one_verifier(name: str, verifier: Verifier | None, load_error: str | No
         Verdict(prompt_id=item.sample.prompt_id, sample_index=item.sample.sample_index, round=item.sample.round,
                 verifier=name, passed=bool(r.passed), score=float(r.score), status=r.status,
                 reason=r.reason, cost_seconds=float(r.cost_seconds),
-                details=json.dumps(r.details, default=str) if r.details else None)
+                details=json.dumps(r.details, default=str) if r.details else None,
+                sample_hash=sample_text_hash(item.sample.text))
         for item, r in zip(items, results)
     ]
 

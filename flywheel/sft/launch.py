@@ -2,7 +2,9 @@
 
 Training runs out of process so a crash, an OOM or a timeout never takes the
 orchestrator down, and so the weights never travel through it. The subprocess gets its
-own process group; on timeout or interruption the whole group is killed. The checkpoint
+own process group; on timeout or interruption the whole group is killed, and every
+process of it dies with its parent (PR_SET_PDEATHSIG), so a killed orchestrator leaves no
+trainer behind. Its log is flushed line by line, so the tail survives such a kill. The checkpoint
 is written to a staging folder and moved into place only when training finished.
 """
 
@@ -68,7 +70,7 @@ def run_sft(init_checkpoint: Path, data: Path, output: Path, config: SFTConfig, 
     argv, env = launch_command(spec_path, config.num_processes, free_port())
     with log.open("w") as log_file:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                                   start_new_session=True)
+                                   start_new_session=True, preexec_fn=_die_with_parent)
         try:
             _pump(process, log_file, echo, config.timeout_seconds)
         except BaseException:
@@ -98,6 +100,7 @@ def _pump(process: subprocess.Popen, log_file, echo, timeout: float) -> None:
     try:
         for line in process.stdout:
             log_file.write(line)
+            log_file.flush()  # the tail a user needs survives a kill of this process
             if line.startswith("step ") or "Error" in line:
                 echo(line.rstrip())
         process.wait()
@@ -105,6 +108,13 @@ def _pump(process: subprocess.Popen, log_file, echo, timeout: float) -> None:
         timer.cancel()
     if expired.is_set():
         raise SFTFailed(f"SFT ran past its timeout of {timeout:.0f}s and was killed")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the orchestrator dies (the trainer arms the same for itself)."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def _kill_group(process: subprocess.Popen) -> None:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import signal
 import resource
 import sys
 import time
@@ -160,6 +161,32 @@ def save_hf_checkpoint(engine, tokenizer, out: Path, spec: dict, stop_ids: list[
                      bos_token_id=tokenizer.bos_token_id).save_pretrained(out)
 
 
+def truncate_step_log(path: Path, restored_step: int) -> None:
+    """Keep the step records up to the checkpoint a resume restored: later steps are trained again."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= restored_step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            break  # a torn last line from a kill: nothing after it is trusted
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text("".join(line + "\n" for line in kept))
+    temporary.replace(path)
+
+
+def die_with_parent() -> None:
+    """SIGKILL this process when its parent dies (the orchestrator, or torchrun), so no trainer outlives a kill."""
+    import ctypes
+
+    parent = os.getppid()
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent was already gone before the signal was armed
+        os._exit(1)
+
+
 def main(spec_path: str) -> None:
     import deepspeed
     import pyarrow.parquet as pq
@@ -168,6 +195,7 @@ def main(spec_path: str) -> None:
 
     from flywheel.generate import end_of_turn_ids
 
+    die_with_parent()
     spec = json.loads(Path(spec_path).read_text())
     torch.manual_seed(spec["seed"])
     on_gpu = torch.cuda.is_available()
@@ -215,6 +243,8 @@ def main(spec_path: str) -> None:
     every = spec.get("checkpoint_every_steps") or math.ceil(per_epoch / spec["gradient_accumulation_steps"])
     interrupt_after = int(os.environ.get(INTERRUPT_ENV, "0"))
 
+    if rank == 0 and done_micro:
+        truncate_step_log(Path(spec["metrics"]), engine.global_steps)
     metrics = Path(spec["metrics"]).open("a" if done_micro else "w") if rank == 0 else None
     micro, started, tokens_total, slots_total, train_started = 0, time.perf_counter(), 0, 0, time.perf_counter()
     window = {"tokens": 0, "loss": 0.0, "micro": 0}

@@ -1,3 +1,5 @@
+import pytest
+
 from flywheel.schema import Message, Prompt, Sample, Verdict
 from flywheel.select import accepted_samples, select_best_per_prompt
 
@@ -100,3 +102,18 @@ def test_near_duplicates_within_a_prompt_are_dropped():
     kept = select_best_per_prompt(prompts, accepted, k=3, near_threshold=0.8)
     assert [r["messages"][-1]["content"] for r in kept] == [answers[0], answers[2]]
     assert len(select_best_per_prompt(prompts, accepted, k=3, near_threshold=None)) == 3
+
+
+def test_verdicts_of_regenerated_samples_are_refused():
+    """Samples re-materialized after verify (another seed) must not inherit the old samples' verdicts."""
+    from flywheel.select import StaleVerdicts, judge_samples
+    from flywheel.verify import verify_samples
+
+    prompt = Prompt(id="p", domain="math", messages=[Message(role="user", content="2+2?")], reference="4", source="f:1")
+    old = [Sample(prompt_id="p", sample_index=0, text="The answer is 4.", num_tokens=4, finish_reason="stop", round=1,
+                  checkpoint="c", seed=0)]
+    verdicts = verify_samples([prompt], old, {"math": ["math"]})
+    assert judge_samples(old, verdicts, [prompt], {"math": ["math"]})[0]  # fresh: accepted
+    regenerated = [old[0].model_copy(update={"text": "1 + 2 = 3. The answer is 3.", "seed": 1})]
+    with pytest.raises(StaleVerdicts, match="re-materialize 'verdicts' for round 1"):
+        judge_samples(regenerated, verdicts, [prompt], {"math": ["math"]})

@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -99,11 +100,13 @@ def test_conversation_without_answer_is_rejected_with_source_and_line(tmp_path, 
                 SFTConfig(timeout_seconds=300), work_dir=tmp_path / "work", **QUIET)
 
 
-def test_interrupted_training_resumes_from_its_deepspeed_checkpoint(tmp_path, random_tiny_model_dir, monkeypatch):
+@pytest.mark.parametrize("interrupt_after", [4, 5], ids=["at-a-checkpoint", "past-the-last-checkpoint"])
+def test_interrupted_training_resumes_from_its_deepspeed_checkpoint(tmp_path, random_tiny_model_dir, monkeypatch,
+                                                                    interrupt_after):
     config = SFTConfig(learning_rate=1e-3, epochs=3, batch_size=1, max_seq_len=64, checkpoint_every_steps=2,
                        timeout_seconds=300)
     data = mixture(tmp_path / "mix.parquet")
-    monkeypatch.setenv(INTERRUPT_ENV, "4")
+    monkeypatch.setenv(INTERRUPT_ENV, str(interrupt_after))
     with pytest.raises(SFTFailed, match="exited with code 75"):
         run_sft(random_tiny_model_dir, data, tmp_path / "ckpt", config, work_dir=tmp_path / "work", **QUIET)
     assert (tmp_path / "work" / "ds_checkpoints" / "latest").exists()
@@ -111,7 +114,9 @@ def test_interrupted_training_resumes_from_its_deepspeed_checkpoint(tmp_path, ra
     result = run_sft(random_tiny_model_dir, data, tmp_path / "ckpt", config, work_dir=tmp_path / "work", **QUIET)
     assert "resuming from DeepSpeed checkpoint" in result.log.read_text()
     steps = [s["step"] for s in result.steps]
-    assert steps == list(range(1, steps[-1] + 1))  # 1-4 from the first run, the rest after resuming, none twice
+    # steps up to the restored checkpoint from the first run, the rest after resuming, none recorded twice (a step
+    # past the last checkpoint is trained again, so its first record must go)
+    assert steps == list(range(1, steps[-1] + 1))
     assert result.steps[-1]["learning_rate"] < result.steps[3]["learning_rate"]  # the schedule resumed too
 
 
@@ -176,3 +181,33 @@ def test_timeout_kills_the_trainer(tmp_path, random_tiny_model_dir):
     with pytest.raises(SFTFailed, match="timeout"):
         run_sft(random_tiny_model_dir, mixture(tmp_path / "mix.parquet"), tmp_path / "ckpt",
                 SFTConfig(timeout_seconds=1), work_dir=tmp_path / "work", **QUIET)
+
+
+def test_a_killed_orchestrator_takes_the_trainer_with_it_and_the_log_survives(tmp_path, random_tiny_model_dir):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = mixture(tmp_path / "mix.parquet")
+    work = tmp_path / "work"
+    script = (f"from pathlib import Path\nfrom flywheel.config import SFTConfig\nfrom flywheel.sft.launch import run_sft\n"
+              f"run_sft(Path({str(random_tiny_model_dir)!r}), Path({str(data)!r}), Path({str(tmp_path / 'ckpt')!r}), "
+              f"SFTConfig(epochs=100, batch_size=1, max_seq_len=64, timeout_seconds=600), work_dir=Path({str(work)!r}), "
+              f"echo=lambda line: None)\n")
+    orchestrator = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not ((work / "steps.jsonl").exists() and (work / "steps.jsonl").read_text()):
+        time.sleep(0.5)
+    spec = str(work / "spec.json")
+    trainers = lambda: [p for p in Path("/proc").iterdir() if p.name.isdigit() and  # noqa: E731
+                        spec in (p / "cmdline").read_bytes().decode(errors="replace") if (p / "cmdline").exists()]
+    assert trainers(), "the trainer should be running"
+    orchestrator.send_signal(signal.SIGKILL)
+    orchestrator.wait()
+    for _ in range(50):
+        if not trainers():
+            break
+        time.sleep(0.1)
+    assert trainers() == []
+    assert "step 1/" in (work / "train.log").read_text()
