@@ -17,6 +17,7 @@ from rich.table import Table
 
 from flywheel.config import DEFAULT_CONFIG, ConfigError, load_config, with_seed, write_effective_config
 from flywheel.store import Store
+from flywheel.workdir_lock import workdir_lock
 
 ROUND_TABLE_SQL = """
 SELECT r.round, m.n_samples AS samples, round(m.yield, 3) AS yield,
@@ -53,11 +54,12 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config, workdir=args.workdir)  # fail fast on a bad config
     if args.seed is not None:
         config = with_seed(config, args.seed)
-    effective = write_effective_config(config)
-    started = time.perf_counter()
-    console.print(f"[bold]flywheel demo[/bold]: {args.rounds} round(s) in {config.workdir} (config: {effective})")
-    materialize_rounds(str(effective), str(config.workdir), 1, args.rounds, console,
-                       stop_on_rule=not args.ignore_stop)
+    with workdir_lock(config.workdir):  # a second run on this workdir fails at once, naming this one
+        effective = write_effective_config(config)
+        started = time.perf_counter()
+        console.print(f"[bold]flywheel demo[/bold]: {args.rounds} round(s) in {config.workdir} (config: {effective})")
+        materialize_rounds(str(effective), str(config.workdir), 1, args.rounds, console,
+                           stop_on_rule=not args.ignore_stop)
     store = Store(config.workdir / "flywheel.duckdb")
     names, rows = store.query(ROUND_TABLE_SQL)
     print_table(console, names, rows, title="round_metrics")
@@ -135,6 +137,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flywheel", description="Iterative rejection-sampling post-training rounds.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="materialize rounds of the embedded demo through Dagster, in-process")
     demo.add_argument("--rounds", type=int, default=8,
@@ -173,9 +176,43 @@ def main(argv: list[str] | None = None) -> int:
                 "report": cmd_report, "snapshot": cmd_snapshot}
     try:
         return handlers[args.command](args, console)
-    except (ConfigError, FileNotFoundError, ValueError) as error:
-        console.print(f"[red]error:[/red] {error}")
+    except BaseException as error:  # noqa: BLE001 - one line for the user; --debug shows the traceback
+        if isinstance(error, KeyboardInterrupt) or type(error).__name__ == "DagsterExecutionInterruptedError":
+            console.print("interrupted; rerun to resume")
+            return 130
+        if isinstance(error, SystemExit):
+            raise
+        if args.debug:
+            console.print_exception()
+        console.print(f"[red]error:[/red] {describe_error(error)}", markup=True, highlight=False, soft_wrap=True)
+        ours = isinstance(error, EXPECTED_ERRORS) or type(error).__module__.startswith("flywheel")
+        if not args.debug and not ours:
+            console.print("(rerun with --debug for the traceback)")
         return 2
+
+
+EXPECTED_ERRORS = (ConfigError, FileNotFoundError, ValueError, PermissionError, OSError, TimeoutError)
+
+
+def describe_error(error: BaseException) -> str:
+    """The root cause of an error in one line: Dagster wraps a stage's own error in several layers."""
+    seen = set()
+    while id(error) not in seen:
+        seen.add(id(error))
+        inner = getattr(error, "user_exception", None) or error.__cause__
+        if inner is None:
+            break
+        error = inner
+    if isinstance(error, OSError) and error.errno == 28:
+        return f"no space left on the device ({error.filename or 'writing'}); free some and rerun to resume"
+    if isinstance(error, PermissionError):
+        return f"permission denied: {error.filename or error}; is the workdir writable?"
+    text = str(error).strip()
+    if isinstance(error, (ConfigError,)) or type(error).__module__.startswith("flywheel"):
+        return text  # our own messages are written for the user (a config error lists every bad field)
+    first = text.splitlines()[0] if text else ""
+    known = isinstance(error, EXPECTED_ERRORS) or type(error).__module__.startswith("duckdb")
+    return first if known and first else f"{type(error).__name__}: {first}"
 
 
 if __name__ == "__main__":

@@ -29,11 +29,23 @@ class PromptFormatError(ValueError):
 def _rows(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, decoded row); Parquet rows are numbered from 1 like lines."""
     if path.suffix == ".parquet":
-        for number, row in enumerate(pq.read_table(path).to_pylist(), start=1):
+        try:
+            table = pq.read_table(path)
+        except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a bad file
+            raise PromptFormatError(f"{path}: not a readable Parquet file ({type(error).__name__}: {error})") from None
+        for number, row in enumerate(table.to_pylist(), start=1):
             yield number, row
         return
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise PromptFormatError(f"{path}:{number}: not UTF-8 text (byte 0x{raw[error.start]:02x} at column "
+                                        f"{error.start + 1}); is this a binary file?") from None
+            if "\x00" in line:
+                raise PromptFormatError(f"{path}:{number}: a NUL byte at column {line.index(chr(0)) + 1}; "
+                                        f"is this a binary file?")
             if not line.strip():
                 continue
             try:
@@ -143,14 +155,23 @@ def load_prompts(path: str | Path, *, fmt: str = "auto", domain: str | None = No
     return prompts
 
 
-def collect_prompts(sources, max_prompts: int | None = None) -> list[Prompt]:
-    """Concatenate the configured prompt sources, failing on ids repeated across files."""
+def collect_prompts(sources, max_prompts: int | None = None, *, allow_empty: bool = False,
+                    needs_reference: set[str] = frozenset()) -> list[Prompt]:
+    """Concatenate the configured prompt sources, failing on ids repeated across files, on an empty
+    source (unless ``allow_empty``) and on a prompt of a ``needs_reference`` domain that has none."""
     prompts: list[Prompt] = []
     origin: dict[str, str] = {}
     for source in sources:
-        for prompt in load_prompts(source.path, fmt=source.format, domain=source.domain):
+        loaded = load_prompts(source.path, fmt=source.format, domain=source.domain)
+        if not loaded and not allow_empty:
+            raise PromptFormatError(f"{source.path}: no prompts in this source (set prompts.allow_empty: true "
+                                    f"if an empty source is expected)")
+        for prompt in loaded:
             if prompt.id in origin:
                 raise PromptFormatError(f"{prompt.source}: id {prompt.id!r} already read from {origin[prompt.id]}")
+            if prompt.domain in needs_reference and not prompt.reference:
+                raise PromptFormatError(f"{prompt.source}: {prompt.domain} prompt {prompt.id!r} has no reference "
+                                        f"(its verifier checks answers against one)")
             origin[prompt.id] = prompt.source
             prompts.append(prompt)
     return prompts[:max_prompts] if max_prompts else prompts

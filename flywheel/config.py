@@ -70,6 +70,7 @@ class PromptSource(_Strict):
 class PromptsConfig(_Strict):
     sources: list[PromptSource] = Field(min_length=1)
     max_prompts: int | None = Field(None, ge=1)
+    allow_empty: bool = Field(False, description="an empty prompt source is an error unless this is true")
 
 
 class VerifiersConfig(_Strict):
@@ -329,7 +330,24 @@ def load_config(path: str | Path | None = None, *, workdir: str | Path | None = 
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     if workdir is not None:
         data["workdir"] = str(Path(workdir).resolve())
-    return parse_config(data, base_dir=path.resolve().parent, source=str(path))
+    config = parse_config(data, base_dir=path.resolve().parent, source=str(path))
+    check_paths(config, str(path))
+    return config
+
+
+def check_paths(config: RoundConfig, source: str = "<config>") -> None:
+    """Every input path the config names exists, so a typo fails now, naming its field, not stages later."""
+    wanted = [("model.base", config.model.base)]
+    wanted += [(f"prompts.sources[{i}].path", s.path) for i, s in enumerate(config.prompts.sources)]
+    wanted += [("evaluation.path", config.evaluation.path)]
+    wanted += [(f"decontamination.eval_sets[{i}].path", e.path) for i, e in enumerate(config.decontamination.eval_sets)]
+    wanted += [(f"mixture.sources[{i}].path", m.path) for i, m in enumerate(config.mixture.sources) if m.path]
+    for name, options in config.verifiers.options.items():
+        if isinstance(options.get("path"), str):
+            wanted.append((f"verifiers.options.{name}.path", Path(options["path"])))
+    for field, path in wanted:
+        if not Path(path).exists():
+            raise ConfigError(f"{source}: {field}: {path} does not exist")
 
 
 def with_seed(config: RoundConfig, seed: int) -> RoundConfig:

@@ -11,6 +11,9 @@ import time
 from datetime import datetime, timezone
 
 from flywheel.config import RoundConfig
+from flywheel.workdir_lock import workdir_lock
+
+STAGE_LOCK_WAIT_SECONDS = 600.0  # a stage started beside another run's stage waits this long for it
 
 
 def utc_now() -> datetime:
@@ -28,18 +31,22 @@ def checkers_by_domain(config: RoundConfig) -> dict[str, list[str]]:
 
 
 def recorded(stage: str):
-    """Decorate ``fn(config, round_number, store, ...) -> dict``; a ``tokens`` key in the result is recorded."""
+    """Decorate ``fn(config, round_number, store, ...) -> dict``; a ``tokens`` key in the result is recorded.
+
+    The stage runs holding the workdir's lock (flywheel.workdir_lock), waiting a while for another holder.
+    """
 
     def decorate(fn):
         @functools.wraps(fn)
         def run(config, round_number, store, *args, **kwargs):
-            started_at, started = utc_now(), time.perf_counter()
-            result = fn(config, round_number, store, *args, **kwargs)
-            seconds = time.perf_counter() - started
-            store.replace_round("stage_runs", round_number, [{
-                "stage": stage, "started_at": started_at, "finished_at": utc_now(), "seconds": seconds,
-                "tokens": result.get("tokens")}], where={"stage": stage})
-            return result
+            with workdir_lock(config.workdir, wait_seconds=STAGE_LOCK_WAIT_SECONDS):
+                started_at, started = utc_now(), time.perf_counter()
+                result = fn(config, round_number, store, *args, **kwargs)
+                seconds = time.perf_counter() - started
+                store.replace_round("stage_runs", round_number, [{
+                    "stage": stage, "started_at": started_at, "finished_at": utc_now(), "seconds": seconds,
+                    "tokens": result.get("tokens")}], where={"stage": stage})
+                return result
 
         return run
 

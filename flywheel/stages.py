@@ -41,7 +41,10 @@ GeneratorFactory = Callable[[str], Generator]
 @recorded("collect")
 def collect(config: RoundConfig, round_number: int, store: Store) -> dict:
     paths = RoundPaths(config.workdir, round_number)
-    prompts = collect_prompts(config.prompts.sources, config.prompts.max_prompts)
+    checked = {domain for domain, names in verifiers_by_domain(config).items()
+               if {"math", "unit_tests"} & set(names)}  # checkers that need a reference answer or tests
+    prompts = collect_prompts(config.prompts.sources, config.prompts.max_prompts,
+                              allow_empty=config.prompts.allow_empty, needs_reference=checked)
     write_parquet_atomic(prompts_to_table(prompts), paths.prompts)
     store.replace_round("prompts", round_number, [
         {**p.model_dump(exclude={"messages", "response"}), "messages": json.dumps([m.model_dump() for m in p.messages])}

@@ -71,3 +71,36 @@ def test_decontaminate_command_keeps_rows_verbatim_and_reports(tmp_path, capsys)
 def test_decontaminate_command_rejects_bad_eval_spec(tmp_path, capsys):
     assert main(["decontaminate", "--train", "x.jsonl", "--eval", "nofile", "--out", str(tmp_path)]) == 2
     assert "NAME=FILE" in capsys.readouterr().out
+
+
+def test_a_sql_error_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys):
+    Store(tmp_path / "flywheel.duckdb").replace_round("round_metrics", 1, [{"n_prompts": 5, "stop": False}])
+    assert main(["sql", "--workdir", str(tmp_path), "SELEC 1"]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("error:") and "syntax error" in out.lower() and "Traceback" not in out
+    assert len(out.strip().splitlines()) <= 3
+    assert main(["--debug", "sql", "--workdir", str(tmp_path), "SELEC 1"]) == 2
+    assert "Traceback" in capsys.readouterr().out
+
+
+def test_sigint_during_a_demo_ends_with_one_line(tmp_path):
+    import signal
+    import time
+
+    import yaml
+
+    from tests.conftest import small_config_dict
+
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(small_config_dict(tmp_path / "w")))
+    demo = subprocess.Popen([sys.executable, "-m", "flywheel.cli", "demo", "--rounds", "1", "--config", str(config)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (tmp_path / "w" / "flywheel.duckdb").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    demo.send_signal(signal.SIGINT)
+    out, _ = demo.communicate(timeout=120)
+    assert demo.returncode == 130, out
+    assert out.strip().splitlines()[-1] == "interrupted; rerun to resume"
+    assert "Traceback" not in out

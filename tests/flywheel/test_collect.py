@@ -75,3 +75,44 @@ def test_bundled_task_set_reads():
     assert all(p.reference for p in heldout if p.domain != "general")
     # held-out ids are never training ids (the planted copies carry their own ids)
     assert not {p.id for p in train} & {p.id for p in heldout}
+
+
+def test_non_utf8_and_binary_files_are_located(tmp_path):
+    from flywheel.collect import PromptFormatError, load_prompts
+
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"id": "a", "domain": "math", "messages": [{"role": "user", "content": "1+1"}]}\n'
+                      b'{"id": "b", "domain": "math", "messages": [{"role": "user", "content": "caf\xe9"}]}\n')
+    with pytest.raises(PromptFormatError, match=r"latin\.jsonl:2: not UTF-8 text \(byte 0xe9 at column"):
+        load_prompts(latin)
+    binary = tmp_path / "blob.jsonl"
+    binary.write_bytes(b"\x00\x01\x02PK\x03\x04" * 20)
+    with pytest.raises(PromptFormatError, match=r"blob\.jsonl:1: a NUL byte"):
+        load_prompts(binary)
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"not parquet at all")
+    with pytest.raises(PromptFormatError, match=r"broken\.parquet: not a readable Parquet file"):
+        load_prompts(broken)
+
+
+def test_an_empty_source_is_an_error_unless_allowed(tmp_path):
+    from flywheel.collect import PromptFormatError, collect_prompts
+    from flywheel.config import PromptSource
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n")
+    with pytest.raises(PromptFormatError, match=r"empty\.jsonl: no prompts in this source .*allow_empty"):
+        collect_prompts([PromptSource(path=empty)])
+    assert collect_prompts([PromptSource(path=empty)], allow_empty=True) == []
+
+
+def test_a_checked_prompt_without_a_reference_is_caught_at_collect(tmp_path):
+    from flywheel.collect import PromptFormatError, collect_prompts
+    from flywheel.config import PromptSource
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": "ok", "domain": "math", "messages": [{"role": "user", "content": "1+1"}], "reference": "2"}\n'
+                    '{"id": "bad", "domain": "math", "messages": [{"role": "user", "content": "2+2"}]}\n')
+    with pytest.raises(PromptFormatError, match=r"rows\.jsonl:2: math prompt 'bad' has no reference"):
+        collect_prompts([PromptSource(path=rows)], needs_reference={"math"})
+    assert len(collect_prompts([PromptSource(path=rows)])) == 2  # no checker asks for one: fine

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,8 @@ def test_bundled_demo_config_loads_and_resolves_paths():
 def test_relative_paths_resolve_against_the_config_file(tmp_path):
     data = small_config_dict(tmp_path / "w")
     data["evaluation"]["path"] = "evals/heldout.jsonl"
+    (tmp_path / "evals").mkdir()
+    (tmp_path / "evals" / "heldout.jsonl").write_text("")
     config = load_config(write(tmp_path, data))
     assert config.evaluation.path == tmp_path / "evals" / "heldout.jsonl"
 
@@ -73,5 +76,20 @@ def test_verifier_option_paths_resolve_against_the_config(tmp_path):
     data = small_config_dict(tmp_path / "w")
     data["verifiers"]["general"] = ["reward_model"]
     data["verifiers"]["options"] = {"reward_model": {"path": "models/rm", "top_quantile": 0.5}}
+    (tmp_path / "models" / "rm").mkdir(parents=True)
     config = load_config(write(tmp_path, data))
     assert config.verifiers.options["reward_model"] == {"path": str(tmp_path / "models" / "rm"), "top_quantile": 0.5}
+
+
+@pytest.mark.parametrize(("mutate", "field"), [
+    (lambda d, t: d["model"].update(base=str(t / "no-such-model")), "model.base"),
+    (lambda d, t: d["evaluation"].update(path=str(t / "missing.jsonl")), "evaluation.path"),
+    (lambda d, t: d["prompts"]["sources"][0].update(path=str(t / "gone.jsonl")), "prompts.sources[0].path"),
+    (lambda d, t: d["decontamination"]["eval_sets"][0].update(path=str(t / "x.jsonl")), "decontamination.eval_sets[0].path"),
+    (lambda d, t: d["mixture"]["sources"][2].update(path=str(t / "seed.jsonl")), "mixture.sources[2].path"),
+])
+def test_a_missing_input_path_fails_at_load_naming_its_field(tmp_path, mutate, field):
+    data = small_config_dict(tmp_path / "w")
+    mutate(data, tmp_path)
+    with pytest.raises(ConfigError, match=rf"{re.escape(field)}: .* does not exist"):
+        load_config(write(tmp_path, data))

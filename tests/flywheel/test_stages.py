@@ -66,3 +66,12 @@ def test_decontaminate_dedup_and_mix_record_provenance(small_config_path, tmp_pa
                               "WHERE round = 2 ORDER BY source")
     assert manifest == [("pool", "pool", "math", 1, 1, 0), ("seed", "file", "general", 1, 2, 2),
                         ("selected", "selected", "math", 1, 1, 0)]
+
+
+def test_stage_outputs_get_normal_file_modes(tmp_path):
+    import pyarrow as pa
+
+    from flywheel.io import write_parquet_atomic
+
+    path = write_parquet_atomic(pa.table({"a": [1]}), tmp_path / "out.parquet")
+    assert path.stat().st_mode & 0o777 == 0o644
