@@ -25,30 +25,35 @@ def _round(context: dg.AssetExecutionContext) -> int:
 
 def _meta(values: dict) -> dict:
     return {key: dg.MetadataValue.json(value) if isinstance(value, dict) else value
-            for key, value in values.items() if value is not None}
+            for key, value in values.items() if value is not None and key != "lineage_key"}
+
+
+def _done(values: dict, metadata: dict | None = None, **kwargs) -> dg.MaterializeResult:
+    """The stage's metadata, with its lineage key as the data version: a changed upstream shows downstream stale."""
+    return dg.MaterializeResult(metadata=metadata if metadata is not None else _meta(values),
+                                data_version=dg.DataVersion(values["lineage_key"]), **kwargs)
 
 
 @dg.asset(**COMMON, description="Prompts collected from the configured sources.")
 def prompts(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=_meta(stages.collect(flywheel.load(), _round(context), store.get())))
+    return _done(stages.collect(flywheel.load(), _round(context), store.get()))
 
 
 @dg.asset(**COMMON, deps=[prompts], description="N samples per prompt from round N-1's checkpoint.")
 def samples(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore,
             generator: GeneratorResource) -> dg.MaterializeResult:
-    result = stages.generate(flywheel.load(), _round(context), store.get(), generator.for_checkpoint)
-    return dg.MaterializeResult(metadata=_meta(result))
+    return _done(stages.generate(flywheel.load(), _round(context), store.get(), generator.for_checkpoint))
 
 
 @dg.asset(**COMMON, deps=[samples], description="One verdict per (sample, verifier) from the plugin verifiers.")
 def verdicts(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore,
              sandbox: SandboxResource) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=_meta(stages.verify(flywheel.load(), _round(context), store.get())))
+    return _done(stages.verify(flywheel.load(), _round(context), store.get()))
 
 
 @dg.asset(**COMMON, deps=[verdicts], description="Best passing samples per prompt, pooled with earlier rounds.")
 def selected(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=_meta(stages.select(flywheel.load(), _round(context), store.get())))
+    return _done(stages.select(flywheel.load(), _round(context), store.get()))
 
 
 @dg.asset(**COMMON, deps=[selected], description="Training candidates with eval-set n-gram overlaps removed.",
@@ -60,12 +65,12 @@ def decontaminated(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, 
     left = stages.remaining_contamination(config, round_number)
     check = dg.AssetCheckResult(check_name="no_overlap_left", passed=not left,
                                 metadata={"remaining_hits": len(left)})
-    return dg.MaterializeResult(metadata=_meta(result), check_results=[check])
+    return _done(result, check_results=[check])
 
 
 @dg.asset(**COMMON, deps=[decontaminated], description="The weighted training mixture.")
 def mixture(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=_meta(stages.mix(flywheel.load(), _round(context), store.get())))
+    return _done(stages.mix(flywheel.load(), _round(context), store.get()))
 
 
 @dg.asset(**COMMON, deps=[mixture], description="The round's SFT checkpoint (DeepSpeed), a Hugging Face folder.",
@@ -75,7 +80,7 @@ def checkpoint(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, stor
     result = stages.sft(flywheel.load(), _round(context), store.get(), echo=context.log.info)
     loads, error = stages.checkpoint_loads(result["checkpoint"])
     check = dg.AssetCheckResult(check_name="checkpoint_loads", passed=loads, metadata={"error": error})
-    return dg.MaterializeResult(metadata=_meta(result), check_results=[check])
+    return _done(result, check_results=[check])
 
 
 @dg.asset(**COMMON, deps=[checkpoint],
@@ -90,13 +95,13 @@ def evaluation(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, stor
     check = dg.AssetCheckResult(check_name="no_eval_regression", passed=before is None or now >= before,
                                 severity=dg.AssetCheckSeverity.WARN,
                                 metadata={"pass_at_1": now, "previous_pass_at_1": before if before is not None else "none"})
-    return dg.MaterializeResult(metadata=_meta(result), check_results=[check])
+    return _done(result, check_results=[check])
 
 
 @dg.asset(**COMMON, deps=[selected, evaluation],
           description="Diversity of accepted and evaluation samples: distinct-n, self-BLEU, gzip, embedding Vendi.")
 def diversity(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=_meta(stages.measure_diversity(flywheel.load(), _round(context), store.get())))
+    return _done(stages.measure_diversity(flywheel.load(), _round(context), store.get()))
 
 
 @dg.asset(**COMMON, deps=[evaluation, diversity], description="Round-over-round metrics and the stopping decision.")
@@ -109,7 +114,7 @@ def round_metrics(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, s
     metadata["chart"] = dg.MetadataValue.md(f"![round over round](data:image/png;base64,"
                                             f"{base64.b64encode(chart.read_bytes()).decode()})")
     metadata["chart_path"] = dg.MetadataValue.path(str(chart))
-    return dg.MaterializeResult(metadata=metadata)
+    return _done(row, metadata)
 
 
 ROUND_ASSETS = [prompts, samples, verdicts, selected, decontaminated, mixture, checkpoint, evaluation, diversity,

@@ -10,6 +10,9 @@ from rich.console import Console
 
 from dagster_project.assets import ROUND_ASSETS
 from dagster_project.resources import default_resources
+from flywheel import lineage
+from flywheel.config import DEFAULT_CONFIG, load_config
+from flywheel.store import Store
 
 # In-process, quiet: Dagster's own event log goes to the instance, not the terminal.
 RUN_CONFIG = {"execution": {"config": {"in_process": {}}}, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -21,15 +24,18 @@ def materialize_rounds(config_path: str | None, workdir: str, first: int, last: 
     console = console or Console()
     instance = instance or dg.DagsterInstance.ephemeral()
     resources = default_resources(config_path, str(Path(workdir).resolve()))
+    config = load_config(config_path or DEFAULT_CONFIG, workdir=workdir)
     timings = []
     if first == 1:
-        _round_zero(config_path, workdir, instance, resources, console)
+        _round_zero(config, instance, resources, console)
     for round_number in range(first, last + 1):
         key = str(round_number)
         instance.add_dynamic_partitions("round", [key])
         started, per_stage = time.perf_counter(), {}
         for asset in ROUND_ASSETS:
             name = asset.key.to_user_string()
+            if _finished(config, round_number, name, console):
+                continue
             t0 = time.perf_counter()
             with console.status(f"round {key} · {name} …"):
                 result = dg.materialize(ROUND_ASSETS, selection=[asset.key], partition_key=key, instance=instance,
@@ -41,7 +47,7 @@ def materialize_rounds(config_path: str | None, workdir: str, first: int, last: 
             for check in failed_checks:
                 console.print(f"[red]  check {check.check_name} failed[/red]")
         timings.append({"round": round_number, "seconds": time.perf_counter() - started, **per_stage})
-        if _stops(result, asset):
+        if _stops(config, round_number):
             console.print(f"[yellow]stopping rule: stop after round {key}[/yellow]")
             if stop_on_rule:
                 break
@@ -55,13 +61,13 @@ def round_zero_assets(seed_round: bool) -> list:
     return [a for a in ROUND_ASSETS if a.key.to_user_string() in names]
 
 
-def _round_zero(config_path, workdir, instance, resources, console) -> None:
-    from flywheel.config import DEFAULT_CONFIG, load_config
-
-    seed_round = load_config(config_path or DEFAULT_CONFIG, workdir=workdir).seed_round
+def _round_zero(config, instance, resources, console) -> None:
+    seed_round = config.seed_round
     instance.add_dynamic_partitions("round", ["0"])
     for asset in round_zero_assets(seed_round):
         name, t0 = asset.key.to_user_string(), time.perf_counter()
+        if _finished(config, 0, name, console):
+            continue
         label = "seed SFT round" if seed_round else "the base model"
         with console.status(f"round 0 ({label}) · {name} …"):
             result = dg.materialize(ROUND_ASSETS, selection=[asset.key], partition_key="0", instance=instance,
@@ -79,7 +85,15 @@ def _summary(metadata: dict) -> str:
     return " ".join(shown[:6])
 
 
-def _stops(result, asset) -> bool:
-    metadata = result.asset_materializations_for_node(asset.op.name)[0].metadata
-    stop = metadata.get("stop")
-    return bool(getattr(stop, "value", stop))
+def _finished(config, round_number: int, name: str, console: Console) -> bool:
+    """A stage whose recorded inputs, config section and code are unchanged is not run again."""
+    fresh, _ = lineage.freshness(config, round_number, lineage.ASSET_STAGE[name])
+    if fresh:
+        console.print(f"round {round_number} · {name:<15}   done earlier, inputs unchanged: skipped")
+    return fresh
+
+
+def _stops(config, round_number: int) -> bool:
+    rows = Store(config.workdir / "flywheel.duckdb").query("SELECT stop FROM round_metrics WHERE round = ?",
+                                                           [round_number])[1]
+    return bool(rows and rows[0][0])

@@ -7,9 +7,12 @@ stage reports), so the ``stage_costs`` view answers "where did this round's time
 from __future__ import annotations
 
 import functools
+import json
+import os
 import time
 from datetime import datetime, timezone
 
+from flywheel import lineage
 from flywheel.config import RoundConfig
 from flywheel.workdir_lock import workdir_lock
 
@@ -33,21 +36,33 @@ def checkers_by_domain(config: RoundConfig) -> dict[str, list[str]]:
 def recorded(stage: str):
     """Decorate ``fn(config, round_number, store, ...) -> dict``; a ``tokens`` key in the result is recorded.
 
-    The stage runs holding the workdir's lock (flywheel.workdir_lock), waiting a while for another holder.
+    The stage runs holding the workdir's lock (flywheel.workdir_lock), waiting a while for another holder;
+    it refuses stale inputs and records what it consumed (flywheel.lineage); every finished run is
+    appended to ``<workdir>/stage_log.jsonl``, so an audit can tell whether a stage ran twice.
     """
 
     def decorate(fn):
         @functools.wraps(fn)
         def run(config, round_number, store, *args, **kwargs):
             with workdir_lock(config.workdir, wait_seconds=STAGE_LOCK_WAIT_SECONDS):
+                lineage.check_inputs(config, round_number, stage)
+                lineage.forget(config, round_number, stage)  # a crash from here on leaves it unfinished
                 started_at, started = utc_now(), time.perf_counter()
                 result = fn(config, round_number, store, *args, **kwargs)
                 seconds = time.perf_counter() - started
                 store.replace_round("stage_runs", round_number, [{
                     "stage": stage, "started_at": started_at, "finished_at": utc_now(), "seconds": seconds,
                     "tokens": result.get("tokens")}], where={"stage": stage})
+                result["lineage_key"] = lineage.record(config, round_number, stage)
+                _log(config, round_number, stage, started_at, seconds)  # after the marker: a logged run is finished
                 return result
 
         return run
 
     return decorate
+
+
+def _log(config: RoundConfig, round_number: int, stage: str, started_at: datetime, seconds: float) -> None:
+    with (config.workdir / "stage_log.jsonl").open("a") as log:
+        log.write(json.dumps({"round": round_number, "stage": stage, "started_at": started_at.isoformat(),
+                              "seconds": round(seconds, 3), "pid": os.getpid()}) + "\n")

@@ -143,26 +143,43 @@ class Store:
 
     @contextmanager
     def _locked_connection(self, read_only: bool, timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Our file lock (shared for readers, exclusive for writers), then a DuckDB connection."""
+        """Our file lock (shared for readers, exclusive for writers), then a DuckDB connection.
+
+        A writer that finds the file held by an outside session (an auditor's duckdb CLI) lets go
+        of our lock between attempts, so our own readers never queue behind a writer that waits.
+        """
         mode = fcntl.LOCK_SH if read_only else fcntl.LOCK_EX
+        deadline = time.monotonic() + timeout
         with self.lock_path.open("a") as lock:
-            deadline = time.monotonic() + timeout
             while True:
+                self._flock(lock, mode, deadline, timeout)
                 try:
-                    fcntl.flock(lock, mode | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
+                    connection = duckdb.connect(str(self.path), read_only=read_only)
+                except duckdb.IOException as error:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+                    if "lock" not in str(error).lower():
+                        raise
                     if time.monotonic() > deadline:
-                        raise TimeoutError(f"{self.lock_path}: a writer held the store for {timeout:.0f}s") from None
-                    time.sleep(0.05)
-            try:
-                connection = _connect_retrying(self.path, read_only=read_only, timeout=timeout)
+                        raise TimeoutError(f"{self.path}: held by another process for over {timeout:.0f}s "
+                                           f"({str(error).splitlines()[0]})") from None
+                    time.sleep(0.1)
+                    continue
                 try:
                     yield connection
                 finally:
                     connection.close()
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+                return
+
+    def _flock(self, lock, mode: int, deadline: float, timeout: float) -> None:
+        while True:
+            try:
+                fcntl.flock(lock, mode | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.lock_path}: a writer held the store for {timeout:.0f}s") from None
+                time.sleep(0.05)
 
     @contextmanager
     def writer(self, timeout: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -226,15 +243,3 @@ class Store:
             result = connection.execute(sql, params or [])
             names = [d[0] for d in result.description] if result.description else []
             return names, result.fetchall()
-
-
-def _connect_retrying(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
-    """duckdb.connect, retried while another process (an auditor's session) holds the file."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as error:
-            if "lock" not in str(error).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)

@@ -1,4 +1,6 @@
 import multiprocessing
+import subprocess
+import sys
 
 import duckdb
 import pytest
@@ -111,3 +113,27 @@ def test_replace_round_where_replaces_only_the_matching_rows(tmp_path):
     store.replace_round("stage_runs", 1, [{"stage": "generate", "seconds": 3.0}], where={"stage": "generate"})
     _, rows = store.query("SELECT stage, seconds FROM stage_runs ORDER BY stage")
     assert rows == [("generate", 3.0), ("sft", 2.0)]
+
+
+AUDITOR = ("import duckdb, time\nconnection = duckdb.connect({path!r}, read_only=True)\nprint('open', flush=True)\n"
+           "time.sleep({seconds})\nconnection.close()\n")
+
+
+def test_readers_do_not_queue_behind_a_writer_that_waits_on_an_outside_session(tmp_path):
+    import threading
+    import time
+
+    path = tmp_path / "f.duckdb"
+    Store(path).replace_round("round_metrics", 1, [{"n_prompts": 1, "stop": False}])
+    auditor = subprocess.Popen([sys.executable, "-c", AUDITOR.format(path=str(path), seconds=4)],
+                               stdout=subprocess.PIPE, text=True)
+    assert auditor.stdout.readline().strip() == "open"
+    writer = threading.Thread(target=lambda: Store(path).replace_round("round_metrics", 2, [{"n_prompts": 2}]))
+    writer.start()
+    time.sleep(0.5)  # the writer is now retrying against the auditor's lock
+    started = time.monotonic()
+    _, rows = Store(path).query("SELECT count(*) FROM round_metrics")
+    assert time.monotonic() - started < 1.5 and rows == [(1,)]
+    writer.join(30)
+    auditor.wait()
+    assert Store(path).query("SELECT count(*) FROM round_metrics")[1] == [(2,)]

@@ -164,3 +164,17 @@ def test_workers_outlive_the_thread_that_first_used_the_pool():
         time.sleep(0.3)
         assert late.run(ADD, "assert add(1, 1) == 2", LIMITS).status == "passed"
         assert late.replaced == 0
+
+
+def test_folders_of_killed_pools_are_removed_at_the_next_start(tmp_path):
+    import tempfile
+    from pathlib import Path
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer exists
+    leftover = Path(tempfile.gettempdir()) / f"flywheel-pool-{dead.pid}-leftover"
+    leftover.mkdir()
+    (leftover / "zygote.py").write_text("")
+    with SandboxPool(workers=1, limits=LIMITS) as fresh:
+        assert not leftover.exists()
+        assert fresh.run(ADD, "assert add(1, 1) == 2", LIMITS).status == "passed"

@@ -1,0 +1,169 @@
+"""Lineage: what each finished stage consumed, so a rerun skips what is done and nothing stale is used.
+
+When a stage of a round finishes, ``record`` writes ``rounds/<r>/.lineage/<stage>.json`` with
+its *key*: a hash of the stage's config sections, the code version, the external files it
+reads (prompt sources, eval sets, mixture files, the base model) and the keys of the
+upstream stages it consumed. A stage is *fresh* when its marker exists, the key computed
+now equals the recorded one, and every upstream is fresh too. The demo skips fresh stages;
+a stage whose upstream changed after that upstream's own inputs were recorded refuses to
+run (``StaleInput``) instead of reading stale rows. Stages are deterministic functions of
+their inputs, so the key also serves as the Dagster data version of the asset.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from flywheel.config import RoundConfig
+
+STAGES = ["collect", "generate", "verify", "select", "decontaminate", "mix", "sft", "evaluate", "diversity",
+          "round_metrics"]
+ASSET_STAGE = {"prompts": "collect", "samples": "generate", "verdicts": "verify", "selected": "select",
+               "decontaminated": "decontaminate", "mixture": "mix", "checkpoint": "sft", "evaluation": "evaluate",
+               "diversity": "diversity", "round_metrics": "round_metrics"}
+SECTIONS = {"collect": ["prompts"], "generate": ["generation", "model"], "verify": ["verifiers", "sandbox"],
+            "select": ["selection", "verifiers"], "decontaminate": ["decontamination", "dedup", "mixture"],
+            "mix": ["mixture"], "sft": ["sft", "model"],
+            "evaluate": ["evaluation", "generation", "verifiers", "sandbox", "selection"], "diversity": [],
+            "round_metrics": ["stopping"]}
+_CODE_PACKAGES = ("flywheel", "verifiers", "sandbox")
+_HASH_WHOLE_FILE_BELOW = 64 << 20  # bigger files (model weights) are fingerprinted by size and mtime
+
+
+class StaleInput(RuntimeError):
+    """An upstream stage's output no longer matches the inputs it was made from."""
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """A hash of the installed flywheel, verifiers and sandbox sources: changed code reruns stages."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parents[1]
+    for package in _CODE_PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def file_fingerprint(path: Path) -> str:
+    path = Path(path)
+    if path.is_dir():
+        return hashlib.sha256("".join(f"{p.relative_to(path)}:{file_fingerprint(p)}" for p in sorted(path.rglob("*"))
+                                      if p.is_file()).encode()).hexdigest()[:16]
+    if not path.exists():
+        return "missing"
+    stat = path.stat()
+    if stat.st_size >= _HASH_WHOLE_FILE_BELOW:
+        return f"size={stat.st_size},mtime={stat.st_mtime_ns}"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def upstream(config: RoundConfig, round_number: int, stage: str) -> list[tuple[str, int]]:
+    """The (stage, round) pairs whose outputs ``stage`` of ``round_number`` reads."""
+    r = round_number
+    seeded_previous = r - 1 > 0 or (r - 1 == 0 and config.seed_round)
+    found = {
+        "collect": [],
+        "generate": [("collect", r)] + ([("sft", r - 1)] if seeded_previous else []),
+        "verify": [("generate", r)],
+        "select": [("verify", r)] + ([("select", r - 1)] if config.selection.pool_previous_rounds and r > 1 else []),
+        "decontaminate": [("select", r)] if r > 0 else [],
+        "mix": [("decontaminate", r)],
+        "sft": [("mix", r)] + ([("sft", r - 1)] if config.sft.init_from == "previous" and seeded_previous else []),
+        "evaluate": [("sft", r)] if r > 0 or config.seed_round else [],
+        "diversity": ([("select", r)] if r > 0 else []) + [("evaluate", r)],
+        "round_metrics": [("evaluate", r), ("diversity", r)] + ([("round_metrics", r - 1)] if r > 1 else []),
+    }[stage]
+    return found
+
+
+def external_files(config: RoundConfig, round_number: int, stage: str) -> list[Path]:
+    files = {
+        "collect": [s.path for s in config.prompts.sources],
+        "generate": [config.model.base] if round_number == 1 and not config.seed_round else [],
+        "decontaminate": [e.path for e in config.decontamination.eval_sets]
+                         + [m.path for m in config.mixture.sources if m.path],
+        "mix": [m.path for m in config.mixture.sources if m.path],
+        "sft": [config.model.base],
+        "evaluate": [config.evaluation.path] + ([config.model.base] if round_number == 0 else []),
+    }.get(stage, [])
+    for name, options in config.verifiers.options.items():
+        if stage in ("verify", "evaluate") and isinstance(options.get("path"), str):
+            files.append(Path(options["path"]))
+    return files
+
+
+def marker_path(config: RoundConfig, round_number: int, stage: str) -> Path:
+    return config.workdir / "rounds" / str(round_number) / ".lineage" / f"{stage}.json"
+
+
+def read_marker(config: RoundConfig, round_number: int, stage: str) -> dict | None:
+    try:
+        return json.loads(marker_path(config, round_number, stage).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def stage_key(config: RoundConfig, round_number: int, stage: str) -> tuple[str, dict[str, str | None]]:
+    """(key, {"stage@round": upstream key or None}) for ``stage`` as it would run now."""
+    settings = config.model_dump(mode="json")
+    consumed = {}
+    for name, r in upstream(config, round_number, stage):
+        marker = read_marker(config, r, name)
+        consumed[f"{name}@{r}"] = marker["key"] if marker else None
+    payload = {"stage": stage, "round": round_number, "code": code_version(),
+               "config": {section: settings[section] for section in SECTIONS[stage]},
+               "seed_round": config.seed_round,
+               "files": {str(p): file_fingerprint(p) for p in external_files(config, round_number, stage)},
+               "consumed": consumed}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20], consumed
+
+
+def freshness(config: RoundConfig, round_number: int, stage: str, _seen=None) -> tuple[bool, str]:
+    """(True, "") when the stage's recorded output still matches what it would be made from now."""
+    marker = read_marker(config, round_number, stage)
+    if marker is None:
+        return False, f"{stage} of round {round_number} has not finished"
+    key, consumed = stage_key(config, round_number, stage)
+    if key != marker["key"]:
+        changed = [name for name, value in consumed.items() if marker.get("consumed", {}).get(name) != value]
+        why = f"its input {changed[0]} changed" if changed else "its config section, files or code changed"
+        return False, f"{stage} of round {round_number} is out of date: {why} since it ran"
+    for name, r in upstream(config, round_number, stage):
+        fresh, reason = freshness(config, r, name)
+        if not fresh:
+            return False, reason
+    return True, ""
+
+
+def check_inputs(config: RoundConfig, round_number: int, stage: str) -> None:
+    """Refuse to run ``stage`` on an upstream output that no longer matches its own inputs."""
+    for name, r in upstream(config, round_number, stage):
+        marker = read_marker(config, r, name)
+        if marker is None:
+            continue  # never recorded (an older workdir, or a stage the round skips): nothing to compare
+        fresh, reason = freshness(config, r, name)
+        if not fresh and "has not finished" not in reason:
+            raise StaleInput(f"{stage} of round {round_number} refuses stale input: {reason}; "
+                             f"re-materialize {name} of round {r} first")
+
+
+def record(config: RoundConfig, round_number: int, stage: str) -> str:
+    """Write the stage's marker (atomically) after it finished; returns its key."""
+    key, consumed = stage_key(config, round_number, stage)
+    path = marker_path(config, round_number, stage)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps({"key": key, "consumed": consumed}, sort_keys=True))
+    os.replace(temporary, path)
+    return key
+
+
+def forget(config: RoundConfig, round_number: int, stage: str) -> None:
+    """Drop a stage's marker before it runs again, so a crash mid-run never leaves it looking finished."""
+    marker_path(config, round_number, stage).unlink(missing_ok=True)

@@ -1,0 +1,79 @@
+"""Kill a two-round run at a random moment (SIGKILL, several seeds), rerun it, and compare with an uninterrupted run.
+
+Checks: the final tables are identical (timing columns aside), no table holds a duplicate key,
+and no stage that had finished ran a second time (``stage_log.jsonl`` has each (round, stage)
+once). Generation, verification and SFT are real; the small test config keeps it to minutes.
+"""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flywheel.store import TABLES, Store
+from tests.conftest import small_config_dict
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+TIMING = {"verdicts": ["cost_seconds"], "eval_verdicts": ["cost_seconds"], "training_steps": ["tokens_per_second"],
+          "rounds": ["started_at", "finished_at"], "stage_runs": ["started_at", "finished_at", "seconds"]}
+KEYS = {"samples": ["round", "prompt_id", "sample_index"], "verdicts": ["round", "prompt_id", "sample_index", "verifier"],
+        "prompts": ["round", "id"], "evaluations": ["round", "split", "domain"], "round_metrics": ["round"],
+        "training_steps": ["round", "step"], "stage_runs": ["round", "stage"], "selections": ["round", "example_id"],
+        "eval_samples": ["round", "split", "prompt_id", "sample_index"], "rounds": ["round"]}
+
+
+def demo(workdir: Path, config: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "flywheel.cli", "demo", "--rounds", "2", "--config", str(config),
+                             "--seed", "5"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def config_for(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    workdir = tmp_path / name
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(small_config_dict(workdir)))
+    return workdir, path
+
+
+def rows(workdir: Path, table: str) -> list[tuple]:
+    drop = TIMING.get(table, [])
+    select = f"SELECT * EXCLUDE ({', '.join(drop)})" if drop else "SELECT *"
+    _, found = Store(workdir / "flywheel.duckdb").query(f"{select} FROM {table} ORDER BY ALL")
+    return [tuple(v.replace(str(workdir), "<w>") if isinstance(v, str) else v for v in row) for row in found]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("crash")
+    workdir, config = config_for(tmp, "reference")
+    started = time.monotonic()
+    assert demo(workdir, config).wait(1800) == 0
+    return workdir, time.monotonic() - started
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_killed_at_a_random_moment_and_rerun_gives_the_same_tables(tmp_path, uninterrupted, seed):
+    reference, seconds = uninterrupted
+    workdir, config = config_for(tmp_path, f"killed-{seed}")
+    run = demo(workdir, config)
+    time.sleep(random.Random(seed).uniform(0.1, 0.9) * seconds)
+    os.killpg(run.pid, signal.SIGKILL)  # the demo and everything it started, as an OOM killer or a reboot would
+    run.wait()
+    assert demo(workdir, config).wait(1800) == 0
+    for table in TABLES:
+        assert rows(workdir, table) == rows(reference, table), f"{table} differs after kill at {seed}"
+    for table, key in KEYS.items():
+        _, duplicates = Store(workdir / "flywheel.duckdb").query(
+            f"SELECT {', '.join(key)}, count(*) FROM {table} GROUP BY ALL HAVING count(*) > 1")
+        assert duplicates == [], f"{table} has duplicate keys"
+    runs = Counter((e["round"], e["stage"]) for e in map(json.loads, (workdir / "stage_log.jsonl").read_text().splitlines()))
+    assert max(runs.values()) == 1, f"a finished stage ran again: {[k for k, n in runs.items() if n > 1]}"
