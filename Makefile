@@ -21,8 +21,12 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m "not slow"
 
+# The UI opens the instance that flywheel demo recorded into, with the config the demo used.
 ui: $(STAMP)
-	FLYWHEEL_WORKDIR=$(abspath $(WORKDIR)) $(VENV)/bin/dagster dev -m dagster_project.definitions
+	mkdir -p $(abspath $(WORKDIR))/.dagster
+	DAGSTER_HOME=$(abspath $(WORKDIR))/.dagster FLYWHEEL_WORKDIR=$(abspath $(WORKDIR)) \
+	FLYWHEEL_CONFIG=$$(test -f $(abspath $(WORKDIR))/config.yaml && echo $(abspath $(WORKDIR))/config.yaml || echo flywheel/configs/demo.yaml) \
+	$(VENV)/bin/dagster dev -m dagster_project.definitions
 
 clean:
 	rm -rf runs .pytest_cache

@@ -11,6 +11,7 @@ import base64
 import dagster as dg
 
 from dagster_project.resources import DuckDBStore, FlywheelConfig, GeneratorResource, SandboxResource
+from flywheel import stage_views as views
 from flywheel import stages
 from flywheel.report import write_report
 from flywheel.round_audit import previous_eval_pass_at_1
@@ -28,10 +29,16 @@ def _meta(values: dict) -> dict:
             for key, value in values.items() if value is not None and key != "lineage_key"}
 
 
-def _done(values: dict, metadata: dict | None = None, **kwargs) -> dg.MaterializeResult:
-    """The stage's metadata, with its lineage key as the data version: a changed upstream shows downstream stale."""
-    return dg.MaterializeResult(metadata=metadata if metadata is not None else _meta(values),
-                                data_version=dg.DataVersion(values["lineage_key"]), **kwargs)
+def _done(values: dict, metadata: dict | None = None, views: dict | None = None, **kwargs) -> dg.MaterializeResult:
+    """The stage's metadata and markdown views, with its lineage key as the data version (a changed upstream
+    then shows its downstream stale)."""
+    metadata = dict(metadata if metadata is not None else _meta(values))
+    metadata.update({name: dg.MetadataValue.md(text) for name, text in (views or {}).items() if text})
+    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(values["lineage_key"]), **kwargs)
+
+
+def _image(path) -> str | None:
+    return f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})" if path else None
 
 
 @dg.asset(**COMMON, description="Prompts collected from the configured sources.")
@@ -48,12 +55,14 @@ def samples(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: 
 @dg.asset(**COMMON, deps=[samples], description="One verdict per (sample, verifier) from the plugin verifiers.")
 def verdicts(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore,
              sandbox: SandboxResource) -> dg.MaterializeResult:
-    return _done(stages.verify(flywheel.load(), _round(context), store.get()))
+    result = stages.verify(flywheel.load(), _round(context), store.get())
+    return _done(result, views={"verifier_errors": views.verifier_errors(store.get(), _round(context))})
 
 
 @dg.asset(**COMMON, deps=[verdicts], description="Best passing samples per prompt, pooled with earlier rounds.")
 def selected(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
-    return _done(stages.select(flywheel.load(), _round(context), store.get()))
+    result = stages.select(flywheel.load(), _round(context), store.get())
+    return _done(result, views={"examples": views.sample_examples(store.get(), _round(context))})
 
 
 @dg.asset(**COMMON, deps=[selected], description="Training candidates with eval-set n-gram overlaps removed.",
@@ -65,7 +74,8 @@ def decontaminated(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, 
     left = stages.remaining_contamination(config, round_number)
     check = dg.AssetCheckResult(check_name="no_overlap_left", passed=not left,
                                 metadata={"remaining_hits": len(left)})
-    return _done(result, check_results=[check])
+    hits = views.top_decontamination_hits(store.get(), round_number)
+    return _done(result, views={"top_hits": hits}, check_results=[check])
 
 
 @dg.asset(**COMMON, deps=[decontaminated], description="The weighted training mixture.")
@@ -80,7 +90,9 @@ def checkpoint(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, stor
     result = stages.sft(flywheel.load(), _round(context), store.get(), echo=context.log.info)
     loads, error = stages.checkpoint_loads(result["checkpoint"])
     check = dg.AssetCheckResult(check_name="checkpoint_loads", passed=loads, metadata={"error": error})
-    return _done(result, check_results=[check])
+    config, round_number = flywheel.load(), _round(context)
+    curve = views.loss_curve(store.get(), round_number, config.workdir / "rounds" / str(round_number) / "loss.png")
+    return _done(result, views={"loss_curve": _image(curve)}, check_results=[check])
 
 
 @dg.asset(**COMMON, deps=[checkpoint],
@@ -95,7 +107,8 @@ def evaluation(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, stor
     check = dg.AssetCheckResult(check_name="no_eval_regression", passed=before is None or now >= before,
                                 severity=dg.AssetCheckSeverity.WARN,
                                 metadata={"pass_at_1": now, "previous_pass_at_1": before if before is not None else "none"})
-    return _done(result, check_results=[check])
+    return _done(result, views={"pass_at_1_by_domain": views.pass_at_1_by_domain(db, round_number)},
+                 check_results=[check])
 
 
 @dg.asset(**COMMON, deps=[selected, evaluation],

@@ -18,11 +18,34 @@ from flywheel.store import Store
 RUN_CONFIG = {"execution": {"config": {"in_process": {}}}, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
+INSTANCE_YAML = """\
+# The Dagster instance of this workdir: flywheel demo records its runs here, and make ui opens it.
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    default_limit: 1  # the duckdb pool: one stage writes the store at a time
+"""
+
+
+def workdir_instance(workdir: str | Path) -> dg.DagsterInstance:
+    """The persistent instance under ``<workdir>/.dagster`` (SQLite), created on first use.
+
+    ``make ui`` points DAGSTER_HOME there, so the UI shows every round the CLI ran: its
+    partitions, materializations, metadata, asset checks and runs.
+    """
+    home = Path(workdir).resolve() / ".dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text(INSTANCE_YAML)
+    return dg.DagsterInstance.from_config(str(home))
+
+
 def materialize_rounds(config_path: str | None, workdir: str, first: int, last: int, console: Console | None = None,
                        instance: dg.DagsterInstance | None = None, stop_on_rule: bool = True) -> list[dict]:
     """Materialize rounds first..last; returns one dict of timings per round."""
     console = console or Console()
-    instance = instance or dg.DagsterInstance.ephemeral()
+    instance = instance or workdir_instance(workdir)
     resources = default_resources(config_path, str(Path(workdir).resolve()))
     config = load_config(config_path or DEFAULT_CONFIG, workdir=workdir)
     timings = []
@@ -30,7 +53,8 @@ def materialize_rounds(config_path: str | None, workdir: str, first: int, last: 
         _round_zero(config, instance, resources, console)
     for round_number in range(first, last + 1):
         key = str(round_number)
-        instance.add_dynamic_partitions("round", [key])
+        if not instance.has_dynamic_partition("round", key):
+            instance.add_dynamic_partitions("round", [key])
         started, per_stage = time.perf_counter(), {}
         for asset in ROUND_ASSETS:
             name = asset.key.to_user_string()
@@ -63,7 +87,8 @@ def round_zero_assets(seed_round: bool) -> list:
 
 def _round_zero(config, instance, resources, console) -> None:
     seed_round = config.seed_round
-    instance.add_dynamic_partitions("round", ["0"])
+    if not instance.has_dynamic_partition("round", "0"):
+        instance.add_dynamic_partitions("round", ["0"])
     for asset in round_zero_assets(seed_round):
         name, t0 = asset.key.to_user_string(), time.perf_counter()
         if _finished(config, 0, name, console):

@@ -1,0 +1,83 @@
+"""What a person reads at a glance about one round's stage: small markdown tables and a loss curve.
+
+Plain functions over the store (no Dagster here): the assets attach them as metadata, and
+anything else (a notebook, a report) can call them too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flywheel.store import Store
+
+
+def _table(header: list[str], rows: list[tuple]) -> str:
+    if not rows:
+        return "_none_"
+    cells = lambda row: "| " + " | ".join(str(v).replace("|", "\\|").replace("\n", " ") for v in row) + " |"  # noqa: E731
+    return "\n".join([cells(header), "|" + "---|" * len(header), *(cells(row) for row in rows)])
+
+
+def pass_at_1_by_domain(store: Store, round_number: int) -> str:
+    """Held-out pass@1 and pass@k per domain, with the change from the previous round."""
+    _, rows = store.query(
+        "SELECT domain, round(pass_at_1, 3), round(pass_at_1 - lag(pass_at_1) OVER (PARTITION BY domain ORDER BY round), 3),"
+        " round(pass_at_k, 3), k, n_prompts FROM evaluations WHERE split = 'heldout' AND round <= ? "
+        "QUALIFY round = ? ORDER BY domain", [round_number, round_number])
+    shown = [(d, p1, "" if change is None else f"{change:+.3f}", pk, k, n) for d, p1, change, pk, k, n in rows]
+    return _table(["domain", "pass@1", "change", "pass@k", "k", "prompts"], shown)
+
+
+def top_decontamination_hits(store: Store, round_number: int, limit: int = 10) -> str:
+    _, rows = store.query(
+        "SELECT benchmark, instance_id, round(overlap, 2), example_id, train_source, example_ngram "
+        "FROM decontamination_hits WHERE round = ? ORDER BY overlap DESC, example_id LIMIT ?", [round_number, limit])
+    return _table(["benchmark", "eval instance", "overlap", "dropped example", "source", "shared n-gram"], rows)
+
+
+def verifier_errors(store: Store, round_number: int) -> str:
+    _, rows = store.query(
+        "SELECT verifier, status, count(*), any_value(reason) FROM verdicts WHERE round = ? AND status <> 'ok' "
+        "GROUP BY ALL ORDER BY 3 DESC", [round_number])
+    return _table(["verifier", "status", "verdicts", "example reason"], [(v, s, n, r[:160]) for v, s, n, r in rows])
+
+
+def sample_examples(store: Store, round_number: int, per_kind: int = 3) -> str:
+    """A few accepted and a few rejected samples with their verdicts, for a human sanity check."""
+    parts = []
+    for title, accepted in (("Accepted", True), ("Rejected", False)):
+        _, rows = store.query(
+            "SELECT s.prompt_id, s.sample_index, s.text, string_agg(v.verifier || ': ' || v.reason, '; ') "
+            "FROM samples s JOIN verdicts v USING (round, prompt_id, sample_index) "
+            "LEFT JOIN accepted_samples a USING (round, prompt_id, sample_index) WHERE s.round = ? "
+            f"AND (a.prompt_id IS {'NOT ' if accepted else ''}NULL) GROUP BY s.prompt_id, s.sample_index, s.text "
+            "ORDER BY hash(s.prompt_id || s.sample_index::VARCHAR) LIMIT ?", [round_number, per_kind])
+        parts.append(f"**{title}**\n\n" + _table(["prompt", "#", "sample", "verdicts"],
+                                                 [(p, i, text[:200], why[:200]) for p, i, text, why in rows]))
+    return "\n\n".join(parts)
+
+
+def loss_curve(store: Store, round_number: int, path: Path) -> Path | None:
+    """The round's SFT loss and learning rate per optimizer step, as a PNG."""
+    _, rows = store.query("SELECT step, loss, learning_rate FROM training_steps WHERE round = ? ORDER BY step",
+                          [round_number])
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, loss_axis = plt.subplots(figsize=(6, 3))
+    loss_axis.plot([r[0] for r in rows], [r[1] for r in rows], color="tab:blue", label="loss")
+    loss_axis.set_xlabel("optimizer step")
+    loss_axis.set_ylabel("loss", color="tab:blue")
+    rate_axis = loss_axis.twinx()
+    rate_axis.plot([r[0] for r in rows], [r[2] for r in rows], color="tab:orange", alpha=0.6)
+    rate_axis.set_ylabel("learning rate", color="tab:orange")
+    loss_axis.set_title(f"round {round_number} SFT")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path

@@ -1,0 +1,116 @@
+"""After `flywheel demo`, the Dagster UI on that workdir shows the demo's rounds (one instance for CLI and UI).
+
+Runs ``flywheel demo --rounds 1`` with the small test config, then starts ``dagster dev``
+exactly as ``make ui`` does (DAGSTER_HOME=<workdir>/.dagster, the workdir's config.yaml)
+and, in headless Chromium, without materializing anything: sees partitions 0 and 1 of the
+round assets materialized, round 1's stop decision and chart on ``round_metrics``, the loss
+curve on ``checkpoint``, and screenshots the asset graph (to docs/ when
+FLYWHEEL_UPDATE_DOCS=1).
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import small_config_dict
+from tests.dagster_project.test_ui import CHROMIUM, ROOT, _free_port
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def ui_after_demo(tmp_path):
+    workdir = tmp_path / "work"
+    config = tmp_path / "round.yaml"
+    config.write_text(yaml.safe_dump(small_config_dict(workdir)))
+    subprocess.run([sys.executable, "-m", "flywheel.cli", "demo", "--rounds", "1", "--config", str(config)],
+                   cwd=ROOT, check=True, capture_output=True, timeout=1800)
+    port = _free_port()
+    env = dict(os.environ, DAGSTER_HOME=str(workdir / ".dagster"), FLYWHEEL_WORKDIR=str(workdir),
+               FLYWHEEL_CONFIG=str(workdir / "config.yaml"), PYTHONPATH=str(ROOT))
+    dagster = Path(sys.executable).with_name("dagster")
+    server = subprocess.Popen([str(dagster), "dev", "-m", "dagster_project.definitions", "-p", str(port)], cwd=ROOT,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{url}/server_info", timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail("dagster dev did not come up within 180 s")
+        yield url, workdir
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+        try:
+            os.killpg(server.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_the_ui_shows_the_rounds_the_demo_ran(ui_after_demo, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium for this test")
+    from playwright.sync_api import expect, sync_playwright
+
+    url, workdir = ui_after_demo
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+
+        # Both partitions exist and the demo's materializations are there, with nothing launched from here.
+        page.goto(f"{url}/assets/evaluation?view=partitions")
+        page.wait_for_timeout(3000)
+        if page.get_by_role("button", name="Skip").count():
+            page.get_by_role("button", name="Skip").click()
+        expect(page.get_by_text(re.compile(r"2\s+Partitions?", re.IGNORECASE)).first).to_be_visible(timeout=60_000)
+        body = page.inner_text("body")
+        assert "0 Partitions" not in body
+
+        # Round 1's metrics: the stop decision and the chart, from the demo's own run.
+        page.goto(f"{url}/assets/round_metrics?view=events&partition=1")
+        expect(page.get_by_text(re.compile(r"^(CONTINUE|STOP)"))).to_be_visible(timeout=60_000)
+        page.get_by_text("[Show Markdown]").first.click()
+        chart = page.locator("img[src^='data:image/png;base64']")
+        expect(chart.first).to_be_visible(timeout=30_000)
+        assert chart.first.evaluate("img => img.naturalWidth") > 500
+        page.wait_for_timeout(1000)
+        metrics_shot = tmp_path / "ui_round_metrics.png"
+        page.screenshot(path=str(metrics_shot), full_page=True)
+
+        # The SFT loss curve on the checkpoint asset.
+        page.goto(f"{url}/assets/checkpoint?view=events&partition=1")
+        expect(page.get_by_text("loss_curve").first).to_be_visible(timeout=60_000)
+
+        # The runs the demo made are listed.
+        page.goto(f"{url}/runs")
+        expect(page.get_by_text(re.compile(r"\bSuccess\b")).first).to_be_visible(timeout=60_000)
+
+        page.goto(f"{url}/asset-groups/round")
+        expect(page.get_by_text("round_metrics").first).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(3000)
+        shot = tmp_path / "ui_after_demo.png"
+        page.screenshot(path=str(shot))
+        browser.close()
+    assert shot.stat().st_size > 20_000
+    if os.environ.get("FLYWHEEL_UPDATE_DOCS") == "1":
+        shutil.copy(shot, ROOT / "docs" / "ui_after_demo.png")
+        shutil.copy(metrics_shot, ROOT / "docs" / "ui_round_metrics.png")
