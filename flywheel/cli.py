@@ -54,6 +54,7 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config, workdir=args.workdir)  # fail fast on a bad config
     if args.seed is not None:
         config = with_seed(config, args.seed)
+    check_free_space(config.workdir)
     with workdir_lock(config.workdir):  # a second run on this workdir fails at once, naming this one
         effective = write_effective_config(config)
         started = time.perf_counter()
@@ -69,6 +70,20 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     console.print(f"done in {time.perf_counter() - started:.0f}s; audit with: "
                   f"flywheel sql --workdir {config.workdir} \"SELECT * FROM round_metrics\"")
     return 0
+
+
+MIN_FREE_BYTES = 256 << 20  # a demo round writes checkpoints, Parquet and two databases: well under this
+
+
+def check_free_space(workdir: Path, needed: int = MIN_FREE_BYTES) -> None:
+    """Fail before a round starts, rather than halfway, when the workdir's disk is nearly full."""
+    import shutil
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(workdir).free
+    if free < needed:
+        raise OSError(28, f"not enough space left on the device: {free / 2**20:.1f} MiB free in {workdir}, "
+                          f"a round needs about {needed / 2**20:.0f} MiB")
 
 
 def print_base_model(console: Console, store: Store) -> None:
@@ -203,8 +218,14 @@ def describe_error(error: BaseException) -> str:
         if inner is None:
             break
         error = inner
+    if isinstance(error, OSError) and error.errno == 30:
+        return f"read-only file system: cannot write {error.filename or 'the workdir'}; choose a writable --workdir"
     if isinstance(error, OSError) and error.errno == 28:
+        if error.strerror and "space left" in error.strerror:
+            return error.strerror
         return f"no space left on the device ({error.filename or 'writing'}); free some and rerun to resume"
+    if "disk i/o error" in str(error).lower():  # SQLite's word for ENOSPC, among others
+        return f"{str(error).splitlines()[0]} (is the disk full? run df -h; then rerun to resume)"
     if isinstance(error, PermissionError):
         return f"permission denied: {error.filename or error}; is the workdir writable?"
     text = str(error).strip()

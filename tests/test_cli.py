@@ -104,3 +104,36 @@ def test_sigint_during_a_demo_ends_with_one_line(tmp_path):
     assert demo.returncode == 130, out
     assert out.strip().splitlines()[-1] == "interrupted; rerun to resume"
     assert "Traceback" not in out
+
+
+def _mount(*argv) -> bool:
+    return subprocess.run(["mount", *argv], capture_output=True).returncode == 0
+
+
+def test_a_read_only_or_full_workdir_is_one_error_line(tmp_path):
+    """Even as root: a read-only mount refuses writes, and a 1 MiB tmpfs fills up during the round."""
+    import yaml
+
+    from tests.conftest import small_config_dict
+
+    read_only, full = tmp_path / "ro", tmp_path / "full"
+    read_only.mkdir()
+    full.mkdir()
+    if not (_mount("--bind", str(read_only), str(read_only)) and _mount("-o", "remount,bind,ro", str(read_only))):
+        import pytest
+
+        pytest.skip("needs mount (root with CAP_SYS_ADMIN)")
+    try:
+        assert _mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", str(full))
+        for workdir, expected in ((read_only / "w", "read-only file system"), (full, "not enough space left")):
+            config = tmp_path / "c.yaml"
+            config.write_text(yaml.safe_dump(small_config_dict(workdir)))
+            done = subprocess.run([sys.executable, "-m", "flywheel.cli", "demo", "--rounds", "1", "--config",
+                                   str(config)], cwd=ROOT, capture_output=True, text=True, timeout=900)
+            assert done.returncode == 2, done.stdout
+            lines = [line for line in done.stdout.splitlines() if line.startswith("error:")]
+            assert len(lines) == 1 and expected in lines[0].lower(), done.stdout[-2000:]
+            assert "Traceback" not in done.stdout + done.stderr
+    finally:
+        subprocess.run(["umount", str(read_only)], capture_output=True)
+        subprocess.run(["umount", str(full)], capture_output=True)

@@ -5,14 +5,8 @@ Debian's Chromium through Playwright (no browser download), and stops the server
 SIGINT to its process group, as DESIGN.md prescribes.
 """
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,16 +14,10 @@ import yaml
 
 from flywheel.store import Store
 from tests.conftest import small_config_dict
+from tests.dagster_project.dagster_server import CHROMIUM
+from tests.dagster_project.dagster_server import dagster_dev as serve
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -40,34 +28,8 @@ def dagster_dev(tmp_path):
                                        "telemetry:\n  enabled: false\n")
     config = tmp_path / "round.yaml"
     config.write_text(yaml.safe_dump(small_config_dict(workdir)))
-    port = _free_port()
-    env = dict(os.environ, DAGSTER_HOME=str(home), FLYWHEEL_CONFIG=str(config), PYTHONPATH=str(ROOT))
-    dagster = Path(sys.executable).with_name("dagster")
-    server = subprocess.Popen([str(dagster), "dev", "-m", "dagster_project.definitions", "-p", str(port)], cwd=ROOT,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{url}/server_info", timeout=2)
-                break
-            except OSError:
-                time.sleep(1)
-        else:
-            pytest.fail("dagster dev did not come up within 180 s")
+    with serve(dict(DAGSTER_HOME=str(home), FLYWHEEL_CONFIG=str(config))) as url:
         yield url, workdir
-    finally:
-        os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
-        try:  # the webserver, daemon and code server it started share its process group
-            os.killpg(server.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def test_materialize_a_round_from_the_ui_and_see_the_chart_and_decision(dagster_dev):

@@ -11,18 +11,15 @@ FLYWHEEL_UPDATE_DOCS=1).
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import small_config_dict
-from tests.dagster_project.test_ui import CHROMIUM, ROOT, _free_port
+from tests.dagster_project.dagster_server import CHROMIUM, ROOT, dagster_dev
 
 pytestmark = pytest.mark.slow
 
@@ -34,35 +31,10 @@ def ui_after_demo(tmp_path):
     config.write_text(yaml.safe_dump(small_config_dict(workdir)))
     subprocess.run([sys.executable, "-m", "flywheel.cli", "demo", "--rounds", "1", "--config", str(config)],
                    cwd=ROOT, check=True, capture_output=True, timeout=1800)
-    port = _free_port()
-    env = dict(os.environ, DAGSTER_HOME=str(workdir / ".dagster"), FLYWHEEL_WORKDIR=str(workdir),
-               FLYWHEEL_CONFIG=str(workdir / "config.yaml"), PYTHONPATH=str(ROOT))
-    dagster = Path(sys.executable).with_name("dagster")
-    server = subprocess.Popen([str(dagster), "dev", "-m", "dagster_project.definitions", "-p", str(port)], cwd=ROOT,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{url}/server_info", timeout=2)
-                break
-            except OSError:
-                time.sleep(1)
-        else:
-            pytest.fail("dagster dev did not come up within 180 s")
+    env = dict(DAGSTER_HOME=str(workdir / ".dagster"), FLYWHEEL_WORKDIR=str(workdir),
+               FLYWHEEL_CONFIG=str(workdir / "config.yaml"))
+    with dagster_dev(env) as url:
         yield url, workdir
-    finally:
-        os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
-        try:
-            os.killpg(server.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def test_the_ui_shows_the_rounds_the_demo_ran(ui_after_demo, tmp_path):

@@ -1,0 +1,55 @@
+"""``dagster dev`` for the UI tests: started in its own process group, stopped with SIGINT as DESIGN.md says."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def dagster_dev(env: dict):
+    """Yield the URL of a ``dagster dev`` serving dagster_project.definitions with ``env`` added."""
+    port = free_port()
+    dagster = Path(sys.executable).with_name("dagster")
+    server = subprocess.Popen([str(dagster), "dev", "-m", "dagster_project.definitions", "-p", str(port)], cwd=ROOT,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT), **env), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{url}/server_info", timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail("dagster dev did not come up within 180 s")
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+        try:  # the webserver, daemon and code server it started share its process group
+            os.killpg(server.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
