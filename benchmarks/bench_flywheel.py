@@ -13,7 +13,7 @@ for each arm and of the per-seed gap (flywheel minus control), the round where t
 have stopped for each seed, and writes JSON, a markdown table and a chart. Every figure is
 recomputable from the workdirs: ``evaluations`` (flywheel) and ``control.json`` (control).
 
-    .venv/bin/python benchmarks/bench_flywheel.py [--seeds 0 1 2] [--rounds 5] [--out runs/bench-flywheel]
+    .venv/bin/python benchmarks/bench_flywheel.py [--seeds 0 1 2] [--rounds 3] [--config flywheel/configs/demo.yaml] [--out runs/bench-flywheel]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from flywheel.collect import load_prompts
-from flywheel.config import load_config
+from flywheel.config import DEFAULT_CONFIG, load_config
 from flywheel.generate import make_generator
 from flywheel.io import RoundPaths
 from flywheel.round_audit import _score
@@ -48,11 +48,11 @@ def interval(values: list[float]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def run_flywheel(seed: int, rounds: int, workdir: Path) -> None:
+def run_flywheel(seed: int, rounds: int, workdir: Path, config: Path) -> None:
     if (workdir / "flywheel.duckdb").exists() and _heldout(workdir, rounds) is not None:
         return  # finished earlier (rerun to resume)
     subprocess.run([sys.executable, "-m", "flywheel.cli", "demo", "--seed", str(seed), "--rounds", str(rounds),
-                    "--ignore-stop", "--workdir", str(workdir)], check=True, cwd=ROOT)
+                    "--ignore-stop", "--workdir", str(workdir), "--config", str(config)], check=True, cwd=ROOT)
 
 
 def _heldout(workdir: Path, round_number: int) -> float | None:
@@ -89,7 +89,8 @@ def run_control(workdir: Path, rounds: int) -> dict[int, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="default: the demo's own config")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-flywheel")
     parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "flywheel_vs_control.png")
     args = parser.parse_args()
@@ -99,7 +100,7 @@ def main() -> None:
     stops = {}
     for seed in args.seeds:
         workdir = (args.out / f"seed-{seed}").resolve()
-        run_flywheel(seed, args.rounds, workdir)
+        run_flywheel(seed, args.rounds, workdir, args.config)
         arm = run_control(workdir, args.rounds)
         store = Store(workdir / "flywheel.duckdb")
         for r in range(args.rounds + 1):
@@ -148,6 +149,7 @@ def chart(rows: list[dict], path: Path) -> None:
         means = [row[arm][0] for row in rows]
         axis.plot(rounds, means, marker="o", color=colour, label=arm)
         axis.fill_between(rounds, [row[arm][1] for row in rows], [row[arm][2] for row in rows], color=colour, alpha=0.2)
+    axis.set_xticks(rounds)
     axis.set_xlabel("round (0 = seed SFT)")
     axis.set_ylabel("held-out pass@1 (math + code)")
     axis.set_title("flywheel vs control with the same SFT steps (mean, 95% CI over seeds)")

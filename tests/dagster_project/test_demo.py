@@ -12,10 +12,12 @@ from flywheel.config import DEFAULT_CONFIG, load_config
 from flywheel.store import TABLES, Store
 
 pytestmark = pytest.mark.slow
-# Measured on the 2-core development machine with this config and seed: round 0 (seed SFT)
-# 0.071 -> round 2 0.156, +0.085 (the full default run reaches +0.25 by round 4). The
-# assertion asks for a smaller but real gain.
-MIN_GAIN = 0.05
+# Measured on the 2-core development machine with this config and seed (200 held-out prompts,
+# 4 samples each): round 0 (seed SFT) 0.133 -> round 1 0.259 -> round 2 0.511, +0.378. Over
+# three seeds the flywheel ends round 3 at +0.445 over round 0 and +0.244 over a control with
+# the same SFT steps on the seed alone (benchmarks/bench_flywheel.py). The assertion asks for
+# a smaller but real gain.
+MIN_GAIN = 0.10
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,14 @@ pytestmark = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not
 LIMITS = Limits(wall_seconds=8, cpu_seconds=5, processes=32)
 WRONG_ADD = "def add(a, b):\n    return a - b\n"
 TESTS = "assert add(1, 2) == 3\ndef test_more():\n    assert add(2, 2) == 4\n    assert add(0, 5) == 5\n"
-needs_cgroups = pytest.mark.skipif(Cgroup.create("probe-%d" % os.getpid(), 1 << 30, 64) is None,
-                                   reason="no writable cgroup (needs root and cgroup v1 or v2)")
+def _cgroups_work() -> bool:
+    probe = Cgroup.create(f"{os.getpid()}-probe", 1 << 30, 64)
+    if probe is not None:
+        probe.remove()
+    return probe is not None
+
+
+needs_cgroups = pytest.mark.skipif(not _cgroups_work(), reason="no writable cgroup (needs root and cgroup v1 or v2)")
 
 
 @pytest.fixture(scope="module")
