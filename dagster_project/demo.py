@@ -41,11 +41,30 @@ def workdir_instance(workdir: str | Path) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(home))
 
 
+def fail_abandoned_runs(instance: dg.DagsterInstance, console: Console) -> int:
+    """Mark runs a killed demo left "in progress" as failed and free their pool slots.
+
+    The caller holds the workdir lock, so no live run uses this instance: a run still shown
+    started was killed with its process, and the ``duckdb`` pool slot it claimed would
+    otherwise block every later run forever.
+    """
+    abandoned = instance.get_runs(filters=dg.RunsFilter(statuses=[
+        dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.QUEUED,
+        dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.CANCELING]))
+    for run in abandoned:
+        instance.report_run_failed(run, message="abandoned: the process running it was killed")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    if abandoned:
+        console.print(f"marked {len(abandoned)} run(s) of a killed demo as failed; resuming")
+    return len(abandoned)
+
+
 def materialize_rounds(config_path: str | None, workdir: str, first: int, last: int, console: Console | None = None,
                        instance: dg.DagsterInstance | None = None, stop_on_rule: bool = True) -> list[dict]:
     """Materialize rounds first..last; returns one dict of timings per round."""
     console = console or Console()
     instance = instance or workdir_instance(workdir)
+    fail_abandoned_runs(instance, console)
     resources = default_resources(config_path, str(Path(workdir).resolve()))
     config = load_config(config_path or DEFAULT_CONFIG, workdir=workdir)
     timings = []
@@ -104,6 +123,8 @@ def _round_zero(config, instance, resources, console) -> None:
 def _summary(metadata: dict) -> str:
     shown = []
     for key, value in metadata.items():
+        if "Markdown" in type(value).__name__:
+            continue  # tables and images are for the UI, not the console
         raw = getattr(value, "value", value)
         if isinstance(raw, (int, float, str)) and len(str(raw)) < 60 and key not in {"checkpoint", "init_from"}:
             shown.append(f"{key}={raw:.3f}" if isinstance(raw, float) else f"{key}={raw}")
