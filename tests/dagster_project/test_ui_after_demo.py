@@ -64,9 +64,6 @@ def test_the_ui_shows_the_rounds_the_demo_ran(ui_after_demo, tmp_path):
         chart = page.locator("img[src^='data:image/png;base64']")
         expect(chart.first).to_be_visible(timeout=30_000)
         assert chart.first.evaluate("img => img.naturalWidth") > 500
-        page.wait_for_timeout(1000)
-        metrics_shot = tmp_path / "ui_round_metrics.png"
-        page.screenshot(path=str(metrics_shot), full_page=True)
 
         # The SFT loss curve on the checkpoint asset.
         page.goto(f"{url}/assets/checkpoint?view=events&partition=1")
@@ -85,4 +82,3 @@ def test_the_ui_shows_the_rounds_the_demo_ran(ui_after_demo, tmp_path):
     assert shot.stat().st_size > 20_000
     if os.environ.get("FLYWHEEL_UPDATE_DOCS") == "1":
         shutil.copy(shot, ROOT / "docs" / "ui_after_demo.png")
-        shutil.copy(metrics_shot, ROOT / "docs" / "ui_round_metrics.png")
