@@ -83,7 +83,7 @@ class DockerBackend:
         except SyntaxError as error:
             return Result(status="error", reason=f"tests do not parse: {error}")
         job = {"wall_seconds": limits.wall_seconds, "link_path": "/link/sock", "results_path": "/results/events",
-               "limits": {k: int(v) if k == "cpu_seconds" else v for k, v in limits.__dict__.items()}}
+               "limits": limits.for_job()}
         with tempfile.TemporaryDirectory(prefix="flywheel-docker-") as folder:
             link_dir, results_dir = Path(folder, "link"), Path(folder, "results")
             for path in (link_dir, results_dir):

@@ -19,6 +19,10 @@ class Limits:
     output_bytes: int = 64 << 10  # stdout and stderr are each cut to this
     open_files: int = 64
 
+    def for_job(self) -> dict:
+        """The limits as the sandboxed side reads them (setrlimit wants whole CPU seconds)."""
+        return dict(asdict(self), cpu_seconds=int(self.cpu_seconds))
+
 
 @dataclass(frozen=True)
 class TestOutcome:

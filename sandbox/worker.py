@@ -21,7 +21,7 @@ import socket
 import subprocess
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox import bwrap, seccomp
@@ -189,8 +189,7 @@ class Slot:
         passed_fds = [_memfd(program.encode("utf-8", errors="replace")), out_w, err_w, link_candidate.detach()]
         if stdin is not None:
             passed_fds.append(_memfd(stdin))
-        job_limits = {key: value for key, value in asdict(limits).items()}
-        job_limits["cpu_seconds"] = int(limits.cpu_seconds)
+        job_limits = limits.for_job()
         streams = {out_r: bytearray(), err_r: bytearray()}
         results_fd = None
         try:
