@@ -7,14 +7,13 @@ SIGINT to its process group, as DESIGN.md prescribes.
 
 import re
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
 from flywheel.store import Store
 from tests.conftest import small_config_dict
-from tests.dagster_project.dagster_server import CHROMIUM
+from tests.dagster_project.dagster_server import chromium_page
 from tests.dagster_project.dagster_server import dagster_dev as serve
 
 pytestmark = pytest.mark.slow
@@ -33,15 +32,10 @@ def dagster_dev(tmp_path):
 
 
 def test_materialize_a_round_from_the_ui_and_see_the_chart_and_decision(dagster_dev):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium for this test")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, workdir = dagster_dev
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    with chromium_page() as page:
         page.goto(f"{url}/asset-groups/round")
         expect(page.get_by_role("button", name="Materialize all…")).to_be_visible(timeout=60_000)
         page.wait_for_timeout(3000)  # the community pop-up appears a moment after the page
@@ -78,7 +72,6 @@ def test_materialize_a_round_from_the_ui_and_see_the_chart_and_decision(dagster_
         chart = page.locator("img[src^='data:image/png;base64']")
         expect(chart).to_have_count(1, timeout=30_000)
         assert chart.evaluate("img => img.naturalWidth") > 500
-        browser.close()
 
     _, rows = Store(workdir / "flywheel.duckdb").query("SELECT round, stop, stop_reason FROM round_metrics")
     assert len(rows) == 1 and rows[0][0] == 1 and rows[0][2]

@@ -13,13 +13,12 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import small_config_dict
-from tests.dagster_project.dagster_server import CHROMIUM, ROOT, dagster_dev
+from tests.dagster_project.dagster_server import ROOT, chromium_page, dagster_dev
 
 pytestmark = pytest.mark.slow
 
@@ -38,15 +37,10 @@ def ui_after_demo(tmp_path):
 
 
 def test_the_ui_shows_the_rounds_the_demo_ran(ui_after_demo, tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium for this test")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, workdir = ui_after_demo
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    with chromium_page() as page:
 
         # Both partitions exist and the demo's materializations are there, with nothing launched from here.
         page.goto(f"{url}/assets/evaluation?view=partitions")
@@ -78,7 +72,6 @@ def test_the_ui_shows_the_rounds_the_demo_ran(ui_after_demo, tmp_path):
         page.wait_for_timeout(3000)
         shot = tmp_path / "ui_after_demo.png"
         page.screenshot(path=str(shot))
-        browser.close()
     assert shot.stat().st_size > 20_000
     if os.environ.get("FLYWHEEL_UPDATE_DOCS") == "1":
         shutil.copy(shot, ROOT / "docs" / "ui_after_demo.png")
