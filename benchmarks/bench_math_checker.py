@@ -25,6 +25,8 @@ from pathlib import Path
 from verifiers.math import answers_match, answers_match_batch
 from verifiers.math_worker import MathWorkerPool
 
+ROOT = Path(__file__).resolve().parent.parent
+
 SUITE = Path(__file__).resolve().parent.parent / "tests" / "verifiers" / "math_suite.jsonl"
 # (gold, an equivalent way to write it, a wrong answer) for generated responses
 ANSWER_KINDS = [
@@ -60,9 +62,15 @@ def math_verify_check(gold: str, response: str) -> bool:
 
     # math-verify finds LaTeX only between delimiters; give a bare gold answer the "$...$" its
     # documentation asks for, so it is not penalised for our suite's bare references.
-    if "$" not in gold and "\\boxed" not in gold and "\\[" not in gold:
+    if _undelimited(gold):
         gold = f"${gold}$"
+    if _undelimited(response) and len(response) <= 100:  # a bare answer given as the whole reply
+        response = f"${response}$"
     return bool(verify(parse(gold), parse(response)))
+
+
+def _undelimited(text: str) -> bool:
+    return not any(mark in text for mark in ("$", "\\boxed", "\\[", "\\("))
 
 
 def timed(check, pairs) -> tuple[float, list[bool]]:
@@ -71,10 +79,51 @@ def timed(check, pairs) -> tuple[float, list[bool]]:
     return len(pairs) / (time.perf_counter() - started), verdicts
 
 
+def suite_table(pool: MathWorkerPool) -> list[dict]:
+    """Per public grader's test suite: cases, answers_match correct, math-verify correct."""
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from tests.verifiers.public_cases import SUITES, load
+
+    rows = []
+    for name in SUITES:
+        source, cases = load(name)
+        pairs = [(gold, response) for gold, response, _ in cases]
+        expected = [bool(e) for _, _, e in cases]
+        ours = answers_match_batch(pairs, pool=pool)
+        theirs = [_safe_math_verify(gold, response) for gold, response in pairs]
+        rows.append({"suite": name, "source": source, "cases": len(cases),
+                     "answers_match": sum(o == e for o, e in zip(ours, expected)),
+                     "math_verify": sum(t == e for t, e in zip(theirs, expected))})
+    return rows
+
+
+def _safe_math_verify(gold: str, response: str) -> bool:
+    try:
+        return math_verify_check(gold, response)
+    except Exception:  # noqa: BLE001 - a crash is a wrong verdict for the baseline, as it would be for us
+        return False
+
+
+def print_suite_table(rows: list[dict]) -> None:
+    print("| suite | cases | answers_match | math-verify 0.9.0 |")
+    print("|---|---|---|---|")
+    for row in rows + [{"suite": "**all**", "cases": sum(r["cases"] for r in rows),
+                        "answers_match": sum(r["answers_match"] for r in rows),
+                        "math_verify": sum(r["math_verify"] for r in rows)}]:
+        print(f"| {row['suite']} | {row['cases']} | {row['answers_match']} | {row['math_verify']} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=400, help="total pairs: the suite plus generated ones")
+    parser.add_argument("--suites", action="store_true", help="also score the public graders' suites, per suite")
     args = parser.parse_args()
+    if args.suites:
+        table_pool = MathWorkerPool(size=2)
+        print_suite_table(suite_table(table_pool))
+        table_pool.close()
     suite = [json.loads(line) for line in SUITE.read_text().splitlines()]
     pairs = [(c["gold"], c["response"]) for c in suite] + generated_pairs(max(0, args.pairs - len(suite)))
 

@@ -36,6 +36,9 @@ _RELATIONS = (("\\leq", "<="), ("\\le", "<="), ("\\geq", ">="), ("\\ge", ">="), 
               ("\\lt", "<"), ("\\gt", ">"), ("≤", "<="), ("≥", ">="))
 _OPEN, _CLOSE = "([{", ")]}"
 REL_TOL = 1e-6
+# The comparison policy of the answer being checked (see verifiers.math.MathPolicy). A worker
+# compares one pair at a time, so a module-level setting made by answers_equivalent is enough.
+_POLICY = {"rel_tol": REL_TOL, "approximate_decimals": True, "unordered_lists": True}
 _MAX_DIGITS = 5000  # larger integers/powers are not answers anyone grades; refuse them
 
 
@@ -52,7 +55,7 @@ class Sequence:
 
     @property
     def unordered(self) -> bool:
-        return self.brackets in ("{}", "")
+        return self.brackets == "{}" or (self.brackets == "" and _POLICY["unordered_lists"])
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,7 @@ def _guard(python: str) -> None:
     if re.search(r"\d_", python):  # 204_5 is a base-5 numeral, not Python's 2045
         raise Unparseable("numeral with a base subscript")
     # Power towers and big factorials make sympy compute for minutes; they are never answers.
-    if python.count("^") + python.count("**") > 3 or re.search(r"\d{5,}\s*!|\)\s*!|\d\s*!\s*!", python):
+    if python.count("^") + python.count("**") > 8 or re.search(r"\d{5,}\s*!|\)\s*!|\d\s*!\s*!", python):
         raise Unparseable("expression too costly to evaluate")
     if re.search(r"(?:\^|\*\*)[\s({]*[\d.]+\s*(?:\^|\*\*)", python):  # 9^{9^9}: a tower of numbers
         raise Unparseable("power tower")
@@ -181,6 +184,7 @@ def _expression(text: str) -> sympy.Expr:
     if not text:
         raise Unparseable("empty")
     _guard(text)
+    text = re.sub(r"([A-Za-z])_\{(\w+)\}", r"\1_\2", text)  # v_{0} and v_0 name one symbol
     try:
         python = latex_to_python(text)
         _guard(python)
@@ -219,6 +223,8 @@ def _matrix(text: str) -> sympy.Matrix | None:
 def parse_answer(text: str):
     """A normalised answer as a sympy object, :class:`Sequence` or :class:`Text`."""
     text = text.strip()
+    while text.startswith("{") and _matching_close(text):  # plain braces group; "\\{...\\}" is a set
+        text = text[1:-1].strip()
     matrix = _matrix(text)
     if matrix is not None:
         return matrix
@@ -226,13 +232,17 @@ def parse_answer(text: str):
         text = text.replace(latex, python)
     if "\\in " in text or "\\in(" in text or "\\in[" in text:
         text = text.split("\\in", 1)[1].strip()
-    if not re.search(r"[<>!]", text):
+    if not re.search(r"[<>!]", text) and len(split_top_level(text, ",")) == 1:
         chain = split_top_level(text, "=")
         if len(chain) > 2:  # "x = 5+5+1 = 11": the last link is the answer
             text = f"{chain[0]}={chain[-1]}" if re.fullmatch(r"\s*[A-Za-z]\s*", chain[0]) else chain[-1]
     unions = split_top_level(text, "\\cup")
     if len(unions) > 1:
         return sympy.Union(*[_interval_or_set(parse_answer(part)) for part in unions])
+    if len(split_top_level(text, ",")) > 1:  # "x = 1, y = 2": a list of relations, not one relation
+        sequence = _sequence(text)
+        if sequence is not None:
+            return sequence
     relation = _relation(text)
     if relation is not None:
         return relation
@@ -299,10 +309,47 @@ def _numbers_close(a: complex, b: complex, rel_tol: float) -> bool:
     return abs(a - b) <= rel_tol * max(1.0, abs(a), abs(b))
 
 
-def expressions_equal(gold, pred, rel_tol: float = REL_TOL) -> bool:
+def _undefined(value) -> bool:
+    return bool(value.has(sympy.zoo, sympy.nan)) if isinstance(value, sympy.Basic) else False
+
+
+def _shown_decimals(value: sympy.Float) -> tuple[int, int] | None:
+    """(decimals shown, significant digits) of a decimal literal such as 125.663; None for 5.0."""
+    shown = format(float(value), ".15g")
+    if "e" in shown or "." not in shown:
+        return None
+    decimals = len(shown.split(".")[1])
+    significant = len(shown.lstrip("-").replace(".", "").lstrip("0"))
+    return decimals, significant
+
+
+def _is_approximation(exact, decimal) -> bool:
+    """``decimal`` is ``exact`` rounded or truncated to the decimals it shows (4+ significant digits)."""
+    if not (isinstance(decimal, sympy.Float) and not exact.atoms(sympy.Float) and not exact.free_symbols):
+        return False
+    shown = _shown_decimals(decimal)
+    if shown is None or shown[1] < 4:
+        return False
+    decimals = shown[0]
+    value = sympy.N(exact, 30)
+    if not value.is_real:
+        return False
+    step = sympy.Rational(1, 10**decimals)
+    target = sympy.Rational(format(float(decimal), ".15g"))
+    rounded = sympy.floor(value / step + sympy.Rational(1, 2)) * step
+    truncated = sympy.sign(value) * sympy.floor(abs(value) / step) * step
+    return target in (rounded, truncated)
+
+
+def expressions_equal(gold, pred, rel_tol: float | None = None) -> bool:
+    rel_tol = _POLICY["rel_tol"] if rel_tol is None else rel_tol
+    gold, pred = sympy.sympify(gold), sympy.sympify(pred)
+    if _undefined(gold) or _undefined(pred):  # 1/0 equals nothing, not even 2/0
+        return False
     if gold == pred:
         return True
-    gold, pred = sympy.sympify(gold), sympy.sympify(pred)
+    if _POLICY["approximate_decimals"] and (_is_approximation(gold, pred) or _is_approximation(pred, gold)):
+        return True
     if isinstance(gold, sympy.Float) or isinstance(pred, sympy.Float) or not (gold.free_symbols | pred.free_symbols):
         try:
             return _numbers_close(complex(sympy.N(gold, 20)), complex(sympy.N(pred, 20)), rel_tol)
@@ -422,8 +469,10 @@ def _equations_equal(gold: sympy.Eq, pred: sympy.Eq) -> bool:
     return bool(ratio.is_number and ratio != 0)
 
 
-def answers_equivalent(gold_text: str, pred_text: str, gold_percent: bool = False, pred_percent: bool = False) -> bool:
+def answers_equivalent(gold_text: str, pred_text: str, gold_percent: bool = False, pred_percent: bool = False,
+                       policy: dict | None = None) -> bool:
     """Parse both normalised answers and compare; unparseable answers fall back to text."""
+    _POLICY.update({"rel_tol": REL_TOL, "approximate_decimals": True, "unordered_lists": True}, **(policy or {}))
     try:
         gold = parse_answer(gold_text)
     except (Unparseable, RecursionError):

@@ -19,7 +19,8 @@ TAIL_CHARS = 3000
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _BOXED_SPACE = re.compile(r"\\boxed +([^\s$]+)")
-_MARKER = re.compile(r"(?:final\s+answer|answer\s*(?:is|:|=)|\#\#\#\#)", re.IGNORECASE)
+_MARKER = re.compile(r"(?:final\s+answer|answer\s*(?:is|:|=)|\#\#\#\#|réponse\s*(?:est|:)|respuesta\s*(?:es|:)|"
+                     r"antwort\s*(?:ist|:)|答案\s*(?:是|为|:|：))", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"\.\s+(?=[A-Z])|\.\s*$|\n|I hope", re.MULTILINE)
 _MATH_SPAN = re.compile(
     r"\$\$(?P<dd>.+?)\$\$|\\\[(?P<br>.+?)\\\]|\\\((?P<pa>[^\n]+?)\\\)|(?<!\\)\$(?P<d>(?:\\\$|[^$\n])+?)(?<!\\)\$",
@@ -28,14 +29,22 @@ _MATH_SPAN = re.compile(
 # A number standing alone: not glued to letters, exponents, subscripts or other operands,
 # so "x^2+3x" yields nothing while "so it is 12." yields 12.
 _LONE_NUMBER = re.compile(
-    r"(?<![\w^_\\.{/*+=-])(-?\d{1,3}(?:(?:,|\\,|\\!|,\\!| )\d{3})+(?:\.\d+)?(?![,\d])|-?\d+,\d{1,2}(?![,\d])"
-    r"|-?\d+(?:\.\d+)?(?:/\d+)?|-?\.\d+)(?![\w^_(\[{/*+=-]|\.\d)"
+    r"(?<![A-Za-z0-9_^\\.{/*+=-])(-?\d{1,3}(?:(?:,|\\,|\\!|,\\!| )\d{3})+(?:\.\d+)?(?![,\d])|-?\d+,\d{1,2}(?![,\d])"
+    r"|-?\d+(?:\.\d+)?(?:/\d+)?|-?\.\d+)(?![A-Za-z0-9_^(\[{/*+=-]|\.\d)"
 )
+# A number glued to a squared or cubed unit ("1,000.99m²") is still a number.
+_BOLD = re.compile(r"(?<![\w)])\*\*(\S[^*\n]{0,80}?)\*\*(?![\w(])")  # markdown bold, not Python powers
+_GLUED_UNIT = re.compile(r"(\d)([A-Za-z]{1,3}[²³])")
+_LONE_FRACTION = re.compile(r"(?<![\w{^])-?\\[dtc]?frac\{\d+\}\{\d+\}")
 _CHOICE = re.compile(r"^\(?([A-J])\)?[.:]?$")
+# A gold letter may carry its option's text: "(D) Alina", "C Cecile", "C. x = 42".
+_CHOICE_WITH_TEXT = re.compile(r"^\(([A-J])\)\s|^([A-J])(?:\.\s|\s+[A-Z][a-z])")
 _CHOICE_IN_TEXT = (
-    re.compile(r"answer\s*(?:is|:)?\s*:?\s*\(?\**\(?([A-J])\b\)?", re.IGNORECASE),
+    re.compile(r"answer\s*(?:is|:)?\s*:?\s*(?:for sure|probably|definitely|clearly|option|choice)?\s*\(?\**\(?([A-J])\b\)?",
+               re.IGNORECASE),
     re.compile(r"(?:^|\s)\(([A-J])\)(?!\w)"),
     re.compile(r"^\s*\**\(?([A-J])\)?\**[.:)]?(?:\s|$)"),
+    re.compile(r"\b(?:it's|it is|is|option|choice)\s+\(?([A-J])\)?[.!]?\s*$", re.IGNORECASE),
 )
 _TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox|operatorname|mathit|textnormal|textsf|mathsf)\s*\{([^{}]*)\}")
 _UNITS = (
@@ -44,11 +53,20 @@ _UNITS = (
     "months?|years?|dollars?|cents?|pounds?|lbs?|ounces?|oz|grams?|g|kg|liters?|litres?|l|ml|"
     "people|students|persons?|ways|items|points|marbles|apples|books|pages|times"
 )
-_TRAILING_UNIT = re.compile(rf"(?<=[\d}}.)])\s*(?:(?:{_UNITS})(?:\^?\{{?[23]\}}?|²|³)?\s*)+$", re.IGNORECASE)
+# Units of one or two letters ("cm", "m", "s") read as units only after a space, a \\text{} or with
+# a power ("10 cm", "1,000.99m²"): glued to a number ("10m") they may be a variable. Longer unit
+# words may be glued ("10weeks").
+_SHORT_UNITS = {u for u in _UNITS.split("|") if len(u.rstrip("?s")) <= 2}
+_TRAILING_UNIT = re.compile(
+    rf"(?<=[\d}}.)])(?:\s+(?:{_UNITS})|(?:{'|'.join(u for u in _UNITS.split('|') if u not in _SHORT_UNITS)})"
+    rf"|(?:{'|'.join(sorted(_SHORT_UNITS))})(?=²|³))(?:\^?\{{?[23]\}}?|²|³)?(?:\s+(?:{_UNITS})(?:\^?\{{?[23]\}}?|²|³)?)*\s*$",
+    re.IGNORECASE,
+)
+_TEXT_UNIT = re.compile(rf"\\(?:text|mbox|mathrm|textnormal|textrm)\s*\{{\s*(?:(?:{_UNITS})\s*)+\}}(?:\^?\{{?[23]\}}?|²|³)?\s*$",
+                        re.IGNORECASE)
 _PERCENT = re.compile(r"\s*(?:\\%|%|\\text\{\s*\\?%\s*\}|\bpercent(?:age)?\b|\bpct\b)\s*")
 _DEGREE = re.compile(r"\s*(?:\^\s*\{?\\circ\}?|°|\\degree\b|\bdegrees?\b)")
 _CURRENCY = re.compile(r"\\\$|\$|€|£|¥|\bUSD\b|\bEUR\b")
-_THOUSANDS = re.compile(r"(?<![\d.])([1-9]\d{0,2})((?:(?:,|\{,\}|\\,|\\!|\\ |\s)\d{3})+)(?![\d])")
 _MIXED = re.compile(r"^(-?)(\d+)\s+(\d+)\s*/\s*(\d+)$|^(-?)(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$")
 _NUMBER = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
 
@@ -74,31 +92,65 @@ def _balanced_from(text: str, open_index: int) -> str | None:
     return None
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{}``/``\\fbox{}`` (or ``\\boxed 5``), or None."""
-    matches = list(_BOXED.finditer(text))
-    spaced = list(_BOXED_SPACE.finditer(text))
-    if spaced and (not matches or spaced[-1].start() > matches[-1].start()):
-        return spaced[-1].group(1)
-    for match in reversed(matches[-3:]):  # a few tries keep "\\boxed{" * 10**4 linear
+def _boxes(text: str, limit: int = 8) -> list[tuple[int, int, str]]:
+    """(start, end, content) of the last few closed ``\\boxed{}``/``\\fbox{}`` (and ``\\boxed 5``)."""
+    found = []
+    for match in list(_BOXED.finditer(text))[-limit:]:  # a bounded number keeps "\\boxed{" * 10**4 linear
         content = _balanced_from(text, match.end() - 1)
         if content is not None:
-            return content
-    return None
+            found.append((match.start(), match.end() + len(content) + 1, content))
+    for match in list(_BOXED_SPACE.finditer(text))[-limit:]:
+        found.append((match.start(), match.end(), match.group(1)))
+    return sorted(found)
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{}``/``\\fbox{}`` (or ``\\boxed 5``), or None."""
+    boxes = _boxes(text)
+    return boxes[-1][2] if boxes else None
+
+
+# What may stand between boxes that together give one answer: "\boxed{-2} and \boxed{1}".
+_BOX_JOINER = re.compile(r"[\s,;.$&]*(?:(?:and|or|\\quad|\\qquad|\\text\{\s*(?:and|or|,)?\s*\}|\\[,;])[\s,;.$&]*)*")
+
+
+def _final_boxes(text: str) -> tuple[str, int] | None:
+    """The answer the boxes give (several adjacent boxes join into a list) and where they end."""
+    boxes = _boxes(text)
+    if not boxes:
+        return None
+    parts = [boxes[-1]]
+    for box in reversed(boxes[:-1]):
+        if not _BOX_JOINER.fullmatch(text[box[1]:parts[0][0]]):
+            break
+        parts.insert(0, box)
+    contents = [content.strip() for _, _, content in parts]
+    joined = contents[0] if len(contents) == 1 else ", ".join(contents)
+    return joined, parts[-1][1]
 
 
 def _last_candidate(segment: str) -> str | None:
-    """The last math span, boxed value or lone number in ``segment``."""
+    """The last math span, boxed value, lone number or simple fraction in ``segment``."""
     found: list[tuple[int, str]] = []
     for match in _MATH_SPAN.finditer(segment):
-        found.append((match.start(), next(g for g in match.groups() if g is not None)))
+        body = next(g for g in match.groups() if g is not None)
+        if _is_prose(body):  # "$? just about 1$": a stray pair of dollars around words
+            inner = [m.group(1) for m in _LONE_NUMBER.finditer(body)]
+            if not inner:
+                continue
+            body = inner[-1]
+        found.append((match.start(), body))
     for match in _LONE_NUMBER.finditer(segment):
         if not any(start <= match.start() < start + len(body) + 4 for start, body in found):
             found.append((match.start(), match.group(1)))
+    for match in _LONE_FRACTION.finditer(segment):
+        if not any(start <= match.start() < start + len(body) + 4 for start, body in found):
+            found.append((match.start(), match.group(0)))
     return max(found)[1] if found else None
 
 
-def _after_marker(text: str) -> str | None:
+def _after_marker(text: str) -> tuple[str, bool] | None:
+    """The answer after the last "answer is"/"####" marker, and whether it was math (not just words)."""
     markers = list(_MARKER.finditer(text))
     if not markers:
         return None
@@ -110,19 +162,61 @@ def _after_marker(text: str) -> str | None:
     sentence = sentence.strip()
     if not sentence:
         return None
+    spans = list(_MATH_SPAN.finditer(sentence))
+    if len(spans) > 1 and all(_BOX_JOINER.fullmatch(sentence[a.end():b.start()].replace('"', ""))
+                              for a, b in zip(spans, spans[1:])):  # "$12$ and $13$" is one answer
+        return ", ".join(next(g for g in m.groups() if g is not None).strip() for m in spans), True
     candidate = _last_candidate(sentence)
-    return candidate if candidate is not None else sentence
+    return (candidate, True) if candidate is not None else (sentence, False)
+
+
+# Words allowed in an answer given bare: units, "and", function names.
+_ANSWER_WORDS = re.compile(
+    r"(?:and|or|sin|cos|tan|cot|sec|csc|log|ln|exp|sqrt|arcsin|arccos|arctan|sinh|cosh|tanh|pi|inf|oo|"
+    r"square|cubic|units?|degrees?|percent|pct|weeks?|days?|hours?|minutes?|seconds?|months?|years?|"
+    r"meters?|miles?|inches|feet|dollars?|cents?|cm|mm|km|m|ft|in|kg|g|mg|ml|oz|lbs?|hrs?|mins?|secs?|s|mph)",
+    re.IGNORECASE,
+)
+
+
+def _is_prose(text: str) -> bool:
+    """True when ``text`` reads as words rather than a math answer (outside \\text{} and commands)."""
+    bare = re.sub(r"\\begin\{array\}\{[^{}]*\}|\\(?:text|mbox|textbf|mathrm|textnormal|operatorname|begin|end)\s*\{[^{}]*\}"
+                  r"|\\[A-Za-z]+", " ", text)
+    words = [w for w in re.findall(r"[^\W\d_]{2,}", bare) if not _ANSWER_WORDS.fullmatch(w)]
+    return bool(words)
+
+
+def _bare_answer(response: str) -> str | None:
+    """A short reply with nothing delimited ("x^2 + 2*x + 1", "[1, 2, 3]") is its own answer."""
+    text = response.strip()
+    if not text or len(text) > 200 or "$" in text or "\\[" in text or "\\(" in text or _is_prose(text):
+        return None
+    return text
 
 
 def extract_answer(response: str) -> str | None:
-    """The final answer in ``response``: boxed, after "answer is", last math span, last number."""
-    boxed = last_boxed(response)
+    """The final answer in ``response``: boxed, after "answer is", last math span, last number.
+
+    A "final answer is" sentence written after the last box wins over the box (models box
+    intermediate values and then state the result); adjacent boxes form one list answer.
+    """
+    response = _GLUED_UNIT.sub(r"\1 \2", response[-TAIL_CHARS * 4:])
+    response = _BOLD.sub(r" \1 ", response)
+    boxed = _final_boxes(response)
     if boxed is not None:
-        return boxed.strip()
+        answer, box_end = boxed
+        marked = _after_marker(response[box_end:])
+        if marked is not None and marked[1]:
+            return marked[0].strip()
+        return answer
     response = response[-TAIL_CHARS:]
     marked = _after_marker(response)
     if marked is not None:
-        return marked.strip()
+        return marked[0].strip()
+    bare = _bare_answer(response)
+    if bare is not None:
+        return bare
     candidate = _last_candidate(response)
     if candidate is not None:
         return candidate.strip()
@@ -147,7 +241,10 @@ def choice_letter(answer: str) -> str | None:
     """"B", "(B)", "\\text{(B)}" -> "B"; None when the answer is not a bare choice."""
     text = _TEXT_WRAPPERS.sub(r"\1", answer).strip().strip("*$ ")
     found = _CHOICE.match(text)
-    return found.group(1) if found else None
+    if found:
+        return found.group(1)
+    found = _CHOICE_WITH_TEXT.match(text)
+    return next(g for g in found.groups() if g) if found else None
 
 
 def choice_in_response(response: str) -> str | None:
@@ -157,6 +254,9 @@ def choice_in_response(response: str) -> str | None:
         letter = choice_letter(boxed) or (re.match(r"\s*\(?([A-J])\)", boxed) or [None, None])[1]
         if letter:
             return letter
+    whole = choice_letter(response)
+    if whole is not None:  # the reply is the letter itself ("\\mathrm{E}", "C. x = 42")
+        return whole
     tail = response[-400:]
     for pattern in _CHOICE_IN_TEXT:
         found = pattern.findall(tail)
@@ -175,34 +275,66 @@ def _fix_fracs_and_roots(text: str) -> str:
     return text
 
 
-def normalize_answer(answer: str) -> Answer | None:
+_LATEX_COMMANDS = ("frac|dfrac|tfrac|cfrac|sqrt|begin|end|pi|text|textbf|mathrm|mbox|left|right|cdot|times|infty|le|leq|"
+                   "ge|geq|ne|neq|pm|in|cup|cap|sin|cos|tan|log|ln|circ|boxed|approx|lt|gt|dots|ldots|cdots")
+_DOUBLED_COMMAND = re.compile(rf"(?<!\\)\\\\(?=(?:{_LATEX_COMMANDS})(?![A-Za-z]))")
+_MINUS_SIGNS = str.maketrans({"\u2212": "-", "\ufe63": "-", "\uff0d": "-", "\u2013": "-"})
+_WHOLE_THOUSANDS = re.compile(r"-?[1-9]\d{0,2}(?:(?:,| )\d{3})+(?:\.\d+)?")
+_LATEX_THOUSANDS = re.compile(r"(?<=\d)\s*(?:\{\s*,\s*\}|,\s*\\!|\\!|\\,)\s*(?=\d{3}(?!\d))")
+_FUNCTION_LHS = re.compile(r"^[a-zA-Z]\s*\(\s*[a-z]\s*\)\s*=(?!=)")
+_ELLIPSIS = re.compile(r",\s*(?:\.\.\.|\\[lc]?dots)\s*$")
+
+
+def _approximation(text: str) -> str:
+    """ "A \\approx B": the exact A is the answer, unless A is only a name ("x \\approx 11")."""
+    parts = text.split("\\approx")
+    left = parts[0].strip()
+    value = re.sub(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*", "", left) if left.count("=") == 1 else left
+    return parts[-1] if re.fullmatch(r"[A-Za-z]?(?:_\{?\w+\}?)?\s*", value) else left
+
+
+def normalize_answer(answer: str, strip_units: bool = True) -> Answer | None:
     """Canonical LaTeX-ish text for ``answer``: wrappers, units, separators and styling removed."""
-    text = answer.strip()
+    text = answer.strip().translate(_MINUS_SIGNS)
     if len(text) > MAX_ANSWER_CHARS:
         return None
+    text = _DOUBLED_COMMAND.sub("\\\\", text)  # "\\\\frac" written with an escaped backslash
     inner = last_boxed(text)
     if inner is not None and text.startswith(("\\boxed", "\\fbox")):
         text = inner
     text = text.strip().strip("$").strip()
+    text = re.sub(r"(?<!\\)\\$", "", text).strip()  # "185\\": a stray line-break backslash
     text = re.sub(r"\\(?:left|right|big|Big|bigg|Bigg)(?=[()\[\]|.]|\\[{}]|\\[lr]?vert)", "", text)
     text = re.sub(r"\\(?:left|right)\.", "", text)
     text = re.sub(r"\\displaystyle|\\mathrm\{d\}", "", text)
-    if "\\approx" in text:  # "x = 1/3 \approx 0.33": the exact value is the answer
-        text = text.split("\\approx")[0] if "=" in text.split("\\approx")[0] else text.replace("\\approx", "=")
+    if "\\approx" in text:
+        text = _approximation(text)
+    text = _LATEX_THOUSANDS.sub("", text)
     text = re.sub(r"(?<!\\)\\!", "", text)
     text = re.sub(r"(?<!\\)\\[,;: ]|~", " ", text).replace("{,}", ",")
     percent = bool(_PERCENT.search(text))
     text = _PERCENT.sub("", text)
     text = _DEGREE.sub("", text)
     text = _CURRENCY.sub("", text)
+    if strip_units:
+        text = _TEXT_UNIT.sub("", text)
+        # "17\\text{ any text}": words written after a number are a unit or a remark, not the answer
+        text = re.sub(r"^(-?[\d.,/]+)\s*\\(?:text|mbox|textnormal|textrm)\s*\{[^{}]*\}\s*$", r"\1", text)
     for _ in range(3):  # nested \text{\textbf{...}}
         text = _TEXT_WRAPPERS.sub(r"\1", text)
     text = re.sub(r"\s+and\s+", ", ", text)
-    text = _TRAILING_UNIT.sub("", text.strip())
+    text = _TRAILING_UNIT.sub("", text.strip()) if strip_units else text.strip()
     text = _fix_fracs_and_roots(text)
-    text = _THOUSANDS.sub(lambda m: m.group(1) + re.sub(r"\D", "", m.group(2)), text)
+    ellipsis = bool(_ELLIPSIS.search(text))
+    text = _ELLIPSIS.sub("", text)
     text = text.strip().rstrip(".,;:").strip()
+    if ellipsis:  # "1, 2, 3, ..." is an unending list, not the finite answer "1, 2, 3"
+        text += ", \\ldots"
     text = re.sub(r"\s+", " ", text)
+    if _WHOLE_THOUSANDS.fullmatch(text):  # thousands separators only where the whole answer is one number
+        text = re.sub(r"[, ]", "", text)
+    text = re.sub(r"^\+(?=[\d.])", "", text)
+    text = _FUNCTION_LHS.sub("y =", text)  # f(x) = 2x+3 and y = 2x+3 define the same function
     mixed = _MIXED.match(text)
     if mixed:
         sign, whole, num, den = [g for g in mixed.groups() if g is not None]
