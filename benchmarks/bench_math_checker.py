@@ -9,9 +9,10 @@ every pair once, cold, so neither's cache helps.
   compute at the same time);
 - batch: ``answers_match_batch`` spreading the sympy work over 2 worker processes.
 
-Also prints each checker's accuracy on the suite.
+Also prints each checker's accuracy on the suite, and with ``--suites`` the per-suite table on
+public graders' own test cases (tests/verifiers/public_cases/), both checkers side by side.
 
-    .venv/bin/python benchmarks/bench_math_checker.py [--pairs 400]
+    .venv/bin/python benchmarks/bench_math_checker.py [--pairs 400] [--suites]
 """
 
 from __future__ import annotations

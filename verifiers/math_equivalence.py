@@ -239,7 +239,8 @@ def parse_answer(text: str):
     unions = split_top_level(text, "\\cup")
     if len(unions) > 1:
         return sympy.Union(*[_interval_or_set(parse_answer(part)) for part in unions])
-    if len(split_top_level(text, ",")) > 1:  # "x = 1, y = 2": a list of relations, not one relation
+    if len(split_top_level(text, ",")) > 1 or (text[:1] in "([" and _matching_close(text)):
+        # "x = 1, y = 2" and "(p=5, q=2)": a list of relations, not one relation
         sequence = _sequence(text)
         if sequence is not None:
             return sequence
@@ -373,7 +374,17 @@ def expressions_equal(gold, pred, rel_tol: float | None = None) -> bool:
         return sympy.simplify(difference) == 0
 
 
+def _distinct(items) -> list:
+    kept: list = []
+    for item in items:
+        if not any(equivalent(item, other) for other in kept):
+            kept.append(item)
+    return kept
+
+
 def _items_equal(gold_items, pred_items, ordered: bool) -> bool:
+    if not ordered:  # a set of solutions: a repeated solution is still the same set
+        gold_items, pred_items = _distinct(gold_items), _distinct(pred_items)
     if len(gold_items) != len(pred_items):
         return False
     if ordered:
@@ -414,7 +425,7 @@ def equivalent(gold, pred) -> bool:
     if isinstance(gold, Text) or isinstance(pred, Text):
         return isinstance(gold, Text) and isinstance(pred, Text) and gold.value == pred.value
     if isinstance(gold, sympy.Eq) and not isinstance(pred, sympy.Rel | sympy.And):
-        if isinstance(gold.lhs, sympy.Symbol | sympy.Function):
+        if _is_name(gold.lhs):  # "AB = 4", "\\frac{NO}{BO} = ...": the value is the answer
             return equivalent(gold.rhs, pred)
     if isinstance(pred, sympy.Eq) and not isinstance(gold, sympy.Rel | sympy.And):
         return equivalent(gold, pred.rhs)
@@ -444,6 +455,13 @@ def equivalent(gold, pred) -> bool:
     if isinstance(gold, sympy.Set) or isinstance(pred, sympy.Set):
         return gold == pred
     return expressions_equal(gold, pred)
+
+
+def _is_name(expr) -> bool:
+    """A left-hand side that only names the answer: symbols, products and ratios of them, f(x)."""
+    if not isinstance(expr, sympy.Expr) or not expr.free_symbols:
+        return False
+    return all(abs(number) == 1 for number in expr.atoms(sympy.Number))
 
 
 def _union_parts(value: sympy.Set) -> tuple:

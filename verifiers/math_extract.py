@@ -111,7 +111,8 @@ def last_boxed(text: str) -> str | None:
 
 
 # What may stand between boxes that together give one answer: "\boxed{-2} and \boxed{1}".
-_BOX_JOINER = re.compile(r"[\s,;.$&]*(?:(?:and|or|\\quad|\\qquad|\\text\{\s*(?:and|or|,)?\s*\}|\\[,;])[\s,;.$&]*)*")
+_BOX_JOINER = re.compile(r"[\s,;.$&\\]*(?:(?:and|or|\\quad|\\qquad|\\text\{\s*(?:and|or|,)?\s*\}|\\[,;()\[\]]|\\n)"
+                         r"[\s,;.$&\\]*)*")
 
 
 def _final_boxes(text: str) -> tuple[str, int] | None:
@@ -149,6 +150,16 @@ def _last_candidate(segment: str) -> str | None:
     return max(found)[1] if found else None
 
 
+def _joined_spans(text: str) -> str | None:
+    """Several math spans that together are all of ``text`` ("$12$ and $13$"), joined as a list."""
+    spans = list(_MATH_SPAN.finditer(text))
+    if len(spans) < 2 or text[: spans[0].start()].strip() or text[spans[-1].end():].strip(" .,"):
+        return None
+    if not all(_BOX_JOINER.fullmatch(text[a.end():b.start()]) for a, b in zip(spans, spans[1:])):
+        return None
+    return ", ".join(next(g for g in m.groups() if g is not None).strip() for m in spans)
+
+
 def _after_marker(text: str) -> tuple[str, bool] | None:
     """The answer after the last "answer is"/"####" marker, and whether it was math (not just words)."""
     markers = list(_MARKER.finditer(text))
@@ -162,10 +173,9 @@ def _after_marker(text: str) -> tuple[str, bool] | None:
     sentence = sentence.strip()
     if not sentence:
         return None
-    spans = list(_MATH_SPAN.finditer(sentence))
-    if len(spans) > 1 and all(_BOX_JOINER.fullmatch(sentence[a.end():b.start()].replace('"', ""))
-                              for a, b in zip(spans, spans[1:])):  # "$12$ and $13$" is one answer
-        return ", ".join(next(g for g in m.groups() if g is not None).strip() for m in spans), True
+    joined = _joined_spans(sentence.replace('\\"', "").replace('"', ""))
+    if joined is not None:  # "$12$ and $13$" is one answer
+        return joined, True
     candidate = _last_candidate(sentence)
     return (candidate, True) if candidate is not None else (sentence, False)
 
@@ -229,6 +239,9 @@ def extract_gold(gold: str) -> str | None:
     stripped = gold.strip()
     if "\\boxed" in stripped or "\\fbox" in stripped or _MARKER.search(stripped):
         return extract_answer(stripped)
+    joined = _joined_spans(stripped)
+    if joined is not None:  # "$1$ and $2$ and $3$", "$21,16$ or $11$"
+        return joined
     span = re.fullmatch(r"\$\$?(.+?)\$?\$|\\\[(.+)\\\]|\\\((.+)\\\)", stripped, flags=re.DOTALL)
     if span:
         return next(g for g in span.groups() if g is not None).strip()
@@ -285,6 +298,30 @@ _FUNCTION_LHS = re.compile(r"^[a-zA-Z]\s*\(\s*[a-z]\s*\)\s*=(?!=)")
 _ELLIPSIS = re.compile(r",\s*(?:\.\.\.|\\[lc]?dots)\s*$")
 
 
+_RATIO_OF_NAMES = re.compile(r"^[^=]*[A-Za-z][^=]*:[^=]*=\s*(\d+\s*:\s*\d+)$")
+_NAMES_TUPLE_LHS = re.compile(r"^\(\s*[A-Za-z]\s*(?:,\s*[A-Za-z]\s*)+\)\s*=(?!=)\s*")
+
+
+def _semicolon_lists(text: str) -> str:
+    """';' inside brackets separates coordinates; at the top level it separates answers."""
+    if ";" not in text:
+        return text
+    out, depth, parts = [], 0, []
+    for char in text:
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if char == ";" and depth == 0:
+            parts.append("".join(out))
+            out = []
+        else:
+            out.append("," if char == ";" else char)
+    parts.append("".join(out))
+    if len(parts) == 1:
+        return parts[0]
+    return ", ".join(f"({p.strip()})" if "," in p and not p.strip().startswith(("(", "[")) else p.strip()
+                     for p in parts if p.strip())
+
+
 def _approximation(text: str) -> str:
     """ "A \\approx B": the exact A is the answer, unless A is only a name ("x \\approx 11")."""
     parts = text.split("\\approx")
@@ -322,7 +359,12 @@ def normalize_answer(answer: str, strip_units: bool = True) -> Answer | None:
         text = re.sub(r"^(-?[\d.,/]+)\s*\\(?:text|mbox|textnormal|textrm)\s*\{[^{}]*\}\s*$", r"\1", text)
     for _ in range(3):  # nested \text{\textbf{...}}
         text = _TEXT_WRAPPERS.sub(r"\1", text)
-    text = re.sub(r"\s+and\s+", ", ", text)
+    text = re.sub(r"\s+(?:and|or)\s+|(?<=\))\s*or\s*(?=\()|(?<=\d)or(?=[A-Z])", ", ", text)
+    if re.search(r"<|>|\\[lg]eq?\b", text):  # "0 < f(x) < 1": the function's value is the variable
+        text = re.sub(r"\b[a-zA-Z]\(\s*[a-z]\s*\)", "y", text)
+    text = _RATIO_OF_NAMES.sub(r"\1", text)  # "V_1:V_2 = 11:21": the ratio is the answer
+    text = _NAMES_TUPLE_LHS.sub("", text)  # "(p,q) = (3,2)": the tuple of values is the answer
+    text = _semicolon_lists(text)
     text = _TRAILING_UNIT.sub("", text.strip()) if strip_units else text.strip()
     text = _fix_fracs_and_roots(text)
     ellipsis = bool(_ELLIPSIS.search(text))

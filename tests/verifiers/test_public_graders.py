@@ -28,6 +28,10 @@ KNOWN_MISSES = {
      "\\begin{cases} a+b=0.5\\\\ a-b=1.732\\end{cases}"): "cases environments are not parsed",
     ("mario", "\\sin(90^{\\circ}-x)", "\\cos(x)"): "degrees inside a trigonometric argument",
     ("mario", "\\begin{matrix} \\frac12 \\\\ 1 \\end{matrix}", "[0.5, 1]"): "a bracket pair reads as an interval",
+    ("math_verify_numina", r"\\boxed{W(n) = 1 \\text{ and } W(n) = -1", r"W(x)=1orW(x)=-1"):
+        "an unclosed box written with escaped backslashes, against equations glued by 'or'",
+    ("math_verify_numina", r"\boxed{ p = 5, q = 2 \quad \text{and} \quad p = 7, q = 2}", r"$p=5,q=2;p=7,q=2$"):
+        "two solution pairs written as one flat list in the gold (math-verify misses it too)",
     ("lighteval", "220", "Réponse: Janeth aura encore 220 $ à payer d'ici 12 mois."): "last number of the sentence is 12",
 }
 
@@ -138,3 +142,10 @@ def test_policy_options():
     assert not answers_match("10", "10 \\text{ cm}", policy=MathPolicy(strip_units=False))
     assert answers_match("100", "\\boxed{100.5}", policy=MathPolicy(rel_tol=0.01))
     assert not answers_match("100", "\\boxed{100.5}")
+
+
+def test_verifier_takes_the_policy_from_its_options():
+    from flywheel.verify import load_verifier
+
+    verifier = load_verifier("math", {"unordered_lists": False, "rel_tol": 0.01})
+    assert verifier.policy == MathPolicy(rel_tol=0.01, unordered_lists=False)
