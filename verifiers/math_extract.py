@@ -64,10 +64,12 @@ _TRAILING_UNIT = re.compile(
 )
 _TEXT_UNIT = re.compile(rf"\\(?:text|mbox|mathrm|textnormal|textrm)\s*\{{\s*(?:(?:{_UNITS})\s*)+\}}(?:\^?\{{?[23]\}}?|²|³)?\s*$",
                         re.IGNORECASE)
-_PERCENT = re.compile(r"\s*(?:\\%|%|\\text\{\s*\\?%\s*\}|\bpercent(?:age)?\b|\bpct\b)\s*")
+_PERCENT = re.compile(r"\s*(?:\\%|%|\\text\{\s*\\?%\s*\}|(?<![A-Za-z])percent(?:age)?\b|(?<![A-Za-z])pct\b)\s*")
 _DEGREE = re.compile(r"\s*(?:\^\s*\{?\\circ\}?|°|\\degree\b|\bdegrees?\b)")
 _CURRENCY = re.compile(r"\\\$|\$|€|£|¥|\bUSD\b|\bEUR\b")
-_MIXED = re.compile(r"^(-?)(\d+)\s+(\d+)\s*/\s*(\d+)$|^(-?)(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$")
+_MIXED = re.compile(r"^(-?)(\d{1,3}(?:[ ,]\d{3})+|\d+) +(\d+)/(\d+)$|^(-?)(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$")
+# "4 4/9" in a sentence: a whole number, one space, a fraction, on one line
+_LONE_MIXED = re.compile(r"(?<![\d/.,\w])-?\d+ \d+/\d+(?![\d/.\w])")
 _NUMBER = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
 
 
@@ -111,7 +113,7 @@ def last_boxed(text: str) -> str | None:
 
 
 # What may stand between boxes that together give one answer: "\boxed{-2} and \boxed{1}".
-_BOX_JOINER = re.compile(r"[\s,;.$&\\]*(?:(?:and|or|\\quad|\\qquad|\\text\{\s*(?:and|or|,)?\s*\}|\\[,;()\[\]]|\\n)"
+_BOX_JOINER = re.compile(r"[\s,;.$&\\]*(?:(?:and|or|\\quad|\\qquad|\\text\{[^{}\d]{0,30}\}|\\[,;()\[\]]|\\n)"
                          r"[\s,;.$&\\]*)*")
 
 
@@ -122,7 +124,8 @@ def _final_boxes(text: str) -> tuple[str, int] | None:
         return None
     parts = [boxes[-1]]
     for box in reversed(boxes[:-1]):
-        if not _BOX_JOINER.fullmatch(text[box[1]:parts[0][0]]):
+        between = text[box[1]:parts[0][0]]
+        if "$$" in between or not _BOX_JOINER.fullmatch(between):  # separate display blocks are separate answers
             break
         parts.insert(0, box)
     contents = [content.strip() for _, _, content in parts]
@@ -144,6 +147,9 @@ def _last_candidate(segment: str) -> str | None:
     for match in _LONE_NUMBER.finditer(segment):
         if not any(start <= match.start() < start + len(body) + 4 for start, body in found):
             found.append((match.start(), match.group(1)))
+    for match in _LONE_MIXED.finditer(segment):  # "4 4/9" is one value, not 4 then 4/9
+        found = [(start, body) for start, body in found if not match.start() <= start < match.end()]
+        found.append((match.start(), match.group(0)))
     for match in _LONE_FRACTION.finditer(segment):
         if not any(start <= match.start() < start + len(body) + 4 for start, body in found):
             found.append((match.start(), match.group(0)))
@@ -183,7 +189,7 @@ def _after_marker(text: str) -> tuple[str, bool] | None:
 # Words allowed in an answer given bare: units, "and", function names.
 _ANSWER_WORDS = re.compile(
     r"(?:and|or|sin|cos|tan|cot|sec|csc|log|ln|exp|sqrt|arcsin|arccos|arctan|sinh|cosh|tanh|pi|inf|oo|"
-    r"square|cubic|units?|degrees?|percent|pct|weeks?|days?|hours?|minutes?|seconds?|months?|years?|"
+    r"square|cubic|units?|degrees?|percent(?:age)?|pct|weeks?|days?|hours?|minutes?|seconds?|months?|years?|"
     r"meters?|miles?|inches|feet|dollars?|cents?|cm|mm|km|m|ft|in|kg|g|mg|ml|oz|lbs?|hrs?|mins?|secs?|s|mph)",
     re.IGNORECASE,
 )
@@ -372,6 +378,7 @@ def normalize_answer(answer: str, strip_units: bool = True) -> Answer | None:
     text = text.strip().rstrip(".,;:").strip()
     if ellipsis:  # "1, 2, 3, ..." is an unending list, not the finite answer "1, 2, 3"
         text += ", \\ldots"
+    text = re.sub(r"(?<=\d)[ \t]*[\r\n]+\s*(?=[\d-])", ", ", text)  # numbers on separate lines are a list
     text = re.sub(r"\s+", " ", text)
     if _WHOLE_THOUSANDS.fullmatch(text):  # thousands separators only where the whole answer is one number
         text = re.sub(r"[, ]", "", text)
@@ -380,8 +387,11 @@ def normalize_answer(answer: str, strip_units: bool = True) -> Answer | None:
     mixed = _MIXED.match(text)
     if mixed:
         sign, whole, num, den = [g for g in mixed.groups() if g is not None]
+        whole = re.sub(r"[ ,]", "", whole)
         if int(num) < int(den):  # a proper fraction after a whole number reads as a mixed number
             text = f"{sign}({whole}+\\frac{{{num}}}{{{den}}})"
+        else:  # "11 6/6", "4 4/0": not a mixed number, and not 11 times 6/6 either
+            text = f"\\notamixednumber{{{text}}}"
     return Answer(text, percent) if text else None
 
 

@@ -32,6 +32,16 @@ KNOWN_MISSES = {
         "an unclosed box written with escaped backslashes, against equations glued by 'or'",
     ("math_verify_numina", r"\boxed{ p = 5, q = 2 \quad \text{and} \quad p = 7, q = 2}", r"$p=5,q=2;p=7,q=2$"):
         "two solution pairs written as one flat list in the gold (math-verify misses it too)",
+    ("math_verify_more", "2", "4 4/9 2"): "a run of bare numbers is read as one expression, not as its last number",
+    ("math_verify_more", "42", r"Final answer is $\sum_{k=0}^n\bigl(k\bigr)$. I hope. 42"):
+        "the marked answer is taken even when it does not parse; a later number is not tried",
+    ("math_verify_more", "42", r"Final answer is $\sum_{k=0}^n\bigl(k\bigr)$. I hope. $42$"):
+        "the marked answer is taken even when it does not parse; a later number is not tried",
+    ("math_verify_more", "1/2", r"Final answer is $\sum_{k=0}^n\bigl(k\bigr)$. I hope. 1/2"):
+        "the marked answer is taken even when it does not parse; a later number is not tried",
+    ("math_verify_more", "42", r"$42$ and $\sum_{k=0}^n\bigl(k\bigr)$"): "spans joined by 'and' form one list answer",
+    ("math_verify_more", "$F_n = \\sum_{k=0}^{n-1} F_k F_{n-k-1}$", "$F_n = \\sum_{k=0}^{n-1} F_{n-k-1} F_k$"):
+        "sums with symbolic bounds are not compared",
     ("lighteval", "220", "Réponse: Janeth aura encore 220 $ à payer d'ici 12 mois."): "last number of the sentence is 12",
 }
 

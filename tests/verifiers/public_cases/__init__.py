@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 
-SUITES = ("math_verify", "math_verify_numina", "lighteval", "mario", "nemo_skills", "hendrycks", "qwen25_math", "verl", "trl",
+SUITES = ("math_verify", "math_verify_numina", "math_verify_more", "lighteval", "mario", "nemo_skills", "hendrycks", "qwen25_math", "verl", "trl",
           "adversarial")
 
 
