@@ -29,7 +29,7 @@ from pathlib import Path
 
 from flywheel.collect import load_prompts
 from flywheel.config import DEFAULT_CONFIG, load_config
-from flywheel.generate import make_generator
+from flywheel.generation import make_generator
 from flywheel.io import RoundPaths
 from flywheel.round_audit import _score
 from flywheel.sft.launch import run_sft
@@ -70,8 +70,7 @@ def run_control(workdir: Path, rounds: int) -> dict[int, dict]:
     seed_mixture = RoundPaths(config.workdir, 0).mixture  # the seed demonstrations, decontaminated
     heldout = load_prompts(config.evaluation.path)[: config.evaluation.max_prompts]
     g = config.generation
-    generator = lambda checkpoint: make_generator(g.backend, checkpoint, device=g.device,  # noqa: E731
-                                                  batch_size=g.batch_size, config=g)
+    generator = lambda checkpoint: make_generator(checkpoint, g)  # noqa: E731
     for round_number in range(1, rounds + 1):
         if round_number in done:
             continue

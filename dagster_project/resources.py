@@ -9,7 +9,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from flywheel.config import DEFAULT_CONFIG, RoundConfig, load_config
-from flywheel.generate import Generator, make_generator
+from flywheel.generation import Generator, make_generator
 from flywheel.store import Store
 from sandbox.runner import SandboxUnavailable, bwrap_available
 
@@ -35,8 +35,7 @@ class GeneratorResource(dg.ConfigurableResource):
 
     def for_checkpoint(self, checkpoint: str) -> Generator:
         g = self.flywheel.load().generation
-        return make_generator(g.backend, checkpoint, device=self.device if self.device != "auto" else g.device,
-                              batch_size=g.batch_size, config=g)
+        return make_generator(checkpoint, g, device=self.device)
 
 
 class DuckDBStore(dg.ConfigurableResource):

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from flywheel.config import DEFAULT_CONFIG, ConfigError, load_config, with_seed, write_effective_config
+from flywheel.config import DEFAULT_CONFIG, ConfigError, load_config, with_backend, with_seed, write_effective_config
 from flywheel.store import Store
 from flywheel.workdir_lock import workdir_lock
 
@@ -54,6 +54,8 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config, workdir=args.workdir)  # fail fast on a bad config
     if args.seed is not None:
         config = with_seed(config, args.seed)
+    if args.backend is not None:
+        config = with_backend(config, args.backend)
     check_free_space(config.workdir)
     with workdir_lock(config.workdir):  # a second run on this workdir fails at once, naming this one
         effective = write_effective_config(config)
@@ -160,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", type=Path, default=None, help="default: the config's workdir")
     demo.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     demo.add_argument("--seed", type=int, default=None, help="set every seed of the config (generation, mixture, SFT)")
+    demo.add_argument("--backend", choices=["transformers", "vllm", "vllm_server", "openai"], default=None,
+                      help="generate with this backend instead of the config's generation.backend")
     demo.add_argument("--ignore-stop", action="store_true",
                       help="run all --rounds; the stopping rule's decision is still recorded (for benchmarks)")
     snapshot = sub.add_parser("snapshot", help="copy the database for a long audit that never blocks a round")

@@ -32,9 +32,25 @@ class ModelConfig(_Strict):
 
 
 class VLLMConfig(_Strict):
-    tensor_parallel_size: int = Field(1, ge=1)
-    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
+    """vLLM engine settings, shared by the in-process ``vllm`` backend and the ``vllm_server`` replicas."""
+
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per engine (per replica for vllm_server)")
+    gpu_memory_utilization: float | None = Field(
+        None, gt=0.0, le=1.0,
+        description="fraction of GPU memory for weights and KV cache; on a CPU build, of CPU memory "
+                    "(default: 0.9 with a GPU, 0.1 on CPU)")
+    max_model_len: int | None = Field(None, ge=16, description="context length (default: the model's)")
+    enforce_eager: bool | None = Field(
+        None, description="skip torch.compile and CUDA graphs: starts in seconds instead of minutes "
+                          "(default: true on CPU, false with a GPU)")
+    enable_chunked_prefill: bool | None = Field(
+        None, description="split long prefills across steps (default: true with a GPU; false on CPU, where "
+                          "vLLM 0.32 cannot rewind a per-request seed after a split prefill)")
+    dtype: str = Field("auto", description="auto, bfloat16, float16 or float32")
     enable_prefix_caching: bool = Field(True, description="the N samples of a prompt share its KV cache")
+    replicas: int = Field(1, ge=1, description="vllm_server: servers started per round (the unit of scale-out)")
+    port: int = Field(8100, ge=1024, le=65000, description="vllm_server: first replica's port; the next ones follow")
+    startup_timeout_seconds: float = Field(600.0, gt=0, description="vllm_server: wait this long for /health")
 
 
 class OpenAIConfig(_Strict):
@@ -47,7 +63,9 @@ class OpenAIConfig(_Strict):
 
 
 class GenerationConfig(_Strict):
-    backend: Literal["transformers", "vllm", "openai"] = "transformers"
+    backend: Literal["transformers", "vllm", "vllm_server", "openai"] = Field(
+        "transformers", description="transformers; vllm (in-process engine); vllm_server (the round starts "
+                                    "`vllm serve` replicas itself); openai (any OpenAI-compatible server)")
     n: int = Field(4, ge=1, le=256, description="samples per prompt")
     temperature: float = Field(0.8, ge=0.0, le=5.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
@@ -356,6 +374,12 @@ def with_seed(config: RoundConfig, seed: int) -> RoundConfig:
         "generation": config.generation.model_copy(update={"seed": seed}),
         "mixture": config.mixture.model_copy(update={"seed": seed}),
         "sft": config.sft.model_copy(update={"seed": seed})})
+
+
+def with_backend(config: RoundConfig, backend: str) -> RoundConfig:
+    """The same config generating with ``backend`` (validated like the file's own value)."""
+    generation = GenerationConfig.model_validate({**config.generation.model_dump(), "backend": backend})
+    return config.model_copy(update={"generation": generation})
 
 
 def write_effective_config(config: RoundConfig) -> Path:

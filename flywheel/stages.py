@@ -16,7 +16,7 @@ from flywheel.collect import collect_prompts
 from flywheel.config import RoundConfig
 from flywheel.decontaminate import build_index, decontaminate, hits_summary
 from flywheel.dedup import deduplicate
-from flywheel.generate import Generator, SamplingParams
+from flywheel.generation import Generator, SamplingParams
 from flywheel.io import RoundPaths, generation_checkpoint, read_parquet, write_parquet_atomic
 from flywheel.mix import file_source_examples, mix_sources
 from flywheel.schema import (
@@ -59,9 +59,13 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
     checkpoint = generation_checkpoint(config.workdir, round_number, config.model.base, config.seed_round)
     prompts = table_to_prompts(read_parquet(paths.prompts))
     g = config.generation
-    params = SamplingParams(n=g.n, temperature=g.temperature, top_p=g.top_p, max_new_tokens=g.max_new_tokens, seed=g.seed)
+    params = SamplingParams.from_config(g)
     started = utc_now()
-    samples = make_generator(str(checkpoint)).generate(prompts, params, round_number, progress)
+    generator = make_generator(str(checkpoint))
+    try:
+        samples = generator.generate(prompts, params, round_number, progress)
+    finally:  # engines and `vllm serve` replicas go away with the stage, failed or not
+        generator.close()
     sampling = json.dumps({"backend": g.backend, "n": g.n, "temperature": g.temperature, "top_p": g.top_p,
                            "max_new_tokens": g.max_new_tokens, "seed": g.seed})
     for sample in samples:

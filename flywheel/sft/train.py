@@ -193,7 +193,7 @@ def main(spec_path: str) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from flywheel.generate import end_of_turn_ids
+    from flywheel.generation import end_of_turn_ids
 
     die_with_parent()
     spec = json.loads(Path(spec_path).read_text())

@@ -1,44 +1,16 @@
-"""generate: N samples per prompt from a checkpoint.
+"""The ``transformers`` generation backend: batched sampling with a seed per sample.
 
-Backends share one small contract, :class:`Generator`. The transformers backend renders
-and tokenises each prompt once, with the checkpoint's own chat template (the one SFT trains
-with), repeats its row N times, and samples every row from its own seed; vLLM and
-OpenAI-compatible servers live in their own modules.
+It renders and tokenises each prompt once, with the checkpoint's own chat template (the one
+SFT trains with), repeats its row N times, and samples every row from its own seed.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
+from flywheel.generation.base import SamplingParams, derive_seed, end_of_turn_ids
 from flywheel.schema import Prompt, Sample
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    n: int = 1
-    temperature: float = 0.8
-    top_p: float = 0.95
-    max_new_tokens: int = 128
-    seed: int = 0
-
-
-def derive_seed(*parts: object) -> int:
-    """A 63-bit seed from (round, prompt id, ...): stable across processes, unlike hash()."""
-    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> 1
-
-
-class Generator(Protocol):
-    checkpoint: str
-
-    def generate(self, prompts: list[Prompt], params: SamplingParams, round_number: int,
-                 progress: Callable[[int], None] | None = None) -> list[Sample]:
-        """One Sample per (prompt, sample index), N per prompt."""
-        ...
 
 
 def _signed(value: int) -> int:
@@ -130,6 +102,9 @@ class TransformersGenerator:
         self.model = AutoModelForCausalLM.from_pretrained(self.checkpoint, dtype=dtype).to(self.device).eval()
         self.stop_ids = end_of_turn_ids(self.tokenizer)
 
+    def close(self) -> None:
+        self.model = None  # the weights go with the last reference
+
     def render(self, prompt: Prompt) -> str:
         messages = [m.model_dump() for m in prompt.messages]
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -197,39 +172,3 @@ class TransformersGenerator:
             kept, finish = tokens[:stop_at], "stop"
         text = self.tokenizer.decode(kept, skip_special_tokens=True).strip()
         return text, len(kept) + (finish == "stop"), finish
-
-
-def end_of_turn_ids(tokenizer) -> list[int]:
-    """Token ids that end an assistant turn: ChatML's <|im_end|>, Llama 3's <|eot_id|>, and EOS."""
-    ids = []
-    for token in ("<|im_end|>", "<|eot_id|>", "<|end|>"):
-        token_id = tokenizer.convert_tokens_to_ids(token)
-        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id and token_id is not None:
-            ids.append(token_id)
-    if tokenizer.eos_token_id is not None:
-        ids.append(tokenizer.eos_token_id)
-    return sorted(set(ids))
-
-
-def make_generator(backend: str, checkpoint: str | Path, *, device: str = "auto", batch_size: int = 16,
-                   config=None) -> Generator:
-    """The configured backend for ``checkpoint``; ``config`` is the round's GenerationConfig (vllm/openai settings)."""
-    if backend == "transformers":
-        return TransformersGenerator(checkpoint, device=device, batch_size=batch_size,
-                                     max_batch_tokens=config.max_batch_tokens if config is not None else 65536)
-    if backend == "vllm":
-        from flywheel.generate_vllm import VLLMGenerator
-
-        v = config.vllm if config is not None else None
-        return VLLMGenerator(str(checkpoint), tensor_parallel_size=v.tensor_parallel_size if v else 1,
-                             gpu_memory_utilization=v.gpu_memory_utilization if v else 0.9,
-                             enable_prefix_caching=v.enable_prefix_caching if v else True,
-                             seed=config.seed if config is not None else 0)
-    if backend == "openai":
-        from flywheel.generate_openai import OpenAIGenerator
-
-        o = config.openai
-        return OpenAIGenerator(str(checkpoint), base_url=o.base_url, model=o.model, api_key_env=o.api_key_env,
-                               max_concurrency=o.max_concurrency, max_retries=o.max_retries,
-                               timeout_seconds=o.timeout_seconds)
-    raise ValueError(f"unknown generation backend {backend!r}")

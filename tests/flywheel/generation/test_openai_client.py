@@ -1,72 +1,24 @@
-"""The vllm backend at its API boundary (a stand-in module), and the openai backend against a real local server."""
+"""The openai backend's retries, timeouts and bounded concurrency, against a local HTTP double.
+
+A double is the right tool here: it injects 429s, 500s and a stalled answer on cue, which a
+real server does not. The backend against a real `vllm serve` is in test_vllm.py.
+"""
 
 import json
-import sys
 import threading
 import time
-import types
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from flywheel.config import GenerationConfig, OpenAIConfig, VLLMConfig
-from flywheel.generate import SamplingParams, derive_seed, make_generator
+from flywheel.config import GenerationConfig, OpenAIConfig
+from flywheel.generation import SamplingParams, derive_seed, make_generator
 from flywheel.schema import Message, Prompt
 
 
 def prompts(n=3):
     return [Prompt(id=f"p{i}", domain="math", messages=[Message(role="user", content=f"question {i}")],
                    reference="1", source=f"f:{i}") for i in range(n)]
-
-
-@pytest.fixture
-def fake_vllm(monkeypatch):
-    calls = {}
-    module = types.ModuleType("vllm")
-
-    class SamplingParamsStub:
-        def __init__(self, **kwargs):
-            self.kwargs = kwargs
-
-    class LLMStub:
-        def __init__(self, **kwargs):
-            calls["init"] = kwargs
-
-        def chat(self, conversations, sampling_params, use_tqdm=True):
-            calls["chat"] = (conversations, sampling_params)
-            outputs = []
-            for conversation, params in zip(conversations, sampling_params):
-                completions = [types.SimpleNamespace(text=f" {conversation[-1]['content']} / {i} ", token_ids=[1] * (i + 2),
-                                                     finish_reason="length" if i == 1 else "stop")
-                               for i in range(params.kwargs["n"])]
-                outputs.append(types.SimpleNamespace(outputs=completions))
-            return outputs
-
-    module.LLM, module.SamplingParams = LLMStub, SamplingParamsStub
-    monkeypatch.setitem(sys.modules, "vllm", module)
-    return calls
-
-
-def test_vllm_backend_asks_for_n_samples_with_prefix_caching(fake_vllm):
-    config = GenerationConfig(backend="vllm", seed=7, vllm=VLLMConfig(tensor_parallel_size=2, gpu_memory_utilization=0.8))
-    generator = make_generator("vllm", "/ckpt", config=config)
-    samples = generator.generate(prompts(), SamplingParams(n=3, temperature=0.7, top_p=0.9, max_new_tokens=64, seed=7), 2)
-    assert fake_vllm["init"] == {"model": "/ckpt", "tensor_parallel_size": 2, "gpu_memory_utilization": 0.8,
-                                 "enable_prefix_caching": True, "seed": 7}
-    conversations, params = fake_vllm["chat"]
-    assert conversations[0] == [{"role": "user", "content": "question 0"}]
-    assert [p.kwargs for p in params][0] == {"n": 3, "temperature": 0.7, "top_p": 0.9, "max_tokens": 64,
-                                            "seed": derive_seed(7, 2, "p0")}
-    assert len({p.kwargs["seed"] for p in params}) == 3  # one seed per prompt
-    assert [(s.prompt_id, s.sample_index) for s in samples] == [(f"p{i}", j) for i in range(3) for j in range(3)]
-    assert samples[1].finish_reason == "length" and samples[0].text == "question 0 / 0" and samples[2].num_tokens == 4
-    assert all(s.checkpoint == "/ckpt" and s.round == 2 for s in samples)
-
-
-def test_vllm_missing_says_how_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "vllm", None)
-    with pytest.raises(ImportError, match=r"pip install 'flywheel\[vllm\]'"):
-        make_generator("vllm", "/ckpt", config=GenerationConfig(backend="vllm"))
 
 
 class ChatServer(BaseHTTPRequestHandler):
@@ -97,11 +49,14 @@ class ChatServer(BaseHTTPRequestHandler):
                 self.end_headers()
                 self.wfile.write(json.dumps({"error": {"message": "busy", "type": "rate_limit"}}).encode())
                 return
+            token = {"token": "t", "logprob": -0.5, "bytes": None, "top_logprobs": []}
             choices = [{"index": i, "finish_reason": "length" if i == body["n"] - 1 else "stop",
-                        "message": {"role": "assistant", "content": f"answer {i} to {question} (seed {body['seed']})"}}
+                        "message": {"role": "assistant", "content": f"answer {i} to {question} (seed {body['seed']})"},
+                        "logprobs": {"content": [token] * (i + 3)} if body.get("logprobs") else None}
                        for i in range(body["n"])]
             payload = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"], "choices": choices,
-                       "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}}
+                       "usage": {"prompt_tokens": 3, "completion_tokens": sum(i + 3 for i in range(body["n"])),
+                                 "total_tokens": 8}}
             data = json.dumps(payload).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -129,11 +84,12 @@ def openai_config(url, **overrides):
 
 
 def test_openai_backend_against_a_local_server_with_retries_and_bounded_concurrency(server):
-    generator = make_generator("openai", "/ignored", config=openai_config(server, max_concurrency=2, max_retries=3))
+    generator = make_generator("/ignored", openai_config(server, max_concurrency=2, max_retries=3))
     samples = generator.generate(prompts(6), SamplingParams(n=2, temperature=0.5, max_new_tokens=16, seed=3), 4)
     assert [(s.prompt_id, s.sample_index) for s in samples] == [(f"p{i}", j) for i in range(6) for j in range(2)]
     assert samples[2].text == f"answer 0 to question 1 (seed {derive_seed(3, 4, 'p1')})"  # served after a 429 and a 500
     assert samples[1].finish_reason == "length" and samples[0].finish_reason == "stop"
+    assert [s.num_tokens for s in samples[:2]] == [3, 4]  # each choice's own count (its logprobs), not words
     assert all(s.checkpoint == "served-model" for s in samples)
     assert ChatServer.state["requests"] == 6 + 2  # two retries
     assert ChatServer.state["peak"] <= 2
@@ -143,6 +99,6 @@ def test_openai_backend_times_out_and_gives_up(server):
     from openai import APITimeoutError
 
     slow = [Prompt(id="s", domain="math", messages=[Message(role="user", content="slow")], source="f:1")]
-    generator = make_generator("openai", "/x", config=openai_config(server, max_retries=0, timeout_seconds=0.5))
+    generator = make_generator("/x", openai_config(server, max_retries=0, timeout_seconds=0.5))
     with pytest.raises(APITimeoutError):
         generator.generate(slow, SamplingParams(n=1), 1)

@@ -1,5 +1,6 @@
 from flywheel.collect import load_prompts
-from flywheel.generate import SamplingParams, TransformersGenerator, derive_seed
+from flywheel.generation import SamplingParams, derive_seed
+from flywheel.generation.transformers_backend import TransformersGenerator
 from tests.conftest import TASKS
 
 

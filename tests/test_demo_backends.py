@@ -1,0 +1,50 @@
+"""`flywheel demo --rounds 1 --backend vllm|vllm_server` end to end on the small round config.
+
+Each run must finish, record its backend in every sample's ``sampling``, and leave no vLLM
+process behind (engines and servers are closed with the stage that started them).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+pytest.importorskip("vllm")
+pytestmark = pytest.mark.slow
+
+FLYWHEEL = Path(sys.executable).with_name("flywheel")
+
+
+def vllm_processes() -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if command.startswith("VLLM::") or "vllm.entrypoints" in command or "serve_supervisor" in command:
+                found.append(f"{entry.name}: {command[:120]}")
+    return found
+
+
+@pytest.mark.parametrize("backend", ["vllm", "vllm_server"])
+def test_demo_round_with_a_vllm_backend(backend, small_config_path, tmp_path):
+    workdir = tmp_path / f"demo-{backend}"
+    result = subprocess.run([str(FLYWHEEL), "demo", "--rounds", "1", "--backend", backend, "--config",
+                             str(small_config_path), "--workdir", str(workdir)],
+                            capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with duckdb.connect(str(workdir / "flywheel.duckdb"), read_only=True) as db:
+        rows = db.execute("SELECT sampling, finish_reason, num_tokens FROM samples").fetchall()
+        evaluated = db.execute("SELECT count(*) FROM eval_samples").fetchone()[0]
+    assert rows and evaluated > 0
+    assert {json.loads(sampling)["backend"] for sampling, _, _ in rows} == {backend}
+    assert {finish for _, finish, _ in rows} <= {"stop", "length"}
+    assert all(0 < tokens <= 24 for _, _, tokens in rows)
+    assert vllm_processes() == []
