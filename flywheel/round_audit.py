@@ -13,7 +13,7 @@ from flywheel.collect import load_prompts
 from flywheel.config import RoundConfig
 from flywheel.diversity import diversity_metrics
 from flywheel.evaluate import evaluation_scores
-from flywheel.generation import SamplingParams
+from flywheel.generation import SamplingParams, close_generator
 from flywheel.io import RoundPaths, generation_checkpoint, read_parquet, write_parquet_atomic
 from flywheel.schema import samples_to_table, table_to_prompts, table_to_samples, table_to_verdicts, verdicts_to_table
 from flywheel.stage_runs import checkers_by_domain, recorded, utc_now
@@ -47,7 +47,7 @@ def _score(config: RoundConfig, prompts, checkpoint: str, round_number: int, mak
     try:
         samples = generator.generate(prompts, params, round_number)
     finally:
-        generator.close()
+        close_generator(generator)
     verdicts = verify_samples(prompts, samples, checkers, timeout=config.verifiers.timeout_seconds,
                               options=config.verifier_options())
     if paths is not None:

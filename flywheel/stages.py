@@ -16,7 +16,7 @@ from flywheel.collect import collect_prompts
 from flywheel.config import RoundConfig
 from flywheel.decontaminate import build_index, decontaminate, hits_summary
 from flywheel.dedup import deduplicate
-from flywheel.generation import Generator, SamplingParams
+from flywheel.generation import Generator, SamplingParams, close_generator
 from flywheel.io import RoundPaths, generation_checkpoint, read_parquet, write_parquet_atomic
 from flywheel.mix import file_source_examples, mix_sources
 from flywheel.schema import (
@@ -65,7 +65,7 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
     try:
         samples = generator.generate(prompts, params, round_number, progress)
     finally:  # engines and `vllm serve` replicas go away with the stage, failed or not
-        generator.close()
+        close_generator(generator)
     sampling = json.dumps({"backend": g.backend, "n": g.n, "temperature": g.temperature, "top_p": g.top_p,
                            "max_new_tokens": g.max_new_tokens, "seed": g.seed})
     for sample in samples:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flywheel.generation.base import Generator, SamplingParams, derive_seed, end_of_turn_ids
+from flywheel.generation.base import Generator, SamplingParams, close_generator, derive_seed, end_of_turn_ids
 
-__all__ = ["BACKENDS", "Generator", "SamplingParams", "derive_seed", "end_of_turn_ids", "make_generator"]
+__all__ = ["BACKENDS", "Generator", "SamplingParams", "close_generator", "derive_seed", "end_of_turn_ids",
+           "make_generator"]
 
 
 def _transformers(checkpoint: str, generation, device: str) -> Generator:

@@ -49,6 +49,13 @@ class Generator(Protocol):
         ...
 
 
+def close_generator(generator) -> None:
+    """close() a generator; one written before close() was part of the contract has nothing to release."""
+    close = getattr(generator, "close", None)
+    if close is not None:
+        close()
+
+
 # The tokens that end an assistant turn in the chat templates this project meets: ChatML's
 # <|im_end|>, Llama 3's <|eot_id|>, Phi's <|end|>. SFT appends the template's own one.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>")
