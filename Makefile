@@ -4,7 +4,7 @@ STAMP := $(VENV)/.flywheel-installed
 WORKDIR ?= runs/demo
 ROUNDS  ?= 8
 
-.PHONY: setup demo test test-fast ui clean
+.PHONY: setup demo test test-fast lint ui clean
 
 $(STAMP): pyproject.toml constraints.txt scripts/setup.sh
 	bash scripts/setup.sh
@@ -15,8 +15,13 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/flywheel demo --rounds $(ROUNDS) --workdir $(WORKDIR)
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+# ruff's bug-finding rules and the import contracts (pyproject.toml), before the tests
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m "not slow"

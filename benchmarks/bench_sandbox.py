@@ -65,9 +65,11 @@ def main() -> None:
     with SandboxPool(workers=STREAMS, limits=limits) as pool:
         pool.run(*TRIVIAL)  # warm
         for name, (code, tests) in (("trivial test", TRIVIAL), ("function + 10 asserts", REALISTIC)):
-            pooled, ok_pool = rate(lambda: pool.run(code, tests, limits), args.jobs)
-            fresh, ok_fresh = rate(lambda: run_python(code, tests, limits, pooled=False), max(40, args.jobs // 10))
-            bare, ok_bare = rate(lambda: bare_bwrap(code, tests, limits), max(40, args.jobs // 5))
+            # rate() calls each lambda at once, inside this iteration: binding the loop variables is safe
+            pooled, ok_pool = rate(lambda: pool.run(code, tests, limits), args.jobs)  # noqa: B023
+            fresh, ok_fresh = rate(lambda: run_python(code, tests, limits, pooled=False),  # noqa: B023
+                                   max(40, args.jobs // 10))
+            bare, ok_bare = rate(lambda: bare_bwrap(code, tests, limits), max(40, args.jobs // 5))  # noqa: B023
             assert ok_pool == ok_fresh == ok_bare == {"passed"}, (ok_pool, ok_fresh, ok_bare)
             print(f"{name:<24} pool ({STREAMS} slots): {pooled:7.1f} exec/s   one-shot: {fresh:6.1f} exec/s "
                   f"(ratio {pooled / fresh:5.1f}x)   bare bwrap per exec: {bare:6.1f} exec/s (ratio {pooled / bare:5.1f}x)")

@@ -11,8 +11,10 @@ from rich.console import Console
 from dagster_project.assets import ROUND_ASSETS
 from dagster_project.resources import default_resources
 from flywheel import lineage
-from flywheel.config import DEFAULT_CONFIG, load_config
+from flywheel.cli import ROUND_TABLE_SQL, STOP_REASONS_SQL, check_free_space, print_base_model, print_table
+from flywheel.config import DEFAULT_CONFIG, load_config, with_backend, with_seed, write_effective_config
 from flywheel.store import Store
+from flywheel.workdir_lock import workdir_lock
 
 # In-process, quiet: Dagster's own event log goes to the instance, not the terminal.
 RUN_CONFIG = {"execution": {"config": {"in_process": {}}}, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -143,3 +145,28 @@ def _stops(config, round_number: int) -> bool:
     rows = Store(config.workdir / "flywheel.duckdb").query("SELECT stop FROM round_metrics WHERE round = ?",
                                                            [round_number])[1]
     return bool(rows and rows[0][0])
+
+
+def cmd_demo(args, console: Console) -> int:
+    """``flywheel demo``: the CLI parses the arguments, this runs the rounds (entry point flywheel.commands:demo)."""
+    config = load_config(args.config, workdir=args.workdir)  # fail fast on a bad config
+    if args.seed is not None:
+        config = with_seed(config, args.seed)
+    if args.backend is not None:
+        config = with_backend(config, args.backend)
+    check_free_space(config.workdir)
+    with workdir_lock(config.workdir):  # a second run on this workdir fails at once, naming this one
+        effective = write_effective_config(config)
+        started = time.perf_counter()
+        console.print(f"[bold]flywheel demo[/bold]: {args.rounds} round(s) in {config.workdir} (config: {effective})")
+        materialize_rounds(str(effective), str(config.workdir), 1, args.rounds, console,
+                           stop_on_rule=not args.ignore_stop)
+    store = Store(config.workdir / "flywheel.duckdb")
+    names, rows = store.query(ROUND_TABLE_SQL)
+    print_table(console, names, rows, title="round_metrics")
+    print_base_model(console, store)
+    for round_number, reason in store.query(STOP_REASONS_SQL)[1]:
+        console.print(f"round {round_number}: {reason}")
+    console.print(f"done in {time.perf_counter() - started:.0f}s; audit with: "
+                  f"flywheel sql --workdir {config.workdir} \"SELECT * FROM round_metrics\"")
+    return 0

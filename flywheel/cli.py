@@ -1,7 +1,7 @@
 """The ``flywheel`` command: demo, sql, snapshot, report, verifiers, decontaminate.
 
-``demo`` hands off to dagster_project (imported only then), so the library itself
-never imports dagster.
+``demo`` hands off to dagster_project through the ``flywheel.commands`` entry point, so the
+library itself never imports dagster or its Dagster layer.
 """
 
 from __future__ import annotations
@@ -9,15 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from flywheel.config import DEFAULT_CONFIG, ConfigError, load_config, with_backend, with_seed, write_effective_config
+from flywheel.config import DEFAULT_CONFIG, ConfigError
 from flywheel.store import Store
-from flywheel.workdir_lock import workdir_lock
 
 ROUND_TABLE_SQL = """
 SELECT r.round, m.n_samples AS samples, round(m.yield, 3) AS yield,
@@ -49,29 +47,15 @@ def print_table(console: Console, names: list[str], rows: list[tuple], title: st
 
 
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
-    from dagster_project.demo import materialize_rounds  # lazily: keeps dagster out of the library
+    """Runs in the Dagster layer, found through the ``flywheel.commands`` entry points: the library
+    never imports dagster or dagster_project itself."""
+    from importlib.metadata import entry_points
 
-    config = load_config(args.config, workdir=args.workdir)  # fail fast on a bad config
-    if args.seed is not None:
-        config = with_seed(config, args.seed)
-    if args.backend is not None:
-        config = with_backend(config, args.backend)
-    check_free_space(config.workdir)
-    with workdir_lock(config.workdir):  # a second run on this workdir fails at once, naming this one
-        effective = write_effective_config(config)
-        started = time.perf_counter()
-        console.print(f"[bold]flywheel demo[/bold]: {args.rounds} round(s) in {config.workdir} (config: {effective})")
-        materialize_rounds(str(effective), str(config.workdir), 1, args.rounds, console,
-                           stop_on_rule=not args.ignore_stop)
-    store = Store(config.workdir / "flywheel.duckdb")
-    names, rows = store.query(ROUND_TABLE_SQL)
-    print_table(console, names, rows, title="round_metrics")
-    print_base_model(console, store)
-    for round_number, reason in store.query(STOP_REASONS_SQL)[1]:
-        console.print(f"round {round_number}: {reason}")
-    console.print(f"done in {time.perf_counter() - started:.0f}s; audit with: "
-                  f"flywheel sql --workdir {config.workdir} \"SELECT * FROM round_metrics\"")
-    return 0
+    found = {ep.name: ep for ep in entry_points(group="flywheel.commands")}
+    if "demo" not in found:
+        raise RuntimeError("the demo command is not installed (entry point flywheel.commands:demo); "
+                           "reinstall the package: pip install -e .")
+    return found["demo"].load()(args, console)
 
 
 MIN_FREE_BYTES = 256 << 20  # a demo round writes checkpoints, Parquet and two databases: well under this
@@ -195,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                 "report": cmd_report, "snapshot": cmd_snapshot}
     try:
         return handlers[args.command](args, console)
-    except BaseException as error:  # noqa: BLE001 - one line for the user; --debug shows the traceback
+    except BaseException as error:
         if isinstance(error, KeyboardInterrupt) or type(error).__name__ == "DagsterExecutionInterruptedError":
             console.print("interrupted; rerun to resume")
             return 130

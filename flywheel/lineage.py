@@ -92,7 +92,7 @@ def external_files(config: RoundConfig, round_number: int, stage: str) -> list[P
         "sft": [config.model.base],
         "evaluate": [config.evaluation.path] + ([config.model.base] if round_number == 0 else []),
     }.get(stage, [])
-    for name, options in config.verifiers.options.items():
+    for options in config.verifiers.options.values():
         if stage in ("verify", "evaluate") and isinstance(options.get("path"), str):
             files.append(Path(options["path"]))
     return files

@@ -15,7 +15,7 @@ from flywheel.diversity import diversity_metrics
 from flywheel.evaluate import evaluation_scores
 from flywheel.generation import SamplingParams, close_generator
 from flywheel.io import RoundPaths, generation_checkpoint, read_parquet, write_parquet_atomic
-from flywheel.schema import samples_to_table, table_to_prompts, table_to_samples, table_to_verdicts, verdicts_to_table
+from flywheel.schema import samples_to_table, table_to_prompts, table_to_samples, verdicts_to_table
 from flywheel.stage_runs import checkers_by_domain, recorded, utc_now
 from flywheel.stopping import decide
 from flywheel.store import Store

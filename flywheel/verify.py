@@ -63,7 +63,7 @@ def load_verifier(name: str, options: dict | None = None) -> Verifier:
     try:
         cls = found[name].load()
         verifier = cls(**(options or {}))
-    except Exception as error:  # noqa: BLE001 - any plugin failure is reported by name
+    except Exception as error:
         raise VerifierFailed(f"verifier {name!r} failed to load: {type(error).__name__}: {error}") from error
     return verifier
 
@@ -91,7 +91,7 @@ def _run_one_verifier(name: str, verifier: Verifier | None, load_error: str | No
         if required:
             raise VerifierFailed(f"required verifier {name!r} timed out after {timeout:.0f}s") from None
         return [_failed(item, name, "timeout", f"verifier {name!r} timed out after {timeout:.0f}s", cost) for item in items]
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         cost = time.perf_counter() - started
         reason = f"verifier {name!r} raised {type(error).__name__}: {error}"
         if required:

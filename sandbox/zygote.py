@@ -30,7 +30,6 @@ import bisect, collections, dataclasses, fractions, functools, heapq, itertools,
 import random, re, statistics, string, typing  # noqa
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import wire  # noqa: E402
 
 PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE = 36, 4
 SCRATCH = ["/work", "/tmp", "/dev/shm"]

@@ -19,7 +19,7 @@ import torch
 from transformers import AutoTokenizer, LlamaForSequenceClassification
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_tasks import GENERAL  # noqa: E402
+from make_tasks import GENERAL
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "flywheel" / "data" / "tiny-base"

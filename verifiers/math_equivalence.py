@@ -203,11 +203,11 @@ def _latex2sympy(text: str) -> sympy.Basic:
     _guard(text)
     try:
         value = latex2sympy(text, normalization_config=None)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         raise Unparseable(str(error)) from error
     try:  # the parser leaves e.g. sums of matrices unevaluated
         return value.doit() if isinstance(value, sympy.Basic) else value
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         raise Unparseable(str(error)) from error
 
 

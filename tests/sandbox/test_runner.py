@@ -1,6 +1,5 @@
 """run_python on the bwrap backend: outcomes, isolation, and the reward hacks that must not pass."""
 
-import os
 
 import pytest
 
