@@ -8,6 +8,7 @@ thin wrappers over these, and tests call them directly. The stages that judge a 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -66,8 +67,7 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
         samples = generator.generate(prompts, params, round_number, progress)
     finally:  # engines and `vllm serve` replicas go away with the stage, failed or not
         close_generator(generator)
-    sampling = json.dumps({"backend": g.backend, "n": g.n, "temperature": g.temperature, "top_p": g.top_p,
-                           "max_new_tokens": g.max_new_tokens, "seed": g.seed})
+    sampling = json.dumps({"backend": g.backend, **dataclasses.asdict(params)})
     for sample in samples:
         sample.sampling = sampling
     write_parquet_atomic(samples_to_table(samples), paths.samples)

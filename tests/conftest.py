@@ -84,3 +84,17 @@ def random_tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
     LlamaForCausalLM(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def processes_matching(predicate) -> list[str]:
+    """"pid: command line" of every running process whose command line satisfies ``predicate``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if predicate(command):
+                found.append(f"{entry.name}: {command[:120]}")
+    return found

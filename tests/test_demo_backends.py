@@ -14,6 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.conftest import processes_matching
+
 pytest.importorskip("vllm")
 pytestmark = pytest.mark.slow
 
@@ -21,16 +23,8 @@ FLYWHEEL = Path(sys.executable).with_name("flywheel")
 
 
 def vllm_processes() -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if command.startswith("VLLM::") or "vllm.entrypoints" in command or "serve_supervisor" in command:
-                found.append(f"{entry.name}: {command[:120]}")
-    return found
+    return processes_matching(lambda command: command.startswith("VLLM::") or "vllm.entrypoints" in command
+                              or "serve_supervisor" in command)
 
 
 @pytest.mark.parametrize("backend", ["vllm", "vllm_server"])

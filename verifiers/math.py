@@ -200,10 +200,10 @@ class MathVerifier:
     name = "math"
     domains = ("math",)
 
-    def __init__(self, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, rel_tol: float = REL_TOL,
-                 approximate_decimals: bool = True, unordered_lists: bool = True, strip_units: bool = True) -> None:
+    def __init__(self, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, **policy) -> None:
+        """``policy``: any :class:`MathPolicy` field (rel_tol, approximate_decimals, unordered_lists, strip_units)."""
         self.timeout_seconds = timeout_seconds
-        self.policy = MathPolicy(rel_tol, approximate_decimals, unordered_lists, strip_units)
+        self.policy = MathPolicy(**policy)
 
     def verify_batch(self, items: list[VerifyItem]) -> list[VerdictResult]:
         started = time.perf_counter()

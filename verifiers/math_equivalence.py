@@ -24,6 +24,8 @@ from sympy.parsing.sympy_parser import (
     standard_transformations,
 )
 
+from verifiers.math_extract import split_top_level
+
 _TRANSFORMS = standard_transformations + (implicit_multiplication_application, convert_xor)
 _LOCALS = {"e": sympy.E, "E": sympy.E, "pi": sympy.pi, "oo": sympy.oo, "I": sympy.I, "i": sympy.I,
            "sqrt": sympy.sqrt, "root": sympy.root, "log": sympy.log, "ln": sympy.log, "exp": sympy.exp,
@@ -63,29 +65,6 @@ class Text:
     """An answer that is words, compared case-insensitively."""
 
     value: str
-
-
-def split_top_level(text: str, separator: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if char == "\\" and text[i + 1 : i + 2] in ("{", "}"):
-            depth += 1 if text[i + 1] == "{" else -1
-            i += 2
-            continue
-        if char in _OPEN:
-            depth += 1
-        elif char in _CLOSE:
-            depth -= 1
-        elif depth == 0 and text.startswith(separator, i):
-            parts.append(text[start:i])
-            start = i + len(separator)
-            i = start
-            continue
-        i += 1
-    parts.append(text[start:])
-    return parts
 
 
 def _matching_close(text: str) -> bool:

@@ -308,20 +308,34 @@ _RATIO_OF_NAMES = re.compile(r"^[^=]*[A-Za-z][^=]*:[^=]*=\s*(\d+\s*:\s*\d+)$")
 _NAMES_TUPLE_LHS = re.compile(r"^\(\s*[A-Za-z]\s*(?:,\s*[A-Za-z]\s*)+\)\s*=(?!=)\s*")
 
 
+def split_top_level(text: str, separator: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and text[i + 1 : i + 2] in ("{", "}"):
+            depth += 1 if text[i + 1] == "{" else -1
+            i += 2
+            continue
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0 and text.startswith(separator, i):
+            parts.append(text[start:i])
+            start = i + len(separator)
+            i = start
+            continue
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
 def _semicolon_lists(text: str) -> str:
     """';' inside brackets separates coordinates; at the top level it separates answers."""
     if ";" not in text:
         return text
-    out, depth, parts = [], 0, []
-    for char in text:
-        depth += char in "([{"
-        depth -= char in ")]}"
-        if char == ";" and depth == 0:
-            parts.append("".join(out))
-            out = []
-        else:
-            out.append("," if char == ";" else char)
-    parts.append("".join(out))
+    parts = [part.replace(";", ",") for part in split_top_level(text, ";")]
     if len(parts) == 1:
         return parts[0]
     return ", ".join(f"({p.strip()})" if "," in p and not p.strip().startswith(("(", "[")) else p.strip()

@@ -14,13 +14,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from flywheel.config import PACKAGE_DIR, GenerationConfig, OpenAIConfig, VLLMConfig
 from flywheel.generation import SamplingParams, derive_seed, make_generator
 from flywheel.schema import Message, Prompt
+from tests.conftest import processes_matching
 
 pytest.importorskip("vllm")
 pytestmark = pytest.mark.slow
@@ -35,16 +35,7 @@ def prompts(count=4, offset=0):
 
 
 def server_processes(marker: str) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if marker in command or (command.startswith("VLLM::") and marker == "VLLM::"):
-                found.append(f"{entry.name}: {command[:120]}")
-    return found
+    return processes_matching(lambda command: marker in command)
 
 
 @pytest.fixture(scope="module")
