@@ -16,7 +16,7 @@ import random
 from collections import Counter, defaultdict
 
 from flywheel.collect import load_prompts
-from flywheel.schema import conversation
+from flywheel.schema import training_example
 
 
 class MixtureError(ValueError):
@@ -29,16 +29,8 @@ def file_source_examples(source) -> list[dict]:
     for prompt in load_prompts(source.path, fmt=source.format, domain=source.domain):
         if prompt.response is None:
             raise MixtureError(f"{prompt.source}: mixture source {source.name!r} row has no assistant answer to train on")
-        rows.append({
-            "example_id": f"{source.name}-{prompt.id}",
-            "prompt_id": prompt.id,
-            "domain": prompt.domain,
-            "messages": conversation(prompt, prompt.response),
-            "source": prompt.source,
-            "mix_source": source.name,
-            "origin_round": 0,
-            "score": 1.0,
-        })
+        rows.append(training_example(prompt, prompt.response, example_id=f"{source.name}-{prompt.id}",
+                                     mix_source=source.name, origin_round=0, score=1.0))
     return rows
 
 

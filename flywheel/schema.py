@@ -1,19 +1,31 @@
-"""The round's data model: prompts, samples and verdicts, and their Parquet schemas.
+"""The round's data model: prompts, samples, verdicts and training examples, and their tables.
 
-Rows travel between stages as Parquet files, so each record type has one pydantic model
-(validation at the edges) and one Arrow schema (what is written). Keeping both here
-means a column added to one is visibly missing from the other.
+Rows travel between stages as Parquet files and land in DuckDB for audits. Each record type is
+declared once, as a pydantic model (validation at the edges); its Arrow schema (what Parquet
+holds) and its DuckDB columns (what the audit table holds) are derived from that model, so a
+field added to a record reaches both without a second edit. A field's storage type is set with
+``Annotated`` where Python's type is not precise enough (``Int32``, ``JsonText``).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Literal
+import types
+import typing
+from typing import Annotated, Literal, Union
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 Status = Literal["ok", "error", "timeout"]
+
+
+class DuckDBType(str):
+    """A field's column type in DuckDB where the Arrow type's default mapping is not the one wanted."""
+
+
+Int32 = Annotated[int, pa.int32()]
+JsonText = Annotated[str | None, DuckDBType("JSON")]  # a JSON document kept as text in Parquet
 
 
 class Message(BaseModel):
@@ -22,12 +34,15 @@ class Message(BaseModel):
     content: str
 
 
+MESSAGE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+
+
 class Prompt(BaseModel):
     """A task: the conversation up to the model's turn, and what a correct answer is checked against."""
 
     id: str
     domain: Literal["math", "code", "general"]
-    messages: list[Message] = Field(min_length=1)
+    messages: Annotated[list[Message], DuckDBType("JSON")] = Field(min_length=1)
     reference: str | None = None  # gold answer (math) or unit-test code (code)
     response: str | None = None  # a demonstration answer, when the source carries one
     source: str  # "file:line" the prompt was read from
@@ -35,86 +50,104 @@ class Prompt(BaseModel):
 
 class Sample(BaseModel):
     prompt_id: str
-    sample_index: int
+    sample_index: Int32
     text: str
-    num_tokens: int
+    num_tokens: Int32
     finish_reason: Literal["stop", "length"]
-    round: int
+    round: Int32
     checkpoint: str
     seed: int
-    sampling: str | None = None  # JSON: backend, n, temperature, top_p, max_new_tokens
+    sampling: JsonText = None  # backend, n, temperature, top_p, max_new_tokens
 
 
 class Verdict(BaseModel):
     prompt_id: str
-    sample_index: int
-    round: int
+    sample_index: Int32
+    round: Int32
     verifier: str
     passed: bool
     score: float
     status: Status
     reason: str
     cost_seconds: float
-    details: str | None = None  # JSON from the verifier, e.g. per-test outcomes
+    details: JsonText = None  # from the verifier, e.g. per-test outcomes
     sample_hash: str | None = None  # sample_text_hash of the text judged: a verdict never outlives its sample
 
 
-MESSAGE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+class Example(BaseModel):
+    """A training example: a full conversation, with where it came from."""
 
-PROMPT_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("domain", pa.string()),
-        ("messages", MESSAGE_TYPE),
-        ("reference", pa.string()),
-        ("response", pa.string()),
-        ("source", pa.string()),
-    ]
-)
+    example_id: str
+    prompt_id: str
+    domain: str
+    messages: list[Message]
+    source: str  # "file:line" of the prompt
+    mix_source: str  # "selected" for this project's samples, else the mixture source's name
+    origin_round: Int32  # the round whose checkpoint wrote the answer (0 for outside data)
+    score: float
 
-SAMPLE_SCHEMA = pa.schema(
-    [
-        ("prompt_id", pa.string()),
-        ("sample_index", pa.int32()),
-        ("text", pa.string()),
-        ("num_tokens", pa.int32()),
-        ("finish_reason", pa.string()),
-        ("round", pa.int32()),
-        ("checkpoint", pa.string()),
-        ("seed", pa.int64()),
-        ("sampling", pa.string()),
-    ]
-)
 
-VERDICT_SCHEMA = pa.schema(
-    [
-        ("prompt_id", pa.string()),
-        ("sample_index", pa.int32()),
-        ("round", pa.int32()),
-        ("verifier", pa.string()),
-        ("passed", pa.bool_()),
-        ("score", pa.float64()),
-        ("status", pa.string()),
-        ("reason", pa.string()),
-        ("cost_seconds", pa.float64()),
-        ("details", pa.string()),
-        ("sample_hash", pa.string()),
-    ]
-)
+def training_example(prompt: Prompt, response: str, *, example_id: str, mix_source: str, origin_round: int,
+                     score: float) -> dict:
+    """The one place a training row is built: the prompt's turns and one assistant answer."""
+    return Example(example_id=example_id, prompt_id=prompt.id, domain=prompt.domain,
+                   messages=conversation(prompt, response), source=prompt.source, mix_source=mix_source,
+                   origin_round=origin_round, score=score).model_dump()
 
-# A training example: a full conversation, with where it came from.
-EXAMPLE_SCHEMA = pa.schema(
-    [
-        ("example_id", pa.string()),
-        ("prompt_id", pa.string()),
-        ("domain", pa.string()),
-        ("messages", MESSAGE_TYPE),
-        ("source", pa.string()),
-        ("mix_source", pa.string()),
-        ("origin_round", pa.int32()),
-        ("score", pa.float64()),
-    ]
-)
+
+# --- derived schemas ------------------------------------------------------------------------
+
+_ARROW_OF_PYTHON = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
+_DUCKDB_OF_ARROW = {pa.string(): "VARCHAR", pa.int32(): "INTEGER", pa.int64(): "BIGINT", pa.float64(): "DOUBLE",
+                    pa.bool_(): "BOOLEAN", pa.timestamp("us"): "TIMESTAMP"}
+
+
+def _arrow_type(annotation, metadata: list) -> pa.DataType:
+    for item in metadata:
+        if isinstance(item, pa.DataType):
+            return item
+    if typing.get_origin(annotation) is Annotated:
+        return _arrow_type(typing.get_args(annotation)[0], list(annotation.__metadata__))
+    if typing.get_origin(annotation) in (Union, types.UnionType):  # Optional[X]: X, nullable anyway
+        (inner,) = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _arrow_type(inner, [])
+    if typing.get_origin(annotation) is Literal:
+        return _ARROW_OF_PYTHON[type(typing.get_args(annotation)[0])]
+    if typing.get_origin(annotation) is list and typing.get_args(annotation) == (Message,):
+        return MESSAGE_TYPE
+    if annotation in _ARROW_OF_PYTHON:
+        return _ARROW_OF_PYTHON[annotation]
+    raise TypeError(f"no Arrow type for {annotation!r}: annotate the field with one")
+
+
+def arrow_schema(model: type[BaseModel]) -> pa.Schema:
+    """The Parquet schema of a record: one column per field, in the model's order."""
+    return pa.schema([pa.field(name, _arrow_type(info.annotation, info.metadata))
+                      for name, info in model.model_fields.items()])
+
+
+def duckdb_columns(model: type[BaseModel], *, leading: dict[str, str] | None = None,
+                   exclude: tuple[str, ...] = (), only: tuple[str, ...] | None = None) -> dict[str, str]:
+    """A record's audit-table columns: ``leading`` ones first (the round, the split), then the
+    model's fields (``only`` those, in that order, when given) with their DuckDB types."""
+    fields = model.model_fields
+    names = only if only is not None else [n for n in fields if n not in exclude]
+    columns = dict(leading or {})
+    for name in names:
+        if name in columns:
+            continue
+        info = fields[name]
+        declared = [m for m in info.metadata if isinstance(m, DuckDBType)]
+        if not declared and typing.get_origin(info.annotation) is Annotated:
+            declared = [m for m in info.annotation.__metadata__ if isinstance(m, DuckDBType)]
+        columns[name] = str(declared[0]) if declared else _DUCKDB_OF_ARROW[_arrow_type(info.annotation, info.metadata)]
+    return columns
+
+
+PROMPT_SCHEMA = arrow_schema(Prompt)
+SAMPLE_SCHEMA = arrow_schema(Sample)
+VERDICT_SCHEMA = arrow_schema(Verdict)
+EXAMPLE_SCHEMA = arrow_schema(Example)
 
 
 def prompts_to_table(prompts: list[Prompt]) -> pa.Table:

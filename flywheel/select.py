@@ -20,7 +20,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from flywheel.schema import Prompt, Sample, Verdict, conversation, sample_text_hash
+from flywheel.schema import Prompt, Sample, Verdict, sample_text_hash, training_example
 
 
 @dataclass(frozen=True)
@@ -145,16 +145,9 @@ def select_best_per_prompt(prompts: list[Prompt], accepted: list[tuple[Sample, f
         candidates[row["prompt_id"]].append(row)
     for sample, score in accepted:
         prompt = by_id[sample.prompt_id]
-        candidates[prompt.id].append({
-            "example_id": f"r{sample.round}-{prompt.id}-{sample.sample_index}",
-            "prompt_id": prompt.id,
-            "domain": prompt.domain,
-            "messages": conversation(prompt, sample.text),
-            "source": prompt.source,
-            "mix_source": "selected",
-            "origin_round": sample.round,
-            "score": score,
-        })
+        candidates[prompt.id].append(training_example(
+            prompt, sample.text, example_id=f"r{sample.round}-{prompt.id}-{sample.sample_index}",
+            mix_source="selected", origin_round=sample.round, score=score))
     selected = []
     for prompt_id in sorted(candidates):
         seen: set[str] = set()

@@ -21,52 +21,54 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-# Column lists are the contract documented in the README ("Audit tables").
-TABLES: dict[str, str] = {
-    "rounds": "round INTEGER, status VARCHAR, generation_checkpoint VARCHAR, checkpoint VARCHAR, "
-              "started_at TIMESTAMP, finished_at TIMESTAMP",
-    "prompts": "round INTEGER, id VARCHAR, domain VARCHAR, messages JSON, reference VARCHAR, source VARCHAR",
-    "samples": "round INTEGER, prompt_id VARCHAR, sample_index INTEGER, text VARCHAR, num_tokens INTEGER, "
-               "finish_reason VARCHAR, checkpoint VARCHAR, seed BIGINT, sampling JSON",
-    "verdicts": "round INTEGER, prompt_id VARCHAR, sample_index INTEGER, verifier VARCHAR, passed BOOLEAN, "
-                "score DOUBLE, status VARCHAR, reason VARCHAR, cost_seconds DOUBLE, details JSON, sample_hash VARCHAR",
-    "selections": "round INTEGER, example_id VARCHAR, prompt_id VARCHAR, domain VARCHAR, origin_round INTEGER, "
-                  "score DOUBLE, source VARCHAR",
-    "prompt_difficulty": "round INTEGER, prompt_id VARCHAR, domain VARCHAR, n_samples INTEGER, n_passed INTEGER, "
-                         "pass_rate DOUBLE, status VARCHAR",
-    "decontamination_hits": "round INTEGER, benchmark VARCHAR, instance_id VARCHAR, overlap DOUBLE, "
-                            "n_shared_ngrams INTEGER, example_ngram VARCHAR, example_id VARCHAR, train_source VARCHAR, "
-                            "train_mix_source VARCHAR",
-    "dedup_drops": "round INTEGER, example_id VARCHAR, mix_source VARCHAR, kind VARCHAR, duplicate_of VARCHAR, "
-                   "duplicate_round INTEGER, similarity DOUBLE, reason VARCHAR",
-    "mixture": "round INTEGER, source VARCHAR, kind VARCHAR, domain VARCHAR, weight DOUBLE, epochs INTEGER, "
-               "n_available INTEGER, n_requested INTEGER, n_taken INTEGER, shortfall INTEGER",
-    "training_steps": "round INTEGER, step INTEGER, epoch INTEGER, loss DOUBLE, learning_rate DOUBLE, "
-                      "tokens BIGINT, tokens_per_second DOUBLE",
+from flywheel.schema import Example, Prompt, Sample, Verdict, duckdb_columns
+
+# Column lists are the contract documented in the README ("Audit tables"). Tables that hold a record
+# (prompts, samples, verdicts, selections) take their columns from its model in flywheel.schema.
+ROUND = {"round": "INTEGER"}
+TABLES: dict[str, dict[str, str]] = {
+    "rounds": {"round": "INTEGER", "status": "VARCHAR", "generation_checkpoint": "VARCHAR",
+               "checkpoint": "VARCHAR", "started_at": "TIMESTAMP", "finished_at": "TIMESTAMP"},
+    "prompts": duckdb_columns(Prompt, leading=ROUND, exclude=("response",)),
+    "samples": duckdb_columns(Sample, leading=ROUND),
+    "verdicts": duckdb_columns(Verdict, leading=ROUND),
+    "selections": duckdb_columns(Example, leading=ROUND, only=("example_id", "prompt_id", "domain",
+                                                               "origin_round", "score", "source")),
+    "prompt_difficulty": {"round": "INTEGER", "prompt_id": "VARCHAR", "domain": "VARCHAR", "n_samples": "INTEGER",
+                          "n_passed": "INTEGER", "pass_rate": "DOUBLE", "status": "VARCHAR"},
+    "decontamination_hits": {"round": "INTEGER", "benchmark": "VARCHAR", "instance_id": "VARCHAR",
+                             "overlap": "DOUBLE", "n_shared_ngrams": "INTEGER", "example_ngram": "VARCHAR",
+                             "example_id": "VARCHAR", "train_source": "VARCHAR", "train_mix_source": "VARCHAR"},
+    "dedup_drops": {"round": "INTEGER", "example_id": "VARCHAR", "mix_source": "VARCHAR", "kind": "VARCHAR",
+                    "duplicate_of": "VARCHAR", "duplicate_round": "INTEGER", "similarity": "DOUBLE",
+                    "reason": "VARCHAR"},
+    "mixture": {"round": "INTEGER", "source": "VARCHAR", "kind": "VARCHAR", "domain": "VARCHAR",
+                "weight": "DOUBLE", "epochs": "INTEGER", "n_available": "INTEGER", "n_requested": "INTEGER",
+                "n_taken": "INTEGER", "shortfall": "INTEGER"},
+    "training_steps": {"round": "INTEGER", "step": "INTEGER", "epoch": "INTEGER", "loss": "DOUBLE",
+                       "learning_rate": "DOUBLE", "tokens": "BIGINT", "tokens_per_second": "DOUBLE"},
     # Every evaluation sample and its verdicts, per split (heldout, train, base_model): the rows that
     # `evaluations` is computed from (README, "Recomputing the evaluation").
-    "eval_samples": "round INTEGER, split VARCHAR, domain VARCHAR, prompt_id VARCHAR, sample_index INTEGER, "
-                    "text VARCHAR, num_tokens INTEGER, finish_reason VARCHAR, checkpoint VARCHAR, seed BIGINT, "
-                    "sampling JSON",
-    "eval_verdicts": "round INTEGER, split VARCHAR, prompt_id VARCHAR, sample_index INTEGER, verifier VARCHAR, "
-                     "passed BOOLEAN, score DOUBLE, status VARCHAR, reason VARCHAR, cost_seconds DOUBLE, details JSON, "
-                     "sample_hash VARCHAR",
-    "accepted_samples": "round INTEGER, prompt_id VARCHAR, sample_index INTEGER, domain VARCHAR",
-    "evaluations": "round INTEGER, split VARCHAR, domain VARCHAR, n_prompts INTEGER, n_samples_per_prompt INTEGER, "
-                   "pass_at_1 DOUBLE, pass_at_k DOUBLE, k INTEGER, checkpoint VARCHAR",
-    "diversity": "round INTEGER, population VARCHAR, n_texts INTEGER, distinct_1 DOUBLE, distinct_2 DOUBLE, "
-                 "distinct_3 DOUBLE, self_bleu DOUBLE, gzip_ratio DOUBLE, embedding_vendi DOUBLE, "
-                 "embedding_cosine_distance DOUBLE",
-    "stage_runs": "round INTEGER, stage VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP, seconds DOUBLE, "
-                  "tokens BIGINT",
-    "round_metrics": "round INTEGER, n_prompts INTEGER, n_samples INTEGER, n_accepted INTEGER, yield DOUBLE, "
-                     "n_selected_pool INTEGER, n_decontaminated_dropped INTEGER, n_deduplicated_dropped INTEGER, "
-                     "n_train_examples INTEGER, "
-                     "train_loss DOUBLE, eval_pass_at_1 DOUBLE, eval_pass_at_k DOUBLE, train_pass_at_1 DOUBLE, "
-                     "distinct_2 DOUBLE, diversity_metric VARCHAR, diversity_value DOUBLE, verifier_errors INTEGER, "
-                     "verifier_timeouts INTEGER, timeout_rate DOUBLE, "
-                     "n_prompts_all_pass INTEGER, n_prompts_none_pass INTEGER, "
-                     "stop BOOLEAN, stop_reason VARCHAR",
+    "eval_samples": duckdb_columns(Sample, leading={**ROUND, "split": "VARCHAR", "domain": "VARCHAR"}),
+    "eval_verdicts": duckdb_columns(Verdict, leading={**ROUND, "split": "VARCHAR"}),
+    "accepted_samples": {"round": "INTEGER", "prompt_id": "VARCHAR", "sample_index": "INTEGER",
+                         "domain": "VARCHAR"},
+    "evaluations": {"round": "INTEGER", "split": "VARCHAR", "domain": "VARCHAR", "n_prompts": "INTEGER",
+                    "n_samples_per_prompt": "INTEGER", "pass_at_1": "DOUBLE", "pass_at_k": "DOUBLE",
+                    "k": "INTEGER", "checkpoint": "VARCHAR"},
+    "diversity": {"round": "INTEGER", "population": "VARCHAR", "n_texts": "INTEGER", "distinct_1": "DOUBLE",
+                  "distinct_2": "DOUBLE", "distinct_3": "DOUBLE", "self_bleu": "DOUBLE", "gzip_ratio": "DOUBLE",
+                  "embedding_vendi": "DOUBLE", "embedding_cosine_distance": "DOUBLE"},
+    "stage_runs": {"round": "INTEGER", "stage": "VARCHAR", "started_at": "TIMESTAMP", "finished_at": "TIMESTAMP",
+                   "seconds": "DOUBLE", "tokens": "BIGINT"},
+    "round_metrics": {"round": "INTEGER", "n_prompts": "INTEGER", "n_samples": "INTEGER", "n_accepted": "INTEGER",
+                      "yield": "DOUBLE", "n_selected_pool": "INTEGER", "n_decontaminated_dropped": "INTEGER",
+                      "n_deduplicated_dropped": "INTEGER", "n_train_examples": "INTEGER", "train_loss": "DOUBLE",
+                      "eval_pass_at_1": "DOUBLE", "eval_pass_at_k": "DOUBLE", "train_pass_at_1": "DOUBLE",
+                      "distinct_2": "DOUBLE", "diversity_metric": "VARCHAR", "diversity_value": "DOUBLE",
+                      "verifier_errors": "INTEGER", "verifier_timeouts": "INTEGER", "timeout_rate": "DOUBLE",
+                      "n_prompts_all_pass": "INTEGER", "n_prompts_none_pass": "INTEGER", "stop": "BOOLEAN",
+                      "stop_reason": "VARCHAR"},
 }
 
 
@@ -207,7 +209,8 @@ class Store:
     @staticmethod
     def _ensure_schema(connection: duckdb.DuckDBPyConnection) -> None:
         for name, columns in TABLES.items():
-            connection.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
+            ddl = ", ".join(f"{column} {kind}" for column, kind in columns.items())
+            connection.execute(f"CREATE TABLE IF NOT EXISTS {name} ({ddl})")
         for name, query in VIEWS.items():
             connection.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
 
@@ -217,7 +220,7 @@ class Store:
         pairs, when given), in one transaction. Returns the row count."""
         if table not in TABLES:
             raise KeyError(f"unknown table {table!r}")
-        columns = [part.strip().split(" ")[0] for part in TABLES[table].split(", ")]
+        columns = list(TABLES[table])
         arrow = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(
             [{**{c: r.get(c) for c in columns}, "round": round_number} for r in rows]) if rows else None
         where = where or {}
