@@ -17,7 +17,8 @@ import random
 import time
 import tracemalloc
 
-from flywheel.decontaminate import EvalIndex, scan_texts, words
+from flywheel.decontaminate import EvalIndex, scan_texts
+from flywheel.text import words
 
 N = 8
 THRESHOLD = 0.5

@@ -29,17 +29,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from flywheel.collect import _rows, row_to_prompt
+from flywheel.text import normalise
 
 NORMALISER_VERSION = "nfkc-lower-w+-poly64-v2"
-_WORD = re.compile(r"\w+")
 _MULTIPLIER = np.uint64(1099511628211)  # FNV prime: odd, so the n-gram polynomial mixes every word
 _CHAR_BASE = 0x100000001B3 * 2 + 1  # odd, hence invertible mod 2**64
 _CHAR_BASE_INV = pow(_CHAR_BASE, -1, 2**64)
@@ -48,16 +46,6 @@ for _c in "0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ":
     _ASCII_WORD[ord(_c)] = True
 CHUNK_CHARS = 1_000_000  # characters per vectorised pass: bounds the scan's memory (~40 MB of arrays)
 _POWERS: list[np.ndarray] = [np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.uint64)]
-
-
-def normalise(text: str) -> str:
-    # NFKC leaves ASCII unchanged, and isascii() is O(1): skip the normaliser for it.
-    return text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).lower()
-
-
-def words(text: str) -> list[str]:
-    """The documented word tokenizer: NFKC, lower case, runs of Unicode word characters (``\\w+``)."""
-    return _WORD.findall(normalise(text))
 
 
 def _powers(length: int) -> tuple[np.ndarray, np.ndarray]:

@@ -13,27 +13,17 @@ every later copy is dropped with its reason and the example it duplicates.
 
 from __future__ import annotations
 
-import hashlib
-import re
-import unicodedata
-
 from datasketch import MinHash, MinHashLSH
 
-_SPACE = re.compile(r"\s+")
-_WORD = re.compile(r"\w+")
+from flywheel.text import exact_key, words
 
 
 def conversation_text(messages: list[dict]) -> str:
     return "\n".join(f"{m['role']}: {m['content']}" for m in messages)
 
 
-def exact_key(text: str) -> str:
-    folded = _SPACE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
-    return hashlib.sha1(folded.encode()).hexdigest()
-
-
 def shingles(text: str, size: int) -> set[bytes]:
-    tokens = _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+    tokens = words(text)
     if len(tokens) <= size:
         return {" ".join(tokens).encode()}
     return {" ".join(tokens[i : i + size]).encode() for i in range(len(tokens) - size + 1)}

@@ -12,24 +12,20 @@ import functools
 import gzip
 import os
 import random
-import re
 
 import numpy as np
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
+from flywheel.text import words_and_punctuation
+
 METRICS = ("distinct_1", "distinct_2", "distinct_3", "self_bleu", "gzip_ratio", "embedding_vendi",
            "embedding_cosine_distance")
-
-
-def tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower())
 
 
 def distinct_n(texts: list[str], n: int) -> float:
     """Unique n-grams / total n-grams over all texts; 0.0 for no n-grams."""
     total, unique = 0, set()
     for text in texts:
-        words = tokens(text)
+        words = words_and_punctuation(text)
         grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
         total += len(grams)
         unique.update(grams)

@@ -16,11 +16,11 @@ the round it came from.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 
 from flywheel.schema import Prompt, Sample, Verdict, sample_text_hash, training_example
+from flywheel.text import folded
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,6 @@ class Policy:
 
 
 ALL_CORRECT = Policy({})
-
-
-def normalized_text(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().lower()
 
 
 def _verdicts_by_sample(verdicts: list[Verdict]) -> dict[tuple[str, int], dict[str, Verdict]]:
@@ -153,7 +149,7 @@ def select_best_per_prompt(prompts: list[Prompt], accepted: list[tuple[Sample, f
         seen: set[str] = set()
         ranked = []
         for row in sorted(candidates[prompt_id], key=lambda r: (-r["score"], -r["origin_round"], r["example_id"])):
-            key = normalized_text(row["messages"][-1]["content"])
+            key = folded(row["messages"][-1]["content"])
             if key not in seen:
                 seen.add(key)
                 ranked.append(row)

@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from flywheel.decontaminate import build_index, decontaminate, find_hits, segment, text_ngram_hashes, words
+from flywheel.decontaminate import build_index, decontaminate, find_hits, segment, text_ngram_hashes
+from flywheel.text import words
 
 EVAL = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma "
         "tau upsilon")  # 20 words

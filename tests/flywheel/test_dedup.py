@@ -1,4 +1,5 @@
-from flywheel.dedup import deduplicate, exact_key
+from flywheel.dedup import deduplicate
+from flywheel.text import exact_key
 
 
 def row(eid, prompt, answer, origin_round=1, mix_source="selected"):
