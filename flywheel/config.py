@@ -13,6 +13,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from flywheel.io import write_text_atomic
+
 Domain = Literal["math", "code", "general"]
 DOMAINS: tuple[str, ...] = ("math", "code", "general")
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -388,10 +390,5 @@ def write_effective_config(config: RoundConfig) -> Path:
     The Dagster resources read this file, so a CLI override reaches every stage, and the
     workdir records exactly what produced it.
     """
-    config.workdir.mkdir(parents=True, exist_ok=True)
-    path = config.workdir / "config.yaml"
-    text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
-    temporary = path.with_suffix(".yaml.tmp")
-    temporary.write_text(text)
-    temporary.replace(path)
-    return path
+    return write_text_atomic(config.workdir / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"),
+                                                                            sort_keys=False))

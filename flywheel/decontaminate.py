@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from flywheel.collect import _rows, row_to_prompt
+from flywheel.io import atomic_path
 from flywheel.text import normalise
 
 NORMALISER_VERSION = "nfkc-lower-w+-poly64-v2"
@@ -254,12 +255,10 @@ class EvalIndex:
         return len(covered) / total
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, n=np.array([self.n]), n_tokens=self.n_tokens, offsets=self.offsets, ordered=self.ordered,
-                 sorted_hashes=self.sorted_hashes, sorted_owners=self.sorted_owners,
-                 meta=np.frombuffer(json.dumps([self.benchmarks, self.instance_ids]).encode(), dtype=np.uint8))
-        tmp.replace(path)
+        with atomic_path(path, suffix=".npz") as temporary:  # np.savez adds .npz to any other name
+            np.savez(temporary, n=np.array([self.n]), n_tokens=self.n_tokens, offsets=self.offsets, ordered=self.ordered,
+                     sorted_hashes=self.sorted_hashes, sorted_owners=self.sorted_owners,
+                     meta=np.frombuffer(json.dumps([self.benchmarks, self.instance_ids]).encode(), dtype=np.uint8))
 
     @classmethod
     def load(cls, path: Path) -> "EvalIndex":

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,17 +29,34 @@ def _umask() -> int:
     return 0o022
 
 
-def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
+@contextmanager
+def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary name beside ``path`` to write to; renamed onto ``path`` when the block ends
+    without error, deleted otherwise. ``suffix`` is for writers that pick a format by extension
+    (``.png``, ``.npz``). Readers see the old file or the new one, never half of one."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
+    temporary = Path(name)
     try:
-        pq.write_table(table, tmp)
-        os.chmod(tmp, 0o644 & ~_umask())  # mkstemp makes 0600; outputs are for the whole team to audit
-        os.replace(tmp, path)
+        yield temporary
+        os.chmod(temporary, 0o644 & ~_umask())  # mkstemp makes 0600; outputs are for the whole team to audit
+        os.replace(temporary, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)
+    return path
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
+    with atomic_path(path) as temporary:
+        pq.write_table(table, temporary)
     return path
 
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from flywheel.config import RoundConfig
+from flywheel.io import write_text_atomic
 
 STAGES = ["collect", "generate", "verify", "select", "decontaminate", "mix", "sft", "evaluate", "diversity",
           "round_metrics"]
@@ -157,10 +157,7 @@ def record(config: RoundConfig, round_number: int, stage: str) -> str:
     """Write the stage's marker (atomically) after it finished; returns its key."""
     key, consumed = stage_key(config, round_number, stage)
     path = marker_path(config, round_number, stage)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps({"key": key, "consumed": consumed}, sort_keys=True))
-    os.replace(temporary, path)
+    write_text_atomic(path, json.dumps({"key": key, "consumed": consumed}, sort_keys=True))
     return key
 
 

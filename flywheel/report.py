@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flywheel.io import atomic_path
 from flywheel.store import Store
 
 REPORT_SQL = """
@@ -78,11 +79,9 @@ def render_chart(rows: list[dict], out: Path) -> Path:
     spread.legend(handles, labels, loc="upper right", fontsize=6, ncol=2)
     figure.suptitle("flywheel: round over round")
     figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.png")
-    figure.savefig(tmp)
+    with atomic_path(out, suffix=".png") as temporary:  # savefig picks the format from the extension
+        figure.savefig(temporary)
     plt.close(figure)
-    tmp.replace(out)
     return out
 
 

@@ -172,9 +172,9 @@ def truncate_step_log(path: Path, restored_step: int) -> None:
                 kept.append(line)
         except (ValueError, KeyError, TypeError):
             break  # a torn last line from a kill: nothing after it is trusted
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text("".join(line + "\n" for line in kept))
-    temporary.replace(path)
+    from flywheel.io import write_text_atomic
+
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
 def die_with_parent() -> None:
