@@ -11,7 +11,7 @@ from rich.console import Console
 from dagster_project.assets import ROUND_ASSETS
 from dagster_project.resources import default_resources
 from flywheel import lineage
-from flywheel.cli import ROUND_TABLE_SQL, STOP_REASONS_SQL, check_free_space, print_base_model, print_table
+from flywheel.cli import check_free_space, print_rounds
 from flywheel.config import DEFAULT_CONFIG, load_config, with_backend, with_seed, write_effective_config
 from flywheel.store import Store
 from flywheel.workdir_lock import workdir_lock
@@ -162,11 +162,7 @@ def cmd_demo(args, console: Console) -> int:
         materialize_rounds(str(effective), str(config.workdir), 1, args.rounds, console,
                            stop_on_rule=not args.ignore_stop)
     store = Store(config.workdir / "flywheel.duckdb")
-    names, rows = store.query(ROUND_TABLE_SQL)
-    print_table(console, names, rows, title="round_metrics")
-    print_base_model(console, store)
-    for round_number, reason in store.query(STOP_REASONS_SQL)[1]:
-        console.print(f"round {round_number}: {reason}")
+    print_rounds(console, store)
     console.print(f"done in {time.perf_counter() - started:.0f}s; audit with: "
                   f"flywheel sql --workdir {config.workdir} \"SELECT * FROM round_metrics\"")
     return 0

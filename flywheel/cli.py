@@ -17,24 +17,8 @@ from rich.table import Table
 from flywheel.config import DEFAULT_CONFIG, ConfigError
 from flywheel.store import Store
 
-ROUND_TABLE_SQL = """
-SELECT r.round, m.n_samples AS samples, round(m.yield, 3) AS yield,
-       round(em.pass_at_1, 3) AS "pass@1 math", round(ec.pass_at_1, 3) AS "pass@1 code",
-       round(e.pass_at_1, 3) AS "pass@1 all", round(e.pass_at_k, 3) AS "pass@k all",
-       round(m.train_pass_at_1, 3) AS "train pass@1", round(d.distinct_2, 3) AS "distinct-2 accepted",
-       round(dh.distinct_2, 3) AS "distinct-2 held-out", round(d.self_bleu, 3) AS "self-BLEU accepted", m.stop
-FROM (SELECT round FROM evaluations WHERE split = 'heldout' UNION SELECT round FROM round_metrics) r
-LEFT JOIN round_metrics m USING (round)
-LEFT JOIN (SELECT * FROM evaluations WHERE split = 'heldout' AND domain = 'all') e USING (round)
-LEFT JOIN (SELECT * FROM evaluations WHERE split = 'heldout' AND domain = 'math') em USING (round)
-LEFT JOIN (SELECT * FROM evaluations WHERE split = 'heldout' AND domain = 'code') ec USING (round)
-LEFT JOIN (SELECT * FROM diversity WHERE population = 'accepted') d USING (round)
-LEFT JOIN (SELECT * FROM diversity WHERE population = 'evaluation') dh USING (round)
-ORDER BY r.round
-"""
 BASE_MODEL_SQL = ("SELECT domain, round(pass_at_1, 3), round(pass_at_k, 3), k FROM evaluations "
                   "WHERE split = 'base_model' ORDER BY domain")
-STOP_REASONS_SQL = "SELECT round, stop_reason FROM round_metrics ORDER BY round"
 
 
 def print_table(console: Console, names: list[str], rows: list[tuple], title: str | None = None) -> None:
@@ -44,6 +28,18 @@ def print_table(console: Console, names: list[str], rows: list[tuple], title: st
     for row in rows:
         table.add_row(*["" if v is None else str(v) for v in row])
     console.print(table)
+
+
+def print_rounds(console: Console, store: Store, rows: list[dict] | None = None) -> None:
+    """The round table, the base model's scores and why the loop stopped: what report and demo print."""
+    from flywheel.report import round_rows, round_table
+
+    rows = round_rows(store) if rows is None else rows
+    print_table(console, *round_table(rows), title="round_metrics")
+    print_base_model(console, store)
+    for row in rows:
+        if row["stop_reason"]:
+            console.print(f"round {row['round']}: {row['stop_reason']}")
 
 
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
@@ -126,12 +122,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     from flywheel.report import write_report
 
     rows, chart = write_report(Path(args.workdir))
-    names, table = Store(Path(args.workdir) / "flywheel.duckdb").query(ROUND_TABLE_SQL)
-    print_table(console, names, table, title="round_metrics")
-    print_base_model(console, Store(Path(args.workdir) / "flywheel.duckdb"))
-    for row in rows:
-        if row["stop_reason"]:
-            console.print(f"round {row['round']}: {row['stop_reason']}")
+    print_rounds(console, Store(Path(args.workdir) / "flywheel.duckdb"), rows)
     console.print(f"chart: {chart}")
     return 0
 

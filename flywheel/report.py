@@ -9,30 +9,55 @@ the Dagster metrics asset.
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from flywheel.io import atomic_path
 from flywheel.store import Store
 
-REPORT_SQL = """
-WITH heldout AS (SELECT round, pass_at_1, pass_at_k, k FROM evaluations WHERE split = 'heldout' AND domain = 'all'),
+# The one round-over-round query: the chart, `flywheel report` and `flywheel demo` all read it.
+ROUND_SQL = """
+WITH heldout AS (SELECT round, domain, pass_at_1, pass_at_k, k FROM evaluations WHERE split = 'heldout'),
      train AS (SELECT round, pass_at_1 FROM evaluations WHERE split = 'train' AND domain = 'all'),
      accepted AS (SELECT * FROM diversity WHERE population = 'accepted'),
      heldout_diversity AS (SELECT round, distinct_2 AS eval_distinct_2 FROM diversity WHERE population = 'evaluation'),
      all_rounds AS (SELECT round FROM heldout UNION SELECT round FROM round_metrics)
-SELECT r.round, h.pass_at_1 AS eval_pass_at_1, h.pass_at_k AS eval_pass_at_k, h.k, t.pass_at_1 AS train_pass_at_1,
+SELECT r.round, m.n_samples, h.pass_at_1 AS eval_pass_at_1, h.pass_at_k AS eval_pass_at_k, h.k,
+       hm.pass_at_1 AS eval_pass_at_1_math, hc.pass_at_1 AS eval_pass_at_1_code, t.pass_at_1 AS train_pass_at_1,
        m.yield, m.n_accepted, a.distinct_1, a.distinct_2, a.distinct_3, a.self_bleu, a.gzip_ratio, a.embedding_vendi,
        a.embedding_cosine_distance, hd.eval_distinct_2, m.stop, m.stop_reason
-FROM all_rounds r LEFT JOIN heldout h USING (round) LEFT JOIN train t USING (round)
-     LEFT JOIN round_metrics m USING (round) LEFT JOIN accepted a USING (round)
+FROM all_rounds r
+     LEFT JOIN (SELECT * FROM heldout WHERE domain = 'all') h USING (round)
+     LEFT JOIN (SELECT round, pass_at_1 FROM heldout WHERE domain = 'math') hm USING (round)
+     LEFT JOIN (SELECT round, pass_at_1 FROM heldout WHERE domain = 'code') hc USING (round)
+     LEFT JOIN train t USING (round) LEFT JOIN round_metrics m USING (round) LEFT JOIN accepted a USING (round)
      LEFT JOIN heldout_diversity hd USING (round)
 ORDER BY r.round
 """
 
+# The console table's columns: (key in round_rows, header). Numbers are shown to 3 decimals.
+ROUND_TABLE_COLUMNS = (("round", "round"), ("n_samples", "samples"), ("yield", "yield"),
+                       ("eval_pass_at_1_math", "pass@1 math"), ("eval_pass_at_1_code", "pass@1 code"),
+                       ("eval_pass_at_1", "pass@1 all"), ("eval_pass_at_k", "pass@k all"),
+                       ("train_pass_at_1", "train pass@1"), ("distinct_2", "distinct-2 accepted"),
+                       ("eval_distinct_2", "distinct-2 held-out"), ("self_bleu", "self-BLEU accepted"),
+                       ("stop", "stop"))
+
 
 def round_rows(store: Store) -> list[dict]:
-    names, rows = store.query(REPORT_SQL)
+    names, rows = store.query(ROUND_SQL)
     return [dict(zip(names, row)) for row in rows]
+
+
+def round_table(rows: list[dict]) -> tuple[list[str], list[tuple]]:
+    """(headers, rows) of the round table printed by ``flywheel report`` and ``flywheel demo``."""
+    def shown(value):  # the exact binary value, ties away from zero, as SQL round(): 0.3125 shows as 0.313
+        if not isinstance(value, float) or value != value:
+            return value
+        return float(Decimal(value).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP))
+
+    return ([header for _, header in ROUND_TABLE_COLUMNS],
+            [tuple(shown(row[key]) for key, _ in ROUND_TABLE_COLUMNS) for row in rows])
 
 
 def _values(rows: list[dict], key: str) -> list[float]:

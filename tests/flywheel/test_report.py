@@ -1,5 +1,5 @@
 from flywheel.cli import main
-from flywheel.report import render_chart, write_report
+from flywheel.report import render_chart, round_rows, round_table, write_report
 from flywheel.store import Store
 
 
@@ -25,3 +25,17 @@ def test_report_command_prints_table_and_chart_path(tmp_path, capsys):
     assert main(["report", "--workdir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "round 3: reason 3" in out and "round_metrics.png" in out
+
+
+def test_the_round_table_reads_the_one_round_query(tmp_path):
+    store = Store(tmp_path / "flywheel.duckdb")
+    store.replace_round("round_metrics", 1, [{"n_samples": 8, "yield": 0.3125, "stop": False}])
+    store.replace_round("evaluations", 1, [
+        {"split": "heldout", "domain": domain, "pass_at_1": p1, "pass_at_k": pk, "k": 4}
+        for domain, p1, pk in (("all", 0.5, 0.75), ("math", 0.0075, 0.5), ("code", 0.9, 1.0))])
+    store.replace_round("diversity", 1, [{"population": "accepted", "distinct_2": 0.25, "self_bleu": 0.1},
+                                         {"population": "evaluation", "distinct_2": 0.4}])
+    headers, rows = round_table(round_rows(store))
+    assert headers[:4] == ["round", "samples", "yield", "pass@1 math"]
+    # SQL's round(): ties away from zero on the exact binary value (0.3125 is exact; 0.0075 is just below)
+    assert rows == [(1, 8, 0.313, 0.007, 0.9, 0.5, 0.75, None, 0.25, 0.4, 0.1, False)]
