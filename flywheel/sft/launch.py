@@ -23,6 +23,7 @@ from pathlib import Path
 
 from flywheel.config import SFTConfig
 from flywheel.io import replace_dir_atomic
+from flywheel.sft.spec import TrainingSpec
 
 
 class SFTFailed(RuntimeError):
@@ -63,10 +64,10 @@ def run_sft(init_checkpoint: Path, data: Path, output: Path, config: SFTConfig, 
     shutil.rmtree(staging, ignore_errors=True)
     metrics, log = work_dir / "steps.jsonl", work_dir / "train.log"
     checkpoints = work_dir / "ds_checkpoints"  # kept after a failure, so a rerun resumes from it
-    spec = {**config.model_dump(mode="json"), "init_checkpoint": str(init_checkpoint), "data": str(data),
-            "output": str(staging), "metrics": str(metrics), "checkpoint_dir": str(checkpoints)}
+    spec = TrainingSpec(**config.model_dump(), init_checkpoint=init_checkpoint, data=data, output=staging,
+                        metrics=metrics, checkpoint_dir=checkpoints)
     spec_path = work_dir / "spec.json"
-    spec_path.write_text(json.dumps(spec, indent=2))
+    spec_path.write_text(spec.model_dump_json(indent=2))
     argv, env = launch_command(spec_path, config.num_processes, free_port())
     with log.open("w") as log_file:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,

@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from flywheel.sft.spec import TrainingSpec
+
 INTERRUPT_ENV = "FLYWHEEL_SFT_INTERRUPT_AFTER_STEP"  # simulates preemption in tests: exit after that step's save
 INTERRUPTED_EXIT = 75
 
@@ -30,29 +32,19 @@ class BadExample(ValueError):
     pass
 
 
-def cosine_with_warmup(warmup_steps: int, total_steps: int):
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / max(1, warmup_steps)
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
-
-
-def tokenize_examples(tokenizer, rows: list[dict], spec: dict) -> tuple[list[dict], dict]:
+def tokenize_examples(tokenizer, rows: list[dict], spec: TrainingSpec) -> tuple[list[dict], dict]:
     from flywheel.sft.tokenize import IGNORE_INDEX, NoAssistantTurn, tokenize_conversation
 
-    max_len = spec["max_seq_len"]
+    max_len = spec.max_seq_len
     kept, stats = [], {"examples": len(rows), "truncated": 0, "dropped_overlong": 0, "no_labels": 0}
     for row in rows:
         try:
-            encoded = tokenize_conversation(tokenizer, row["messages"], last_turn_only=spec.get("last_turn_only", False))
+            encoded = tokenize_conversation(tokenizer, row["messages"], last_turn_only=spec.last_turn_only)
         except NoAssistantTurn:
             raise BadExample(f"{row.get('source', '?')}: conversation {row.get('example_id', '?')} has no assistant "
                              f"turn to train on") from None
         if len(encoded["input_ids"]) > max_len:
-            if spec.get("overlong", "truncate") == "drop":
+            if spec.overlong == "drop":
                 stats["dropped_overlong"] += 1
                 continue
             stats["truncated"] += 1
@@ -88,21 +80,21 @@ def _share(order: list[int], rank: int, world: int) -> list[int]:
     return order[:usable][rank::world]
 
 
-def micro_batches(examples: list[dict], spec: dict, epoch: int, rank: int, world: int, pad_id: int):
+def micro_batches(examples: list[dict], spec: TrainingSpec, epoch: int, rank: int, world: int, pad_id: int):
     """This rank's micro-batches for one epoch, as (forward kwargs, real tokens, slots)."""
     import torch
 
     from flywheel.sft.packing import best_fit_decreasing, collate_packed, pack_rows, packed_forward_kwargs
 
-    generator = torch.Generator().manual_seed(spec["seed"] * 1000 + epoch)
-    size = spec["batch_size"]
-    if spec.get("packing", True):
-        rows = pack_rows(examples, best_fit_decreasing([len(e["input_ids"]) for e in examples], spec["max_seq_len"]))
+    generator = torch.Generator().manual_seed(spec.seed * 1000 + epoch)
+    size = spec.batch_size
+    if spec.packing:
+        rows = pack_rows(examples, best_fit_decreasing([len(e["input_ids"]) for e in examples], spec.max_seq_len))
         order = _share(torch.randperm(len(rows), generator=generator).tolist(), rank, world)
         for start in range(0, len(order), size):
             chosen = [rows[i] for i in order[start : start + size]]
             tokens = sum(len(r["input_ids"]) for r in chosen)
-            yield packed_forward_kwargs(*collate_packed(chosen, pad_id)), tokens, len(chosen) * spec["max_seq_len"]
+            yield packed_forward_kwargs(*collate_packed(chosen, pad_id)), tokens, len(chosen) * spec.max_seq_len
         return
     order = _share(torch.randperm(len(examples), generator=generator).tolist(), rank, world)
     for start in range(0, len(order), size):
@@ -123,20 +115,19 @@ def add_neftune(model, alpha: float) -> None:
     model.get_input_embeddings().register_forward_hook(hook)
 
 
-def fingerprint(spec: dict) -> str:
+def fingerprint(spec: TrainingSpec) -> str:
     """What must match for a checkpoint to be resumed: the spec (minus paths that move) and the data."""
-    stable = {k: v for k, v in spec.items() if k not in {"output", "metrics", "checkpoint_dir", "timeout_seconds"}}
-    digest = hashlib.sha256(json.dumps(stable, sort_keys=True).encode())
-    digest.update(Path(spec["data"]).read_bytes())
+    digest = hashlib.sha256(json.dumps(spec.stable_fields(), sort_keys=True).encode())
+    digest.update(spec.data.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def deepspeed_config(spec: dict, on_gpu: bool) -> dict:
+def deepspeed_config(spec: TrainingSpec, on_gpu: bool) -> dict:
     return {
-        "train_micro_batch_size_per_gpu": spec["batch_size"],
-        "gradient_accumulation_steps": spec["gradient_accumulation_steps"],
-        "gradient_clipping": spec["max_grad_norm"],
-        "zero_optimization": {"stage": spec["zero_stage"]},
+        "train_micro_batch_size_per_gpu": spec.batch_size,
+        "gradient_accumulation_steps": spec.gradient_accumulation_steps,
+        "gradient_clipping": spec.max_grad_norm,
+        "zero_optimization": {"stage": spec.zero_stage},
         # Our optimizer is torch's AdamW: DeepSpeed's fused/CPU Adam would JIT-compile ops on first use.
         "zero_allow_untested_optimizer": True,
         "bf16": {"enabled": on_gpu},
@@ -145,14 +136,14 @@ def deepspeed_config(spec: dict, on_gpu: bool) -> dict:
     }
 
 
-def save_hf_checkpoint(engine, tokenizer, out: Path, spec: dict, stop_ids: list[int]) -> None:
+def save_hf_checkpoint(engine, tokenizer, out: Path, spec: TrainingSpec, stop_ids: list[int]) -> None:
     from transformers import GenerationConfig
 
-    state = engine._zero3_consolidated_16bit_state_dict() if spec["zero_stage"] == 3 else None
+    state = engine._zero3_consolidated_16bit_state_dict() if spec.zero_stage == 3 else None
     if engine.global_rank != 0:
         return
     model = engine.module
-    if spec.get("lora"):
+    if spec.lora:
         model = model.merge_and_unload()  # the next round's generator loads a plain checkpoint
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, state_dict=state, safe_serialization=True)
@@ -191,46 +182,45 @@ def main(spec_path: str) -> None:
     import deepspeed
     import pyarrow.parquet as pq
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, get_cosine_schedule_with_warmup
 
     from flywheel.generation import end_of_turn_ids
 
     die_with_parent()
-    spec = json.loads(Path(spec_path).read_text())
-    torch.manual_seed(spec["seed"])
+    spec = TrainingSpec.model_validate_json(Path(spec_path).read_text())
+    torch.manual_seed(spec.seed)
     on_gpu = torch.cuda.is_available()
     deepspeed.init_distributed(dist_backend="nccl" if on_gpu else "gloo")
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
-    tokenizer = AutoTokenizer.from_pretrained(spec["init_checkpoint"])
+    tokenizer = AutoTokenizer.from_pretrained(spec.init_checkpoint)
     try:
-        examples, stats = tokenize_examples(tokenizer, pq.read_table(spec["data"]).to_pylist(), spec)
+        examples, stats = tokenize_examples(tokenizer, pq.read_table(spec.data).to_pylist(), spec)
     except BadExample as error:
         raise SystemExit(f"bad training example: {error}") from None
     if not examples:
-        raise SystemExit(f"{spec['data']}: no trainable examples ({stats})")
-    model = AutoModelForCausalLM.from_pretrained(spec["init_checkpoint"], dtype=torch.float32)
-    if spec.get("lora"):
+        raise SystemExit(f"{spec.data}: no trainable examples ({stats})")
+    model = AutoModelForCausalLM.from_pretrained(spec.init_checkpoint, dtype=torch.float32)
+    if spec.lora:
         from peft import LoraConfig, get_peft_model
 
-        lora = spec["lora"]
-        model = get_peft_model(model, LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
-                                                 target_modules=lora["target_modules"], task_type="CAUSAL_LM"))
-    if spec.get("neftune_alpha"):
-        add_neftune(model, spec["neftune_alpha"])
+        lora = spec.lora
+        model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                                 target_modules=list(lora.target_modules), task_type="CAUSAL_LM"))
+    if spec.neftune_alpha:
+        add_neftune(model, spec.neftune_alpha)
 
     per_epoch = sum(1 for _ in micro_batches(examples, spec, 0, rank, world, tokenizer.pad_token_id))
-    steps_per_epoch = math.ceil(per_epoch / spec["gradient_accumulation_steps"])
-    total_steps = spec.get("max_steps") or steps_per_epoch * spec["epochs"]
-    epochs = math.ceil(total_steps / steps_per_epoch) if spec.get("max_steps") else spec["epochs"]
+    steps_per_epoch = math.ceil(per_epoch / spec.gradient_accumulation_steps)
+    total_steps = spec.max_steps or steps_per_epoch * spec.epochs
+    epochs = math.ceil(total_steps / steps_per_epoch) if spec.max_steps else spec.epochs
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=spec["learning_rate"], weight_decay=spec["weight_decay"])
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, cosine_with_warmup(int(spec["warmup_ratio"] * total_steps), total_steps))
+    optimizer = torch.optim.AdamW(trainable, lr=spec.learning_rate, weight_decay=spec.weight_decay)
+    schedule = get_cosine_schedule_with_warmup(optimizer, int(spec.warmup_ratio * total_steps), total_steps)
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=schedule,
                                            config=deepspeed_config(spec, on_gpu))
 
-    checkpoints, done_micro = Path(spec["checkpoint_dir"]), 0
+    checkpoints, done_micro = spec.checkpoint_dir, 0
     key = fingerprint(spec)
     if (checkpoints / "latest").exists() and (checkpoints / "fingerprint").read_text() == key:
         _, client_state = engine.load_checkpoint(str(checkpoints))
@@ -240,12 +230,12 @@ def main(spec_path: str) -> None:
     elif rank == 0:
         checkpoints.mkdir(parents=True, exist_ok=True)
         (checkpoints / "fingerprint").write_text(key)
-    every = spec.get("checkpoint_every_steps") or math.ceil(per_epoch / spec["gradient_accumulation_steps"])
+    every = spec.checkpoint_every_steps or math.ceil(per_epoch / spec.gradient_accumulation_steps)
     interrupt_after = int(os.environ.get(INTERRUPT_ENV, "0"))
 
     if rank == 0 and done_micro:
-        truncate_step_log(Path(spec["metrics"]), engine.global_steps)
-    metrics = Path(spec["metrics"]).open("a" if done_micro else "w") if rank == 0 else None
+        truncate_step_log(spec.metrics, engine.global_steps)
+    metrics = spec.metrics.open("a" if done_micro else "w") if rank == 0 else None
     micro, started, tokens_total, slots_total, train_started = 0, time.perf_counter(), 0, 0, time.perf_counter()
     window = {"tokens": 0, "loss": 0.0, "micro": 0}
     for epoch in range(epochs):
@@ -282,14 +272,14 @@ def main(spec_path: str) -> None:
             if interrupt_after and engine.global_steps >= interrupt_after:
                 raise SystemExit(INTERRUPTED_EXIT)
 
-    save_hf_checkpoint(engine, tokenizer, Path(spec["output"]), spec, end_of_turn_ids(tokenizer))
+    save_hf_checkpoint(engine, tokenizer, spec.output, spec, end_of_turn_ids(tokenizer))
     if metrics:
         metrics.close()
-        stats.update(packing=bool(spec.get("packing", True)),
+        stats.update(packing=bool(spec.packing),
                      packing_efficiency=tokens_total / max(1, slots_total),
                      tokens_per_second=tokens_total * world / max(1e-9, time.perf_counter() - train_started),
                      peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-        Path(spec["output"], "sft_stats.json").write_text(json.dumps(stats))
+        (spec.output / "sft_stats.json").write_text(json.dumps(stats))
     if torch.distributed.is_initialized():
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
