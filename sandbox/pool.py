@@ -10,10 +10,8 @@ sandboxes share a uid (process limits and signals never cross).
 from __future__ import annotations
 
 import os
-import queue
 import shutil
 import tempfile
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from sandbox.cgroups import sweep_stale_groups
 from sandbox.result import Limits, Result
 from sandbox.tests import judge_run, prepare_tests
 from sandbox.worker import Slot, WorkerDied
+from sandbox.worker_pool import WorkerPool
 
 HERE = Path(__file__).resolve().parent
 BASE_UID = 61000
@@ -57,19 +56,20 @@ class SandboxPool:
         self.limits, self.workers = limits, workers
         self._code_dir = make_code_dir()
         self._uids = [(base_uid + i, base_uid + workers + i) for i in range(workers)]
-        self._idle: queue.Queue[tuple[int, Slot]] = queue.Queue()
-        self.replaced = 0
-        self._lock = threading.Lock()
-        self._closed = False
         # bwrap's --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that started
         # it exits. Every sandbox is therefore started from this one thread, which lives as long as the pool.
         self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
+        self._slots: WorkerPool[Slot] = WorkerPool(workers, self._spawn, Slot.close, restart_at_once=True)
         try:
-            for slot in range(workers):
-                self._idle.put((slot, self._spawn(slot)))
+            self._slots.warm()
         except WorkerDied:
             self.close()
             raise
+
+    @property
+    def replaced(self) -> int:
+        """Slots killed and started afresh (a lost sandbox, a hang, too many files left)."""
+        return self._slots.replaced
 
     def run(self, code: str, tests: str | None = None, limits: Limits | None = None, *,
             stdin: bytes | None = None) -> Result:
@@ -78,39 +78,26 @@ class SandboxPool:
             prepared = prepare_tests(tests) if tests is not None else None
         except SyntaxError as error:
             return Result(status="error", reason=f"tests do not parse: {error}")
-        index, slot = self._idle.get()
-        try:
+        with self._slots.worker() as (slot, retire):
             run = slot.run(code, prepared.source if prepared else None, prepared.names if prepared else [], limits,
                            stdin=stdin)
             if run.lost or run.recycle:
-                slot = self._replace(index, slot)
-        except BaseException:
-            slot = self._replace(index, slot)
-            raise
-        finally:
-            self._idle.put((index, slot))
+                retire()
         return judge_run(run, prepared)
 
     def map(self, jobs: list[tuple[str, str | None]], limits: Limits | None = None) -> list[Result]:
-        with ThreadPoolExecutor(max_workers=self.workers) as executor:
-            return list(executor.map(lambda job: self.run(job[0], job[1], limits), jobs))
+        return self._slots.map(lambda job: self.run(job[0], job[1], limits), jobs)
 
     def _spawn(self, index: int) -> Slot:
         candidate_uid, judge_uid = self._uids[index]
         return self._spawner.submit(Slot, candidate_uid, judge_uid, self._code_dir, self.limits).result()
 
-    def _replace(self, index: int, slot: Slot) -> Slot:
-        slot.close()
-        with self._lock:
-            self.replaced += 1
-        return self._spawn(index)
-
     def close(self) -> None:
-        if self._closed:
+        if getattr(self, "_closed", False):
             return
         self._closed = True
-        while not self._idle.empty():
-            self._idle.get()[1].close()
+        if hasattr(self, "_slots"):
+            self._slots.close()
         self._spawner.shutdown(wait=False)
         shutil.rmtree(self._code_dir, ignore_errors=True)
 

@@ -12,11 +12,9 @@ Backends (chosen by ``backend``):
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import tempfile
-import threading
 import warnings
 
 from sandbox import bwrap
@@ -24,6 +22,7 @@ from sandbox.pool import SandboxPool, make_code_dir
 from sandbox.result import Limits, Result, TestOutcome
 from sandbox.tests import judge_run, prepare_tests, same_output
 from sandbox.worker import Slot, WorkerDied
+from sandbox.worker_pool import shared
 
 
 class SandboxUnavailable(RuntimeError):
@@ -32,18 +31,9 @@ class SandboxUnavailable(RuntimeError):
 
 bwrap_available = bwrap.available
 
-_POOL = None
-_POOL_LOCK = threading.Lock()
-
-
 def default_pool(workers: int | None = None) -> SandboxPool:
     """The process-wide pool, started on first use and closed at exit."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = SandboxPool(workers=workers or max(2, min(4, os.cpu_count() or 2)))
-            atexit.register(_POOL.close)
-        return _POOL
+    return shared("sandbox", lambda: SandboxPool(workers=workers or max(2, min(4, os.cpu_count() or 2))))
 
 
 def run_python(code: str, tests: str | None = None, limits: Limits = Limits(), *, backend: str = "bwrap",

@@ -16,18 +16,17 @@ Run as ``python -m verifiers.math_worker`` it is the worker loop itself.
 
 from __future__ import annotations
 
-import atexit
 import os
 import pickle
-import queue
 import select
 import struct
 import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from sandbox.worker_pool import WorkerPool, shared
 
 DEFAULT_TIMEOUT_SECONDS = 5.0  # CPU seconds per comparison
 EQUAL, DIFFERENT, CPU_LIMIT, WALL_TIMEOUT, ERROR = "equal", "different", "cpu_limit", "wall_timeout", "error"
@@ -121,99 +120,54 @@ class _Worker:
                 pass
 
 
+class WorkerStartFailed(RuntimeError):
+    """No worker could start: the checker's environment is broken, which says nothing of the answer."""
+
+
+def _start_worker(slot: int) -> _Worker:
+    try:
+        return _Worker(time.monotonic() + STARTUP_TIMEOUT_SECONDS)
+    except Exception as error:  # an interpreter that is missing, crashes on import or never answers
+        raise WorkerStartFailed(f"math worker {slot} did not start: {error}") from error
+
+
 class MathWorkerPool:
     """Up to ``size`` workers shared by all threads; each comparison has its own deadline."""
 
     def __init__(self, size: int | None = None) -> None:
         self.size = size or max(1, min(4, os.cpu_count() or 1))
-        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
-        self._started = 0
-        self._lock = threading.Lock()
-
-    def _checkout(self, deadline: float) -> _Worker:
-        with self._lock:
-            if self._idle.empty() and self._started < self.size:
-                self._started += 1
-                create = True
-            else:
-                create = False
-        if create:
-            try:
-                return _Worker(deadline)
-            except Exception:
-                with self._lock:
-                    self._started -= 1
-                raise
-        return self._idle.get()
-
-    def _checkin(self, worker: _Worker) -> None:
-        if worker.alive:
-            self._idle.put(worker)
-        else:
-            with self._lock:
-                self._started -= 1
+        self._pool: WorkerPool[_Worker] = WorkerPool(self.size, _start_worker, _Worker.kill, lambda w: w.alive)
 
     def warm(self) -> None:
         """Start every worker now, so that no later deadline pays for interpreter start-up."""
-        started = []
-        while True:
-            with self._lock:
-                if self._started >= self.size:
-                    break
-                self._started += 1
-            try:
-                started.append(_Worker(time.monotonic() + STARTUP_TIMEOUT_SECONDS))
-            except Exception:
-                with self._lock:
-                    self._started -= 1
-                raise
-        for worker in started:
-            self._idle.put(worker)
+        self._pool.warm()
+
+    def idle_workers(self) -> list[_Worker]:
+        return self._pool.idle_workers()
 
     def check(self, job: tuple, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> str:
-        """The Outcome of ``job`` within ``timeout`` CPU seconds of a worker."""
+        """The Outcome of ``job`` within ``timeout`` CPU seconds of a worker (a killed worker is not reused)."""
         try:
-            worker = self._checkout(time.monotonic() + STARTUP_TIMEOUT_SECONDS)
-        except Exception:  # noqa: BLE001 - no worker could start: the checker is broken, not the answer wrong
+            with self._pool.worker() as (worker, _):
+                return worker.compare(job, timeout, time.monotonic() + wall_backstop(timeout))
+        except WorkerStartFailed:
             return ERROR
-        try:
-            return worker.compare(job, timeout, time.monotonic() + wall_backstop(timeout))
-        finally:
-            self._checkin(worker)
 
     def check_many(self, jobs: list[tuple], timeout: float = DEFAULT_TIMEOUT_SECONDS) -> list[str]:
         """Spread ``jobs`` over the workers; each job keeps its own budget."""
-        if len(jobs) <= 1 or self.size == 1:
-            return [self.check(job, timeout) for job in jobs]
-        with ThreadPoolExecutor(self.size) as executor:
-            return list(executor.map(lambda job: self.check(job, timeout), jobs))
+        return self._pool.map(lambda job: self.check(job, timeout), jobs)
 
     def compare(self, job: tuple, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> bool:
         """True only when the worker showed the answers equal within ``timeout`` CPU seconds."""
         return self.check(job, timeout) == EQUAL
 
     def close(self) -> None:
-        while True:
-            try:
-                worker = self._idle.get_nowait()
-            except queue.Empty:
-                break
-            worker.kill()
-        with self._lock:
-            self._started = 0
-
-
-_DEFAULT_POOL: MathWorkerPool | None = None
-_DEFAULT_LOCK = threading.Lock()
+        self._pool.close()
 
 
 def default_pool() -> MathWorkerPool:
-    global _DEFAULT_POOL
-    with _DEFAULT_LOCK:
-        if _DEFAULT_POOL is None:
-            _DEFAULT_POOL = MathWorkerPool()
-            atexit.register(_DEFAULT_POOL.close)
-        return _DEFAULT_POOL
+    """The process-wide pool, started on first use and closed at exit."""
+    return shared("math-workers", MathWorkerPool)
 
 
 def _serve() -> None:

@@ -96,7 +96,7 @@ def test_adversarial_input_returns_false_within_the_bound(response, pool):
 def test_overrunning_comparison_kills_its_worker_and_the_pool_recovers():
     workers = MathWorkerPool(size=1)
     workers.warm()
-    worker = workers._idle.queue[0]
+    worker = workers.idle_workers()[0]
     started = time.monotonic()
     assert answers_match("1", "\\boxed{(x+1)^{3000} - (x+1)^{2999}}", timeout=0.5, pool=workers) is False
     assert time.monotonic() - started < 1.5
@@ -127,7 +127,7 @@ def test_no_worker_outlives_its_process(tmp_path):
         "from verifiers.math_worker import default_pool\n"
         "print(answers_match('1', '\\\\boxed{(x+1)^{3000} - (x+1)^{2999}}', timeout=0.5))\n"
         "print(answers_match('x+1', '\\\\boxed{1+x}'))\n"
-        "print(' '.join(str(w.process.pid) for w in default_pool()._idle.queue))\n"
+        "print(' '.join(str(w.process.pid) for w in default_pool().idle_workers()))\n"
     )
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120).stdout

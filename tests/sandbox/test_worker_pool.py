@@ -1,0 +1,117 @@
+"""The pool skeleton both process pools share: checkout, retire, restart, bounded concurrency."""
+
+import threading
+import time
+
+import pytest
+
+from sandbox.worker_pool import WorkerPool, shared
+
+
+class Fake:
+    """A worker double: what the pool does with workers is under test here, not the workers."""
+
+    def __init__(self, slot):
+        self.slot, self.stopped, self.healthy = slot, False, True
+
+
+def make(size, **kwargs):
+    started = []
+
+    def start(slot):
+        started.append(slot)
+        return Fake(slot)
+
+    pool = WorkerPool(size, start, lambda w: setattr(w, "stopped", True), lambda w: w.healthy, **kwargs)
+    return pool, started
+
+
+def test_workers_start_lazily_and_are_reused():
+    pool, started = make(2)
+    assert started == []
+    with pool.worker() as (first, _):
+        pass
+    with pool.worker() as (again, _):
+        assert again is first
+    assert started == [0] and pool.replaced == 0
+
+
+def test_a_retired_or_dead_worker_is_stopped_and_its_slot_started_afresh():
+    pool, started = make(1)
+    with pool.worker() as (worker, retire):
+        retire()
+    assert worker.stopped and pool.replaced == 1
+    with pool.worker() as (fresh, _):
+        fresh.healthy = False  # died during the job
+    assert fresh is not worker and fresh.stopped and fresh.slot == 0
+    with pytest.raises(ZeroDivisionError), pool.worker() as (third, _):
+        1 / 0  # state unknown after an error: not reused
+    assert third.stopped and pool.replaced == 3 and started == [0, 0, 0]
+
+
+def test_restart_at_once_keeps_a_warm_replacement_ready():
+    pool, started = make(1, restart_at_once=True)
+    pool.warm()
+    with pool.worker() as (_, retire):
+        retire()
+    assert started == [0, 0] and len(pool.idle_workers()) == 1
+
+
+def test_at_most_size_jobs_hold_a_worker_and_slots_keep_their_numbers():
+    pool, started = make(2)
+    holding, most = [], [0]
+    lock = threading.Lock()
+
+    def job(_):
+        with pool.worker() as (worker, _):
+            with lock:
+                holding.append(worker.slot)
+                most[0] = max(most[0], len(holding))
+            time.sleep(0.02)
+            with lock:
+                holding.remove(worker.slot)
+        return worker.slot
+
+    assert set(pool.map(job, list(range(12)))) <= {0, 1}
+    assert most[0] <= 2 and sorted(set(started)) == [0, 1]
+
+
+def test_a_worker_that_cannot_start_frees_its_slot():
+    attempts = []
+
+    def start(slot):
+        attempts.append(slot)
+        if len(attempts) == 1:
+            raise OSError("no interpreter")
+        return Fake(slot)
+
+    pool = WorkerPool(1, start, lambda w: None)
+    with pytest.raises(OSError), pool.worker():
+        pass
+    with pool.worker() as (worker, _):
+        assert worker.slot == 0
+
+
+def test_close_stops_idle_workers_and_one_in_use_when_it_returns():
+    pool, _ = make(2)
+    pool.warm()
+    idle = pool.idle_workers()
+    with pool.worker() as (busy, _):
+        pool.close()
+    assert all(w.stopped for w in idle) and busy.stopped
+    with pytest.raises(RuntimeError, match="closed"), pool.worker():
+        pass
+
+
+def test_shared_makes_one_instance_per_name():
+    made = []
+
+    class Closable:
+        def close(self):
+            pass
+
+    def make_one():
+        made.append(1)
+        return Closable()
+
+    assert shared("test-pool", make_one) is shared("test-pool", make_one) and made == [1]
