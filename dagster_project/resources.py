@@ -28,14 +28,12 @@ class FlywheelConfig(dg.ConfigurableResource):
 
 
 class GeneratorResource(dg.ConfigurableResource):
-    """Builds a generator for a checkpoint with the backend the round config names."""
+    """Builds a generator for a checkpoint with the backend (and device) the round config names."""
 
     flywheel: FlywheelConfig
-    device: str = "auto"
 
     def for_checkpoint(self, checkpoint: str) -> Generator:
-        g = self.flywheel.load().generation
-        return make_generator(checkpoint, g, device=self.device)
+        return make_generator(checkpoint, self.flywheel.load().generation)
 
 
 class DuckDBStore(dg.ConfigurableResource):

