@@ -23,8 +23,8 @@ import random
 import time
 from pathlib import Path
 
-from verifiers.math import answers_match, answers_match_batch
-from verifiers.math_worker import MathWorkerPool
+from flywheel_verifiers.math import answers_match, answers_match_batch
+from flywheel_verifiers.math_worker import MathWorkerPool
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,10 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 import os
 import subprocess
 
-from sandbox import bwrap, seccomp
-from sandbox.pool import SandboxPool
-from sandbox.result import Limits
-from sandbox.runner import run_python
+from flywheel_sandbox import bwrap, seccomp
+from flywheel_sandbox.pool import SandboxPool
+from flywheel_sandbox.result import Limits
+from flywheel_sandbox.runner import run_python
 
 TRIVIAL = ("def f():\n    return 1\n", "assert f() == 1\n")
 REALISTIC = (

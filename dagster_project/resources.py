@@ -11,7 +11,7 @@ from pydantic import PrivateAttr
 from flywheel.config import DEFAULT_CONFIG, RoundConfig, load_config
 from flywheel.generation import Generator, make_generator
 from flywheel.store import Store
-from sandbox.runner import SandboxUnavailable, bwrap_available
+from flywheel_sandbox.runner import SandboxUnavailable, bwrap_available
 
 
 class FlywheelConfig(dg.ConfigurableResource):

@@ -1,4 +1,4 @@
-"""``python -m sandbox run PROGRAM.py [--tests TESTS.py] [--timeout S] [--json]``: exit 0 when passed, 1 otherwise."""
+"""``python -m flywheel_sandbox run PROGRAM.py [--tests TESTS.py] [--timeout S] [--json]``: exit 0 when passed, 1 otherwise."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from sandbox.result import Limits
-from sandbox.runner import SandboxUnavailable, run_python
+from flywheel_sandbox.result import Limits
+from flywheel_sandbox.runner import SandboxUnavailable, run_python
 
 _CONTROL = dict.fromkeys(list(range(0x20)) + list(range(0x7F, 0xA0)))
 _CONTROL.pop(ord("\n"))
@@ -20,7 +20,7 @@ def printable(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox", description="Run untrusted Python in isolation.")
+    parser = argparse.ArgumentParser(prog="python -m flywheel_sandbox", description="Run untrusted Python in isolation.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a program, optionally with tests")
     run.add_argument("program", type=Path)

@@ -3,7 +3,7 @@
 Every sandbox runs as its own unprivileged uid (bwrap as root could still read
 /etc/shadow), in fresh namespaces (no network), on read-only /usr and /etc, with
 size-capped tmpfs for /work, /tmp and /dev/shm, a read-only /dev, an empty environment,
-no capabilities, no nested user namespaces, and the seccomp filter of sandbox.seccomp.
+no capabilities, no nested user namespaces, and the seccomp filter of flywheel_sandbox.seccomp.
 Its command runs as PID 1 (``--as-pid-1``) so no bwrap reaper shares the job's uid.
 
 Concurrent one-shot runs each *lease* uids (an flock on a file per uid), so two runs
@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from sandbox import seccomp
+from flywheel_sandbox import seccomp
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # pyenv interpreters live under /root (mode 0700)
 ONE_SHOT_UIDS = range(59000, 60000)

@@ -4,7 +4,7 @@ The child forked by the zygote applies the job's rlimits, reads the program from
 memfd, and runs it as ``__main__``. In ``tests`` mode it then answers the judge's calls on
 the link (fd passed by the host): call, getattr, iter, next, len, getitem on its globals
 and on values it handed out before. Every answer is plain data or a handle
-(sandbox.wire): the judge never receives a live object, so nothing here can forge a
+(flywheel_sandbox.wire): the judge never receives a live object, so nothing here can forge a
 test result, whatever this process's code is patched to do. In ``run`` mode (no tests;
 stdin/stdout tasks) it just runs the program with the given stdin.
 """

@@ -2,7 +2,7 @@
 
 As with bubblewrap, the tests and the untrusted program never share a process: the
 judge container runs the tests, the candidate container the program, and they speak
-only plain data (sandbox.wire) over a Unix socket in a folder both mount at /link. Only
+only plain data (flywheel_sandbox.wire) over a Unix socket in a folder both mount at /link. Only
 the judge mounts /results, where its report goes. Each container gets no network, a
 read-only root filesystem with size-capped tmpfs work dirs, pid/memory/CPU limits,
 every capability dropped, ``no-new-privileges``, a non-root user, an empty environment
@@ -17,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from sandbox import seccomp
-from sandbox.result import Limits, Result
-from sandbox.tests import judge_run, prepare_tests
-from sandbox.worker import Run, frames
+from flywheel_sandbox import seccomp
+from flywheel_sandbox.result import Limits, Result
+from flywheel_sandbox.tests import judge_run, prepare_tests
+from flywheel_sandbox.worker import Run, frames
 
 IMAGE = "flywheel-sandbox:latest"
 HERE = Path(__file__).resolve().parent

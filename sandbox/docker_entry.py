@@ -1,7 +1,7 @@
 """The command inside a docker-backend container (standard library only; shipped in the command line).
 
-``python3 -I -c BOOTSTRAP PAYLOAD``: the bootstrap loads this module, sandbox.wire,
-sandbox.candidate and sandbox.judge from the payload, then runs one role. The judge
+``python3 -I -c BOOTSTRAP PAYLOAD``: the bootstrap loads this module, flywheel_sandbox.wire,
+flywheel_sandbox.candidate and flywheel_sandbox.judge from the payload, then runs one role. The judge
 container listens on a Unix socket in the folder both containers mount at /link and
 writes its report to /results, which only it mounts; the candidate container connects
 to the socket and answers calls, its stdout and stderr being the container's logs.

@@ -3,7 +3,7 @@
 The tests run here, in another sandbox under another uid than the candidate, which can
 neither see nor signal nor trace this process. The candidate's globals appear in the
 tests' namespace as proxies: calling one sends the arguments as plain data over the
-link and rebuilds the answer from data (sandbox.wire). A value the candidate could not
+link and rebuilds the answer from data (flywheel_sandbox.wire). A value the candidate could not
 send as plain data arrives as a handle, on which a test may call methods, iterate or
 index, but which refuses to be compared, hashed or tested for truth, so such a test
 fails with that reason instead of passing. Exceptions the candidate raised come back as

@@ -15,11 +15,11 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sandbox.cgroups import sweep_stale_groups
-from sandbox.result import Limits, Result
-from sandbox.tests import judge_run, prepare_tests
-from sandbox.worker import Slot, WorkerDied
-from sandbox.worker_pool import WorkerPool
+from flywheel_sandbox.cgroups import sweep_stale_groups
+from flywheel_sandbox.result import Limits, Result
+from flywheel_sandbox.tests import judge_run, prepare_tests
+from flywheel_sandbox.worker import Slot, WorkerDied
+from flywheel_sandbox.worker_pool import WorkerPool
 
 HERE = Path(__file__).resolve().parent
 BASE_UID = 61000

@@ -1,11 +1,11 @@
 """run_python and run_io: execute untrusted Python in isolation and return a Result.
 
 Backends (chosen by ``backend``):
-- ``bwrap`` (default): a candidate sandbox and a judge sandbox (sandbox.worker), each a
-  bubblewrap sandbox under its own uid, cgroup and seccomp filter (sandbox.bwrap). By
-  default jobs go to a shared pool of pre-started slots (sandbox.pool); ``pooled=False``
+- ``bwrap`` (default): a candidate sandbox and a judge sandbox (flywheel_sandbox.worker), each a
+  bubblewrap sandbox under its own uid, cgroup and seccomp filter (flywheel_sandbox.bwrap). By
+  default jobs go to a shared pool of pre-started slots (flywheel_sandbox.pool); ``pooled=False``
   starts a fresh slot for the one execution, under uids leased for it alone.
-- ``docker``: see sandbox.docker_backend (production hosts with an engine).
+- ``docker``: see flywheel_sandbox.docker_backend (production hosts with an engine).
 - ``process``: the same two processes without any isolation. It can read the host; it
   runs only with ``allow_unsafe=True``, and warns every time.
 """
@@ -17,12 +17,12 @@ import shutil
 import tempfile
 import warnings
 
-from sandbox import bwrap
-from sandbox.pool import SandboxPool, make_code_dir
-from sandbox.result import Limits, Result, TestOutcome
-from sandbox.tests import judge_run, prepare_tests, same_output
-from sandbox.worker import Slot, WorkerDied
-from sandbox.worker_pool import shared
+from flywheel_sandbox import bwrap
+from flywheel_sandbox.pool import SandboxPool, make_code_dir
+from flywheel_sandbox.result import Limits, Result, TestOutcome
+from flywheel_sandbox.tests import judge_run, prepare_tests, same_output
+from flywheel_sandbox.worker import Slot, WorkerDied
+from flywheel_sandbox.worker_pool import shared
 
 
 class SandboxUnavailable(RuntimeError):
@@ -42,7 +42,7 @@ def run_python(code: str, tests: str | None = None, limits: Limits = Limits(), *
     if backend == "process" and not allow_unsafe:
         raise SandboxUnavailable("the 'process' backend does not isolate anything; set sandbox.allow_unsafe: true to use it")
     if backend == "docker":
-        from sandbox.docker_backend import DockerBackend
+        from flywheel_sandbox.docker_backend import DockerBackend
 
         return DockerBackend().run(code, tests, limits)
     if backend not in {"bwrap", "process"}:

@@ -2,7 +2,7 @@
 
 Tests are ``def test_*`` functions or bare top-level asserts (each becomes one test,
 ``test_assert_N``). They run in the judge sandbox, never beside the candidate
-(sandbox.judge), so the judge's report is trusted as it stands; what the candidate
+(flywheel_sandbox.judge), so the judge's report is trusted as it stands; what the candidate
 printed or returned is never read as a result. stdin/stdout tasks are compared here on
 the host, token by token per line (trailing whitespace and blank lines ignored, as
 APPS and CodeContests judges do).
@@ -14,7 +14,7 @@ import ast
 import signal
 from dataclasses import dataclass
 
-from sandbox.result import Result, TestOutcome
+from flywheel_sandbox.result import Result, TestOutcome
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def same_output(actual: str, expected: str) -> bool:
 
 
 def judge_run(run, prepared: PreparedTests | None) -> Result:
-    """One Result from a sandbox.worker.Run, judged the same way for every job."""
+    """One Result from a flywheel_sandbox.worker.Run, judged the same way for every job."""
     events = run.events
     outcomes = []
     if prepared is not None:

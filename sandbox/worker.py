@@ -1,7 +1,7 @@
 """One slot of isolated execution: a candidate sandbox and a judge sandbox, and the job protocol between them.
 
 Per job the host makes fresh channels and hands them to the two zygotes
-(sandbox.zygote): the candidate gets the program (a memfd), its stdout and stderr pipes
+(flywheel_sandbox.zygote): the candidate gets the program (a memfd), its stdout and stderr pipes
 and one end of a socket; the judge gets the tests (a memfd), the other end of that
 socket and a result pipe. The host never sends job data through a zygote, reads every
 channel against a deadline, and measures CPU time across all of the candidate's
@@ -24,8 +24,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox import bwrap, seccomp
-from sandbox.cgroups import Cgroup
+from flywheel_sandbox import bwrap, seccomp
+from flywheel_sandbox.cgroups import Cgroup
 
 START_SECONDS = 30.0
 GRACE_SECONDS = 5.0  # for a zygote to answer after a stop
@@ -145,7 +145,7 @@ class Sandbox:
 
 @dataclass
 class Run:
-    """What one job produced, before it is judged into a Result (sandbox.tests.judge_run)."""
+    """What one job produced, before it is judged into a Result (flywheel_sandbox.tests.judge_run)."""
     events: list[dict]
     stdout: str
     stderr: str

@@ -1,10 +1,10 @@
 """The ``math`` verifier: does the response's final answer equal the gold answer?
 
 :func:`answers_match` is the public checker. Extraction and normalisation
-(:mod:`verifiers.math_extract`) run in the caller; a fast path settles identical strings,
+(:mod:`flywheel_verifiers.math_extract`) run in the caller; a fast path settles identical strings,
 plain numbers, simple fractions and multiple-choice letters without sympy; everything
-else is parsed and compared (:mod:`verifiers.math_equivalence`) in a worker process with a
-CPU budget (:mod:`verifiers.math_worker`), so no input can hold a caller for long. The
+else is parsed and compared (:mod:`flywheel_verifiers.math_equivalence`) in a worker process with a
+CPU budget (:mod:`flywheel_verifiers.math_worker`), so no input can hold a caller for long. The
 verifier tells a wrong answer (status ``ok``) from a checker that failed (``error``) or a
 comparison the wall-clock backstop stopped (``timeout``).
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from flywheel.verify import VerdictResult, VerifyItem
-from verifiers.math_extract import (
+from flywheel_verifiers.math_extract import (
     Answer,
     choice_in_response,
     choice_letter,
@@ -26,7 +26,7 @@ from verifiers.math_extract import (
     normalize_answer,
     plain_number,
 )
-from verifiers.math_worker import (
+from flywheel_verifiers.math_worker import (
     CPU_LIMIT,
     DEFAULT_TIMEOUT_SECONDS,
     DIFFERENT,

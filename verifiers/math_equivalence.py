@@ -1,7 +1,7 @@
 """Parse normalised answers into sympy objects and decide whether two are equivalent.
 
 This is the slow half of the math checker, so it runs inside the bounded worker process
-(:mod:`verifiers.math_worker`). Parsing tries a small LaTeX-to-Python rewrite plus
+(:mod:`flywheel_verifiers.math_worker`). Parsing tries a small LaTeX-to-Python rewrite plus
 ``sympy.parse_expr`` first (about 10x cheaper than an ANTLR parse) and falls back to
 ``latex2sympy2_extended`` for LaTeX it does not know. Structure (sets, tuples, intervals,
 matrices, relations) is split off at the top level before any expression is parsed, so
@@ -24,7 +24,7 @@ from sympy.parsing.sympy_parser import (
     standard_transformations,
 )
 
-from verifiers.math_extract import split_top_level
+from flywheel_verifiers.math_extract import split_top_level
 
 _TRANSFORMS = standard_transformations + (implicit_multiplication_application, convert_xor)
 _LOCALS = {"e": sympy.E, "E": sympy.E, "pi": sympy.pi, "oo": sympy.oo, "I": sympy.I, "i": sympy.I,
@@ -38,7 +38,7 @@ _RELATIONS = (("\\leq", "<="), ("\\le", "<="), ("\\geq", ">="), ("\\ge", ">="), 
               ("\\lt", "<"), ("\\gt", ">"), ("≤", "<="), ("≥", ">="))
 _OPEN, _CLOSE = "([{", ")]}"
 REL_TOL = 1e-6
-# The comparison policy of the answer being checked (see verifiers.math.MathPolicy). A worker
+# The comparison policy of the answer being checked (see flywheel_verifiers.math.MathPolicy). A worker
 # compares one pair at a time, so a module-level setting made by answers_equivalent is enough.
 _POLICY = {"rel_tol": REL_TOL, "approximate_decimals": True, "unordered_lists": True}
 _MAX_DIGITS = 5000  # larger integers/powers are not answers anyone grades; refuse them

@@ -2,8 +2,8 @@
 
 Everything here is plain string work in linear time (bounded regexes, one brace scan), so
 it runs in the caller's process; only parsing and symbolic comparison go to the bounded
-worker (:mod:`verifiers.math_worker`). Output of :func:`normalize_answer` is LaTeX-ish
-text that :mod:`verifiers.math_equivalence` parses.
+worker (:mod:`flywheel_verifiers.math_worker`). Output of :func:`normalize_answer` is LaTeX-ish
+text that :mod:`flywheel_verifiers.math_equivalence` parses.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ worker that crashes are reported as such (``Outcome``), never as a wrong answer.
 subprocesses speaking length-prefixed pickle over pipes, so this works from any thread,
 from daemonic processes and under any multiprocessing start method.
 
-Run as ``python -m verifiers.math_worker`` it is the worker loop itself.
+Run as ``python -m flywheel_verifiers.math_worker`` it is the worker loop itself.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
-from sandbox.worker_pool import WorkerPool, shared
+from flywheel_sandbox.worker_pool import WorkerPool, shared
 
 DEFAULT_TIMEOUT_SECONDS = 5.0  # CPU seconds per comparison
 EQUAL, DIFFERENT, CPU_LIMIT, WALL_TIMEOUT, ERROR = "equal", "different", "cpu_limit", "wall_timeout", "error"
@@ -67,11 +66,10 @@ def _read_exact(fd: int, size: int, deadline: float | None) -> bytes | None:
 
 class _Worker:
     def __init__(self, deadline: float) -> None:
-        package_root = str(Path(__file__).resolve().parent.parent)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+        # The installed package (editable or not) maps flywheel_verifiers to its folder, in every interpreter.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "verifiers.math_worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
+            [sys.executable, "-m", "flywheel_verifiers.math_worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
         )
         ready = _read_exact(self.process.stdout.fileno(), 1, deadline)
         if ready != b"R":
@@ -173,7 +171,7 @@ def default_pool() -> MathWorkerPool:
 def _serve() -> None:
     import resource
 
-    from verifiers.math_equivalence import answers_equivalent
+    from flywheel_verifiers.math_equivalence import answers_equivalent
 
     resource.setrlimit(resource.RLIMIT_AS, (_WORKER_MEMORY_BYTES, _WORKER_MEMORY_BYTES))
     parent = os.getppid()

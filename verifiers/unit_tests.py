@@ -2,7 +2,7 @@
 
 The code is the last complete fenced block in the response (```python ... ```), or the
 whole response when it has none. The reference is either Python tests (``def test_*``
-functions or bare asserts, run by the judge against the candidate: sandbox.judge), or a
+functions or bare asserts, run by the judge against the candidate: flywheel_sandbox.judge), or a
 stdin/stdout task as JSON, ``{"io": [["input", "expected output"], ...]}`` (APPS and
 CodeContests style), compared on the host.
 
@@ -21,8 +21,8 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 from flywheel.verify import VerdictResult, VerifyItem
-from sandbox import Limits, run_io, run_python
-from sandbox.tests import prepare_tests
+from flywheel_sandbox import Limits, run_io, run_python
+from flywheel_sandbox.tests import prepare_tests
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
 

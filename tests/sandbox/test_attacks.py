@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import Limits, SandboxPool, run_io, run_python
-from sandbox.cgroups import Cgroup
-from sandbox.runner import bwrap_available
+from flywheel_sandbox import Limits, SandboxPool, run_io, run_python
+from flywheel_sandbox.cgroups import Cgroup
+from flywheel_sandbox.runner import bwrap_available
 
 pytestmark = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not installed (make setup installs it)")
 LIMITS = Limits(wall_seconds=8, cpu_seconds=5, processes=32)

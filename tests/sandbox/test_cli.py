@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from sandbox.runner import bwrap_available
+from flywheel_sandbox.runner import bwrap_available
 
 pytestmark = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not installed")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.docker_backend import DockerBackend
-from sandbox.result import Limits
+from flywheel_sandbox.docker_backend import DockerBackend
+from flywheel_sandbox.result import Limits
 
 LIMITS = Limits(wall_seconds=3, memory_bytes=256 << 20, processes=16, tmpfs_bytes=32 << 20)
 

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from sandbox.pool import SandboxPool
-from sandbox.result import Limits
-from sandbox.runner import bwrap_available
+from flywheel_sandbox.pool import SandboxPool
+from flywheel_sandbox.result import Limits
+from flywheel_sandbox.runner import bwrap_available
 
 pytestmark = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not installed (make setup installs it)")
 LIMITS = Limits(wall_seconds=4, cpu_seconds=4, processes=32)

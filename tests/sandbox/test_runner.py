@@ -3,8 +3,8 @@
 
 import pytest
 
-from sandbox.result import Limits
-from sandbox.runner import SandboxUnavailable, bwrap_available, run_python
+from flywheel_sandbox.result import Limits
+from flywheel_sandbox.runner import SandboxUnavailable, bwrap_available, run_python
 
 pytestmark = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not installed (make setup installs it)")
 FAST = Limits(wall_seconds=5)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from sandbox.worker_pool import WorkerPool, shared
+from flywheel_sandbox.worker_pool import WorkerPool, shared
 
 
 class Fake:

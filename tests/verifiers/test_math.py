@@ -10,9 +10,9 @@ import pytest
 
 from flywheel.schema import Message, Prompt, Sample
 from flywheel.verify import VerifyItem
-from verifiers.math import MathVerifier, answers_match, answers_match_batch, extract_answer
-from verifiers.math_extract import normalize_answer
-from verifiers.math_worker import MathWorkerPool
+from flywheel_verifiers.math import MathVerifier, answers_match, answers_match_batch, extract_answer
+from flywheel_verifiers.math_extract import normalize_answer
+from flywheel_verifiers.math_worker import MathWorkerPool
 
 SUITE = [json.loads(line) for line in (Path(__file__).parent / "math_suite.jsonl").read_text().splitlines()]
 # Each of these must come back False within the bound, whatever sympy would make of it.
@@ -123,8 +123,8 @@ def test_bound_holds_off_the_main_thread(pool):
 def test_no_worker_outlives_its_process(tmp_path):
     script = tmp_path / "use_checker.py"
     script.write_text(
-        "from verifiers.math import answers_match\n"
-        "from verifiers.math_worker import default_pool\n"
+        "from flywheel_verifiers.math import answers_match\n"
+        "from flywheel_verifiers.math_worker import default_pool\n"
         "print(answers_match('1', '\\\\boxed{(x+1)^{3000} - (x+1)^{2999}}', timeout=0.5))\n"
         "print(answers_match('x+1', '\\\\boxed{1+x}'))\n"
         "print(' '.join(str(w.process.pid) for w in default_pool().idle_workers()))\n"
@@ -148,20 +148,20 @@ def test_verifier_batch():
 
 
 def test_a_checker_that_cannot_run_is_an_error_not_a_wrong_answer(monkeypatch):
-    import verifiers.math_worker as math_worker
+    import flywheel_verifiers.math_worker as math_worker
 
     monkeypatch.setattr(math_worker.sys, "executable", "/bin/false")  # workers cannot start
     broken = MathWorkerPool(size=1)
     prompt = Prompt(id="p", domain="math", messages=[Message(role="user", content="?")], reference="x+1", source="f:1")
     item = VerifyItem(prompt, Sample(prompt_id="p", sample_index=0, text="\\boxed{1+x}", num_tokens=1,
                                      finish_reason="stop", round=1, checkpoint="c", seed=0))
-    monkeypatch.setattr("verifiers.math.default_pool", lambda: broken)
+    monkeypatch.setattr("flywheel_verifiers.math.default_pool", lambda: broken)
     (verdict,) = MathVerifier().verify_batch([item])
     assert verdict.status == "error" and not verdict.passed and "checker failed" in verdict.reason
 
 
 def test_the_budget_is_cpu_time_and_an_overrun_is_a_model_failure(pool):
-    from verifiers.math import check_answers_batch
+    from flywheel_verifiers.math import check_answers_batch
 
     heavy = ("1", "\\boxed{(x+1)^{3000} - (x+1)^{2999}}")
     assert check_answers_batch([heavy], timeout=0.5, pool=pool) == ["cpu_limit"]

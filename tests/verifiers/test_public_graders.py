@@ -13,8 +13,8 @@ import time
 import pytest
 
 from tests.verifiers.public_cases import SUITES, all_cases, load
-from verifiers.math import MathPolicy, answers_match, answers_match_batch, prepare_check
-from verifiers.math_worker import MathWorkerPool
+from flywheel_verifiers.math import MathPolicy, answers_match, answers_match_batch, prepare_check
+from flywheel_verifiers.math_worker import MathWorkerPool
 
 # (suite, gold, response): cases this checker gets wrong on purpose or cannot yet get right.
 KNOWN_MISSES = {

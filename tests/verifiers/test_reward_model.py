@@ -4,7 +4,7 @@ import pytest
 
 from flywheel.schema import Message, Prompt, Sample
 from flywheel.verify import VerifyItem, discover, load_verifier
-from verifiers.reward_model import RewardModelVerifier
+from flywheel_verifiers.reward_model import RewardModelVerifier
 
 
 @pytest.fixture(scope="module")

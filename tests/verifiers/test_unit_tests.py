@@ -2,8 +2,8 @@ import pytest
 
 from flywheel.schema import Message, Prompt, Sample
 from flywheel.verify import VerifyItem
-from sandbox.runner import bwrap_available
-from verifiers.unit_tests import UnitTestVerifier, extract_code
+from flywheel_sandbox.runner import bwrap_available
+from flywheel_verifiers.unit_tests import UnitTestVerifier, extract_code
 
 
 def test_extract_code_takes_last_complete_fence():
