@@ -70,7 +70,10 @@ def run_control(workdir: Path, rounds: int) -> dict[int, dict]:
     seed_mixture = RoundPaths(config.workdir, 0).mixture  # the seed demonstrations, decontaminated
     heldout = load_prompts(config.evaluation.path)[: config.evaluation.max_prompts]
     g = config.generation
-    generator = lambda checkpoint: make_generator(checkpoint, g)  # noqa: E731
+
+    def generator(checkpoint):
+        return make_generator(checkpoint, g)
+
     for round_number in range(1, rounds + 1):
         if round_number in done:
             continue

@@ -119,7 +119,10 @@ def _series(store: Store, sql: str, params: list) -> dict[int, float | None]:
 @recorded("round_metrics")
 def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
     paths = RoundPaths(config.workdir, round_number)
-    one = lambda sql: store.query(sql, [round_number])[1]  # noqa: E731 - one-line lookups below
+
+    def one(sql: str) -> list[tuple]:  # one-line lookups below
+        return store.query(sql, [round_number])[1]
+
     s = config.stopping
     diversity = _series(store, f"SELECT round, {s.diversity_metric} FROM diversity WHERE population = ? AND round <= ?",
                         [s.diversity_population, round_number])

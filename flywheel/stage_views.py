@@ -14,7 +14,10 @@ from flywheel.store import Store
 def _table(header: list[str], rows: list[tuple]) -> str:
     if not rows:
         return "_none_"
-    cells = lambda row: "| " + " | ".join(str(v).replace("|", "\\|").replace("\n", " ") for v in row) + " |"  # noqa: E731
+
+    def cells(row) -> str:
+        return "| " + " | ".join(str(v).replace("|", "\\|").replace("\n", " ") for v in row) + " |"
+
     return "\n".join([cells(header), "|" + "---|" * len(header), *(cells(row) for row in rows)])
 
 

@@ -26,8 +26,8 @@ import stat
 import sys
 
 # Pre-imported so a job pays nothing for them (they are what model-written code mostly uses).
-import bisect, collections, dataclasses, fractions, functools, heapq, itertools, math, operator  # noqa
-import random, re, statistics, string, typing  # noqa
+import bisect, collections, dataclasses, fractions, functools, heapq, itertools, math, operator  # noqa: E401, F401
+import random, re, statistics, string, typing  # noqa: E401, F401
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 

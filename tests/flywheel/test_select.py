@@ -1,7 +1,7 @@
 import pytest
 
 from flywheel.schema import Message, Prompt, Sample, Verdict
-from flywheel.select import accepted_samples, select_best_per_prompt
+from flywheel.select import Policy, accepted_samples, judge_samples, select_best_per_prompt
 
 VERIFIERS = {"math": ["math"], "code": ["unit_tests"], "general": []}
 
@@ -49,8 +49,6 @@ def test_pool_keeps_best_of_all_rounds_with_their_origin():
     assert by_prompt["b"]["origin_round"] == 1  # a prompt round 2 did not solve keeps round 1's best
     assert by_prompt["b"]["messages"][-1]["content"] == "old b"
 
-
-from flywheel.select import Policy, judge_samples  # noqa: E402
 
 MIXED = {"math": ["math"], "code": ["unit_tests"], "general": ["reward_model"]}
 POLICY = Policy({"math": "all_correct", "general": "best_of_n"}, all_pass_keep=1)

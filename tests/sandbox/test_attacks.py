@@ -190,7 +190,7 @@ def test_cli_returns_at_its_timeout_even_if_a_process_holds_the_pipes(tmp_path):
     (tmp_path / "p.py").write_text("import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(120)\n"
                                    "time.sleep(120)\n")
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "sandbox", "run", str(tmp_path / "p.py"), "--timeout", "2", "--json"],
+    done = subprocess.run([sys.executable, "-m", "flywheel_sandbox", "run", str(tmp_path / "p.py"), "--timeout", "2", "--json"],
                           capture_output=True, text=True, timeout=60)
     assert time.monotonic() - started < 15
     assert '"status": "timeout"' in done.stdout
@@ -312,7 +312,7 @@ def test_concurrent_one_shot_runs_never_share_a_uid_or_a_process_budget():
 def test_cli_escapes_control_characters(tmp_path):
     (tmp_path / "p.py").write_text("def f():\n    raise ValueError('\\x1b[2J\\x1b]0;pwned\\x07 boom')\n")
     (tmp_path / "t.py").write_text("assert f() == 1\n")
-    done = subprocess.run([sys.executable, "-m", "sandbox", "run", str(tmp_path / "p.py"), "--tests",
+    done = subprocess.run([sys.executable, "-m", "flywheel_sandbox", "run", str(tmp_path / "p.py"), "--tests",
                            str(tmp_path / "t.py")], capture_output=True, text=True, timeout=60)
     assert "\x1b" not in done.stdout and "\x07" not in done.stdout
     assert "\\x1b" in done.stdout and "boom" in done.stdout

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not
 
 def run_cli(tmp_path, program, tests=None, *extra):
     (tmp_path / "p.py").write_text(program)
-    argv = [sys.executable, "-m", "sandbox", "run", str(tmp_path / "p.py"), "--json", *extra]
+    argv = [sys.executable, "-m", "flywheel_sandbox", "run", str(tmp_path / "p.py"), "--json", *extra]
     if tests is not None:
         (tmp_path / "t.py").write_text(tests)
         argv += ["--tests", str(tmp_path / "t.py")]
