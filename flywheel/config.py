@@ -56,12 +56,25 @@ class VLLMConfig(_Strict):
 
 
 class OpenAIConfig(_Strict):
-    base_url: str = "http://localhost:8000/v1"
+    base_url: str = Field("http://localhost:8000/v1", description="one server; see base_urls for several")
+    base_urls: list[str] = Field(default_factory=list, description="several servers (e.g. vLLM on several hosts): "
+                                 "prompts are spread over them, and one that fails is taken out and retried later")
     model: str = Field("default", description="the model name the server serves")
     api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key (optional)")
-    max_concurrency: int = Field(8, ge=1)
-    max_retries: int = Field(5, ge=0, description="retries with backoff on 429, 5xx and timeouts")
+    max_concurrency: int = Field(8, ge=1, description="requests in flight per endpoint")
+    max_retries: int = Field(5, ge=0, description="retries per prompt with backoff on 429, 5xx and timeouts")
     timeout_seconds: float = Field(120.0, gt=0)
+    endpoint_retry_seconds: float = Field(30.0, gt=0, description="longest wait before an endpoint that could not "
+                                          "be reached is tried again (the backoff doubles up to it)")
+
+    @model_validator(mode="after")
+    def _one_way_to_name_servers(self) -> "OpenAIConfig":
+        if self.base_urls and "base_url" in self.model_fields_set:
+            raise ValueError("set generation.openai.base_url or generation.openai.base_urls, not both")
+        return self
+
+    def endpoints(self) -> list[str]:
+        return list(self.base_urls) or [self.base_url]
 
 
 class GenerationConfig(_Strict):

@@ -42,9 +42,9 @@ def _openai(checkpoint: str, generation) -> Generator:
     from flywheel.generation.openai_client import OpenAIGenerator
 
     o = generation.openai
-    return OpenAIGenerator(checkpoint, base_url=o.base_url, model=o.model, api_key_env=o.api_key_env,
+    return OpenAIGenerator(checkpoint, base_urls=o.endpoints(), model=o.model, api_key_env=o.api_key_env,
                            max_concurrency=o.max_concurrency, max_retries=o.max_retries,
-                           timeout_seconds=o.timeout_seconds)
+                           timeout_seconds=o.timeout_seconds, endpoint_retry_seconds=o.endpoint_retry_seconds)
 
 
 BACKENDS = {"transformers": _transformers, "vllm": _vllm, "vllm_server": _vllm_server, "openai": _openai}

@@ -22,7 +22,6 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from flywheel.generation.base import SamplingParams, end_of_turn_ids
@@ -167,23 +166,19 @@ class VLLMServerGenerator:
         self.checkpoint = str(checkpoint)
         stop_ids = end_of_turn_ids(AutoTokenizer.from_pretrained(self.checkpoint))
         self.servers = VLLMServers(self.checkpoint, settings, seed=seed, log_dir=log_dir)
-        self.replicas = [OpenAIGenerator(self.checkpoint, base_url=url, model=self.checkpoint,
-                                         max_concurrency=client.max_concurrency, max_retries=client.max_retries,
-                                         timeout_seconds=client.timeout_seconds, stop_token_ids=stop_ids)
-                         for url in self.servers.urls]
+        # One client over every replica: prompts go to whichever replica is free, and a replica that
+        # dies mid-round hands its prompts to the others (same seeds, so the same samples).
+        self.client = OpenAIGenerator(self.checkpoint, base_urls=self.servers.urls, model=self.checkpoint,
+                                      max_concurrency=client.max_concurrency, max_retries=client.max_retries,
+                                      timeout_seconds=client.timeout_seconds,
+                                      endpoint_retry_seconds=client.endpoint_retry_seconds, stop_token_ids=stop_ids)
 
     def generate(self, prompts: list[Prompt], params: SamplingParams, round_number: int,
                  progress: Callable[[int], None] | None = None) -> list[Sample]:
-        shares = [prompts[i::len(self.replicas)] for i in range(len(self.replicas))]
-        with ThreadPoolExecutor(max_workers=len(self.replicas)) as pool:
-            results = list(pool.map(lambda pair: pair[0].generate(pair[1], params, round_number, progress),
-                                    zip(self.replicas, shares)))
-        order = {prompt.id: position for position, prompt in enumerate(prompts)}
-        samples = [sample for batch in results for sample in batch]
-        return sorted(samples, key=lambda s: (order[s.prompt_id], s.sample_index))
+        return self.client.generate(prompts, params, round_number, progress)
 
     def close(self) -> None:
-        for replica in getattr(self, "replicas", []):
-            replica.close()
+        if getattr(self, "client", None) is not None:
+            self.client.close()
         if getattr(self, "servers", None) is not None:
             self.servers.close()

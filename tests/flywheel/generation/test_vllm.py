@@ -153,3 +153,35 @@ def test_openai_backend_against_a_real_vllm_serve(tmp_path):
     assert all(0 < s.num_tokens <= 24 for s in samples)
     assert all(s.num_tokens == 24 for s in samples if s.finish_reason == "length")
     assert all(s.checkpoint == str(TINY) for s in samples)
+
+
+def test_two_servers_one_killed_mid_round_give_the_samples_of_one(tmp_path):
+    """generation.openai.base_urls over two real `vllm serve` processes; one is SIGKILLed mid-round.
+    Its prompts move to the other, nothing is lost, and every sample equals the single-server run's."""
+    from flywheel.generation.vllm_server import VLLMServers
+
+    servers = VLLMServers(str(TINY), VLLMConfig(port=8270, replicas=2), seed=5, log_dir=tmp_path)
+    try:
+        def client(urls):
+            return make_generator("/unused", GenerationConfig(backend="openai", openai=OpenAIConfig(
+                base_urls=urls, model=str(TINY), max_concurrency=2, endpoint_retry_seconds=1.0)))
+
+        done = []
+
+        def kill_the_second_after_four(count):
+            done.append(count)
+            if len(done) == 4:
+                os.killpg(servers.groups[1], signal.SIGKILL)
+
+        both = client(servers.urls)
+        spread = both.generate(prompts(24), PARAMS, 1, kill_the_second_after_four)
+        served_by_second = both.endpoints[1].served
+        both.close()
+        alone = client(servers.urls[:1])
+        reference = alone.generate(prompts(24), PARAMS, 1)
+        alone.close()
+    finally:
+        servers.close()
+    assert 0 < served_by_second < 20 and sum(done) == 24
+    assert [s.model_dump() for s in spread] == [s.model_dump() for s in reference]
+    assert server_processes("--port 8270") == [] and server_processes("--port 8271") == []
