@@ -1,4 +1,4 @@
-"""The ``flywheel`` command: demo, sql, snapshot, report, verifiers, decontaminate.
+"""The ``flywheel`` command: demo, sql, snapshot, report, verifiers, decontaminate, sft-worker.
 
 ``demo`` hands off to dagster_project through the ``flywheel.commands`` entry point, so the
 library itself never imports dagster or its Dagster layer.
@@ -81,6 +81,14 @@ def cmd_sql(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_sft_worker(args: argparse.Namespace, console: Console) -> int:
+    from flywheel.sft.launch import run_sft_worker
+
+    run_sft_worker(args.spec, args.node_rank, wait_seconds=args.wait_seconds, echo=console.print)
+    console.print(f"node {args.node_rank} finished; node 0 writes the checkpoint")
+    return 0
+
+
 def cmd_snapshot(args: argparse.Namespace, console: Console) -> int:
     out = Store(Path(args.workdir) / "flywheel.duckdb").snapshot(args.out)
     console.print(f"snapshot written to {out}; open it with duckdb for as long as you like")
@@ -160,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     decon.add_argument("--threshold", type=float, default=0.5)
     decon.add_argument("--check-responses", action="store_true")
     decon.add_argument("--out", type=Path, required=True)
+    worker = sub.add_parser("sft-worker", help="run node K (1..nnodes-1) of a multi-node SFT that node 0 started")
+    worker.add_argument("spec", type=Path, help="node 0's <workdir>/rounds/<N>/sft/spec.json, on shared storage")
+    worker.add_argument("--node-rank", type=int, required=True, help="this node's rank, e.g. $SLURM_NODEID")
+    worker.add_argument("--wait-seconds", type=float, default=3600.0, help="how long to wait for node 0's spec")
     return parser
 
 
@@ -167,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
     handlers = {"demo": cmd_demo, "sql": cmd_sql, "verifiers": cmd_verifiers, "decontaminate": cmd_decontaminate,
-                "report": cmd_report, "snapshot": cmd_snapshot}
+                "report": cmd_report, "snapshot": cmd_snapshot, "sft-worker": cmd_sft_worker}
     try:
         return handlers[args.command](args, console)
     except BaseException as error:

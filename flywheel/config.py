@@ -224,7 +224,11 @@ class SFTConfig(_Strict):
     neftune_alpha: float | None = Field(None, gt=0, description="NEFTune embedding noise (e.g. 5)")
     lora: LoRAConfig | None = Field(None, description="train LoRA adapters, merged into the weights at the end")
     zero_stage: int = Field(0, ge=0, le=3)
-    num_processes: int = Field(1, ge=1)
+    num_processes: int = Field(1, ge=1, description="training processes per node (GPUs per node)")
+    nnodes: int = Field(1, ge=1, description="nodes in the job; every node runs the same launch with its node_rank")
+    node_rank: int = Field(0, ge=0, description="this node's rank; node 0 writes the checkpoint and the step log")
+    rdzv_endpoint: str | None = Field(None, description="host:port of node 0, where the nodes meet (torchrun's "
+                                      "static rendezvous, so node_rank fixes the global ranks); needed when nnodes > 1")
     checkpoint_every_steps: int = Field(0, ge=0, description="DeepSpeed checkpoint cadence for resume; 0: each epoch")
     timeout_seconds: float = Field(3600.0, gt=0)
     seed: int = 0
@@ -236,6 +240,17 @@ class SFTConfig(_Strict):
     def _lora_needs_gathered_weights(self) -> "SFTConfig":
         if self.lora is not None and self.zero_stage == 3:
             raise ValueError("lora cannot be merged from ZeRO-3 partitions; use zero_stage 0-2 with lora")
+        return self
+
+    @model_validator(mode="after")
+    def _nodes_meet_somewhere(self) -> "SFTConfig":
+        if self.node_rank >= self.nnodes:
+            raise ValueError(f"sft.node_rank {self.node_rank} is not below sft.nnodes {self.nnodes}")
+        if self.nnodes > 1:
+            host, _, port = (self.rdzv_endpoint or "").rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"sft.rdzv_endpoint must be host:port of node 0 when sft.nnodes > 1, "
+                                 f"not {self.rdzv_endpoint!r}")
         return self
 
 

@@ -20,5 +20,7 @@ class TrainingSpec(SFTConfig):
     checkpoint_dir: Path  # DeepSpeed checkpoints for resume; kept after a failure
 
     def stable_fields(self) -> dict:
-        """What must match for a checkpoint to be resumed: everything but paths that move and the timeout."""
-        return self.model_dump(mode="json", exclude={"output", "metrics", "checkpoint_dir", "timeout_seconds"})
+        """What must match for a checkpoint to be resumed: everything but paths that move, the timeout and
+        which node reads it (every node of a job must agree on the key)."""
+        return self.model_dump(mode="json", exclude={"output", "metrics", "checkpoint_dir", "timeout_seconds",
+                                                     "node_rank"})
