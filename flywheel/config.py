@@ -113,6 +113,8 @@ class VerifiersConfig(_Strict):
     required: list[str] = Field([], description="verifiers whose failure fails the round")
     timeout_seconds: float = Field(600.0, gt=0)
     options: dict[str, dict] = Field({}, description="keyword arguments per verifier, e.g. reward_model: {top_quantile}")
+    shards: int = Field(1, ge=1, le=4096, description="split verification by prompt-id hash into this many parts; "
+                        "the Dagster graph runs them in parallel (one process or pod each) and retries one alone")
 
     def for_domain(self, domain: str) -> list[str]:
         return list(getattr(self, domain))

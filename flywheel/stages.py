@@ -34,7 +34,7 @@ from flywheel.select import Policy, judge_samples, select_best_per_prompt
 from flywheel.sft.launch import run_sft
 from flywheel.stage_runs import recorded, utc_now, verifiers_by_domain
 from flywheel.store import Store
-from flywheel.verify import verify_samples
+from flywheel.shards import merge_verdicts, verify_shard
 
 GeneratorFactory = Callable[[str], Generator]
 
@@ -82,11 +82,14 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
 
 @recorded("verify")
 def verify(config: RoundConfig, round_number: int, store: Store) -> dict:
+    """Judge the round's samples shard by shard (parts that an engine already made, and that are still
+    current, are kept) and merge them into the stage's output."""
     paths = RoundPaths(config.workdir, round_number)
-    prompts = table_to_prompts(read_parquet(paths.prompts))
-    samples = table_to_samples(read_parquet(paths.samples))
-    verdicts = verify_samples(prompts, samples, verifiers_by_domain(config), required=config.verifiers.required,
-                              timeout=config.verifiers.timeout_seconds, options=config.verifier_options())
+    n_shards = config.verifiers.shards
+    inputs = (table_to_prompts(read_parquet(paths.prompts)), table_to_samples(read_parquet(paths.samples)))
+    for shard in range(n_shards):
+        verify_shard(config, round_number, shard, n_shards, inputs)
+    verdicts = merge_verdicts(config, round_number, n_shards)
     write_parquet_atomic(verdicts_to_table(verdicts), paths.verdicts)
     store.replace_round("verdicts", round_number, [v.model_dump() for v in verdicts])
     per_verifier = Counter((v.verifier, v.status, v.passed) for v in verdicts)

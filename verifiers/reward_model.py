@@ -65,6 +65,13 @@ class RewardModelVerifier:
         conversations = [[m.model_dump() for m in item.prompt.messages] + [{"role": "assistant", "content": item.sample.text}]
                          for item in items]
         scores = self.score(conversations)
+        cost = (time.perf_counter() - started) / max(1, len(items))
+        return [VerdictResult(passed, score, reason, "ok", cost)
+                for score, (passed, reason) in zip(scores, self.decide_over_round(scores))]
+
+    def decide_over_round(self, scores: list[float]) -> list[tuple[bool, str]]:
+        """(passed, reason) per score. The top quantile is the round's: when a round is verified in
+        shards, flywheel calls this again over every shard's scores (flywheel.shards)."""
         if self.threshold is not None:
             cut, rule = self.threshold, f"threshold {self.threshold:.3f}"
         else:
@@ -72,5 +79,4 @@ class RewardModelVerifier:
             keep = max(1, round(self.top_quantile * len(ranked))) if ranked else 0
             cut = ranked[keep - 1] if keep else float("inf")
             rule = f"top {self.top_quantile:.0%} of {len(ranked)} (cut {cut:.3f})"
-        cost = (time.perf_counter() - started) / max(1, len(items))
-        return [VerdictResult(score >= cut, score, f"reward {score:.3f}, {rule}", "ok", cost) for score in scores]
+        return [(score >= cut, f"reward {score:.3f}, {rule}") for score in scores]

@@ -4,7 +4,7 @@ Node 0 is the round's own run_sft: it writes spec.json and, alone, the checkpoin
 what a cluster starts on the other machine: ``flywheel sft-worker SPEC --node-rank 1``.
 """
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -23,20 +23,11 @@ def test_two_nodes_train_as_one_node_with_two_processes_and_write_one_checkpoint
 
     two_nodes = SFTConfig(nnodes=2, num_processes=1, rdzv_endpoint=f"127.0.0.1:{free_port()}", **settings)
     work = tmp_path / "two-nodes" / "sft"
-    worker_error = []
-
-    def node_1():  # started first on purpose: it waits for node 0's spec, as a cluster's worker would
-        try:
-            run_sft_worker(work / "spec.json", 1, wait_seconds=120, **QUIET)
-        except BaseException as error:  # reported below, in the test's own thread
-            worker_error.append(error)
-
-    worker = threading.Thread(target=node_1)
-    worker.start()
-    node_0 = run_sft(random_tiny_model_dir, data, tmp_path / "two-nodes" / "checkpoint", two_nodes, work_dir=work,
-                     **QUIET)
-    worker.join(300)
-    assert not worker.is_alive() and worker_error == []
+    with ThreadPoolExecutor(1) as pool:  # node 1 starts first on purpose: it waits for node 0's spec
+        node_1 = pool.submit(run_sft_worker, work / "spec.json", 1, wait_seconds=120, **QUIET)
+        node_0 = run_sft(random_tiny_model_dir, data, tmp_path / "two-nodes" / "checkpoint", two_nodes,
+                         work_dir=work, **QUIET)
+        node_1.result(timeout=300)  # re-raises the worker's error, if any
 
     losses = [step["loss"] for step in node_0.steps]
     assert len(losses) == len(one_node.steps) > 2
