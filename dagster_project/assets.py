@@ -12,7 +12,7 @@ import dagster as dg
 
 from dagster_project.resources import DuckDBStore, FlywheelConfig, GeneratorResource, SandboxResource
 from flywheel import stage_views as views
-from flywheel import stages
+from flywheel import shards, stages
 from flywheel.report import write_report
 from flywheel.round_audit import previous_eval_pass_at_1
 
@@ -52,11 +52,39 @@ def samples(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: 
     return _done(stages.generate(flywheel.load(), _round(context), store.get(), generator.for_checkpoint))
 
 
-@dg.asset(**COMMON, deps=[samples], description="One verdict per (sample, verifier) from the plugin verifiers.")
-def verdicts(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore,
-             sandbox: SandboxResource) -> dg.MaterializeResult:
-    result = stages.verify(flywheel.load(), _round(context), store.get())
-    return _done(result, views={"verifier_errors": views.verifier_errors(store.get(), _round(context))})
+# Verification fans out: one op per shard (verifiers.shards, by prompt-id hash), each writing its own
+# Parquet part and holding no DuckDB connection, so the executor runs them side by side (processes under
+# the multiprocess executor, pods under k8s_job_executor) and retries a failed one alone. The merge is the
+# verify stage itself: it keeps every current part, redoes any missing one, and writes DuckDB.
+@dg.op(out=dg.DynamicOut(int), ins={"samples": dg.In(dg.Nothing)})
+def plan_verify_shards(context: dg.OpExecutionContext, flywheel: FlywheelConfig):
+    for shard in range(flywheel.load().verifiers.shards):
+        yield dg.DynamicOutput(shard, mapping_key=f"shard_{shard}")
+
+
+@dg.op(retry_policy=dg.RetryPolicy(max_retries=2, delay=1.0))
+def verify_one_shard(context: dg.OpExecutionContext, flywheel: FlywheelConfig, sandbox: SandboxResource,
+                     shard: int) -> int:
+    config = flywheel.load()
+    result = shards.verify_shard(config, int(context.partition_key), shard, config.verifiers.shards)
+    context.log.info(f"shard {shard}: {result['n_verdicts']} verdicts{' (kept from an earlier run)' * result['reused']}")
+    return shard
+
+
+@dg.op(pool="duckdb", out=dg.Out(dg.Nothing))
+def merge_verify_shards(context: dg.OpExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore,
+                        done: list[int]):
+    round_number = int(context.partition_key)
+    result = stages.verify(flywheel.load(), round_number, store.get())
+    views_md = {"verifier_errors": views.verifier_errors(store.get(), round_number)}
+    metadata = {**_meta(result), **{k: dg.MetadataValue.md(v) for k, v in views_md.items() if v}}
+    yield dg.Output(None, metadata=metadata, data_version=dg.DataVersion(result["lineage_key"]))
+
+
+@dg.graph_asset(partitions_def=rounds, group_name="round", ins={"samples": dg.AssetIn(dagster_type=dg.Nothing)},
+                description="One verdict per (sample, verifier) from the plugin verifiers, verified in shards.")
+def verdicts(samples):
+    return merge_verify_shards(plan_verify_shards(samples).map(verify_one_shard).collect())
 
 
 @dg.asset(**COMMON, deps=[verdicts], description="Best passing samples per prompt, pooled with earlier rounds.")
