@@ -86,7 +86,7 @@ def materialize_rounds(config_path: str | None, workdir: str, first: int, last: 
                 result = dg.materialize(ROUND_ASSETS, selection=[asset.key], partition_key=key, instance=instance,
                                         resources=resources, run_config=RUN_CONFIG)
             per_stage[name] = time.perf_counter() - t0
-            metadata = result.asset_materializations_for_node(asset.op.name)[0].metadata
+            metadata = _metadata(result, asset.key)
             console.print(f"round {key} · {name:<15} {per_stage[name]:6.1f}s  {_summary(metadata)}")
             failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
             for check in failed_checks:
@@ -97,6 +97,12 @@ def materialize_rounds(config_path: str | None, workdir: str, first: int, last: 
             if stop_on_rule:
                 break
     return timings
+
+
+def _metadata(result, key: dg.AssetKey) -> dict:
+    """The metadata of the asset's materialization in ``result`` (an op asset or a graph asset alike)."""
+    return next(event.materialization.metadata for event in result.get_asset_materialization_events()
+                if event.asset_key == key)
 
 
 def round_zero_assets(seed_round: bool) -> list:
@@ -118,7 +124,7 @@ def _round_zero(config, instance, resources, console) -> None:
         with console.status(f"round 0 ({label}) · {name} …"):
             result = dg.materialize(ROUND_ASSETS, selection=[asset.key], partition_key="0", instance=instance,
                                     resources=resources, run_config=RUN_CONFIG)
-        metadata = result.asset_materializations_for_node(asset.op.name)[0].metadata
+        metadata = _metadata(result, asset.key)
         console.print(f"round 0 · {name:<15} {time.perf_counter() - t0:6.1f}s  {_summary(metadata)}")
 
 

@@ -24,6 +24,8 @@ import hashlib
 import json
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flywheel.config import RoundConfig
@@ -84,6 +86,20 @@ def _round_inputs(config: RoundConfig, round_number: int) -> tuple[list[Prompt],
     return table_to_prompts(read_parquet(paths.prompts)), table_to_samples(read_parquet(paths.samples))
 
 
+def _shard_inputs(config: RoundConfig, round_number: int, shard: int, n_shards: int
+                  ) -> tuple[list[Prompt], list[Sample]]:
+    """This shard's prompts and samples, filtered as Arrow tables: a shard process builds models for its
+    own rows only, not for the whole round."""
+    paths = RoundPaths(config.workdir, round_number)
+    prompts, samples = read_parquet(paths.prompts), read_parquet(paths.samples)
+    # The ids come from the samples, so a sample whose prompt is missing still reaches verify_samples,
+    # which refuses it by name.
+    ids = [i for i in pc.unique(samples.column("prompt_id")).to_pylist() if shard_of(i, n_shards) == shard]
+    keep = pa.array(ids, type=pa.string())
+    return (table_to_prompts(prompts.filter(pc.is_in(prompts.column("id"), value_set=keep))),
+            table_to_samples(samples.filter(pc.is_in(samples.column("prompt_id"), value_set=keep))))
+
+
 def verify_shard(config: RoundConfig, round_number: int, shard: int, n_shards: int,
                  inputs: tuple[list[Prompt], list[Sample]] | None = None) -> dict:
     """Judge one shard's samples and write its part; a part already made under the same key is kept."""
@@ -92,10 +108,13 @@ def verify_shard(config: RoundConfig, round_number: int, shard: int, n_shards: i
     path, key = part_path(config, round_number, shard, n_shards), part_key(config, round_number, shard, n_shards)
     if _written_key(path) == key:
         return {"shard": shard, "reused": True, "n_verdicts": pq.read_metadata(path).num_rows}
-    prompts, samples = inputs or _round_inputs(config, round_number)
-    mine = [s for s in samples if shard_of(s.prompt_id, n_shards) == shard]
-    wanted = {s.prompt_id for s in mine}
-    verdicts = verify_samples([p for p in prompts if p.id in wanted], mine, verifiers_by_domain(config),
+    if inputs is None:
+        prompts, mine = _shard_inputs(config, round_number, shard, n_shards)
+    else:
+        mine = [s for s in inputs[1] if shard_of(s.prompt_id, n_shards) == shard]
+        wanted = {s.prompt_id for s in mine}
+        prompts = [p for p in inputs[0] if p.id in wanted]
+    verdicts = verify_samples(prompts, mine, verifiers_by_domain(config),
                               required=config.verifiers.required, timeout=config.verifiers.timeout_seconds,
                               options=config.verifier_options())
     table = verdicts_to_table(verdicts)
@@ -118,7 +137,8 @@ def serial_order(samples: list[Sample], prompts: list[Prompt], config: RoundConf
 
 
 def merge_verdicts(config: RoundConfig, round_number: int, n_shards: int) -> list[Verdict]:
-    """Every shard's verdicts, checked current, in single-pass order; the parts are removed after."""
+    """Every shard's verdicts, checked current, in single-pass order. The parts stay: a rerun of the
+    merge alone (a Dagster re-execution of that step) finds them."""
     prompts, samples = _round_inputs(config, round_number)
     verdicts: list[Verdict] = []
     for shard in range(n_shards):
@@ -153,8 +173,3 @@ def decide_over_round(verdicts: list[Verdict], config: RoundConfig) -> list[Verd
             verdicts[index] = verdicts[index].model_copy(update={"passed": bool(passed), "reason": reason})
     return verdicts
 
-
-def remove_parts(config: RoundConfig, round_number: int) -> None:
-    folder = RoundPaths(config.workdir, round_number).verdicts.with_suffix(".parts")
-    for part in folder.glob("part-*.parquet"):
-        part.unlink(missing_ok=True)

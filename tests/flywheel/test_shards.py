@@ -90,3 +90,12 @@ def test_a_part_made_under_another_config_is_refused_by_name(small_config_path):
         merge_verdicts(changed, 1, 2)
     with pytest.raises(ValueError, match="shard 2 is not one of 2 shards"):
         verify_shard(config, 1, 2, 2)
+
+
+def test_a_sample_of_an_uncollected_prompt_is_refused_in_a_shard_too(small_config_path):
+    config = config_with(small_config_path, 2)
+    _, samples = round_with_samples(config)
+    stray = samples[0].model_copy(update={"prompt_id": "never-collected"})
+    write_parquet_atomic(samples_to_table([*samples, stray]), RoundPaths(config.workdir, 1).samples)
+    with pytest.raises(ValueError, match="never-collected"):
+        verify_shard(config, 1, shard_of("never-collected", 2), 2)
