@@ -62,16 +62,20 @@ def part_path(config: RoundConfig, round_number: int, shard: int, n_shards: int)
     return folder / f"part-{shard:05d}-of-{n_shards:05d}.parquet"
 
 
-def part_key(config: RoundConfig, round_number: int, shard: int, n_shards: int) -> str:
-    """The verify stage's lineage key (samples, config, code), the installed verifiers it would use
-    (a plugin added, removed or upgraded changes verdicts), and the shard."""
+def round_key(config: RoundConfig, round_number: int) -> str:
+    """What every part of the round must have been made under: the verify stage's lineage key (samples,
+    config, code) and the installed verifiers it would use (a plugin added, removed or upgraded changes
+    verdicts). Computed once per call site, not per shard: it hashes files and reads markers."""
     key, _ = stage_key(config, round_number, "verify")
     installed = discover()
     used = sorted({name for names in verifiers_by_domain(config).values() for name in names})
     plugins = [(name, installed[name].value, getattr(installed[name].dist, "version", None))
                if name in installed else (name, None, None) for name in used]
-    digest = hashlib.sha256(json.dumps([key, plugins]).encode()).hexdigest()[:20]
-    return f"{digest}:{shard}/{n_shards}"
+    return hashlib.sha256(json.dumps([key, plugins]).encode()).hexdigest()[:20]
+
+
+def part_key(key: str, shard: int, n_shards: int) -> str:
+    return f"{key}:{shard}/{n_shards}"
 
 
 def _written_key(path: Path) -> str | None:
@@ -101,11 +105,13 @@ def _shard_inputs(config: RoundConfig, round_number: int, shard: int, n_shards: 
 
 
 def verify_shard(config: RoundConfig, round_number: int, shard: int, n_shards: int,
-                 inputs: tuple[list[Prompt], list[Sample]] | None = None) -> dict:
-    """Judge one shard's samples and write its part; a part already made under the same key is kept."""
+                 inputs: tuple[list[Prompt], list[Sample]] | None = None, key: str | None = None) -> dict:
+    """Judge one shard's samples and write its part; a part already made under the same key is kept.
+    ``inputs`` and ``key`` (:func:`round_key`) let a caller that runs every shard read and hash once."""
     if not 0 <= shard < n_shards:
         raise ValueError(f"shard {shard} is not one of {n_shards} shards")
-    path, key = part_path(config, round_number, shard, n_shards), part_key(config, round_number, shard, n_shards)
+    path = part_path(config, round_number, shard, n_shards)
+    key = part_key(key or round_key(config, round_number), shard, n_shards)
     if _written_key(path) == key:
         return {"shard": shard, "reused": True, "n_verdicts": pq.read_metadata(path).num_rows}
     if inputs is None:
@@ -136,14 +142,16 @@ def serial_order(samples: list[Sample], prompts: list[Prompt], config: RoundConf
     return lambda v: (verifier_rank.get(v.verifier, len(verifier_rank)), position[(v.prompt_id, v.sample_index)])
 
 
-def merge_verdicts(config: RoundConfig, round_number: int, n_shards: int) -> list[Verdict]:
+def merge_verdicts(config: RoundConfig, round_number: int, n_shards: int,
+                   inputs: tuple[list[Prompt], list[Sample]] | None = None) -> list[Verdict]:
     """Every shard's verdicts, checked current, in single-pass order. The parts stay: a rerun of the
     merge alone (a Dagster re-execution of that step) finds them."""
-    prompts, samples = _round_inputs(config, round_number)
+    prompts, samples = inputs or _round_inputs(config, round_number)
+    key = round_key(config, round_number)
     verdicts: list[Verdict] = []
     for shard in range(n_shards):
         path = part_path(config, round_number, shard, n_shards)
-        written, wanted = _written_key(path), part_key(config, round_number, shard, n_shards)
+        written, wanted = _written_key(path), part_key(key, shard, n_shards)
         if written is None:
             raise StaleShard(f"{path}: shard {shard} of {n_shards} has not been verified; run it first")
         if written != wanted:

@@ -34,7 +34,7 @@ from flywheel.select import Policy, judge_samples, select_best_per_prompt
 from flywheel.sft.launch import run_sft
 from flywheel.stage_runs import recorded, utc_now, verifiers_by_domain
 from flywheel.store import Store
-from flywheel.shards import merge_verdicts, verify_shard
+from flywheel.shards import merge_verdicts, round_key, verify_shard
 
 GeneratorFactory = Callable[[str], Generator]
 
@@ -87,9 +87,10 @@ def verify(config: RoundConfig, round_number: int, store: Store) -> dict:
     paths = RoundPaths(config.workdir, round_number)
     n_shards = config.verifiers.shards
     inputs = (table_to_prompts(read_parquet(paths.prompts)), table_to_samples(read_parquet(paths.samples)))
+    key = round_key(config, round_number)
     for shard in range(n_shards):
-        verify_shard(config, round_number, shard, n_shards, inputs)
-    verdicts = merge_verdicts(config, round_number, n_shards)
+        verify_shard(config, round_number, shard, n_shards, inputs, key)
+    verdicts = merge_verdicts(config, round_number, n_shards, inputs)
     write_parquet_atomic(verdicts_to_table(verdicts), paths.verdicts)
     store.replace_round("verdicts", round_number, [v.model_dump() for v in verdicts])
     per_verifier = Counter((v.verifier, v.status, v.passed) for v in verdicts)
