@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -33,6 +32,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from tests.plugin_package import install_verifier_plugin, verify_job  # noqa: E402 - after the path
 
 PLUGIN = textwrap.dedent('''
     from flywheel.verify import VerdictResult
@@ -61,31 +62,6 @@ PLUGIN = textwrap.dedent('''
                 results.append(VerdictResult(distance <= 0.2 * len(target), 1.0 / (1 + distance), f"distance {distance}"))
             return results
 ''')
-PYPROJECT = textwrap.dedent('''
-    [build-system]
-    requires = ["setuptools>=68"]
-    build-backend = "setuptools.build_meta"
-
-    [project]
-    name = "flywheel-fuzzy-match"
-    version = "0.1.0"
-
-    [project.entry-points."flywheel.verifiers"]
-    fuzzy_match = "flywheel_fuzzy_match:FuzzyMatch"
-''')
-
-
-def verify_job():
-    import dagster as dg
-
-    from dagster_project.assets import ROUND_ASSETS
-    from dagster_project.resources import default_resources
-
-    job = dg.define_asset_job("verify", selection=dg.AssetSelection.assets("verdicts"),
-                              executor_def=dg.multiprocess_executor.configured({"max_concurrent": 2}))
-    return dg.Definitions(assets=ROUND_ASSETS, jobs=[job], resources=default_resources()).resolve_job_def("verify")
-
-
 def make_round(work: Path, verifiers: dict, samples_per_prompt: int) -> Path:
     from flywheel import stages
     from flywheel.config import DEFAULT_CONFIG, load_config
@@ -150,12 +126,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bench-shards-"))
-    source, target = scratch / "plugin", scratch / "site"
-    source.mkdir()
-    (source / "pyproject.toml").write_text(PYPROJECT)
-    (source / "flywheel_fuzzy_match.py").write_text(PLUGIN)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
-                    str(target), str(source)], check=True)
+    target = install_verifier_plugin(scratch, name="fuzzy_match", module="flywheel_fuzzy_match", cls="FuzzyMatch",
+                                     source=PLUGIN)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(target), str(ROOT), os.environ.get("PYTHONPATH")]))
     sys.path.insert(0, str(target))
     rounds = {

@@ -6,7 +6,6 @@ on shard 1: a crash of one shard's process, as a preempted pod or a broken node 
 """
 
 import os
-import subprocess
 import sys
 import textwrap
 
@@ -19,6 +18,7 @@ from flywheel.config import load_config
 from flywheel.io import RoundPaths
 from flywheel.store import Store
 from tests.conftest import small_config_dict
+from tests.plugin_package import install_verifier_plugin, verify_job
 from tests.flywheel.test_shards import config_with, round_with_samples, verdict_rows
 
 pytestmark = pytest.mark.slow
@@ -43,40 +43,9 @@ PLUGIN = textwrap.dedent('''
                 raise RuntimeError("the node running this shard went away")
             return [VerdictResult(True, 1.0, "fine") for _ in items]
 ''')
-PYPROJECT = textwrap.dedent('''
-    [build-system]
-    requires = ["setuptools>=68"]
-    build-backend = "setuptools.build_meta"
-
-    [project]
-    name = "flywheel-flaky"
-    version = "0.1.0"
-
-    [project.entry-points."flywheel.verifiers"]
-    flaky = "flywheel_flaky:Flaky"
-''')
-
-
-def verify_job():
-    """Reconstructable in the executor's step processes: the round assets, only verdicts, two at once."""
-    import dagster as dg
-
-    from dagster_project.assets import ROUND_ASSETS
-    from dagster_project.resources import default_resources
-
-    job = dg.define_asset_job("verify", selection=dg.AssetSelection.assets("verdicts"),
-                              executor_def=dg.multiprocess_executor.configured({"max_concurrent": 2}))
-    return dg.Definitions(assets=ROUND_ASSETS, jobs=[job], resources=default_resources()).resolve_job_def("verify")
-
-
 @pytest.fixture
 def flaky_plugin(tmp_path, monkeypatch):
-    source, target = tmp_path / "plugin", tmp_path / "site"
-    source.mkdir()
-    (source / "pyproject.toml").write_text(PYPROJECT)
-    (source / "flywheel_flaky.py").write_text(PLUGIN)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
-                    str(target), str(source)], check=True, timeout=300)
+    target = install_verifier_plugin(tmp_path, name="flaky", module="flywheel_flaky", cls="Flaky", source=PLUGIN)
     marker = tmp_path / "fail-shard-1-once"
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("FLAKY_MARKER", str(marker))

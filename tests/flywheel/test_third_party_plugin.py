@@ -23,18 +23,6 @@ PLUGIN = textwrap.dedent('''
         def verify_batch(self, items):
             return [VerdictResult(len(i.sample.text) < 20, 1.0, f"{len(i.sample.text)} chars") for i in items]
 ''')
-PYPROJECT = textwrap.dedent('''
-    [build-system]
-    requires = ["setuptools>=68"]
-    build-backend = "setuptools.build_meta"
-
-    [project]
-    name = "flywheel-short-answer"
-    version = "0.1.0"
-
-    [project.entry-points."flywheel.verifiers"]
-    short_answer = "flywheel_short_answer:ShortAnswer"
-''')
 ROUND = textwrap.dedent('''
     import sys
     from flywheel import stages
@@ -59,14 +47,10 @@ def test_plugin_package_is_discovered_and_used_in_a_round(tmp_path):
     import yaml
 
     from tests.conftest import TASKS, small_config_dict
+    from tests.plugin_package import install_verifier_plugin
 
-    source = tmp_path / "plugin"
-    source.mkdir()
-    (source / "pyproject.toml").write_text(PYPROJECT)
-    (source / "flywheel_short_answer.py").write_text(PLUGIN)
-    target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
-                    str(target), str(source)], check=True, timeout=300)
+    target = install_verifier_plugin(tmp_path, name="short_answer", module="flywheel_short_answer", cls="ShortAnswer",
+                                     source=PLUGIN)
     env = dict(os.environ, PYTHONPATH=str(target))
 
     listing = subprocess.run([sys.executable, "-m", "flywheel.cli", "verifiers", "--json"], env=env, capture_output=True,
