@@ -29,12 +29,18 @@ def _meta(values: dict) -> dict:
             for key, value in values.items() if value is not None and key != "lineage_key"}
 
 
+def _with_views(values: dict, metadata: dict | None = None, views: dict | None = None) -> dict:
+    """The stage's metadata, plus its markdown views."""
+    metadata = dict(metadata if metadata is not None else _meta(values))
+    metadata.update({name: dg.MetadataValue.md(text) for name, text in (views or {}).items() if text})
+    return metadata
+
+
 def _done(values: dict, metadata: dict | None = None, views: dict | None = None, **kwargs) -> dg.MaterializeResult:
     """The stage's metadata and markdown views, with its lineage key as the data version (a changed upstream
     then shows its downstream stale)."""
-    metadata = dict(metadata if metadata is not None else _meta(values))
-    metadata.update({name: dg.MetadataValue.md(text) for name, text in (views or {}).items() if text})
-    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(values["lineage_key"]), **kwargs)
+    return dg.MaterializeResult(metadata=_with_views(values, metadata, views),
+                                data_version=dg.DataVersion(values["lineage_key"]), **kwargs)
 
 
 def _image(path) -> str | None:
@@ -76,8 +82,7 @@ def merge_verify_shards(context: dg.OpExecutionContext, flywheel: FlywheelConfig
                         done: list[int]):
     round_number = int(context.partition_key)
     result = stages.verify(flywheel.load(), round_number, store.get())
-    views_md = {"verifier_errors": views.verifier_errors(store.get(), round_number)}
-    metadata = {**_meta(result), **{k: dg.MetadataValue.md(v) for k, v in views_md.items() if v}}
+    metadata = _with_views(result, views={"verifier_errors": views.verifier_errors(store.get(), round_number)})
     yield dg.Output(None, metadata=metadata, data_version=dg.DataVersion(result["lineage_key"]))
 
 
