@@ -10,6 +10,8 @@ import base64
 
 import dagster as dg
 
+from dagster_project.k8s import op_tags
+from dagster_project.location import CONFIG
 from dagster_project.resources import DuckDBStore, FlywheelConfig, GeneratorResource, SandboxResource
 from flywheel import stage_views as views
 from flywheel import shards, stages
@@ -18,6 +20,11 @@ from flywheel.round_audit import previous_eval_pass_at_1
 
 rounds = dg.DynamicPartitionsDefinition(name="round")
 COMMON = {"partitions_def": rounds, "group_name": "round", "pool": "duckdb"}
+
+
+def _stage(name: str) -> dict:
+    """The settings every stage asset shares, plus its Kubernetes pod (dagster_project.k8s)."""
+    return {**COMMON, "op_tags": op_tags(CONFIG, name)}
 
 
 def _round(context: dg.AssetExecutionContext) -> int:
@@ -47,12 +54,12 @@ def _image(path) -> str | None:
     return f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})" if path else None
 
 
-@dg.asset(**COMMON, description="Prompts collected from the configured sources.")
+@dg.asset(**_stage("prompts"), description="Prompts collected from the configured sources.")
 def prompts(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
     return _done(stages.collect(flywheel.load(), _round(context), store.get()))
 
 
-@dg.asset(**COMMON, deps=[prompts], description="N samples per prompt from round N-1's checkpoint.")
+@dg.asset(**_stage("samples"), deps=[prompts], description="N samples per prompt from round N-1's checkpoint.")
 def samples(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore,
             generator: GeneratorResource) -> dg.MaterializeResult:
     return _done(stages.generate(flywheel.load(), _round(context), store.get(), generator.for_checkpoint))
@@ -62,13 +69,13 @@ def samples(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: 
 # Parquet part and holding no DuckDB connection, so the executor runs them side by side (processes under
 # the multiprocess executor, pods under k8s_job_executor) and retries a failed one alone. The merge is the
 # verify stage itself: it keeps every current part, redoes any missing one, and writes DuckDB.
-@dg.op(out=dg.DynamicOut(int), ins={"samples": dg.In(dg.Nothing)})
+@dg.op(out=dg.DynamicOut(int), ins={"samples": dg.In(dg.Nothing)}, tags=op_tags(CONFIG, "verdicts"))
 def plan_verify_shards(context: dg.OpExecutionContext, flywheel: FlywheelConfig):
     for shard in range(flywheel.load().verifiers.shards):
         yield dg.DynamicOutput(shard, mapping_key=f"shard_{shard}")
 
 
-@dg.op(retry_policy=dg.RetryPolicy(max_retries=2, delay=1.0))
+@dg.op(retry_policy=dg.RetryPolicy(max_retries=2, delay=1.0), tags=op_tags(CONFIG, "verdicts"))
 def verify_one_shard(context: dg.OpExecutionContext, flywheel: FlywheelConfig, sandbox: SandboxResource,
                      shard: int) -> int:
     config = flywheel.load()
@@ -77,7 +84,7 @@ def verify_one_shard(context: dg.OpExecutionContext, flywheel: FlywheelConfig, s
     return shard
 
 
-@dg.op(pool="duckdb", out=dg.Out(dg.Nothing))
+@dg.op(pool="duckdb", out=dg.Out(dg.Nothing), tags=op_tags(CONFIG, "verdicts"))
 def merge_verify_shards(context: dg.OpExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore,
                         done: list[int]):
     round_number = int(context.partition_key)
@@ -92,13 +99,13 @@ def verdicts(samples):
     return merge_verify_shards(plan_verify_shards(samples).map(verify_one_shard).collect())
 
 
-@dg.asset(**COMMON, deps=[verdicts], description="Best passing samples per prompt, pooled with earlier rounds.")
+@dg.asset(**_stage("selected"), deps=[verdicts], description="Best passing samples per prompt, pooled with earlier rounds.")
 def selected(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
     result = stages.select(flywheel.load(), _round(context), store.get())
     return _done(result, views={"examples": views.sample_examples(store.get(), _round(context))})
 
 
-@dg.asset(**COMMON, deps=[selected], description="Training candidates with eval-set n-gram overlaps removed.",
+@dg.asset(**_stage("decontaminated"), deps=[selected], description="Training candidates with eval-set n-gram overlaps removed.",
           check_specs=[dg.AssetCheckSpec("no_overlap_left", asset="decontaminated",
                                          description="An independent re-scan finds no contamination left.")])
 def decontaminated(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore):
@@ -111,12 +118,12 @@ def decontaminated(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, 
     return _done(result, views={"top_hits": hits}, check_results=[check])
 
 
-@dg.asset(**COMMON, deps=[decontaminated], description="The weighted training mixture.")
+@dg.asset(**_stage("mixture"), deps=[decontaminated], description="The weighted training mixture.")
 def mixture(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
     return _done(stages.mix(flywheel.load(), _round(context), store.get()))
 
 
-@dg.asset(**COMMON, deps=[mixture], description="The round's SFT checkpoint (DeepSpeed), a Hugging Face folder.",
+@dg.asset(**_stage("checkpoint"), deps=[mixture], description="The round's SFT checkpoint (DeepSpeed), a Hugging Face folder.",
           check_specs=[dg.AssetCheckSpec("checkpoint_loads", asset="checkpoint",
                                          description="The checkpoint loads with transformers and runs a forward pass.")])
 def checkpoint(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore):
@@ -128,7 +135,7 @@ def checkpoint(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, stor
     return _done(result, views={"loss_curve": _image(curve)}, check_results=[check])
 
 
-@dg.asset(**COMMON, deps=[checkpoint],
+@dg.asset(**_stage("evaluation"), deps=[checkpoint],
           description="Held-out pass@1/pass@k per domain and the train/test gap. Partition 0 scores the starting model.",
           check_specs=[dg.AssetCheckSpec("no_eval_regression", asset="evaluation",
                                          description="Held-out pass@1 is not below the previous round's.")])
@@ -144,13 +151,13 @@ def evaluation(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, stor
                  check_results=[check])
 
 
-@dg.asset(**COMMON, deps=[selected, evaluation],
+@dg.asset(**_stage("diversity"), deps=[selected, evaluation],
           description="Diversity of accepted and evaluation samples: distinct-n, self-BLEU, gzip, embedding Vendi.")
 def diversity(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
     return _done(stages.measure_diversity(flywheel.load(), _round(context), store.get()))
 
 
-@dg.asset(**COMMON, deps=[evaluation, diversity], description="Round-over-round metrics and the stopping decision.")
+@dg.asset(**_stage("round_metrics"), deps=[evaluation, diversity], description="Round-over-round metrics and the stopping decision.")
 def round_metrics(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
     config = flywheel.load()
     row = stages.round_metrics(config, _round(context), store.get())
@@ -160,8 +167,16 @@ def round_metrics(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, s
     metadata["chart"] = dg.MetadataValue.md(f"![round over round](data:image/png;base64,"
                                             f"{base64.b64encode(chart.read_bytes()).decode()})")
     metadata["chart_path"] = dg.MetadataValue.path(str(chart))
+    metadata["duckdb_path"] = dg.MetadataValue.path(str(store.get().path))  # flywheel launch prints the table from it
     return _done(row, metadata)
 
 
 ROUND_ASSETS = [prompts, samples, verdicts, selected, decontaminated, mixture, checkpoint, evaluation, diversity,
                 round_metrics]
+
+
+def round_zero_assets(seed_round: bool) -> list:
+    """Round 0: the seed SFT round (decontaminate and mix the seed data, train, evaluate) or just
+    the evaluation of the base model."""
+    names = ["decontaminated", "mixture", "checkpoint", "evaluation", "diversity"] if seed_round else ["evaluation"]
+    return [a for a in ROUND_ASSETS if a.key.to_user_string() in names]

@@ -1,18 +1,25 @@
-"""The code location: ``dagster dev -m dagster_project.definitions``.
+"""The code location: ``dagster dev -m dagster_project.definitions`` (or ``dagster code-server start``).
 
 FLYWHEEL_CONFIG picks the round config (default: the bundled demo), FLYWHEEL_WORKDIR
-overrides its workdir.
+overrides its workdir (dagster_project.location reads it once, at load time).
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.assets import ROUND_ASSETS
+from dagster_project import k8s
+from dagster_project.assets import ROUND_ASSETS, round_zero_assets
+from dagster_project.location import CONFIG
 from dagster_project.resources import default_resources
 from dagster_project.sensors import next_round_sensor
 
 round_job = dg.define_asset_job("round", selection=dg.AssetSelection.assets(*ROUND_ASSETS),
-                                description="Materialize every stage of one round.")
+                                executor_def=k8s.executor(CONFIG), description="Materialize every stage of one round.")
+round_zero_job = dg.define_asset_job(
+    "round_zero", selection=dg.AssetSelection.assets(*round_zero_assets(CONFIG.seed_round)),
+    executor_def=k8s.executor(CONFIG),
+    description="Round 0: the seed SFT round, or the base model's evaluation (run it before round 1).")
 
-defs = dg.Definitions(assets=ROUND_ASSETS, jobs=[round_job], sensors=[next_round_sensor], resources=default_resources())
+defs = dg.Definitions(assets=ROUND_ASSETS, jobs=[round_job, round_zero_job], sensors=[next_round_sensor],
+                      resources=default_resources())

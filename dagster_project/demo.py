@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 from rich.console import Console
 
-from dagster_project.assets import ROUND_ASSETS
+from dagster_project.assets import ROUND_ASSETS, round_zero_assets
 from dagster_project.resources import default_resources
 from flywheel import lineage
 from flywheel.cli import check_free_space, print_rounds
@@ -103,13 +103,6 @@ def _metadata(result, key: dg.AssetKey) -> dict:
     """The metadata of the asset's materialization in ``result`` (an op asset or a graph asset alike)."""
     return next(event.materialization.metadata for event in result.get_asset_materialization_events()
                 if event.asset_key == key)
-
-
-def round_zero_assets(seed_round: bool) -> list:
-    """Round 0: the seed SFT round (decontaminate and mix the seed data, train, evaluate) or just
-    the evaluation of the base model."""
-    names = ["decontaminated", "mixture", "checkpoint", "evaluation", "diversity"] if seed_round else ["evaluation"]
-    return [a for a in ROUND_ASSETS if a.key.to_user_string() in names]
 
 
 def _round_zero(config, instance, resources, console) -> None:

@@ -1,4 +1,4 @@
-"""The ``flywheel`` command: demo, sql, snapshot, report, verifiers, decontaminate, sft-worker.
+"""The ``flywheel`` command: demo, launch, sql, snapshot, report, verifiers, decontaminate, sft-worker.
 
 ``demo`` hands off to dagster_project through the ``flywheel.commands`` entry point, so the
 library itself never imports dagster or its Dagster layer.
@@ -75,6 +75,19 @@ def print_base_model(console: Console, store: Store) -> None:
             f"{domain} pass@1 {p1} pass@{k} {pk}" for domain, p1, pk, k in rows))
 
 
+def cmd_launch(args: argparse.Namespace, console: Console) -> int:
+    from flywheel.launch import launch_rounds
+
+    launched = launch_rounds(args.url, args.rounds, wait=args.wait, loop=args.loop, in_process=args.in_process,
+                             ignore_stop=args.ignore_stop, console=console)
+    if launched.store is not None and launched.store.exists():  # the table flywheel demo prints
+        print_rounds(console, Store(launched.store))
+    elif launched.store is not None:
+        console.print(f"the round table is in {launched.store} on the code server's machine: "
+                      f"flywheel sql --workdir {launched.store.parent} \"SELECT * FROM round_metrics\"")
+    return 0
+
+
 def cmd_sql(args: argparse.Namespace, console: Console) -> int:
     names, rows = Store(Path(args.workdir) / "flywheel.duckdb").query(args.query)
     print_table(console, names, rows)
@@ -149,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help="generate with this backend instead of the config's generation.backend")
     demo.add_argument("--ignore-stop", action="store_true",
                       help="run all --rounds; the stopping rule's decision is still recorded (for benchmarks)")
+    launch = sub.add_parser("launch", help="run round 0 and rounds 1..K on a Dagster deployment (GraphQL), in order")
+    launch.add_argument("--url", required=True, help="the Dagster webserver, e.g. http://127.0.0.1:3000")
+    launch.add_argument("--rounds", type=int, required=True, help="the last round to run")
+    launch.add_argument("--wait", action="store_true", help="wait for the last round too, then print the round table")
+    launch.add_argument("--loop", action="store_true",
+                        help="then turn on next_round_sensor: the daemon runs rounds until the stopping rule says stop")
+    launch.add_argument("--in-process", action="store_true",
+                        help="run each round's steps in one process (Dagster's in_process executor) instead of one "
+                             "process per step: faster on a small machine, no parallel verification shards")
+    launch.add_argument("--ignore-stop", action="store_true", help="run every round even if the stopping rule says stop")
     snapshot = sub.add_parser("snapshot", help="copy the database for a long audit that never blocks a round")
     snapshot.add_argument("--workdir", type=Path, required=True)
     snapshot.add_argument("--out", type=Path, required=True)
@@ -179,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
     handlers = {"demo": cmd_demo, "sql": cmd_sql, "verifiers": cmd_verifiers, "decontaminate": cmd_decontaminate,
-                "report": cmd_report, "snapshot": cmd_snapshot, "sft-worker": cmd_sft_worker}
+                "report": cmd_report, "snapshot": cmd_snapshot, "launch": cmd_launch, "sft-worker": cmd_sft_worker}
     try:
         return handlers[args.command](args, console)
     except BaseException as error:

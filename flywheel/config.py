@@ -298,6 +298,36 @@ class SandboxConfig(_Strict):
                 "wall_seconds": self.wall_seconds, "memory_bytes": self.memory_bytes}
 
 
+class PodResources(_Strict):
+    cpu: str = Field("2", description="Kubernetes CPU request, e.g. '2' or '500m'")
+    memory: str = Field("8Gi", description="Kubernetes memory request, e.g. '8Gi'")
+
+
+class KubernetesConfig(_Strict):
+    """Pods per stage when Dagster runs each step as a Kubernetes job (deploy/helm/values.yaml)."""
+
+    enabled: bool = Field(False, description="run every step in a pod of its own (dagster-k8s's k8s_job_executor), "
+                                             "with the GPU and CPU requests below as dagster-k8s/config tags")
+    gpus: dict[Literal["samples", "checkpoint", "evaluation"], int] = Field(
+        {}, description="GPUs per stage, overriding the count derived from the config (samples and evaluation: "
+                        "the generation backend's; checkpoint: sft.num_processes)")
+    gpu_resource: str = Field("nvidia.com/gpu", description="the extended resource a GPU pod asks for")
+    gpu_node_selector: dict[str, str] = Field({}, description="node labels a GPU pod must run on")
+    gpu_tolerations: list[dict] = Field(
+        [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        description="tolerations of a GPU pod (GPU nodes are usually tainted)")
+    gpu_pod: PodResources = PodResources(cpu="8", memory="64Gi")
+    cpu_pod: PodResources = PodResources()
+
+    @field_validator("gpus")
+    @classmethod
+    def _counts_not_negative(cls, value: dict) -> dict:
+        for stage, count in value.items():
+            if count < 0:
+                raise ValueError(f"{stage}: a GPU count cannot be negative ({count})")
+        return value
+
+
 class RoundConfig(_Strict):
     workdir: Path
     model: ModelConfig
@@ -315,6 +345,7 @@ class RoundConfig(_Strict):
                            "demonstrations) and round 1 generates with that checkpoint")
     stopping: StoppingConfig = StoppingConfig()
     sandbox: SandboxConfig = SandboxConfig()
+    kubernetes: KubernetesConfig = KubernetesConfig()
 
     def verifier_options(self) -> dict[str, dict]:
         """Per-verifier keyword arguments: the sandbox section for ``unit_tests``, then the user's own options."""
