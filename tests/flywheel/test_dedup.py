@@ -1,3 +1,5 @@
+import pytest
+
 from flywheel.dedup import deduplicate
 from flywheel.text import exact_key
 
@@ -45,3 +47,19 @@ def test_against_earlier_rounds_but_not_the_same_example_carried_forward():
 def test_near_detection_can_be_turned_off():
     rows = [row("a", PROMPT, "The answer is 12."), row("c", PROMPT, "The answer is 12, clearly.")]
     assert len(deduplicate(rows, near=False)[0]) == 2
+
+
+@pytest.mark.parametrize(("threshold", "num_perm"), [(0.5, 64), (0.8, 128), (0.9, 256)])
+def test_the_cached_lsh_bands_and_permutations_are_datasketchs_own(threshold, num_perm):
+    """Selection builds an index per prompt; the cached parameters must give the sketches and bands
+    that a fresh datasketch object would, so caching changes no verdict."""
+    from datasketch import MinHash, MinHashLSH
+
+    from flywheel.dedup import lsh_bands, minhash, shingles
+
+    fresh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    assert lsh_bands(threshold, num_perm) == (fresh.b, fresh.r)
+    text = "Compute the number of ways to arrange five distinct books on a shelf, then add three."
+    reference = MinHash(num_perm=num_perm, seed=1)
+    reference.update_batch(list(shingles(text, 5)))
+    assert (minhash(text, 5, num_perm).hashvalues == reference.hashvalues).all()
