@@ -255,7 +255,7 @@ def _root_cause(error: dict) -> str:
     lines = [line for line in (root.get("message") or "").strip().splitlines() if line.strip()]
     text = lines[-1] if lines else ""
     name = root.get("className")
-    return f"{name}: {text}" if name and not text.startswith(name) else text
+    return f"{name}: {text}" if name and name not in text.split(":", 1)[0] else text
 
 
 def round_metrics_entry(api: DagsterAPI, key: str) -> dict:
