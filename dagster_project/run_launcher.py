@@ -6,8 +6,10 @@ worker is still alive. So when the code server dies (its container or process gr
 an out-of-memory kill), the worker dies with it, and the run would show "started" forever
 and hold its ``duckdb`` pool slot. This launcher answers the monitor:
 
-- the code server that started the run does not answer, twice in a row: FAILED;
-- it answers with the same server id as at launch, but no longer runs the run: FAILED;
+- the code server that started the run does not answer: FAILED;
+- it answers with the same server id as at launch, but no longer runs the run: FAILED
+  (once, in a fresh stack's first run, this was seen for a run that went on running, and
+  never again in many tries; so every FAILED needs the same evidence on two polls in a row);
 - it answers with another server id: RUNNING. A reload (the UI's "Reload") starts a new
   code process but keeps earlier runs going in the old one, which the new one cannot see,
   so a changed id alone is no evidence. A restart after a kill is caught by the first rule:
@@ -29,9 +31,9 @@ from dagster._grpc.types import CanCancelExecutionRequest, CanCancelExecutionRes
 from dagster._serdes import deserialize_value
 
 SERVER_ID_TAG = "flywheel/code_server_id"
-# Monitor polls in a row that must find the code server silent before the run is failed:
-# one slow answer under load is not a dead worker.
-UNREACHABLE_POLLS = 2
+# Monitor polls in a row that must find the worker gone (the code server silent, or no longer
+# running the run) before the run is failed: one slow or odd answer under load is not a dead worker.
+SUSPECT_POLLS = 2
 HEALTH_TIMEOUT_SECONDS = 20
 
 
@@ -40,7 +42,7 @@ class MonitoredRunLauncher(dg.DefaultRunLauncher):
 
     def __init__(self, inst_data=None):
         super().__init__(inst_data=inst_data)
-        self._silent_polls: dict[str, int] = {}
+        self._suspect_polls: dict[str, int] = {}
 
     def launch_run(self, context) -> None:
         super().launch_run(context)
@@ -62,26 +64,25 @@ class MonitoredRunLauncher(dg.DefaultRunLauncher):
                                                                     timeout=HEALTH_TIMEOUT_SECONDS),
                                         CanCancelExecutionResult).can_cancel
         except Exception as error:  # noqa: BLE001 -- any failure to answer counts as silence
-            silent = self._silent_polls.get(run.run_id, 0) + 1
-            self._silent_polls[run.run_id] = silent
-            if silent < UNREACHABLE_POLLS:
-                return CheckRunHealthResult(WorkerStatus.RUNNING, f"code server at {where} silent once")
-            self._silent_polls.pop(run.run_id, None)
             reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-            return CheckRunHealthResult(
-                WorkerStatus.FAILED,
-                f"the code server at {where} that ran this run's worker stopped answering ({reason}); the worker "
-                "ran inside it and is gone. Launch the round again once the code server is back: finished stages "
-                "are kept.")
-        self._silent_polls.pop(run.run_id, None)
-        if running:
+            return self._suspect(run, f"the code server at {where} that ran this run's worker stopped answering "
+                                      f"({reason}); the worker ran inside it and is gone")
+        if running or server_id != run.tags.get(SERVER_ID_TAG):
+            # Running; or started by an earlier code process (a reload), which this one cannot see.
+            self._suspect_polls.pop(run.run_id, None)
             return CheckRunHealthResult(WorkerStatus.RUNNING)
-        if server_id == run.tags.get(SERVER_ID_TAG):
-            return CheckRunHealthResult(
-                WorkerStatus.FAILED,
-                f"the code server at {where} no longer runs this run's worker: the worker process died "
-                "(killed, or out of memory) without reporting. Launch the round again: finished stages are kept.")
-        return CheckRunHealthResult(WorkerStatus.RUNNING, "started by an earlier code process (reloaded)")
+        return self._suspect(run, f"the code server at {where} no longer runs this run's worker: the worker "
+                                  "process died (killed, or out of memory) without reporting")
+
+    def _suspect(self, run: dg.DagsterRun, why: str) -> CheckRunHealthResult:
+        """FAILED once the same evidence has held on SUSPECT_POLLS polls in a row, RUNNING until then."""
+        polls = self._suspect_polls.get(run.run_id, 0) + 1
+        if polls < SUSPECT_POLLS:
+            self._suspect_polls[run.run_id] = polls
+            return CheckRunHealthResult(WorkerStatus.RUNNING, f"suspect ({polls}/{SUSPECT_POLLS}): {why}")
+        self._suspect_polls.pop(run.run_id, None)
+        return CheckRunHealthResult(WorkerStatus.FAILED, f"{why}. Launch the round again once the code server is "
+                                                         "back: finished stages are kept.")
 
 
 def _client(tags) -> DagsterGrpcClient:

@@ -68,10 +68,21 @@ def test_a_silent_code_server_fails_the_run_on_the_second_poll_saying_why():
     assert "stopped answering" in second.msg and "127.0.0.1" in second.msg and "Launch the round again" in second.msg
 
 
-def test_the_same_code_server_without_the_run_means_the_worker_died(code_server):
+def test_the_same_code_server_without_the_run_twice_means_the_worker_died(code_server):
     port, server_id = code_server
-    result = MonitoredRunLauncher().check_run_worker_health(_run(port, server_id))
-    assert result.status == WorkerStatus.FAILED and "no longer runs this run's worker" in result.msg
+    launcher, run = MonitoredRunLauncher(), _run(port, server_id)
+    first = launcher.check_run_worker_health(run)
+    assert first.status == WorkerStatus.RUNNING and "suspect (1/2)" in first.msg
+    second = launcher.check_run_worker_health(run)
+    assert second.status == WorkerStatus.FAILED and "no longer runs this run's worker" in second.msg
+
+
+def test_a_healthy_answer_between_two_suspect_polls_clears_the_suspicion(code_server):
+    port, server_id = code_server
+    launcher, run_id = MonitoredRunLauncher(), "2d2d2d2d-0000-4000-8000-000000000000"
+    assert launcher.check_run_worker_health(_run(port, server_id, run_id)).status == WorkerStatus.RUNNING
+    assert launcher.check_run_worker_health(_run(port, "reloaded", run_id)).status == WorkerStatus.RUNNING
+    assert launcher.check_run_worker_health(_run(port, server_id, run_id)).status == WorkerStatus.RUNNING
 
 
 def test_another_code_process_is_given_the_benefit_of_the_doubt(code_server):
