@@ -23,12 +23,12 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
-REPOSITORY = "__repository__"  # the name Dagster gives a Definitions object's repository
 PARTITION_TAG = "dagster/partition"
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 SENSOR = "next_round_sensor"
@@ -48,6 +48,18 @@ STORAGE_ERRORS = ("OperationalError", "server closed the connection", "could not
                   "terminating connection", "connection already closed")
 
 
+def _retry_storage_errors(call, attempts: int, pause_seconds: float):
+    """``call()``, again after a StorageUnavailable, up to ``attempts`` calls in all."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except StorageUnavailable:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(pause_seconds)
+    raise AssertionError("unreachable")
+
+
 class DagsterAPI:
     """POSTs GraphQL documents to ``<url>/graphql``. A read that meets a storage error is retried;
     a mutation is not (the caller re-reads the state and decides again)."""
@@ -57,14 +69,8 @@ class DagsterAPI:
         self.timeout, self.retries, self.retry_seconds = timeout, retries, retry_seconds
 
     def query(self, document: str, variables: dict | None = None) -> dict:
-        for attempt in range(self.retries + 1):
-            try:
-                return self._post(document, variables)
-            except StorageUnavailable:
-                if document.lstrip().startswith("mutation") or attempt == self.retries:
-                    raise
-                time.sleep(self.retry_seconds)
-        raise AssertionError("unreachable")
+        attempts = 1 if document.lstrip().startswith("mutation") else self.retries + 1
+        return _retry_storage_errors(lambda: self._post(document, variables), attempts, self.retry_seconds)
 
     def _post(self, document: str, variables: dict | None) -> dict:
         body = json.dumps({"query": document, "variables": variables or {}}).encode()
@@ -204,20 +210,6 @@ def submit_round(api: DagsterAPI, location: Location, job: str, key: str, run_co
     return result["run"]["runId"], "launched"
 
 
-def _submit_with_retries(api: DagsterAPI, location: Location, job: str, key: str, run_config: dict | None,
-                         attempts: int = 3) -> tuple[str, str]:
-    """submit_round, again after a storage error: it reads the round's latest run first, so a launch
-    that did get through is waited on rather than launched twice."""
-    for attempt in range(attempts):
-        try:
-            return submit_round(api, location, job, key, run_config)
-        except StorageUnavailable:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(api.retry_seconds)
-    raise AssertionError("unreachable")
-
-
 def wait_for_run(api: DagsterAPI, run_id: str, label: str, console: Console, poll_seconds: float = 2.0) -> None:
     """Wait for the run, printing each step as it finishes; a LaunchError says why if it did not succeed."""
     printed: set[str] = set()
@@ -328,9 +320,12 @@ def launch_rounds(url: str, rounds: int, *, wait: bool = True, loop: bool = Fals
     run_config = {"execution": {"config": {"in_process": {}}}} if in_process else None
     plan = [("round_zero", "0")] if "round_zero" in location.jobs else []
     plan += [("round", str(n)) for n in range(1, rounds + 1)]
-    run_ids = []
+    run_ids, store = [], None
     for index, (job, key) in enumerate(plan):
-        run_id, what = _submit_with_retries(api, location, job, key, run_config)
+        # Again after a storage error: submit_round reads the round's latest run first, so a launch that did
+        # get through is waited on rather than launched twice.
+        run_id, what = _retry_storage_errors(partial(submit_round, api, location, job, key, run_config), 3,
+                                             api.retry_seconds)
         run_ids.append(run_id)
         console.print(f"round {key}: {what} ({url.rstrip('/')}/runs/{run_id})", soft_wrap=True)
         if index == len(plan) - 1 and not wait:
@@ -338,6 +333,7 @@ def launch_rounds(url: str, rounds: int, *, wait: bool = True, loop: bool = Fals
         if what != "already succeeded":
             wait_for_run(api, run_id, f"round {key}", console)
         metrics = round_metrics_entry(api, key) if job == "round" else {}
+        store = metrics.get("duckdb_path") or store  # one DuckDB file for every round
         if metrics.get("stop") and not ignore_stop and index < len(plan) - 1:
             console.print(f"[yellow]stopping rule: stop after round {key}[/yellow]")
             break
@@ -347,9 +343,4 @@ def launch_rounds(url: str, rounds: int, *, wait: bool = True, loop: bool = Fals
         console.print(f"{SENSOR} is on: the daemon adds rounds until the stopping rule says stop")
         if wait:
             follow_loop(api, location, console, started_after=started)
-    store = None
-    for job, key in reversed(plan) if wait else []:
-        store = round_metrics_entry(api, key).get("duckdb_path") if job == "round" else None
-        if store:
-            break
-    return Launched(run_ids, Path(store) if store else None)
+    return Launched(run_ids, Path(store) if store and wait else None)
