@@ -19,7 +19,6 @@ from __future__ import annotations
 from flywheel.config import RoundConfig
 
 TAG = "dagster-k8s/config"
-GPU_STAGES = ("samples", "checkpoint", "evaluation")
 
 
 def gpus_per_stage(config: RoundConfig) -> dict[str, int]:

@@ -7,8 +7,8 @@ Kubernetes pod of each stage. A bad config fails the location's load, naming the
 
 from __future__ import annotations
 
-import os
+from dagster_project.resources import location_config_source
+from flywheel.config import load_config
 
-from flywheel.config import DEFAULT_CONFIG, load_config
-
-CONFIG = load_config(os.environ.get("FLYWHEEL_CONFIG", str(DEFAULT_CONFIG)), workdir=os.environ.get("FLYWHEEL_WORKDIR"))
+_path, _workdir = location_config_source()
+CONFIG = load_config(_path, workdir=_workdir)

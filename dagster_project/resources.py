@@ -59,8 +59,14 @@ class SandboxResource(dg.ConfigurableResource):
         # The settings themselves reach the unit-test verifier through RoundConfig.verifier_options().
 
 
+def location_config_source() -> tuple[str, str | None]:
+    """(config file, workdir override) of the code location: FLYWHEEL_CONFIG (default: the bundled
+    demo) and FLYWHEEL_WORKDIR. The resources and the definition-time config both read it here."""
+    return os.environ.get("FLYWHEEL_CONFIG", str(DEFAULT_CONFIG)), os.environ.get("FLYWHEEL_WORKDIR")
+
+
 def default_resources(config_path: str | None = None, workdir: str | None = None) -> dict:
-    flywheel = FlywheelConfig(config_path=config_path or os.environ.get("FLYWHEEL_CONFIG", str(DEFAULT_CONFIG)),
-                              workdir=workdir or os.environ.get("FLYWHEEL_WORKDIR"))
+    env_config, env_workdir = location_config_source()
+    flywheel = FlywheelConfig(config_path=config_path or env_config, workdir=workdir or env_workdir)
     return {"flywheel": flywheel, "generator": GeneratorResource(flywheel=flywheel),
             "store": DuckDBStore(flywheel=flywheel), "sandbox": SandboxResource(flywheel=flywheel)}
