@@ -68,6 +68,7 @@ class Service:
     depends_on: list[str] = field(default_factory=list)
     postgres: bool = False  # Debian's postgres in place of the postgres image
     run_as_postgres: bool = False  # as the postgres system user (when this runs as root)
+    health: list[str] | None = None  # a command that exits 0 once the service is ready
 
 
 @dataclass
@@ -135,13 +136,14 @@ def container_paths(stack: Stack, compose: dict) -> dict[str, Path]:
     return paths
 
 
-def localise(value: str, stack: Stack, compose: dict) -> str:
-    """One compose value as it reads on this machine (the module docstring lists every rule)."""
+def localise(value: str, stack: Stack, compose: dict, paths: dict[str, Path] | None = None) -> str:
+    """One compose value as it reads on this machine (the module docstring lists every rule).
+    ``paths``: container_paths(stack, compose), when the caller already has it."""
     if value in compose["services"] or value == "0.0.0.0":
         return LOCALHOST
     if value in stack.ports.mapping():
         return stack.ports.mapping()[value]
-    for container, local in sorted(container_paths(stack, compose).items(), key=lambda kv: -len(kv[0])):
+    for container, local in sorted((paths or container_paths(stack, compose)).items(), key=lambda kv: -len(kv[0])):
         if value == container or value.startswith(container + "/"):
             return str(local) + value[len(container):]
     return value
@@ -151,21 +153,25 @@ def plan(stack: Stack, environ: dict[str, str] | None = None, compose: dict | No
     """Every compose service as a local process, in start order."""
     environ = dict(os.environ if environ is None else environ)
     compose = compose or read_compose()
+    paths = container_paths(stack, compose)  # reads the Dockerfile: once, not once per value
+
+    def local(value) -> str:
+        return localise(interpolate(str(value), environ), stack, compose, paths)
+
     services: dict[str, Service] = {}
     for name, spec in compose["services"].items():
-        env = {key: localise(interpolate(str(value), environ), stack, compose)
-               for key, value in (spec.get("environment") or {}).items()}
+        env = {key: local(value) for key, value in (spec.get("environment") or {}).items()}
         depends = list(spec.get("depends_on") or [])
         if str(spec.get("image", "")).startswith("postgres:"):
-            services[name] = _postgres_service(name, stack, env)
+            services[name] = _postgres_service(name, spec, stack, env)
             continue
         argv = list(spec.get("entrypoint") or []) + list(spec.get("command") or [])
         if not argv:
             raise SystemExit(f"{COMPOSE_FILE}: the local stack cannot run service {name!r}: it has no command or "
                              f"entrypoint and is not the postgres image; teach deploy/local_stack.py to run it")
-        argv = [localise(interpolate(str(arg), environ), stack, compose) for arg in argv]
+        argv = [local(arg) for arg in argv]
         argv[0] = str(BIN / argv[0]) if (BIN / argv[0]).exists() else argv[0]
-        env["DAGSTER_HOME"] = localise(image_dagster_home(), stack, compose)
+        env["DAGSTER_HOME"] = str(stack.dagster_home)
         if name == "code-location" and stack.config is not None:
             env["FLYWHEEL_CONFIG"] = str(stack.config)
         services[name] = Service(name, argv, env, depends)
@@ -179,10 +185,15 @@ def _postgres_volume(compose: dict) -> str:
     raise SystemExit(f"{COMPOSE_FILE}: no postgres service")
 
 
-def _postgres_service(name: str, stack: Stack, env: dict[str, str]) -> Service:
-    argv = [str(_postgres_bin("postgres")), "-D", str(stack.pgdata), "-p", str(stack.ports.postgres),
-            "-c", f"listen_addresses={LOCALHOST}", "-c", f"unix_socket_directories={stack.pgdata}"]
-    return Service(name, argv, env, postgres=True, run_as_postgres=os.geteuid() == 0)
+def _postgres_service(name: str, spec: dict, stack: Stack, env: dict[str, str]) -> Service:
+    pgdata = stack.pgdata
+    argv = [str(_postgres_bin("postgres")), "-D", str(pgdata), "-p", str(stack.ports.postgres),
+            "-c", f"listen_addresses={LOCALHOST}", "-c", f"unix_socket_directories={pgdata}"]
+    # The image's healthcheck (pg_isready and its arguments), pointed at this machine's port.
+    test = spec["healthcheck"]["test"]
+    check = (test[1] if test[0] == "CMD-SHELL" else " ".join(test[1:])).split()
+    health = [str(_postgres_bin(check[0])), *check[1:], "-h", LOCALHOST, "-p", str(stack.ports.postgres)]
+    return Service(name, argv, env, postgres=True, run_as_postgres=os.geteuid() == 0, health=health)
 
 
 def _postgres_bin(program: str) -> Path:
@@ -328,11 +339,8 @@ def healthy(stack: Stack, service: Service) -> bool:
                 return response.status == 200
         except OSError:
             return False
-    if service.postgres:
-        test = read_compose()["services"][service.name]["healthcheck"]["test"]
-        command = test[1] if test[0] == "CMD-SHELL" else " ".join(test[1:])
-        command = f"{_postgres_bin('pg_isready')} {command.split(' ', 1)[1]} -h {LOCALHOST} -p {stack.ports.postgres}"
-        return _quiet(command.split(), service)
+    if service.health:
+        return _quiet(service.health, service)
     if service.name == "code-location":
         return _quiet([str(BIN / "dagster"), "api", "grpc-health-check", "-h", LOCALHOST,
                        "-p", str(stack.ports.code)], service)
