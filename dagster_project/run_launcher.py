@@ -9,7 +9,7 @@ and hold its ``duckdb`` pool slot. This launcher answers the monitor:
 - the code server that started the run does not answer: FAILED;
 - it answers with the same server id as at launch, but no longer runs the run: FAILED
   (once, in a fresh stack's first run, this was seen for a run that went on running, and
-  never again in many tries; so every FAILED needs the same evidence on two polls in a row);
+  never again in many tries; so a FAILED needs a suspect on two polls in a row, by either rule);
 - it answers with another server id: RUNNING. A reload (the UI's "Reload") starts a new
   code process but keeps earlier runs going in the old one, which the new one cannot see,
   so a changed id alone is no evidence. A restart after a kill is caught by the first rule:
@@ -75,7 +75,7 @@ class MonitoredRunLauncher(dg.DefaultRunLauncher):
                                   "process died (killed, or out of memory) without reporting")
 
     def _suspect(self, run: dg.DagsterRun, why: str) -> CheckRunHealthResult:
-        """FAILED once the same evidence has held on SUSPECT_POLLS polls in a row, RUNNING until then."""
+        """FAILED once a dead worker has been suspected on SUSPECT_POLLS polls in a row (either rule), RUNNING until then."""
         polls = self._suspect_polls.get(run.run_id, 0) + 1
         if polls < SUSPECT_POLLS:
             self._suspect_polls[run.run_id] = polls
