@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -61,17 +66,55 @@ def fail_abandoned_runs(instance: dg.DagsterInstance, console: Console) -> int:
     return len(abandoned)
 
 
+@contextlib.contextmanager
+def interrupt_latch() -> Iterator[Callable[[], None]]:
+    """Yield a check that raises KeyboardInterrupt if SIGINT/SIGTERM arrived since the latch was set.
+
+    Dagster's handler raises its interrupt from whatever frame is running. When that frame is a
+    garbage-collection callback (SQLAlchemy's weakref ``_collection_gced`` was seen), Python prints
+    "Exception ignored" and the run goes on, so Ctrl-C was lost. The C-level handler writes every
+    signal's number to the wakeup fd whichever Python handler is installed, so the check, called
+    between stages, never misses one."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)
+    previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+
+    def raise_if_interrupted() -> None:
+        try:
+            received = os.read(read_end, 512)
+        except BlockingIOError:
+            return
+        if {signal.SIGINT, signal.SIGTERM} & set(received):
+            raise KeyboardInterrupt
+
+    try:
+        yield raise_if_interrupted
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(read_end)
+        os.close(write_end)
+
+
 def materialize_rounds(config_path: str | None, workdir: str, first: int, last: int, console: Console | None = None,
                        instance: dg.DagsterInstance | None = None, stop_on_rule: bool = True) -> list[dict]:
     """Materialize rounds first..last; returns one dict of timings per round."""
-    console = console or Console()
+    with interrupt_latch() as check_interrupt:
+        return _materialize_rounds(config_path, workdir, first, last, console or Console(), instance, stop_on_rule,
+                                   check_interrupt)
+
+
+def _materialize_rounds(config_path, workdir, first, last, console, instance, stop_on_rule, check_interrupt):
     instance = instance or workdir_instance(workdir)
     fail_abandoned_runs(instance, console)
     resources = default_resources(config_path, str(Path(workdir).resolve()))
     config = load_config(config_path or DEFAULT_CONFIG, workdir=workdir)
     timings = []
     if first == 1:
-        _round_zero(config, instance, resources, console)
+        _round_zero(config, instance, resources, console, check_interrupt)
     for round_number in range(first, last + 1):
         key = str(round_number)
         if not instance.has_dynamic_partition("round", key):
@@ -85,6 +128,7 @@ def materialize_rounds(config_path: str | None, workdir: str, first: int, last: 
             with console.status(f"round {key} · {name} …"):
                 result = dg.materialize(ROUND_ASSETS, selection=[asset.key], partition_key=key, instance=instance,
                                         resources=resources, run_config=RUN_CONFIG)
+            check_interrupt()  # a Ctrl-C that Dagster's handler lost stops the demo here, between stages
             per_stage[name] = time.perf_counter() - t0
             metadata = _metadata(result, asset.key)
             console.print(f"round {key} · {name:<15} {per_stage[name]:6.1f}s  {_summary(metadata)}")
@@ -105,7 +149,7 @@ def _metadata(result, key: dg.AssetKey) -> dict:
                 if event.asset_key == key)
 
 
-def _round_zero(config, instance, resources, console) -> None:
+def _round_zero(config, instance, resources, console, check_interrupt: Callable[[], None]) -> None:
     seed_round = config.seed_round
     if not instance.has_dynamic_partition("round", "0"):
         instance.add_dynamic_partitions("round", ["0"])
@@ -117,6 +161,7 @@ def _round_zero(config, instance, resources, console) -> None:
         with console.status(f"round 0 ({label}) · {name} …"):
             result = dg.materialize(ROUND_ASSETS, selection=[asset.key], partition_key="0", instance=instance,
                                     resources=resources, run_config=RUN_CONFIG)
+        check_interrupt()
         metadata = _metadata(result, asset.key)
         console.print(f"round 0 · {name:<15} {time.perf_counter() - t0:6.1f}s  {_summary(metadata)}")
 
