@@ -80,7 +80,9 @@ def verify_one_shard(context: dg.OpExecutionContext, flywheel: FlywheelConfig, s
                      shard: int) -> int:
     config = flywheel.load()
     result = shards.verify_shard(config, int(context.partition_key), shard, config.verifiers.shards)
-    context.log.info(f"shard {shard}: {result['n_verdicts']} verdicts{' (kept from an earlier run)' * result['reused']}")
+    kept = " (kept from an earlier run)" if result["reused"] else \
+        f" ({result['chunks_verified']} chunk(s) judged, {result['chunks_kept']} kept from an earlier run)"
+    context.log.info(f"shard {shard}: {result['n_verdicts']} verdicts{kept}")
     return shard
 
 

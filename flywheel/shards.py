@@ -9,6 +9,12 @@ failed one alone. Each part records the lineage key it was made under (samples, 
 sections, code): a rerun reuses the parts that are still current and redoes the rest,
 and a merge refuses a part made from other samples.
 
+Within a shard, samples are judged in chunks of ``verifiers.chunk_size``, each under its own
+timeout and written to ``part-<i>-of-<n>.chunks/chunk-<j>.parquet`` with its key as soon as it
+is done: a shard killed at 90% redoes one chunk, not the shard, and a verifier that overruns on
+one chunk marks that chunk's verdicts ``timeout`` and leaves the others alone. Samples stream
+from Parquet a batch at a time, so memory follows the chunk, not the round.
+
 A verifier whose pass rule is relative to its batch (the reward model's top quantile) may
 define ``decide_over_round(scores) -> [(passed, reason)]``; the merge applies it to the whole
 round's scores, so the verdicts do not depend on the number of shards.
@@ -22,8 +28,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -31,18 +41,9 @@ import pyarrow.parquet as pq
 from flywheel.config import RoundConfig
 from flywheel.io import RoundPaths, read_parquet, write_parquet_atomic
 from flywheel.lineage import stage_key
-from flywheel.schema import (
-    VERDICT_SCHEMA,
-    Prompt,
-    Sample,
-    Verdict,
-    table_to_prompts,
-    table_to_samples,
-    table_to_verdicts,
-    verdicts_to_table,
-)
+from flywheel.schema import VERDICT_SCHEMA, table_to_prompts, table_to_samples, verdicts_to_table
 from flywheel.stage_runs import verifiers_by_domain
-from flywheel.verify import VerifierFailed, discover, load_verifier, verify_samples
+from flywheel.verify import VerifierFailed, discover, load_verifier, load_verifiers, verify_samples
 
 KEY_FIELD = b"flywheel_lineage_key"
 
@@ -85,70 +86,117 @@ def _written_key(path: Path) -> str | None:
     return metadata.get(KEY_FIELD, b"").decode() or None
 
 
-def _round_inputs(config: RoundConfig, round_number: int) -> tuple[list[Prompt], list[Sample]]:
-    paths = RoundPaths(config.workdir, round_number)
-    return table_to_prompts(read_parquet(paths.prompts)), table_to_samples(read_parquet(paths.samples))
+CHUNK_READ_ROWS = 8192  # rows per Parquet read while streaming a shard's samples
 
 
-def _shard_inputs(config: RoundConfig, round_number: int, shard: int, n_shards: int
-                  ) -> tuple[list[Prompt], list[Sample]]:
-    """This shard's prompts and samples, filtered as Arrow tables: a shard process builds models for its
-    own rows only, not for the whole round."""
-    paths = RoundPaths(config.workdir, round_number)
-    prompts, samples = read_parquet(paths.prompts), read_parquet(paths.samples)
-    # The ids come from the samples, so a sample whose prompt is missing still reaches verify_samples,
-    # which refuses it by name.
-    ids = [i for i in pc.unique(samples.column("prompt_id")).to_pylist() if shard_of(i, n_shards) == shard]
-    keep = pa.array(ids, type=pa.string())
-    return (table_to_prompts(prompts.filter(pc.is_in(prompts.column("id"), value_set=keep))),
-            table_to_samples(samples.filter(pc.is_in(samples.column("prompt_id"), value_set=keep))))
+def chunk_folder(part: Path) -> Path:
+    return part.with_name(part.stem + ".chunks")
 
 
-def verify_shard(config: RoundConfig, round_number: int, shard: int, n_shards: int,
-                 inputs: tuple[list[Prompt], list[Sample]] | None = None, key: str | None = None) -> dict:
-    """Judge one shard's samples and write its part; a part already made under the same key is kept.
-    ``inputs`` and ``key`` (:func:`round_key`) let a caller that runs every shard read and hash once."""
+def shard_chunks(samples_path: Path, shard: int, n_shards: int, chunk_size: int) -> Iterator[pa.Table]:
+    """The shard's samples in file order, streamed, cut into chunks of at least ``chunk_size`` rows at a
+    prompt boundary (a prompt's contiguous samples stay in one chunk, so a batch-relative verifier sees
+    them together). The same file and size give the same chunks, which is what lets a rerun keep them."""
+    if not samples_path.exists():
+        raise FileNotFoundError(f"{samples_path}: stage output missing; materialize the upstream stage of this "
+                                "round first")
+    shard_by_id: dict[str, int] = {}
+    pending: pa.Table | None = None
+    for batch in pq.ParquetFile(samples_path).iter_batches(batch_size=CHUNK_READ_ROWS):
+        ids = batch.column(batch.schema.get_field_index("prompt_id")).to_pylist()
+        keep = [shard_by_id.setdefault(i, shard_of(i, n_shards)) == shard for i in ids]
+        table = pa.Table.from_batches([batch]).filter(pa.array(keep, type=pa.bool_()))
+        pending = table if pending is None else pa.concat_tables([pending, table])
+        while pending.num_rows > chunk_size:
+            ids = pending.column("prompt_id").to_pylist()
+            cut = next((j for j in range(chunk_size, len(ids)) if ids[j] != ids[j - 1]), None)
+            if cut is None:
+                break  # the prompt at the boundary may go on in the next batch
+            yield pending.slice(0, cut).combine_chunks()
+            pending = pending.slice(cut)
+    if pending is not None and pending.num_rows:
+        yield pending.combine_chunks()
+
+
+def _with_key(table: pa.Table, key: str) -> pa.Table:
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), KEY_FIELD: key.encode()})
+
+
+def verify_shard(config: RoundConfig, round_number: int, shard: int, n_shards: int, key: str | None = None,
+                 progress: Callable[[int], None] | None = None) -> dict:
+    """Judge one shard's samples chunk by chunk and write its part; a part already made under the same
+    key is kept. Each chunk (``verifiers.chunk_size`` samples) is judged under its own timeout and written
+    as it finishes, so a shard killed midway redoes only the chunk it was in. ``key`` (:func:`round_key`)
+    lets a caller that runs every shard hash once; ``progress`` is told each chunk's sample count."""
     if not 0 <= shard < n_shards:
         raise ValueError(f"shard {shard} is not one of {n_shards} shards")
     path = part_path(config, round_number, shard, n_shards)
     key = part_key(key or round_key(config, round_number), shard, n_shards)
     if _written_key(path) == key:
         return {"shard": shard, "reused": True, "n_verdicts": pq.read_metadata(path).num_rows}
-    if inputs is None:
-        prompts, mine = _shard_inputs(config, round_number, shard, n_shards)
-    else:
-        mine = [s for s in inputs[1] if shard_of(s.prompt_id, n_shards) == shard]
-        wanted = {s.prompt_id for s in mine}
-        prompts = [p for p in inputs[0] if p.id in wanted]
-    verdicts = verify_samples(prompts, mine, verifiers_by_domain(config),
-                              required=config.verifiers.required, timeout=config.verifiers.timeout_seconds,
-                              options=config.verifier_options())
-    table = verdicts_to_table(verdicts)
-    write_parquet_atomic(table.replace_schema_metadata({**(table.schema.metadata or {}), KEY_FIELD: key.encode()}),
-                         path)
-    return {"shard": shard, "reused": False, "n_verdicts": len(verdicts)}
+    paths = RoundPaths(config.workdir, round_number)
+    prompts = read_parquet(paths.prompts)
+    by_domain, size, folder = verifiers_by_domain(config), config.verifiers.chunk_size, chunk_folder(path)
+    loaded = None  # verifiers load at the first chunk that needs them: a rerun that keeps all loads none
+    chunk_paths, n_verified = [], 0
+    for index, chunk in enumerate(shard_chunks(paths.samples, shard, n_shards, size)):
+        chunk_path, chunk_key = folder / f"chunk-{index:06d}.parquet", f"{key}|chunk {index} of {size}"
+        if _written_key(chunk_path) != chunk_key:
+            if loaded is None:
+                loaded = load_verifiers({n for names in by_domain.values() for n in names}, config.verifier_options())
+            ids = pc.unique(chunk.column("prompt_id"))
+            verdicts = verify_samples(table_to_prompts(prompts.filter(pc.is_in(prompts.column("id"), value_set=ids))),
+                                      table_to_samples(chunk), by_domain, required=config.verifiers.required,
+                                      timeout=config.verifiers.timeout_seconds, loaded=loaded)
+            write_parquet_atomic(_with_key(verdicts_to_table(verdicts), chunk_key), chunk_path)
+            n_verified += 1
+        chunk_paths.append(chunk_path)
+        if progress:
+            progress(chunk.num_rows)
+    table = pa.concat_tables([read_parquet(p, VERDICT_SCHEMA) for p in chunk_paths]) if chunk_paths \
+        else VERDICT_SCHEMA.empty_table()
+    write_parquet_atomic(_with_key(table, key), path)
+    shutil.rmtree(folder, ignore_errors=True)  # the part holds them now
+    return {"shard": shard, "reused": False, "n_verdicts": table.num_rows, "chunks": len(chunk_paths),
+            "chunks_verified": n_verified, "chunks_kept": len(chunk_paths) - n_verified}
 
 
-def serial_order(samples: list[Sample], prompts: list[Prompt], config: RoundConfig):
-    """The sort key that puts verdicts in the order one pass over the whole round writes them:
-    verifiers in order of first use, then samples in their file order."""
-    domain = {p.id: p.domain for p in prompts}
-    by_domain = verifiers_by_domain(config)
-    verifier_rank: dict[str, int] = {}
-    for sample in samples:
-        for name in by_domain.get(domain.get(sample.prompt_id), []):
-            verifier_rank.setdefault(name, len(verifier_rank))
-    position = {(s.prompt_id, s.sample_index): i for i, s in enumerate(samples)}
-    return lambda v: (verifier_rank.get(v.verifier, len(verifier_rank)), position[(v.prompt_id, v.sample_index)])
+def _serial_order(verdicts: pa.Table, config: RoundConfig, round_number: int) -> pa.Table:
+    """``verdicts`` in the order one pass over the whole round writes them: verifiers in order of first
+    use (domains in the order their first sample appears), then samples in their file order."""
+    paths = RoundPaths(config.workdir, round_number)
+    samples = pq.read_table(paths.samples, columns=["prompt_id", "sample_index"])
+    samples = samples.append_column("position", pa.array(np.arange(samples.num_rows, dtype=np.int64)))
+    prompts = pq.read_table(paths.prompts, columns=["id", "domain"])
+    connection = duckdb.connect()
+    connection.register("samples", samples)
+    connection.register("verdicts", verdicts)
+    connection.register("prompts", prompts)
+    try:
+        domains = connection.execute("SELECT p.domain FROM samples s JOIN prompts p ON p.id = s.prompt_id "
+                                     "GROUP BY p.domain ORDER BY min(s.position)").fetchall()
+        by_domain, rank = verifiers_by_domain(config), {}
+        for (domain,) in domains:
+            for name in by_domain.get(domain, []):
+                rank.setdefault(name, len(rank))
+        connection.register("ranks", pa.table({"verifier": list(rank), "rank": list(rank.values())},
+                                              schema=pa.schema([("verifier", pa.string()), ("rank", pa.int64())])))
+        columns = ", ".join(f'v."{c}"' for c in VERDICT_SCHEMA.names)
+        ordered = connection.sql(
+            f"SELECT {columns} FROM verdicts v LEFT JOIN ranks r USING (verifier) "
+            "LEFT JOIN samples s USING (prompt_id, sample_index) "
+            f"ORDER BY coalesce(r.rank, {len(rank)}), s.position").to_arrow_table()
+    finally:
+        connection.close()
+    return ordered.cast(VERDICT_SCHEMA)
 
 
-def merge_verdicts(config: RoundConfig, round_number: int, n_shards: int,
-                   inputs: tuple[list[Prompt], list[Sample]] | None = None) -> list[Verdict]:
-    """Every shard's verdicts, checked current, in single-pass order. The parts stay: a rerun of the
-    merge alone (a Dagster re-execution of that step) finds them."""
-    prompts, samples = inputs or _round_inputs(config, round_number)
+def merge_verdicts(config: RoundConfig, round_number: int, n_shards: int) -> pa.Table:
+    """Every shard's verdicts, checked current, in single-pass order, as one Arrow table (the round's
+    verdicts never become Python objects). The parts stay: a rerun of the merge alone (a Dagster
+    re-execution of that step) finds them."""
     key = round_key(config, round_number)
-    verdicts: list[Verdict] = []
+    tables = []
     for shard in range(n_shards):
         path = part_path(config, round_number, shard, n_shards)
         written, wanted = _written_key(path), part_key(key, shard, n_shards)
@@ -157,19 +205,16 @@ def merge_verdicts(config: RoundConfig, round_number: int, n_shards: int,
         if written != wanted:
             raise StaleShard(f"{path}: shard {shard} was verified under lineage key {written}, the round is now at "
                              f"{wanted} (samples, verifier config or code changed); verify it again")
-        verdicts.extend(table_to_verdicts(read_parquet(path, VERDICT_SCHEMA)))
-    verdicts.sort(key=serial_order(samples, prompts, config))
+        tables.append(read_parquet(path, VERDICT_SCHEMA).replace_schema_metadata(None))
+    verdicts = _serial_order(pa.concat_tables(tables), config, round_number)
     return decide_over_round(verdicts, config)
 
 
-def decide_over_round(verdicts: list[Verdict], config: RoundConfig) -> list[Verdict]:
+def decide_over_round(verdicts: pa.Table, config: RoundConfig) -> pa.Table:
     """Verifiers whose pass rule is relative to the batch (the reward model's top quantile) decide
-    again over the whole round's scores, so shards give the verdicts of one pass."""
-    by_verifier: dict[str, list[int]] = {}
-    for index, verdict in enumerate(verdicts):
-        if verdict.status == "ok":
-            by_verifier.setdefault(verdict.verifier, []).append(index)
-    for name, indices in by_verifier.items():
+    again over the whole round's scores, so shards and chunks give the verdicts of one pass."""
+    ok = pc.equal(verdicts.column("status"), "ok")
+    for name in pc.unique(verdicts.column("verifier")).to_pylist():
         try:
             verifier = load_verifier(name, config.verifier_options().get(name))
         except VerifierFailed:
@@ -177,7 +222,11 @@ def decide_over_round(verdicts: list[Verdict], config: RoundConfig) -> list[Verd
         decide = getattr(verifier, "decide_over_round", None)
         if decide is None:
             continue
-        for index, (passed, reason) in zip(indices, decide([verdicts[i].score for i in indices])):
-            verdicts[index] = verdicts[index].model_copy(update={"passed": bool(passed), "reason": reason})
+        mask = pc.and_(ok, pc.equal(verdicts.column("verifier"), name))
+        decisions = decide(verdicts.column("score").filter(mask).to_pylist())
+        for column, values, kind in (("passed", [bool(p) for p, _ in decisions], pa.bool_()),
+                                     ("reason", [r for _, r in decisions], pa.string())):
+            replaced = pc.replace_with_mask(verdicts.column(column).combine_chunks(), mask.combine_chunks(),
+                                            pa.array(values, type=kind))
+            verdicts = verdicts.set_column(verdicts.schema.get_field_index(column), column, replaced)
     return verdicts
-

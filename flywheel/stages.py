@@ -13,6 +13,9 @@ import json
 from collections import Counter
 from collections.abc import Callable
 
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
 from flywheel.collect import collect_prompts
 from flywheel.config import RoundConfig
 from flywheel.decontaminate import build_index, decontaminate, hits_summary
@@ -28,7 +31,6 @@ from flywheel.schema import (
     table_to_prompts,
     table_to_samples,
     table_to_verdicts,
-    verdicts_to_table,
 )
 from flywheel.select import Policy, judge_samples, select_best_per_prompt
 from flywheel.sft.launch import run_sft
@@ -82,20 +84,22 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
 
 @recorded("verify")
 def verify(config: RoundConfig, round_number: int, store: Store) -> dict:
-    """Judge the round's samples shard by shard (parts that an engine already made, and that are still
-    current, are kept) and merge them into the stage's output."""
+    """Judge the round's samples shard by shard and chunk by chunk (parts and chunks that are still
+    current are kept) and merge them into the stage's output, in Arrow throughout."""
     paths = RoundPaths(config.workdir, round_number)
     n_shards = config.verifiers.shards
-    inputs = (table_to_prompts(read_parquet(paths.prompts)), table_to_samples(read_parquet(paths.samples)))
     key = round_key(config, round_number)
-    for shard in range(n_shards):
-        verify_shard(config, round_number, shard, n_shards, inputs, key)
-    verdicts = merge_verdicts(config, round_number, n_shards, inputs)
-    write_parquet_atomic(verdicts_to_table(verdicts), paths.verdicts)
-    store.replace_round("verdicts", round_number, [v.model_dump() for v in verdicts])
-    per_verifier = Counter((v.verifier, v.status, v.passed) for v in verdicts)
-    return {"n_verdicts": len(verdicts),
-            "by_verifier": {f"{name}/{status}/{'pass' if ok else 'fail'}": n for (name, status, ok), n in per_verifier.items()}}
+    with tqdm(total=pq.read_metadata(paths.samples).num_rows if paths.samples.exists() else None,
+              desc=f"round {round_number} verify", unit="sample", disable=None, leave=False) as bar:
+        for shard in range(n_shards):
+            verify_shard(config, round_number, shard, n_shards, key, progress=bar.update)
+    verdicts = merge_verdicts(config, round_number, n_shards)
+    write_parquet_atomic(verdicts, paths.verdicts)
+    store.replace_round("verdicts", round_number, verdicts)
+    per_verifier = verdicts.group_by(["verifier", "status", "passed"]).aggregate([([], "count_all")]).to_pylist()
+    return {"n_verdicts": verdicts.num_rows,
+            "by_verifier": {f"{r['verifier']}/{r['status']}/{'pass' if r['passed'] else 'fail'}": r["count_all"]
+                            for r in per_verifier}}
 
 
 @recorded("select")

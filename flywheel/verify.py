@@ -115,10 +115,26 @@ def _run_one_verifier(name: str, verifier: Verifier | None, load_error: str | No
     ]
 
 
+LoadedVerifiers = dict[str, tuple["Verifier | None", "str | None"]]
+
+
+def load_verifiers(names, options: dict[str, dict] | None = None) -> LoadedVerifiers:
+    """Each named verifier, loaded once, or the error that names why it did not load."""
+    loaded: LoadedVerifiers = {}
+    for name in dict.fromkeys(names):
+        try:
+            loaded[name] = (load_verifier(name, (options or {}).get(name)), None)
+        except VerifierFailed as error:
+            loaded[name] = (None, str(error))
+    return loaded
+
+
 def verify_samples(prompts: list[Prompt], samples: list[Sample], verifiers_by_domain: dict[str, list[str]], *,
                    required: list[str] = (), timeout: float = 600.0,
-                   options: dict[str, dict] | None = None) -> list[Verdict]:
-    """Apply each domain's verifiers to that domain's samples; one Verdict per (sample, verifier)."""
+                   options: dict[str, dict] | None = None, loaded: LoadedVerifiers | None = None) -> list[Verdict]:
+    """Apply each domain's verifiers to that domain's samples; one Verdict per (sample, verifier).
+    ``loaded`` (:func:`load_verifiers`) lets a caller that judges a round chunk by chunk load each
+    verifier, a reward model say, once rather than per chunk."""
     by_id = {p.id: p for p in prompts}
     unknown = {s.prompt_id for s in samples} - by_id.keys()
     if unknown:
@@ -128,12 +144,10 @@ def verify_samples(prompts: list[Prompt], samples: list[Sample], verifiers_by_do
         prompt = by_id[sample.prompt_id]
         for name in verifiers_by_domain.get(prompt.domain, []):
             work.setdefault(name, []).append(VerifyItem(prompt, sample))
+    loaded = {**load_verifiers([n for n in work if n not in (loaded or {})], options), **(loaded or {})}
     verdicts: list[Verdict] = []
     for name, items in work.items():
-        try:
-            verifier, load_error = load_verifier(name, (options or {}).get(name)), None
-        except VerifierFailed as error:
-            verifier, load_error = None, str(error)
+        verifier, load_error = loaded[name]
         verdicts.extend(_run_one_verifier(name, verifier, load_error, items, timeout, name in required))
     return verdicts
 
