@@ -43,6 +43,7 @@ from flywheel.store import Store  # noqa: E402
 from tests.plugin_package import install_verifier_plugin  # noqa: E402
 
 SAMPLES_PER_PROMPT = 8
+SYNTH_BATCH_PROMPTS = 10_000
 PLUGIN = textwrap.dedent('''
     from flywheel.verify import VerdictResult
 
@@ -76,7 +77,12 @@ def synthesise(folder: Path, n_samples: int, seed: int = 0) -> dict:
                   "messages": [{"role": "user", "content": f"Held-out question {i}: " + _filler(rng, 30)}]}
                  for i in range(2000)]
     (folder / "heldout.jsonl").write_text("".join(json.dumps(r) + "\n" for r in eval_rows))
-    prompts, samples, planted = [], [], {"contaminated_prompts": 0, "duplicate_samples": 0}
+    planted = {"contaminated_prompts": 0, "duplicate_samples": 0}
+    paths = RoundPaths(folder / "work", 1)
+    paths.prompts.parent.mkdir(parents=True, exist_ok=True)
+    prompt_writer = pq.ParquetWriter(paths.prompts, PROMPT_SCHEMA)
+    sample_writer = pq.ParquetWriter(paths.samples, SAMPLE_SCHEMA)
+    prompts, samples, n_samples_written = [], [], 0
     for p in range(n_prompts):
         math = p % 5 != 0
         if rng.random() < 0.05:
@@ -106,11 +112,14 @@ def synthesise(folder: Path, n_samples: int, seed: int = 0) -> dict:
             samples.append({"prompt_id": prompt_id, "sample_index": i, "text": text,
                             "num_tokens": len(text.split()), "finish_reason": "stop", "round": 1,
                             "checkpoint": "synthetic", "seed": 0, "sampling": None})
-    paths = RoundPaths(folder / "work", 1)
-    paths.prompts.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(prompts, schema=PROMPT_SCHEMA), paths.prompts)
-    pq.write_table(pa.Table.from_pylist(samples, schema=SAMPLE_SCHEMA), paths.samples)
-    return {"prompts": n_prompts, "samples": len(samples), **planted}
+        if len(prompts) == SYNTH_BATCH_PROMPTS or p == n_prompts - 1:  # written in batches: the round never sits in memory
+            prompt_writer.write_table(pa.Table.from_pylist(prompts, schema=PROMPT_SCHEMA))
+            sample_writer.write_table(pa.Table.from_pylist(samples, schema=SAMPLE_SCHEMA))
+            n_samples_written += len(samples)
+            prompts, samples = [], []
+    prompt_writer.close()
+    sample_writer.close()
+    return {"prompts": n_prompts, "samples": n_samples_written, **planted}
 
 
 def config_for(folder: Path) -> object:
@@ -131,16 +140,11 @@ def config_for(folder: Path) -> object:
 
 
 def record_samples(config, round_number: int, store: Store) -> dict:
-    """What collect and generate do after their work: the round's prompts and samples into DuckDB,
-    the copy the audit tables rest on today."""
+    """What collect and generate do to the store after their work: the prompts' rows copied into DuckDB,
+    the samples' Parquet file attached as the round's ``samples`` rows."""
     paths = RoundPaths(config.workdir, round_number)
-    prompts = pq.read_table(paths.prompts).to_pylist()
-    for row in prompts:
-        row["messages"] = json.dumps(row["messages"])
-    store.replace_round("prompts", round_number, prompts)
-    samples = pq.read_table(paths.samples).to_pylist()
-    store.replace_round("samples", round_number, samples)
-    return {"n_prompts": len(prompts), "n_samples": len(samples)}
+    n_prompts = store.replace_round("prompts", round_number, pq.read_table(paths.prompts))
+    return {"n_prompts": n_prompts, "n_samples": store.attach_parquet("samples", round_number, paths.samples)}
 
 
 def _reset_peak() -> None:

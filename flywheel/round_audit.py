@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import hashlib
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from flywheel.collect import load_prompts
 from flywheel.config import RoundConfig
 from flywheel.diversity import diversity_metrics
 from flywheel.evaluate import evaluation_scores
 from flywheel.generation import SamplingParams, close_generator
 from flywheel.io import RoundPaths, generation_checkpoint, read_parquet, write_parquet_atomic
-from flywheel.schema import samples_to_table, table_to_prompts, table_to_samples, verdicts_to_table
+from flywheel.schema import EVAL_SAMPLE_SCHEMA, EVAL_VERDICT_SCHEMA, table_to_prompts
 from flywheel.stage_runs import checkers_by_domain, recorded, utc_now
 from flywheel.stopping import decide
 from flywheel.store import Store
@@ -37,7 +40,7 @@ def _train_subset(config: RoundConfig, round_number: int, count: int):
     return sorted(prompts, key=lambda p: hashlib.sha256(p.id.encode()).hexdigest())[:count]
 
 
-def _score(config: RoundConfig, prompts, checkpoint: str, round_number: int, make_generator, paths=None):
+def _score(config: RoundConfig, prompts, checkpoint: str, round_number: int, make_generator):
     e = config.evaluation
     params = SamplingParams(n=e.n, temperature=e.temperature, top_p=1.0,
                             max_new_tokens=e.max_new_tokens or config.generation.max_new_tokens,
@@ -50,9 +53,6 @@ def _score(config: RoundConfig, prompts, checkpoint: str, round_number: int, mak
         close_generator(generator)
     verdicts = verify_samples(prompts, samples, checkers, timeout=config.verifiers.timeout_seconds,
                               options=config.verifier_options())
-    if paths is not None:
-        write_parquet_atomic(samples_to_table(samples), paths.eval_samples)
-        write_parquet_atomic(verdicts_to_table(verdicts), paths.eval_verdicts)
     scores = evaluation_scores(prompts, samples, verdicts, checkers, k=e.k)
     domain_of = {p.id: p.domain for p in prompts}
     rows = ([{**s.model_dump(), "domain": domain_of[s.prompt_id]} for s in samples], [v.model_dump() for v in verdicts])
@@ -65,7 +65,7 @@ def evaluate(config: RoundConfig, round_number: int, store: Store, make_generato
     paths = RoundPaths(config.workdir, round_number)
     checkpoint = evaluated_checkpoint(config, round_number)
     heldout = load_prompts(config.evaluation.path)[: config.evaluation.max_prompts]
-    scores, tokens, per_sample = _score(config, heldout, checkpoint, round_number, make_generator, paths)
+    scores, tokens, per_sample = _score(config, heldout, checkpoint, round_number, make_generator)
     rows = [{"split": "heldout", "domain": d, **v, "checkpoint": checkpoint} for d, v in scores.items()]
     sample_rows = [{**r, "split": "heldout"} for r in per_sample[0]]
     verdict_rows = [{**r, "split": "heldout"} for r in per_sample[1]]
@@ -86,8 +86,11 @@ def evaluate(config: RoundConfig, round_number: int, store: Store, make_generato
         sample_rows += [{**r, "split": split} for r in per_sample[0]]
         verdict_rows += [{**r, "split": split} for r in per_sample[1]]
     store.replace_round("evaluations", round_number, rows)
-    store.replace_round("eval_samples", round_number, sample_rows)
-    store.replace_round("eval_verdicts", round_number, verdict_rows)
+    # Every split's rows, in one file per kind: the eval_samples / eval_verdicts views read them.
+    write_parquet_atomic(pa.Table.from_pylist(sample_rows, schema=EVAL_SAMPLE_SCHEMA), paths.eval_samples)
+    write_parquet_atomic(pa.Table.from_pylist(verdict_rows, schema=EVAL_VERDICT_SCHEMA), paths.eval_verdicts)
+    store.attach_parquet("eval_samples", round_number, paths.eval_samples)
+    store.attach_parquet("eval_verdicts", round_number, paths.eval_verdicts)
     result = {f"pass_at_1/{d}": round(v["pass_at_1"], 4) for d, v in scores.items()}
     result[f"pass_at_{scores['all']['k']}/all"] = round(scores["all"]["pass_at_k"], 4)
     if train_scores:
@@ -104,7 +107,9 @@ def measure_diversity(config: RoundConfig, round_number: int, store: Store) -> d
         "AND s.sample_index = a.sample_index WHERE a.round = ? ORDER BY a.prompt_id, a.sample_index", [round_number])
     populations = {"accepted": [text for (text,) in accepted]}
     if paths.eval_samples.exists():
-        populations["evaluation"] = [s.text for s in table_to_samples(read_parquet(paths.eval_samples))]
+        evaluated = read_parquet(paths.eval_samples)
+        populations["evaluation"] = evaluated.filter(pc.equal(evaluated.column("split"), "heldout")).column(
+            "text").to_pylist()
     rows = [{"population": name, **diversity_metrics(texts, seed=config.generation.seed)}
             for name, texts in populations.items()]
     store.replace_round("diversity", round_number, rows)

@@ -147,6 +147,9 @@ def duckdb_columns(model: type[BaseModel], *, leading: dict[str, str] | None = N
 PROMPT_SCHEMA = arrow_schema(Prompt)
 SAMPLE_SCHEMA = arrow_schema(Sample)
 VERDICT_SCHEMA = arrow_schema(Verdict)
+# The evaluation's rows of every split in one file: the samples with their split and domain, the verdicts with their split.
+EVAL_SAMPLE_SCHEMA = pa.schema([pa.field("split", pa.string()), pa.field("domain", pa.string()), *SAMPLE_SCHEMA])
+EVAL_VERDICT_SCHEMA = pa.schema([pa.field("split", pa.string()), *VERDICT_SCHEMA])
 EXAMPLE_SCHEMA = arrow_schema(Example)
 
 

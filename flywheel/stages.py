@@ -73,7 +73,7 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
     for sample in samples:
         sample.sampling = sampling
     write_parquet_atomic(samples_to_table(samples), paths.samples)
-    store.replace_round("samples", round_number, [s.model_dump() for s in samples])
+    store.attach_parquet("samples", round_number, paths.samples)
     store.replace_round("rounds", round_number, [{"status": "generated", "generation_checkpoint": str(checkpoint),
                                                   "started_at": started}])
     return {"n_samples": len(samples), "checkpoint": str(checkpoint),
@@ -95,7 +95,7 @@ def verify(config: RoundConfig, round_number: int, store: Store) -> dict:
             verify_shard(config, round_number, shard, n_shards, key, progress=bar.update)
     verdicts = merge_verdicts(config, round_number, n_shards)
     write_parquet_atomic(verdicts, paths.verdicts)
-    store.replace_round("verdicts", round_number, verdicts)
+    store.attach_parquet("verdicts", round_number, paths.verdicts)
     per_verifier = verdicts.group_by(["verifier", "status", "passed"]).aggregate([([], "count_all")]).to_pylist()
     return {"n_verdicts": verdicts.num_rows,
             "by_verifier": {f"{r['verifier']}/{r['status']}/{'pass' if r['passed'] else 'fail'}": r["count_all"]
@@ -115,7 +115,7 @@ def select(config: RoundConfig, round_number: int, store: Store) -> dict:
     selected = select_best_per_prompt(prompts, accepted, config.selection.k, previous,
                                       near_threshold=config.selection.near_duplicate_threshold)
     write_parquet_atomic(examples_to_table(selected), paths.selected)
-    store.replace_round("selections", round_number, selected)
+    store.attach_parquet("selections", round_number, paths.selected)
     store.replace_round("prompt_difficulty", round_number, difficulty)
     domain_of = {p.id: p.domain for p in prompts}
     store.replace_round("accepted_samples", round_number, [

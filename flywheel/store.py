@@ -7,6 +7,13 @@ length of one query. An auditor's own read-only connection (the duckdb CLI, a no
 makes writers wait and retry rather than fail; ``snapshot`` gives auditors a copy that
 never blocks a round. Writing a round's rows deletes that round's old rows in the same
 transaction, so re-materializing a stage replaces rather than duplicates.
+
+The bulk tables (``samples``, ``verdicts``, ``selections``, ``eval_samples``, ``eval_verdicts``:
+a million rows a round at production size) are views over the rounds' Parquet files, not copies:
+a stage writes its Parquet file and ``attach_parquet`` records it in ``parquet_files`` and redefines
+the view. The file stays the one source of those rows; DuckDB reads only the columns a query needs.
+Rows that a store made before this (when these were tables) are kept in ``legacy_<table>`` and
+shown for the rounds that have no file recorded.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from flywheel.schema import Example, Prompt, Sample, Verdict, duckdb_columns
 
@@ -96,6 +104,29 @@ SELECT b.round, b.split, b.domain, count(*) AS n_prompts, avg(b.c / b.n) AS pass
 FROM both_levels b JOIN evaluations e ON e.round = b.round AND e.split = b.split AND e.domain = b.domain
 GROUP BY b.round, b.split, b.domain, e.k ORDER BY b.round, b.split, b.domain
 """
+
+# Tables whose rows are the rounds' Parquet files (see the module docstring).
+PARQUET_TABLES = ("samples", "verdicts", "selections", "eval_samples", "eval_verdicts")
+PARQUET_FILES_DDL = "CREATE TABLE IF NOT EXISTS parquet_files (table_name VARCHAR, round INTEGER, path VARCHAR)"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def parquet_view_sql(table: str, files: list[tuple[int, str]]) -> str:
+    """The view of a Parquet-backed table: the legacy rows of rounds without a file, then one SELECT per
+    round's file, each column cast to its documented type and the round a literal."""
+    columns = TABLES[table]
+    names = ", ".join(f'"{c}"' for c in columns)
+    rounds = ", ".join(str(r) for r, _ in files) or "NULL"
+    parts = [f"SELECT {names} FROM legacy_{table} WHERE round NOT IN ({rounds})"]
+    for round_number, path in files:
+        projected = ", ".join(f'{round_number}::INTEGER AS "round"' if c == "round" else f'"{c}"::{kind} AS "{c}"'
+                              for c, kind in columns.items())
+        parts.append(f"SELECT {projected} FROM read_parquet({_quote(path)})")
+    return "\nUNION ALL ".join(parts)
+
 
 VIEWS: dict[str, str] = {
     # What decontamination dropped, per round, benchmark and training source.
@@ -200,19 +231,64 @@ class Store:
             yield connection
 
     def snapshot(self, destination: Path) -> Path:
-        """A consistent copy of the database for long audits: it never blocks a round's writes."""
+        """A consistent copy of the database for long audits: it never blocks a round's writes. The
+        Parquet-backed views become tables in the copy, so a round rerun later does not change it."""
         destination = Path(destination)
         with self.reader():  # the shared lock keeps writers out while the file is copied
             shutil.copyfile(self.path, destination)
+            copy = duckdb.connect(str(destination))
+            try:
+                for table in PARQUET_TABLES:
+                    copy.execute(f"CREATE TABLE {table}_rows AS SELECT * FROM {table}")
+                    copy.execute(f"DROP VIEW {table}")
+                    copy.execute(f"ALTER TABLE {table}_rows RENAME TO {table}")
+                copy.execute("DELETE FROM parquet_files")
+            finally:
+                copy.close()
         return destination
 
     @staticmethod
     def _ensure_schema(connection: duckdb.DuckDBPyConnection) -> None:
+        kinds = dict(connection.execute("SELECT table_name, table_type FROM information_schema.tables "
+                                        "WHERE table_schema = 'main'").fetchall())
+        connection.execute(PARQUET_FILES_DDL)
         for name, columns in TABLES.items():
             ddl = ", ".join(f"{column} {kind}" for column, kind in columns.items())
-            connection.execute(f"CREATE TABLE IF NOT EXISTS {name} ({ddl})")
+            if name not in PARQUET_TABLES:
+                connection.execute(f"CREATE TABLE IF NOT EXISTS {name} ({ddl})")
+                continue
+            if kinds.get(name) == "BASE TABLE":  # a store from before the views: its rows are kept
+                connection.execute(f"ALTER TABLE {name} RENAME TO legacy_{name}")
+            connection.execute(f"CREATE TABLE IF NOT EXISTS legacy_{name} ({ddl})")
+            if kinds.get(name) != "VIEW":
+                Store._define_parquet_view(connection, name)
         for name, query in VIEWS.items():
             connection.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
+
+    @staticmethod
+    def _define_parquet_view(connection: duckdb.DuckDBPyConnection, table: str) -> None:
+        files = connection.execute("SELECT round, path FROM parquet_files WHERE table_name = ? ORDER BY round",
+                                   [table]).fetchall()
+        connection.execute(f"CREATE OR REPLACE VIEW {table} AS {parquet_view_sql(table, files)}")
+
+    def attach_parquet(self, table: str, round_number: int, path: Path) -> int:
+        """Make the round's Parquet file the rows of ``table`` for that round, replacing what was there.
+        Returns the file's row count."""
+        if table not in PARQUET_TABLES:
+            raise KeyError(f"{table!r} is not a Parquet-backed table (those are {sorted(PARQUET_TABLES)})")
+        path = Path(path).resolve()
+        rows = pq.read_metadata(path).num_rows  # also: the file exists and is Parquet, before the view names it
+        with self.writer() as connection:
+            connection.execute("BEGIN TRANSACTION")
+            try:
+                connection.execute("DELETE FROM parquet_files WHERE table_name = ? AND round = ?", [table, round_number])
+                connection.execute("INSERT INTO parquet_files VALUES (?, ?, ?)", [table, round_number, str(path)])
+                self._define_parquet_view(connection, table)
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return rows
 
     def replace_round(self, table: str, round_number: int, rows: list[dict] | pa.Table,
                       where: dict | None = None) -> int:
@@ -220,6 +296,8 @@ class Store:
         pairs, when given), in one transaction. Returns the row count."""
         if table not in TABLES:
             raise KeyError(f"unknown table {table!r}")
+        if table in PARQUET_TABLES:
+            raise KeyError(f"{table!r} is a view over the rounds' Parquet files: write the file, then attach_parquet")
         columns = list(TABLES[table])
         arrow = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(
             [{**{c: r.get(c) for c in columns}, "round": round_number} for r in rows]) if rows else None

@@ -29,6 +29,8 @@ def test_verifier_runs_reference_tests_in_the_sandbox():
 def test_per_test_results_reach_the_verdict_table(tmp_path):
     import json
 
+    from flywheel.io import write_parquet_atomic
+    from flywheel.schema import verdicts_to_table
     from flywheel.store import Store
     from flywheel.verify import verify_samples
 
@@ -40,7 +42,8 @@ def test_per_test_results_reach_the_verdict_table(tmp_path):
     tests = json.loads(verdict.details)["tests"] if verdict.details else verdict.reason
     assert [(t["name"], t["passed"]) for t in tests] == [("test_assert_1", True), ("test_assert_2", False)], verdict
     store = Store(tmp_path / "f.duckdb")
-    store.replace_round("verdicts", 1, [verdict.model_dump()])
+    write_parquet_atomic(verdicts_to_table([verdict]), tmp_path / "verdicts.parquet")
+    store.attach_parquet("verdicts", 1, tmp_path / "verdicts.parquet")
     _, rows = store.query("SELECT details->'$.tests[1].passed' FROM verdicts")
     assert rows == [("false",)]
 
