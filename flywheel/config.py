@@ -86,6 +86,8 @@ class GenerationConfig(_Strict):
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     max_new_tokens: int = Field(128, ge=1)
     batch_size: int = Field(16, ge=1, description="prompts per generate() call, at most")
+    chunk_prompts: int = Field(1024, ge=1, description="prompts per generation chunk: each chunk's samples are "
+                               "written when done, so a crash mid-round keeps them and a rerun generates the rest")
     max_batch_tokens: int = Field(65536, ge=64, description="transformers: sequences x tokens per generate() call")
     device: str = "auto"
     seed: int = 0

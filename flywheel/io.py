@@ -60,6 +60,23 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
     return path
 
 
+KEY_FIELD = b"flywheel_lineage_key"  # Parquet schema metadata: what a partial output was made under
+
+
+def write_parquet_keyed(table: pa.Table, key: str, path: Path) -> Path:
+    """Write a part of a stage's output (a shard, a chunk) with the lineage key it was made under, so a
+    rerun keeps it only while the key still holds."""
+    return write_parquet_atomic(table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                                               KEY_FIELD: key.encode()}), path)
+
+
+def written_key(path: Path) -> str | None:
+    """The key a part was written under; None when there is no such file (or it has no key)."""
+    if not path.exists():
+        return None
+    return ((pq.read_schema(path).metadata or {}).get(KEY_FIELD, b"").decode()) or None
+
+
 def read_parquet(path: Path, schema: pa.Schema | None = None) -> pa.Table:
     if not path.exists():
         raise FileNotFoundError(f"{path}: stage output missing; materialize the upstream stage of this round first")

@@ -39,13 +39,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flywheel.config import RoundConfig
-from flywheel.io import RoundPaths, read_parquet, write_parquet_atomic
+from flywheel.io import RoundPaths, read_parquet, write_parquet_keyed, written_key
 from flywheel.lineage import stage_key
 from flywheel.schema import VERDICT_SCHEMA, table_to_prompts, table_to_samples, verdicts_to_table
 from flywheel.stage_runs import verifiers_by_domain
 from flywheel.verify import VerifierFailed, discover, load_verifier, load_verifiers, verify_samples
 
-KEY_FIELD = b"flywheel_lineage_key"
 
 
 class StaleShard(RuntimeError):
@@ -77,13 +76,6 @@ def round_key(config: RoundConfig, round_number: int) -> str:
 
 def part_key(key: str, shard: int, n_shards: int) -> str:
     return f"{key}:{shard}/{n_shards}"
-
-
-def _written_key(path: Path) -> str | None:
-    if not path.exists():
-        return None
-    metadata = pq.read_schema(path).metadata or {}
-    return metadata.get(KEY_FIELD, b"").decode() or None
 
 
 CHUNK_READ_ROWS = 8192  # rows per Parquet read while streaming a shard's samples
@@ -118,10 +110,6 @@ def shard_chunks(samples_path: Path, shard: int, n_shards: int, chunk_size: int)
         yield pending.combine_chunks()
 
 
-def _with_key(table: pa.Table, key: str) -> pa.Table:
-    return table.replace_schema_metadata({**(table.schema.metadata or {}), KEY_FIELD: key.encode()})
-
-
 def verify_shard(config: RoundConfig, round_number: int, shard: int, n_shards: int, key: str | None = None,
                  progress: Callable[[int], None] | None = None) -> dict:
     """Judge one shard's samples chunk by chunk and write its part; a part already made under the same
@@ -132,7 +120,7 @@ def verify_shard(config: RoundConfig, round_number: int, shard: int, n_shards: i
         raise ValueError(f"shard {shard} is not one of {n_shards} shards")
     path = part_path(config, round_number, shard, n_shards)
     key = part_key(key or round_key(config, round_number), shard, n_shards)
-    if _written_key(path) == key:
+    if written_key(path) == key:
         return {"shard": shard, "reused": True, "n_verdicts": pq.read_metadata(path).num_rows}
     paths = RoundPaths(config.workdir, round_number)
     prompts = read_parquet(paths.prompts)
@@ -141,21 +129,21 @@ def verify_shard(config: RoundConfig, round_number: int, shard: int, n_shards: i
     chunk_paths, n_verified = [], 0
     for index, chunk in enumerate(shard_chunks(paths.samples, shard, n_shards, size)):
         chunk_path, chunk_key = folder / f"chunk-{index:06d}.parquet", f"{key}|chunk {index} of {size}"
-        if _written_key(chunk_path) != chunk_key:
+        if written_key(chunk_path) != chunk_key:
             if loaded is None:
                 loaded = load_verifiers({n for names in by_domain.values() for n in names}, config.verifier_options())
             ids = pc.unique(chunk.column("prompt_id"))
             verdicts = verify_samples(table_to_prompts(prompts.filter(pc.is_in(prompts.column("id"), value_set=ids))),
                                       table_to_samples(chunk), by_domain, required=config.verifiers.required,
                                       timeout=config.verifiers.timeout_seconds, loaded=loaded)
-            write_parquet_atomic(_with_key(verdicts_to_table(verdicts), chunk_key), chunk_path)
+            write_parquet_keyed(verdicts_to_table(verdicts), chunk_key, chunk_path)
             n_verified += 1
         chunk_paths.append(chunk_path)
         if progress:
             progress(chunk.num_rows)
     table = pa.concat_tables([read_parquet(p, VERDICT_SCHEMA) for p in chunk_paths]) if chunk_paths \
         else VERDICT_SCHEMA.empty_table()
-    write_parquet_atomic(_with_key(table, key), path)
+    write_parquet_keyed(table, key, path)
     shutil.rmtree(folder, ignore_errors=True)  # the part holds them now
     return {"shard": shard, "reused": False, "n_verdicts": table.num_rows, "chunks": len(chunk_paths),
             "chunks_verified": n_verified, "chunks_kept": len(chunk_paths) - n_verified}
@@ -199,7 +187,7 @@ def merge_verdicts(config: RoundConfig, round_number: int, n_shards: int) -> pa.
     tables = []
     for shard in range(n_shards):
         path = part_path(config, round_number, shard, n_shards)
-        written, wanted = _written_key(path), part_key(key, shard, n_shards)
+        written, wanted = written_key(path), part_key(key, shard, n_shards)
         if written is None:
             raise StaleShard(f"{path}: shard {shard} of {n_shards} has not been verified; run it first")
         if written != wanted:

@@ -10,21 +10,33 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from collections import Counter
 from collections.abc import Callable
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from flywheel import lineage
 from flywheel.collect import collect_prompts
 from flywheel.config import RoundConfig
 from flywheel.decontaminate import build_index, decontaminate, hits_summary
 from flywheel.dedup import deduplicate
 from flywheel.generation import Generator, SamplingParams, close_generator
-from flywheel.io import RoundPaths, generation_checkpoint, read_parquet, write_parquet_atomic
+from flywheel.io import (
+    RoundPaths,
+    generation_checkpoint,
+    read_parquet,
+    write_parquet_atomic,
+    write_parquet_keyed,
+    written_key,
+)
 from flywheel.mix import file_source_examples, mix_sources
 from flywheel.schema import (
     EXAMPLE_SCHEMA,
+    SAMPLE_SCHEMA,
     examples_to_table,
     prompts_to_table,
     samples_to_table,
@@ -58,28 +70,43 @@ def collect(config: RoundConfig, round_number: int, store: Store) -> dict:
 @recorded("generate")
 def generate(config: RoundConfig, round_number: int, store: Store, make_generator: GeneratorFactory,
              progress: Callable[[int], None] | None = None) -> dict:
+    """N samples per prompt, ``generation.chunk_prompts`` prompts at a time. Each chunk is written under
+    the stage's lineage key as it finishes: a crash keeps the chunks done, and a rerun with the same
+    inputs generates only the rest (a sample's seed is its own, so chunking never changes a sample)."""
     paths = RoundPaths(config.workdir, round_number)
     checkpoint = generation_checkpoint(config.workdir, round_number, config.model.base, config.seed_round)
     prompts = table_to_prompts(read_parquet(paths.prompts))
     g = config.generation
     params = SamplingParams.from_config(g)
-    started = utc_now()
-    generator = make_generator(str(checkpoint))
-    try:
-        samples = generator.generate(prompts, params, round_number, progress)
-    finally:  # engines and `vllm serve` replicas go away with the stage, failed or not
-        close_generator(generator)
     sampling = json.dumps({"backend": g.backend, **dataclasses.asdict(params)})
-    for sample in samples:
-        sample.sampling = sampling
-    write_parquet_atomic(samples_to_table(samples), paths.samples)
+    key, _ = lineage.stage_key(config, round_number, "generate")
+    folder, size = paths.samples.with_name("samples.chunks"), g.chunk_prompts
+    started, generator, chunk_paths = utc_now(), None, []
+    try:
+        for index, first in enumerate(range(0, len(prompts), size)):
+            chunk_path, chunk_key = folder / f"chunk-{index:06d}.parquet", f"{key}|chunk {index} of {size}"
+            chunk_paths.append(chunk_path)
+            if written_key(chunk_path) == chunk_key:
+                continue
+            generator = generator or make_generator(str(checkpoint))  # not built when every chunk is kept
+            samples = generator.generate(prompts[first:first + size], params, round_number, progress)
+            for sample in samples:
+                sample.sampling = sampling
+            write_parquet_keyed(samples_to_table(samples), chunk_key, chunk_path)
+    finally:  # engines and `vllm serve` replicas go away with the stage, failed or not
+        if generator is not None:
+            close_generator(generator)
+    table = pa.concat_tables([read_parquet(p, SAMPLE_SCHEMA) for p in chunk_paths]) if chunk_paths \
+        else SAMPLE_SCHEMA.empty_table()
+    write_parquet_atomic(table, paths.samples)
+    shutil.rmtree(folder, ignore_errors=True)  # samples.parquet holds them now
     store.attach_parquet("samples", round_number, paths.samples)
     store.replace_round("rounds", round_number, [{"status": "generated", "generation_checkpoint": str(checkpoint),
                                                   "started_at": started}])
-    return {"n_samples": len(samples), "checkpoint": str(checkpoint),
-            "n_truncated": sum(s.finish_reason == "length" for s in samples),
-            "mean_tokens": sum(s.num_tokens for s in samples) / max(1, len(samples)),
-            "tokens": sum(s.num_tokens for s in samples)}
+    tokens = pc.sum(table.column("num_tokens")).as_py() or 0
+    return {"n_samples": table.num_rows, "checkpoint": str(checkpoint),
+            "n_truncated": pc.sum(pc.equal(table.column("finish_reason"), "length")).as_py() or 0,
+            "mean_tokens": tokens / max(1, table.num_rows), "tokens": tokens, "chunks": len(chunk_paths)}
 
 
 @recorded("verify")
