@@ -299,8 +299,12 @@ class Store:
         if table in PARQUET_TABLES:
             raise KeyError(f"{table!r} is a view over the rounds' Parquet files: write the file, then attach_parquet")
         columns = list(TABLES[table])
-        arrow = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(
-            [{**{c: r.get(c) for c in columns}, "round": round_number} for r in rows]) if rows else None
+        if isinstance(rows, pa.Table):  # an Arrow table's round, when it has one, is set to this round too
+            arrow = rows.drop_columns([c for c in ("round",) if c in rows.column_names])
+            arrow = arrow.append_column("round", pa.array([round_number] * arrow.num_rows, type=pa.int32()))
+        else:
+            arrow = pa.Table.from_pylist(
+                [{**{c: r.get(c) for c in columns}, "round": round_number} for r in rows]) if rows else None
         where = where or {}
         clauses = "".join(f" AND {column} = ?" for column in where)
         with self.writer() as connection:

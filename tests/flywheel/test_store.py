@@ -137,3 +137,13 @@ def test_readers_do_not_queue_behind_a_writer_that_waits_on_an_outside_session(t
     writer.join(30)
     auditor.wait()
     assert Store(path).query("SELECT count(*) FROM round_metrics")[1] == [(2,)]
+
+
+def test_an_arrow_table_lands_in_the_round_it_is_written_for(tmp_path):
+    import pyarrow as pa
+
+    store = Store(tmp_path / "f.duckdb")
+    store.replace_round("mixture", 3, pa.table({"source": ["a", "b"], "n_taken": [1, 2]}))
+    store.replace_round("mixture", 4, pa.table({"source": ["c"], "round": [99]}))
+    _, rows = store.query("SELECT round, source, n_taken FROM mixture ORDER BY source")
+    assert rows == [(3, "a", 1), (3, "b", 2), (4, "c", None)]
