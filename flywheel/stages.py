@@ -41,10 +41,9 @@ from flywheel.schema import (
     prompts_to_table,
     samples_to_table,
     table_to_prompts,
-    table_to_samples,
-    table_to_verdicts,
 )
-from flywheel.select import Policy, judge_samples, select_best_per_prompt
+from flywheel.select import Policy
+from flywheel.select_round import select_round
 from flywheel.sft.launch import run_sft
 from flywheel.stage_runs import recorded, utc_now, verifiers_by_domain
 from flywheel.store import Store
@@ -131,26 +130,21 @@ def verify(config: RoundConfig, round_number: int, store: Store) -> dict:
 
 @recorded("select")
 def select(config: RoundConfig, round_number: int, store: Store) -> dict:
+    """Judge and choose per prompt, a chunk of prompts at a time (flywheel.select_round), pooled with the
+    previous round's pool."""
     paths = RoundPaths(config.workdir, round_number)
-    prompts = table_to_prompts(read_parquet(paths.prompts))
-    accepted, difficulty = judge_samples(table_to_samples(read_parquet(paths.samples)),
-                                         table_to_verdicts(read_parquet(paths.verdicts)), prompts, verifiers_by_domain(config),
-                                         Policy.from_config(config.selection))
-    previous = []
-    if config.selection.pool_previous_rounds and round_number > 1:
-        previous = read_parquet(RoundPaths(config.workdir, round_number - 1).selected).to_pylist()
-    selected = select_best_per_prompt(prompts, accepted, config.selection.k, previous,
-                                      near_threshold=config.selection.near_duplicate_threshold)
-    write_parquet_atomic(examples_to_table(selected), paths.selected)
+    s = config.selection
+    previous = RoundPaths(config.workdir, round_number - 1).selected \
+        if s.pool_previous_rounds and round_number > 1 else None
+    chosen = select_round(paths.prompts, paths.samples, paths.verdicts, previous, paths.selected,
+                          verifiers_by_domain(config), Policy.from_config(s), k=s.k,
+                          near_threshold=s.near_duplicate_threshold, scratch=paths.dir / ".select-scratch")
     store.attach_parquet("selections", round_number, paths.selected)
-    store.replace_round("prompt_difficulty", round_number, difficulty)
-    domain_of = {p.id: p.domain for p in prompts}
-    store.replace_round("accepted_samples", round_number, [
-        {"prompt_id": s.prompt_id, "sample_index": s.sample_index, "domain": domain_of[s.prompt_id]} for s, _ in accepted])
-    status = Counter(row["status"] for row in difficulty)
-    return {"n_accepted": len(accepted), "n_selected_pool": len(selected),
-            "pool_by_round": dict(Counter(str(r["origin_round"]) for r in selected)),
-            "prompts_all_pass": status["all_pass"], "prompts_none_pass": status["none_pass"]}
+    store.replace_round("prompt_difficulty", round_number, chosen.table("difficulty"))
+    store.replace_round("accepted_samples", round_number, chosen.table("accepted"))
+    return {"n_accepted": chosen.n_accepted, "n_selected_pool": chosen.n_selected,
+            "pool_by_round": dict(sorted(chosen.pool_by_round.items())),
+            "prompts_all_pass": chosen.status["all_pass"], "prompts_none_pass": chosen.status["none_pass"]}
 
 
 def eval_index(config: RoundConfig):

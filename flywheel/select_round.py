@@ -1,0 +1,186 @@
+"""select over a round of any size: the prompts in chunks, each with its samples, verdicts and earlier pool.
+
+The choice per prompt is :func:`flywheel.select.judge_samples` and
+:func:`flywheel.select.select_best_per_prompt`, unchanged. This module feeds them one chunk of
+prompts at a time, so memory follows the chunk and not the round. DuckDB reads the three inputs
+from Parquet ordered by the prompt's position in ``prompts.parquet`` (spilling to disk past its
+memory limit) and a merge walk cuts all three at the same prompt. Rows come out as one pass over
+the whole round writes them: the pool sorted by prompt id, difficulty and acceptances in prompt order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import shutil
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from flywheel.io import atomic_path, read_parquet
+from flywheel.schema import EXAMPLE_SCHEMA, table_to_prompts, table_to_samples, table_to_verdicts
+from flywheel.select import Policy, judge_samples, select_best_per_prompt
+
+CHUNK_SAMPLES = 8192  # samples per chunk of prompts (whole prompts: a chunk may hold a few more)
+READ_ROWS = 4096  # rows per Arrow batch read from DuckDB
+DUCKDB_MEMORY_LIMIT = "1GB"  # past this DuckDB's sorts spill to the scratch folder
+DIFFICULTY_SCHEMA = pa.schema([("prompt_id", pa.string()), ("domain", pa.string()), ("n_samples", pa.int64()),
+                               ("n_passed", pa.int64()), ("pass_rate", pa.float64()), ("status", pa.string())])
+ACCEPTED_SCHEMA = pa.schema([("prompt_id", pa.string()), ("sample_index", pa.int32()), ("domain", pa.string())])
+
+
+@dataclass
+class RoundSelection:
+    """What select made of a round, besides the pool it wrote: counts and the two audit tables."""
+
+    n_samples: int = 0
+    n_accepted: int = 0
+    n_selected: int = 0
+    pool_by_round: Counter = field(default_factory=Counter)
+    status: Counter = field(default_factory=Counter)
+    difficulty: list[pa.Table] = field(default_factory=list)
+    accepted: list[pa.Table] = field(default_factory=list)
+
+    def table(self, name: str) -> pa.Table:
+        schema = DIFFICULTY_SCHEMA if name == "difficulty" else ACCEPTED_SCHEMA
+        return pa.concat_tables(getattr(self, name)) if getattr(self, name) else schema.empty_table()
+
+
+class _PositionStream:
+    """Rows ordered by ``position``, handed out up to a position at a time."""
+
+    def __init__(self, reader: pa.RecordBatchReader | None, schema: pa.Schema | None = None):
+        self.reader, self.buffer = reader, None
+        self.schema = schema or (reader.schema if reader is not None else None)
+
+    def _pull(self) -> bool:
+        if self.reader is None:
+            return False
+        try:
+            batch = self.reader.read_next_batch()
+        except StopIteration:
+            self.reader = None
+            return False
+        table = pa.Table.from_batches([batch])
+        self.buffer = table if self.buffer is None else pa.concat_tables([self.buffer, table])
+        return True
+
+    def rows_ahead(self, count: int) -> int | None:
+        """The position of the ``count``-th row ahead, or None when fewer rows remain."""
+        while self.buffer is None or self.buffer.num_rows < count:
+            if not self._pull():
+                return None
+        return self.buffer.column("position")[count - 1].as_py()
+
+    def through(self, position: int) -> pa.Table:
+        """Every remaining row at or before ``position`` (the stream is sorted by it)."""
+        while (self.buffer is None or self.buffer.num_rows == 0
+               or self.buffer.column("position")[-1].as_py() <= position):
+            if not self._pull():
+                break
+        if self.buffer is None:
+            return self.schema.empty_table() if self.schema is not None else pa.table({})
+        count = pc.sum(pc.less_equal(self.buffer.column("position"), position)).as_py() or 0
+        taken, self.buffer = self.buffer.slice(0, count), self.buffer.slice(count)
+        return taken
+
+
+def _stream(connection: duckdb.DuckDBPyConnection, sql: str) -> _PositionStream:
+    return _PositionStream(connection.sql(sql).to_arrow_reader(READ_ROWS))
+
+
+def _quote(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def select_round(prompts_path: Path, samples_path: Path, verdicts_path: Path, previous_pool: Path | None,
+                 out: Path, verifiers_by_domain: dict[str, list[str]], policy: Policy, *, k: int,
+                 near_threshold: float | None, scratch: Path, chunk_samples: int = CHUNK_SAMPLES) -> RoundSelection:
+    """Judge the round's samples, choose up to k per prompt pooled with ``previous_pool`` (the earlier
+    round's pool file, or None), write the pool to ``out`` sorted by prompt id, and return the rest.
+    ``scratch`` is a folder of this call's own (DuckDB's spill files, the unsorted pool), removed after."""
+    for path in (prompts_path, samples_path, verdicts_path, previous_pool):
+        if path is not None and not path.exists():
+            read_parquet(path)  # raises, naming the missing stage output
+    prompts = pq.read_table(prompts_path)
+    n_prompts = prompts.num_rows
+    scratch.mkdir(parents=True, exist_ok=True)
+    connection = duckdb.connect(config={"memory_limit": DUCKDB_MEMORY_LIMIT, "temp_directory": str(scratch)})
+    try:
+        # A plain table, not TEMP: the cursors below are connections of their own to this database.
+        position = (f"CREATE TABLE positions AS SELECT id AS prompt_id, file_row_number AS position "
+                    f"FROM read_parquet({_quote(prompts_path)}, file_row_number = true)")
+        connection.execute(position)
+        samples = _stream(connection.cursor(), f"SELECT s.*, p.position FROM read_parquet({_quote(samples_path)}) s "
+                          "JOIN positions p USING (prompt_id) ORDER BY p.position, s.sample_index")
+        verdicts = _stream(connection.cursor(), f"SELECT v.*, p.position FROM read_parquet({_quote(verdicts_path)}) v "
+                           "JOIN positions p USING (prompt_id) ORDER BY p.position, v.sample_index, v.verifier")
+        # The earlier pool's rows of prompts that this round did not collect come last (position n_prompts).
+        pool = _PositionStream(None, EXAMPLE_SCHEMA.append(pa.field("position", pa.int64()))) \
+            if previous_pool is None else _stream(
+                connection.cursor(), f"SELECT e.*, coalesce(p.position, {n_prompts}) AS position "
+                f"FROM read_parquet({_quote(previous_pool)}) e LEFT JOIN positions p USING (prompt_id) "
+                "ORDER BY position, e.prompt_id, e.example_id")
+        result = RoundSelection()
+        unsorted = scratch / "pool.unsorted.parquet"
+        with pq.ParquetWriter(unsorted, EXAMPLE_SCHEMA.append(pa.field("seq", pa.int64()))) as writer:
+            done = -1
+            while done < n_prompts:
+                cut = samples.rows_ahead(chunk_samples)
+                cut = n_prompts if cut is None else cut
+                _select_chunk(prompts.slice(done + 1, max(0, min(cut, n_prompts - 1) - done)), samples.through(cut),
+                              verdicts.through(cut), pool.through(cut), verifiers_by_domain, policy, k,
+                              near_threshold, result, writer)
+                done = cut
+        n_in_file = pq.read_metadata(samples_path).num_rows
+        if result.n_samples != n_in_file:  # the join above leaves out samples of prompts never collected
+            stray = connection.sql(f"SELECT DISTINCT prompt_id FROM read_parquet({_quote(samples_path)}) "
+                                   "ANTI JOIN positions USING (prompt_id) ORDER BY 1 LIMIT 5").fetchall()
+            raise ValueError(f"{samples_path}: samples refer to prompts that were not collected: "
+                             f"{[row[0] for row in stray]}")
+        _write_sorted(connection, unsorted, out)
+    finally:
+        connection.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return result
+
+
+def _select_chunk(prompts: pa.Table, samples: pa.Table, verdicts: pa.Table, pool: pa.Table,
+                  verifiers_by_domain: dict[str, list[str]], policy: Policy, k: int, near_threshold: float | None,
+                  result: RoundSelection, writer: pq.ParquetWriter) -> None:
+    chunk_prompts = table_to_prompts(prompts)
+    accepted, difficulty = judge_samples(table_to_samples(samples.drop_columns(["position"])),
+                                         table_to_verdicts(verdicts.drop_columns(["position"])), chunk_prompts,
+                                         verifiers_by_domain, policy)
+    selected = select_best_per_prompt(chunk_prompts, accepted, k, pool.drop_columns(["position"]).to_pylist(),
+                                      near_threshold=near_threshold)
+    domain_of = {p.id: p.domain for p in chunk_prompts}
+    if selected:
+        seq = range(result.n_selected, result.n_selected + len(selected))
+        writer.write_table(pa.Table.from_pylist([{**row, "seq": i} for row, i in zip(selected, seq)],
+                                                schema=writer.schema))
+    result.n_samples += samples.num_rows
+    result.n_accepted += len(accepted)
+    result.n_selected += len(selected)
+    result.pool_by_round.update(str(row["origin_round"]) for row in selected)
+    result.status.update(row["status"] for row in difficulty)
+    result.difficulty.append(pa.Table.from_pylist(difficulty, schema=DIFFICULTY_SCHEMA))
+    result.accepted.append(pa.Table.from_pylist(
+        [{"prompt_id": s.prompt_id, "sample_index": s.sample_index, "domain": domain_of[s.prompt_id]}
+         for s, _ in accepted], schema=ACCEPTED_SCHEMA))
+
+
+def _write_sorted(connection: duckdb.DuckDBPyConnection, unsorted: Path, out: Path) -> None:
+    """The pool in prompt-id order (each prompt's rows in rank order), streamed into ``out`` atomically."""
+    columns = ", ".join(f'"{name}"' for name in EXAMPLE_SCHEMA.names)
+    reader = connection.sql(f"SELECT {columns} FROM read_parquet({_quote(unsorted)}) "
+                            "ORDER BY prompt_id, seq").to_arrow_reader(READ_ROWS)
+    with atomic_path(out) as temporary, pq.ParquetWriter(temporary, EXAMPLE_SCHEMA) as writer:
+        for batch in reader:
+            writer.write_table(pa.Table.from_batches([batch]).cast(EXAMPLE_SCHEMA))
+
+
