@@ -9,13 +9,21 @@ most of them (dropped).
 
 Examples are visited in order (earlier rounds first), so the first occurrence stays and
 every later copy is dropped with its reason and the example it duplicates.
+
+Sketches are computed in numpy: each distinct word is hashed once (blake2b, cached), a
+shingle's hash is a polynomial of its words' hashes, and the sketch applies datasketch's
+seed-1 affine permutations to all of a text's shingle hashes at once. That replaces one sha1
+call per shingle (datasketch's ``update_batch``; 56% of selection's time at 100k samples)
+with a cache lookup per word. The index is still datasketch's ``MinHashLSH``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 
-from datasketch import MinHash, MinHashLSH
+import numpy as np
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from flywheel.text import exact_key, words
 
@@ -46,11 +54,46 @@ def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
     return index.b, index.r
 
 
-def minhash(text: str, size: int, num_perm: int) -> MinHash:
+SHINGLE_BASE = np.uint64(1_000_003)  # the polynomial's base over a shingle's word hashes (odd, so no bits are lost)
+_MIX = (np.uint64(33), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
+
+
+@lru_cache(maxsize=1 << 20)
+def word_hash(word: str) -> int:
+    """A stable 64-bit hash of a word, the same in every process (unlike hash())."""
+    return int.from_bytes(hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
+
+def _mix32(values: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finaliser, low 32 bits: every input bit reaches every output bit."""
+    shift, m1, m2 = _MIX
+    values = values ^ (values >> shift)
+    values = values * m1
+    values = values ^ (values >> shift)
+    values = values * m2
+    values = values ^ (values >> shift)
+    return (values & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+
+
+def shingle_hashes(text: str, size: int) -> np.ndarray:
+    """32-bit hashes of the text's word ``size``-grams (a text of ``size`` words or fewer is one shingle)."""
+    tokens = words(text)
+    if len(tokens) <= size:
+        return _mix32(np.array([word_hash(" ".join(tokens))], dtype=np.uint64))
+    hashed = np.fromiter((word_hash(token) for token in tokens), dtype=np.uint64, count=len(tokens))
+    windows = np.lib.stride_tricks.sliding_window_view(hashed, size)
+    combined = windows[:, 0].copy()
+    for column in range(1, size):  # multiplication wraps modulo 2**64, as a hash should
+        combined = combined * SHINGLE_BASE + windows[:, column]
+    return _mix32(combined)
+
+
+def minhash(text: str, size: int, num_perm: int) -> LeanMinHash:
+    """The text's MinHash: the minimum over its shingles of each seed-1 affine permutation."""
     prototype = _prototype(num_perm)
-    sketch = MinHash(num_perm=num_perm, seed=1, permutations=prototype.permutations, scheme=prototype.scheme)
-    sketch.update_batch(list(shingles(text, size)))
-    return sketch
+    a, b = prototype.permutations
+    permuted = shingle_hashes(text, size)[:, None] * a[None, :] + b[None, :]  # uint32: wraps modulo 2**32
+    return LeanMinHash(seed=1, hashvalues=permuted.min(axis=0), scheme=prototype.scheme)
 
 
 def deduplicate(rows: list[dict], *, previous: list[dict] = (), threshold: float = 0.8, num_perm: int = 128,
@@ -62,10 +105,10 @@ def deduplicate(rows: list[dict], *, previous: list[dict] = (), threshold: float
     """
     exact: dict[str, dict] = {}
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, params=lsh_bands(threshold, num_perm)) if near else None
-    sketches: dict[str, MinHash] = {}
+    sketches: dict[str, LeanMinHash] = {}
     known: dict[str, dict] = {}
 
-    def register(row: dict, text: str, sketch: MinHash | None = None) -> None:
+    def register(row: dict, text: str, sketch: LeanMinHash | None = None) -> None:
         exact.setdefault(exact_key(text), row)
         known[row["example_id"]] = row
         if lsh is not None and row["example_id"] not in sketches:

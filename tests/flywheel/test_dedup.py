@@ -50,16 +50,66 @@ def test_near_detection_can_be_turned_off():
 
 
 @pytest.mark.parametrize(("threshold", "num_perm"), [(0.5, 64), (0.8, 128), (0.9, 256)])
-def test_the_cached_lsh_bands_and_permutations_are_datasketchs_own(threshold, num_perm):
-    """Selection builds an index per prompt; the cached parameters must give the sketches and bands
-    that a fresh datasketch object would, so caching changes no verdict."""
-    from datasketch import MinHash, MinHashLSH
+def test_the_cached_lsh_bands_are_datasketchs_own(threshold, num_perm):
+    """Selection builds an index per prompt; the cached bands must be those a fresh datasketch index
+    would choose, so caching changes no verdict."""
+    from datasketch import MinHashLSH
 
-    from flywheel.dedup import lsh_bands, minhash, shingles
+    from flywheel.dedup import lsh_bands
 
     fresh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     assert lsh_bands(threshold, num_perm) == (fresh.b, fresh.r)
-    text = "Compute the number of ways to arrange five distinct books on a shelf, then add three."
-    reference = MinHash(num_perm=num_perm, seed=1)
-    reference.update_batch(list(shingles(text, 5)))
-    assert (minhash(text, 5, num_perm).hashvalues == reference.hashvalues).all()
+
+
+def test_the_numpy_sketch_is_the_minimum_of_each_permutation_over_the_shingles():
+    """A reference written as the definition, in plain Python integers: hash each word, combine a
+    shingle's words as a polynomial modulo 2**64, mix, permute modulo 2**32, take the minimum."""
+    from flywheel.dedup import SHINGLE_BASE, _prototype, minhash, word_hash
+    from flywheel.text import words
+
+    def mix32(value):
+        mask = 2**64 - 1
+        value ^= value >> 33
+        value = (value * 0xFF51AFD7ED558CCD) & mask
+        value ^= value >> 33
+        value = (value * 0xC4CEB9FE1A85EC53) & mask
+        return (value ^ (value >> 33)) & 0xFFFFFFFF
+
+    a, b = _prototype(64).permutations
+    for text in ["Compute the number of ways to arrange five distinct books on a shelf, then add three.",
+                 "Two words", ""]:
+        tokens = words(text)
+        grams = [tokens[i:i + 5] for i in range(len(tokens) - 4)] if len(tokens) > 5 else [None]
+        hashes = []
+        for gram in grams:
+            if gram is None:
+                hashes.append(mix32(word_hash(" ".join(tokens))))
+                continue
+            value = 0
+            for token in gram:
+                value = (value * int(SHINGLE_BASE) + word_hash(token)) % 2**64
+            hashes.append(mix32(value))
+        expected = [min((int(a[i]) * h + int(b[i])) % 2**32 for h in hashes) for i in range(64)]
+        assert minhash(text, 5, 64).hashvalues.tolist() == expected
+
+
+def test_sketches_estimate_the_jaccard_of_the_shingle_sets():
+    import random
+
+    from flywheel.dedup import minhash, shingles
+
+    rng = random.Random(0)
+    vocabulary = [f"w{i}" for i in range(300)]
+    errors = []
+    for _ in range(200):
+        base = [rng.choice(vocabulary) for _ in range(120)]
+        edited = list(base)
+        for _ in range(rng.randrange(0, 40)):
+            edited[rng.randrange(len(edited))] = rng.choice(vocabulary)
+        left, right = " ".join(base), " ".join(edited)
+        truth = len(shingles(left, 5) & shingles(right, 5)) / len(shingles(left, 5) | shingles(right, 5))
+        errors.append(minhash(left, 5, 128).jaccard(minhash(right, 5, 128)) - truth)
+    # 128 permutations: the estimate's standard error is at most sqrt(0.25 / 128) = 0.044.
+    assert abs(sum(errors) / len(errors)) < 0.01
+    assert max(abs(e) for e in errors) < 0.2
+    assert minhash("same words here and there", 5, 128).jaccard(minhash("Same  words here and THERE", 5, 128)) == 1.0
