@@ -14,6 +14,11 @@ a stage writes its Parquet file and ``attach_parquet`` records it in ``parquet_f
 the view. The file stays the one source of those rows; DuckDB reads only the columns a query needs.
 Rows that a store made before this (when these were tables) are kept in ``legacy_<table>`` and
 shown for the rounds that have no file recorded.
+
+A file inside the workdir is recorded relative to it, so a workdir can be moved or copied: the next
+writer re-points the views at the files where they now are (``parquet_base`` holds the folder the views
+were made for), and a reader of a moved store that no writer has opened yet gets the same views as
+temporary ones, which shadow the stale ones for that connection.
 """
 
 from __future__ import annotations
@@ -108,6 +113,7 @@ GROUP BY b.round, b.split, b.domain, e.k ORDER BY b.round, b.split, b.domain
 # Tables whose rows are the rounds' Parquet files (see the module docstring).
 PARQUET_TABLES = ("samples", "verdicts", "selections", "eval_samples", "eval_verdicts")
 PARQUET_FILES_DDL = "CREATE TABLE IF NOT EXISTS parquet_files (table_name VARCHAR, round INTEGER, path VARCHAR)"
+PARQUET_BASE_DDL = "CREATE TABLE IF NOT EXISTS parquet_base (path VARCHAR)"
 
 
 def _quote(text: str) -> str:
@@ -174,6 +180,11 @@ class Store:
         self.path = Path(path)
         self.lock_path = self.path.with_suffix(self.path.suffix + ".lock")
 
+    @property
+    def base(self) -> Path:
+        """The folder that relative Parquet paths are relative to: the database's own."""
+        return self.path.parent.resolve()
+
     @contextmanager
     def _locked_connection(self, read_only: bool, timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
         """Our file lock (shared for readers, exclusive for writers), then a DuckDB connection.
@@ -228,6 +239,9 @@ class Store:
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no flywheel database here yet; run a round first")
         with self._locked_connection(read_only=True, timeout=timeout) as connection:
+            if self._moved(connection):
+                for table in PARQUET_TABLES:
+                    self._define_parquet_view(connection, table, temporary=True)
             yield connection
 
     def snapshot(self, destination: Path) -> Path:
@@ -239,6 +253,7 @@ class Store:
             copy = duckdb.connect(str(destination))
             try:
                 for table in PARQUET_TABLES:
+                    self._define_parquet_view(copy, table)  # the files as seen from this store's folder
                     copy.execute(f"CREATE TABLE {table}_rows AS SELECT * FROM {table}")
                     copy.execute(f"DROP VIEW {table}")
                     copy.execute(f"ALTER TABLE {table}_rows RENAME TO {table}")
@@ -247,11 +262,20 @@ class Store:
                 copy.close()
         return destination
 
-    @staticmethod
-    def _ensure_schema(connection: duckdb.DuckDBPyConnection) -> None:
+    def _moved(self, connection: duckdb.DuckDBPyConnection) -> bool:
+        """Whether the views were made for another folder than the one the database is in now."""
+        if not connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
+                                  "AND table_name = 'parquet_base'").fetchone()[0]:
+            return False  # a store older than relative paths: its paths are absolute
+        made_for = connection.execute("SELECT path FROM parquet_base").fetchone()
+        return made_for is not None and made_for[0] != str(self.base)
+
+    def _ensure_schema(self, connection: duckdb.DuckDBPyConnection) -> None:
         kinds = dict(connection.execute("SELECT table_name, table_type FROM information_schema.tables "
                                         "WHERE table_schema = 'main'").fetchall())
         connection.execute(PARQUET_FILES_DDL)
+        connection.execute(PARQUET_BASE_DDL)
+        moved = self._moved(connection)
         for name, columns in TABLES.items():
             ddl = ", ".join(f"{column} {kind}" for column, kind in columns.items())
             if name not in PARQUET_TABLES:
@@ -260,16 +284,20 @@ class Store:
             if kinds.get(name) == "BASE TABLE":  # a store from before the views: its rows are kept
                 connection.execute(f"ALTER TABLE {name} RENAME TO legacy_{name}")
             connection.execute(f"CREATE TABLE IF NOT EXISTS legacy_{name} ({ddl})")
-            if kinds.get(name) != "VIEW":
-                Store._define_parquet_view(connection, name)
+            if kinds.get(name) != "VIEW" or moved:
+                self._define_parquet_view(connection, name)
         for name, query in VIEWS.items():
             connection.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
+        if moved or not connection.execute("SELECT count(*) FROM parquet_base").fetchone()[0]:
+            connection.execute("DELETE FROM parquet_base")
+            connection.execute("INSERT INTO parquet_base VALUES (?)", [str(self.base)])
 
-    @staticmethod
-    def _define_parquet_view(connection: duckdb.DuckDBPyConnection, table: str) -> None:
+    def _define_parquet_view(self, connection: duckdb.DuckDBPyConnection, table: str, temporary: bool = False) -> None:
         files = connection.execute("SELECT round, path FROM parquet_files WHERE table_name = ? ORDER BY round",
                                    [table]).fetchall()
-        connection.execute(f"CREATE OR REPLACE VIEW {table} AS {parquet_view_sql(table, files)}")
+        located = [(round_number, str(self.base / path)) for round_number, path in files]  # an absolute path stays
+        kind = "TEMPORARY VIEW" if temporary else "VIEW"
+        connection.execute(f"CREATE OR REPLACE {kind} {table} AS {parquet_view_sql(table, located)}")
 
     def attach_parquet(self, table: str, round_number: int, path: Path) -> int:
         """Make the round's Parquet file the rows of ``table`` for that round, replacing what was there.
@@ -278,11 +306,12 @@ class Store:
             raise KeyError(f"{table!r} is not a Parquet-backed table (those are {sorted(PARQUET_TABLES)})")
         path = Path(path).resolve()
         rows = pq.read_metadata(path).num_rows  # also: the file exists and is Parquet, before the view names it
+        recorded = path.relative_to(self.base) if path.is_relative_to(self.base) else path
         with self.writer() as connection:
             connection.execute("BEGIN TRANSACTION")
             try:
                 connection.execute("DELETE FROM parquet_files WHERE table_name = ? AND round = ?", [table, round_number])
-                connection.execute("INSERT INTO parquet_files VALUES (?, ?, ?)", [table, round_number, str(path)])
+                connection.execute("INSERT INTO parquet_files VALUES (?, ?, ?)", [table, round_number, str(recorded)])
                 self._define_parquet_view(connection, table)
                 connection.execute("COMMIT")
             except BaseException:

@@ -80,3 +80,32 @@ def test_a_snapshot_holds_the_rows_themselves(tmp_path):
     assert connection.execute("SELECT count(*) FROM samples").fetchone() == (5,)
     assert connection.execute("SELECT count(*) FROM yield_by_domain").fetchone() == (0,)  # views still resolve
     connection.close()
+
+
+def test_a_moved_workdir_still_shows_its_rows(tmp_path):
+    """Files in the workdir are recorded relative to it: a copied or moved workdir reads its own files,
+    through a flywheel reader at once and through any client once a writer has opened the store."""
+    import shutil
+
+    old = tmp_path / "old"
+    (old / "round_1").mkdir(parents=True)
+    store = Store(old / "flywheel.duckdb")
+    store.attach_parquet("samples", 1, samples_file(old / "round_1" / "samples.parquet", 1, 5))
+    shutil.move(old, tmp_path / "new")
+    moved = Store(tmp_path / "new" / "flywheel.duckdb")
+    assert moved.query("SELECT count(*) FROM samples")[1] == [(5,)]
+    assert moved.query("SELECT sum(n_samples) FROM yield_by_domain")[1] == [(None,)]  # no prompts: the join is empty
+    copy = moved.snapshot(tmp_path / "audit.duckdb")
+    with duckdb.connect(str(copy), read_only=True) as connection:
+        assert connection.execute("SELECT count(*) FROM samples").fetchone() == (5,)
+    outside = duckdb.connect(str(moved.path), read_only=True)
+    with pytest.raises(duckdb.IOException, match="old"):  # stale until a writer opens it
+        outside.execute("SELECT count(*) FROM samples").fetchone()
+    outside.close()
+    with moved.writer():
+        pass
+    with duckdb.connect(str(moved.path), read_only=True) as connection:
+        assert connection.execute("SELECT count(*) FROM samples").fetchone() == (5,)
+    elsewhere = tmp_path / "elsewhere.parquet"  # a file outside the workdir keeps its absolute path
+    moved.attach_parquet("samples", 2, samples_file(elsewhere, 2, 3))
+    assert moved.query("SELECT round, count(*) FROM samples GROUP BY round ORDER BY round")[1] == [(1, 5), (2, 3)]
