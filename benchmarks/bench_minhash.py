@@ -6,7 +6,9 @@ Texts are about 200 words from a small vocabulary, like the round-scale benchmar
 come in pairs: a text and a copy with some words changed (true Jaccard of word 5-grams spread over
 0.3-1.0). Both sketches go through the same datasketch ``MinHashLSH`` at threshold 0.8; the benchmark
 prints texts per second for each, the speed-up, and how each decides the pairs against the exact
-Jaccard (pairs at or above 0.8 found; pairs below 0.6 wrongly flagged).
+Jaccard (pairs at or above 0.8 found; pairs below 0.6 wrongly flagged). Then it builds the LSH
+index both ways, datasketch's ``MinHashLSH`` and flywheel's ``BandIndex``, and prints their time,
+the memory each holds per row, and whether they give the same candidates.
 
     .venv/bin/python benchmarks/bench_minhash.py [--texts 20000]
 """
@@ -17,13 +19,15 @@ import argparse
 import random
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from flywheel.dedup import _prototype, lsh_bands, minhash, shingles
+from flywheel.dedup import BandIndex, _prototype, lsh_bands, minhash, shingles
 
 VOCABULARY = [f"word{i}" for i in range(2000)] + "the of and to in is that for it as with".split() * 50
 
@@ -81,6 +85,45 @@ def main() -> None:
               f"false positives(J<0.6) {r['false_positive_below_0.6']:.3f} of {r['n_far']}")
     before, after = results["datasketch sha1 (before)"], results["numpy (flywheel)"]
     print(f"speed-up: {before['seconds'] / after['seconds']:.1f}x on {len(texts):,} texts")
+    compare_indexes([minhash(text, 5, 128) for text in texts])
+
+
+def compare_indexes(sketches, threshold=0.8, num_perm=128) -> None:
+    """The LSH index that dedup keeps for a round's rows: datasketch's MinHashLSH against flywheel's
+    BandIndex, the same sketches queried then inserted in order, memory traced (tracemalloc sees numpy).
+    BandIndex's figure includes a uint32 copy of every sketch, which dedup keeps for its Jaccard
+    estimates; datasketch's does not include the LeanMinHash objects dedup kept beside it."""
+    bands = lsh_bands(threshold, num_perm)
+
+    def datasketch_index():
+        index = MinHashLSH(threshold=threshold, num_perm=num_perm, params=bands)
+        found = []
+        for i, sketch in enumerate(sketches):
+            found.append(tuple(sorted(index.query(sketch))))
+            index.insert(i, sketch)
+        return index, found
+
+    def band_index():
+        index = BandIndex(*bands)
+        found = []
+        for sketch in sketches:
+            found.append(tuple(sorted(index.candidates(sketch.hashvalues))))
+            index.insert(sketch.hashvalues.astype(np.uint32))  # dedup keeps the uint32 sketch itself
+        return index, found
+
+    figures = {}
+    for name, build in [("datasketch MinHashLSH", datasketch_index), ("BandIndex (flywheel)", band_index)]:
+        tracemalloc.start()
+        started = time.perf_counter()
+        index, found = build()
+        seconds = time.perf_counter() - started
+        held = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        figures[name] = (seconds, held, found)
+        print(f"{name:<26} {seconds:7.2f} s  {held / len(sketches):7.0f} bytes held a row")
+        del index
+    (t0, m0, f0), (t1, m1, f1) = figures.values()
+    print(f"index: {m0 / m1:.1f}x less memory, {t0 / t1:.1f}x the speed; same candidates for every text: {f0 == f1}")
 
 
 if __name__ == "__main__":

@@ -14,12 +14,19 @@ Sketches are computed in numpy: each distinct word is hashed once (blake2b, cach
 shingle's hash is a polynomial of its words' hashes, and the sketch applies datasketch's
 seed-1 affine permutations to all of a text's shingle hashes at once. That replaces one sha1
 call per shingle (datasketch's ``update_batch``; 56% of selection's time at 100k samples)
-with a cache lookup per word. The index is still datasketch's ``MinHashLSH``.
+with a cache lookup per word.
+
+The LSH index (``BandIndex``) is datasketch's banding, b bands of r sketch values where a
+candidate shares a whole band, with each band's values folded into one 64-bit key and one
+dict per band. datasketch's ``MinHashLSH`` keeps bytes keys and a bucket set per row and
+band: 3.5 KB a row at 128 permutations, measured, five times the sketch itself; this keeps
+about 1 KB, and earlier rounds' rows are kept as their id and round only.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
@@ -88,32 +95,86 @@ def shingle_hashes(text: str, size: int) -> np.ndarray:
     return _mix32(combined)
 
 
-def minhash(text: str, size: int, num_perm: int) -> LeanMinHash:
-    """The text's MinHash: the minimum over its shingles of each seed-1 affine permutation."""
-    prototype = _prototype(num_perm)
-    a, b = prototype.permutations
+def sketch(text: str, size: int, num_perm: int) -> np.ndarray:
+    """The text's MinHash values (uint32): the minimum over its shingles of each seed-1 affine permutation."""
+    a, b = _prototype(num_perm).permutations
     permuted = shingle_hashes(text, size)[:, None] * a[None, :] + b[None, :]  # uint32: wraps modulo 2**32
-    return LeanMinHash(seed=1, hashvalues=permuted.min(axis=0), scheme=prototype.scheme)
+    return permuted.min(axis=0)
 
 
-def deduplicate(rows: list[dict], *, previous: list[dict] = (), threshold: float = 0.8, num_perm: int = 128,
+def minhash(text: str, size: int, num_perm: int) -> LeanMinHash:
+    """The same sketch as a datasketch ``LeanMinHash`` (for its LSH and its Jaccard estimate)."""
+    return LeanMinHash(seed=1, hashvalues=sketch(text, size, num_perm), scheme=_prototype(num_perm).scheme)
+
+
+def jaccard(left: np.ndarray, right: np.ndarray) -> float:
+    """The sketches' estimate of their texts' Jaccard similarity: the share of equal values."""
+    return float(np.count_nonzero(left == right)) / len(left)
+
+
+BAND_BASE = np.uint64(0x100000001B3)  # FNV's 64-bit prime: the polynomial's base over a band's values
+
+
+class BandIndex:
+    """MinHash LSH by banding: a sketch is a candidate for another when some band of ``rows`` values is
+    equal in both. A band's values are folded into a 64-bit key (a polynomial mod 2**64), so two bands
+    that differ share a key with probability about 2**-64: the candidates are datasketch's."""
+
+    def __init__(self, bands: int, rows: int):
+        self.bands, self.rows = bands, rows
+        self.powers = BAND_BASE ** np.arange(rows, dtype=np.uint64)
+        self.tables: list[dict[int, int | list[int]]] = [{} for _ in range(bands)]  # key -> member(s)
+        self.sketches: list[np.ndarray] = []
+
+    def _keys(self, values: np.ndarray) -> list[int]:
+        banded = values[: self.bands * self.rows].astype(np.uint64).reshape(self.bands, self.rows)
+        return (banded * self.powers).sum(axis=1, dtype=np.uint64).tolist()  # wraps modulo 2**64
+
+    def candidates(self, values: np.ndarray) -> set[int]:
+        found: set[int] = set()
+        for table, key in zip(self.tables, self._keys(values)):
+            members = table.get(key)
+            if members is not None:
+                found.update(members if isinstance(members, list) else (members,))
+        return found
+
+    def insert(self, values: np.ndarray) -> int:
+        """Adds the sketch; returns its index (what ``candidates`` and ``sketches`` know it by)."""
+        index = len(self.sketches)
+        self.sketches.append(values)
+        for table, key in zip(self.tables, self._keys(values)):
+            members = table.get(key)
+            if members is None:
+                table[key] = index  # most buckets hold one sketch: an int, not a list
+            elif isinstance(members, list):
+                members.append(index)
+            else:
+                table[key] = [members, index]
+        return index
+
+
+def deduplicate(rows: list[dict], *, previous: Iterable[dict] = (), threshold: float = 0.8, num_perm: int = 128,
                 shingle_size: int = 5, near: bool = True) -> tuple[list[dict], list[dict]]:
-    """(kept rows, drops). ``previous`` (earlier rounds' data) is only compared against, never returned.
+    """(kept rows, drops). ``previous`` (earlier rounds' data, any iterable of rows) is only compared
+    against, never returned; of its rows only the id and round are kept once they are indexed.
 
     A row whose ``example_id`` is already in ``previous`` is the same example carried
     forward by pooling, not a duplicate of it.
     """
     exact: dict[str, dict] = {}
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, params=lsh_bands(threshold, num_perm)) if near else None
-    sketches: dict[str, LeanMinHash] = {}
+    index = BandIndex(*lsh_bands(threshold, num_perm)) if near else None
+    owners: list[dict] = []  # the row each indexed sketch belongs to: its id and round
     known: dict[str, dict] = {}
 
-    def register(row: dict, text: str, sketch: LeanMinHash | None = None) -> None:
-        exact.setdefault(exact_key(text), row)
-        known[row["example_id"]] = row
-        if lsh is not None and row["example_id"] not in sketches:
-            sketches[row["example_id"]] = sketch if sketch is not None else minhash(text, shingle_size, num_perm)
-            lsh.insert(row["example_id"], sketches[row["example_id"]])
+    def register(row: dict, text: str, values: np.ndarray | None = None) -> None:
+        if row["example_id"] in known:
+            return
+        identity = {"example_id": row["example_id"], "origin_round": row.get("origin_round")}
+        exact.setdefault(exact_key(text), identity)
+        known[row["example_id"]] = identity
+        if index is not None:
+            index.insert(values if values is not None else sketch(text, shingle_size, num_perm))
+            owners.append(identity)
 
     for row in previous:
         register(row, conversation_text(row["messages"]))
@@ -129,15 +190,16 @@ def deduplicate(rows: list[dict], *, previous: list[dict] = (), threshold: float
         if twin is not None:
             drops.append(_drop(row, twin, "exact", 1.0))
             continue
-        sketch = None
-        if lsh is not None:
-            sketch = minhash(text, shingle_size, num_perm)
-            candidates = sorted(lsh.query(sketch), key=lambda key: -sketch.jaccard(sketches[key]))
-            if candidates:
-                twin = known[candidates[0]]
-                drops.append(_drop(row, twin, "near", sketch.jaccard(sketches[candidates[0]])))
+        values = None
+        if index is not None:
+            values = sketch(text, shingle_size, num_perm)
+            # The most similar candidate; of equals, the first indexed (a set's order is not stable).
+            scored = sorted((-jaccard(values, index.sketches[c]), c) for c in index.candidates(values))
+            if scored:
+                similarity, first = scored[0]
+                drops.append(_drop(row, owners[first], "near", -similarity))
                 continue
-        register(row, text, sketch)  # the query's sketch, not a second one
+        register(row, text, values)  # the query's sketch, not a second one
         kept.append(row)
         kept_ids.add(row["example_id"])
     return kept, drops

@@ -84,6 +84,14 @@ def read_parquet(path: Path, schema: pa.Schema | None = None) -> pa.Table:
     return table.cast(schema) if schema is not None else table
 
 
+def iter_parquet_rows(path: Path, columns: list[str] | None = None, batch_rows: int = 8192) -> Iterator[dict]:
+    """The file's rows as dicts, a record batch at a time: memory follows the batch, not the file."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: stage output missing; materialize the upstream stage of this round first")
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns):
+        yield from batch.to_pylist()
+
+
 def replace_dir_atomic(staging: Path, final: Path) -> Path:
     """Move a fully written directory into place, replacing an older one."""
     if final.exists():

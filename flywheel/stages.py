@@ -28,6 +28,7 @@ from flywheel.generation import Generator, SamplingParams, close_generator
 from flywheel.io import (
     RoundPaths,
     generation_checkpoint,
+    iter_parquet_rows,
     read_parquet,
     write_parquet_atomic,
     write_parquet_keyed,
@@ -167,7 +168,9 @@ def decontaminate_round(config: RoundConfig, round_number: int, store: Store) ->
     drops: list[dict] = []
     if config.dedup.enabled:
         previous_file = RoundPaths(config.workdir, round_number - 1).decontaminated
-        previous = read_parquet(previous_file).to_pylist() if round_number > 1 and previous_file.exists() else []
+        # Streamed: dedup keeps only each earlier row's id and round once it is indexed.
+        previous = (iter_parquet_rows(previous_file, ["example_id", "origin_round", "messages"])
+                    if round_number > 1 and previous_file.exists() else [])
         # Earlier rounds first: the first occurrence of a text stays, later copies go.
         clean.sort(key=lambda r: (r["origin_round"] if r["mix_source"] == "selected" else -1, r["example_id"]))
         u = config.dedup

@@ -3,6 +3,9 @@ import pytest
 from flywheel.dedup import deduplicate
 from flywheel.text import exact_key
 
+# About 120 distinct words with one 'dog': changing it changes 5 of ~120 shingles (Jaccard about 0.92).
+TEXT = " ".join(f"w{i}" for i in range(60)) + " the dog " + " ".join(f"v{i}" for i in range(60))
+
 
 def row(eid, prompt, answer, origin_round=1, mix_source="selected"):
     return {"example_id": eid, "origin_round": origin_round, "mix_source": mix_source,
@@ -113,3 +116,49 @@ def test_sketches_estimate_the_jaccard_of_the_shingle_sets():
     assert abs(sum(errors) / len(errors)) < 0.01
     assert max(abs(e) for e in errors) < 0.2
     assert minhash("same words here and there", 5, 128).jaccard(minhash("Same  words here and THERE", 5, 128)) == 1.0
+
+
+def edited_pairs(count, seed, vocabulary_size=300, words=120, max_edits=40):
+    """Texts in pairs: one and a copy with some words changed, spreading Jaccard over 0.3-1.0."""
+    import random
+
+    rng = random.Random(seed)
+    vocabulary = [f"w{i}" for i in range(vocabulary_size)]
+    texts = []
+    for _ in range(count):
+        base = [rng.choice(vocabulary) for _ in range(words)]
+        edited = list(base)
+        for _ in range(rng.randrange(0, max_edits)):
+            edited[rng.randrange(len(edited))] = rng.choice(vocabulary)
+        texts += [" ".join(base), " ".join(edited)]
+    return texts
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.8, 0.9])
+def test_the_band_index_finds_datasketchs_candidates(threshold):
+    from datasketch import MinHashLSH
+
+    from flywheel.dedup import BandIndex, lsh_bands, minhash
+
+    texts = edited_pairs(300, seed=1, max_edits=12)
+    bands = lsh_bands(threshold, 128)
+    ours, theirs = BandIndex(*bands), MinHashLSH(threshold=threshold, num_perm=128, params=bands)
+    n_found = 0
+    for i, text in enumerate(texts):
+        sketch = minhash(text, 5, 128)
+        found = ours.candidates(sketch.hashvalues)
+        assert found == set(theirs.query(sketch)), text
+        n_found += bool(found)
+        assert ours.insert(sketch.hashvalues) == i
+        theirs.insert(i, sketch)
+    assert 30 < n_found < 270  # the pairs straddle the threshold: some found, some not
+
+
+def test_earlier_rounds_may_stream_and_only_their_ids_are_kept():
+    rows = [{"example_id": "new", "origin_round": 2, "mix_source": "selected",
+             "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": TEXT}]}]
+    previous = ({"example_id": f"old{i}", "origin_round": 1, "mix_source": "selected",
+                 "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": text}]}
+                for i, text in enumerate(["unrelated words entirely " * 10, TEXT.replace("dog", "cat")]))
+    kept, drops = deduplicate(rows, previous=previous)
+    assert kept == [] and [(d["kind"], d["duplicate_of"], d["duplicate_round"]) for d in drops] == [("near", "old1", 1)]
