@@ -70,6 +70,17 @@ def write_parquet_keyed(table: pa.Table, key: str, path: Path) -> Path:
                                                                KEY_FIELD: key.encode()}), path)
 
 
+def keyed_chunk(folder: Path, key: str, index: int, size: int) -> tuple[Path, str]:
+    """Chunk ``index`` of a stage's output cut every ``size`` items: its file and the key it is written under
+    (the stage's key, the index and the size, so a rerun with another size makes its chunks again)."""
+    return folder / f"chunk-{index:06d}.parquet", f"{key}|chunk {index} of {size}"
+
+
+def concat_parquet(paths: list[Path], schema: pa.Schema) -> pa.Table:
+    """The files' rows in order, as ``schema`` (an empty table for no files)."""
+    return pa.concat_tables([read_parquet(p, schema) for p in paths]) if paths else schema.empty_table()
+
+
 def written_key(path: Path) -> str | None:
     """The key a part was written under; None when there is no such file (or it has no key)."""
     if not path.exists():
@@ -77,18 +88,22 @@ def written_key(path: Path) -> str | None:
     return ((pq.read_schema(path).metadata or {}).get(KEY_FIELD, b"").decode()) or None
 
 
-def read_parquet(path: Path, schema: pa.Schema | None = None) -> pa.Table:
+def require_stage_output(path: Path) -> Path:
+    """``path``, or the error that names it as an upstream stage's missing output."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: stage output missing; materialize the upstream stage of this round first")
+    return path
+
+
+def read_parquet(path: Path, schema: pa.Schema | None = None) -> pa.Table:
+    require_stage_output(path)
     table = pq.read_table(path)
     return table.cast(schema) if schema is not None else table
 
 
 def iter_parquet_rows(path: Path, columns: list[str] | None = None, batch_rows: int = 8192) -> Iterator[dict]:
     """The file's rows as dicts, a record batch at a time: memory follows the batch, not the file."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: stage output missing; materialize the upstream stage of this round first")
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns):
+    for batch in pq.ParquetFile(require_stage_output(path)).iter_batches(batch_size=batch_rows, columns=columns):
         yield from batch.to_pylist()
 
 

@@ -10,20 +10,20 @@ the whole round writes them: the pool sorted by prompt id, difficulty and accept
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import shutil
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flywheel.io import atomic_path, read_parquet
+from flywheel.io import atomic_path, require_stage_output
 from flywheel.schema import EXAMPLE_SCHEMA, table_to_prompts, table_to_samples, table_to_verdicts
 from flywheel.select import Policy, judge_samples, select_best_per_prompt
+from flywheel.store import sql_string
 
 CHUNK_SAMPLES = 8192  # samples per chunk of prompts (whole prompts: a chunk may hold a few more)
 READ_ROWS = 4096  # rows per Arrow batch read from DuckDB
@@ -93,10 +93,6 @@ def _stream(connection: duckdb.DuckDBPyConnection, sql: str) -> _PositionStream:
     return _PositionStream(connection.sql(sql).to_arrow_reader(READ_ROWS))
 
 
-def _quote(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def select_round(prompts_path: Path, samples_path: Path, verdicts_path: Path, previous_pool: Path | None,
                  out: Path, verifiers_by_domain: dict[str, list[str]], policy: Policy, *, k: int,
                  near_threshold: float | None, scratch: Path, chunk_samples: int = CHUNK_SAMPLES) -> RoundSelection:
@@ -104,8 +100,8 @@ def select_round(prompts_path: Path, samples_path: Path, verdicts_path: Path, pr
     round's pool file, or None), write the pool to ``out`` sorted by prompt id, and return the rest.
     ``scratch`` is a folder of this call's own (DuckDB's spill files, the unsorted pool), removed after."""
     for path in (prompts_path, samples_path, verdicts_path, previous_pool):
-        if path is not None and not path.exists():
-            read_parquet(path)  # raises, naming the missing stage output
+        if path is not None:
+            require_stage_output(path)
     prompts = pq.read_table(prompts_path)
     n_prompts = prompts.num_rows
     scratch.mkdir(parents=True, exist_ok=True)
@@ -113,17 +109,18 @@ def select_round(prompts_path: Path, samples_path: Path, verdicts_path: Path, pr
     try:
         # A plain table, not TEMP: the cursors below are connections of their own to this database.
         position = (f"CREATE TABLE positions AS SELECT id AS prompt_id, file_row_number AS position "
-                    f"FROM read_parquet({_quote(prompts_path)}, file_row_number = true)")
+                    f"FROM read_parquet({sql_string(prompts_path)}, file_row_number = true)")
         connection.execute(position)
-        samples = _stream(connection.cursor(), f"SELECT s.*, p.position FROM read_parquet({_quote(samples_path)}) s "
-                          "JOIN positions p USING (prompt_id) ORDER BY p.position, s.sample_index")
-        verdicts = _stream(connection.cursor(), f"SELECT v.*, p.position FROM read_parquet({_quote(verdicts_path)}) v "
-                           "JOIN positions p USING (prompt_id) ORDER BY p.position, v.sample_index, v.verifier")
+        samples = _stream(connection.cursor(), f"SELECT s.*, p.position FROM read_parquet({sql_string(samples_path)}) "
+                          "s JOIN positions p USING (prompt_id) ORDER BY p.position, s.sample_index")
+        verdicts = _stream(connection.cursor(), "SELECT v.*, p.position FROM "
+                           f"read_parquet({sql_string(verdicts_path)}) v JOIN positions p USING (prompt_id) "
+                           "ORDER BY p.position, v.sample_index, v.verifier")
         # The earlier pool's rows of prompts that this round did not collect come last (position n_prompts).
         pool = _PositionStream(None, EXAMPLE_SCHEMA.append(pa.field("position", pa.int64()))) \
             if previous_pool is None else _stream(
                 connection.cursor(), f"SELECT e.*, coalesce(p.position, {n_prompts}) AS position "
-                f"FROM read_parquet({_quote(previous_pool)}) e LEFT JOIN positions p USING (prompt_id) "
+                f"FROM read_parquet({sql_string(previous_pool)}) e LEFT JOIN positions p USING (prompt_id) "
                 "ORDER BY position, e.prompt_id, e.example_id")
         result = RoundSelection()
         unsorted = scratch / "pool.unsorted.parquet"
@@ -138,7 +135,7 @@ def select_round(prompts_path: Path, samples_path: Path, verdicts_path: Path, pr
                 done = cut
         n_in_file = pq.read_metadata(samples_path).num_rows
         if result.n_samples != n_in_file:  # the join above leaves out samples of prompts never collected
-            stray = connection.sql(f"SELECT DISTINCT prompt_id FROM read_parquet({_quote(samples_path)}) "
+            stray = connection.sql(f"SELECT DISTINCT prompt_id FROM read_parquet({sql_string(samples_path)}) "
                                    "ANTI JOIN positions USING (prompt_id) ORDER BY 1 LIMIT 5").fetchall()
             raise ValueError(f"{samples_path}: samples refer to prompts that were not collected: "
                              f"{[row[0] for row in stray]}")
@@ -177,7 +174,7 @@ def _select_chunk(prompts: pa.Table, samples: pa.Table, verdicts: pa.Table, pool
 def _write_sorted(connection: duckdb.DuckDBPyConnection, unsorted: Path, out: Path) -> None:
     """The pool in prompt-id order (each prompt's rows in rank order), streamed into ``out`` atomically."""
     columns = ", ".join(f'"{name}"' for name in EXAMPLE_SCHEMA.names)
-    reader = connection.sql(f"SELECT {columns} FROM read_parquet({_quote(unsorted)}) "
+    reader = connection.sql(f"SELECT {columns} FROM read_parquet({sql_string(unsorted)}) "
                             "ORDER BY prompt_id, seq").to_arrow_reader(READ_ROWS)
     with atomic_path(out) as temporary, pq.ParquetWriter(temporary, EXAMPLE_SCHEMA) as writer:
         for batch in reader:

@@ -39,12 +39,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flywheel.config import RoundConfig
-from flywheel.io import RoundPaths, read_parquet, write_parquet_keyed, written_key
+from flywheel.io import (
+    RoundPaths,
+    concat_parquet,
+    keyed_chunk,
+    read_parquet,
+    require_stage_output,
+    write_parquet_keyed,
+    written_key,
+)
 from flywheel.lineage import stage_key
 from flywheel.schema import VERDICT_SCHEMA, table_to_prompts, table_to_samples, verdicts_to_table
 from flywheel.stage_runs import verifiers_by_domain
 from flywheel.verify import VerifierFailed, discover, load_verifier, load_verifiers, verify_samples
-
 
 
 class StaleShard(RuntimeError):
@@ -89,12 +96,9 @@ def shard_chunks(samples_path: Path, shard: int, n_shards: int, chunk_size: int)
     """The shard's samples in file order, streamed, cut into chunks of at least ``chunk_size`` rows at a
     prompt boundary (a prompt's contiguous samples stay in one chunk, so a batch-relative verifier sees
     them together). The same file and size give the same chunks, which is what lets a rerun keep them."""
-    if not samples_path.exists():
-        raise FileNotFoundError(f"{samples_path}: stage output missing; materialize the upstream stage of this "
-                                "round first")
     shard_by_id: dict[str, int] = {}
     pending: pa.Table | None = None
-    for batch in pq.ParquetFile(samples_path).iter_batches(batch_size=CHUNK_READ_ROWS):
+    for batch in pq.ParquetFile(require_stage_output(samples_path)).iter_batches(batch_size=CHUNK_READ_ROWS):
         ids = batch.column(batch.schema.get_field_index("prompt_id")).to_pylist()
         keep = [shard_by_id.setdefault(i, shard_of(i, n_shards)) == shard for i in ids]
         table = pa.Table.from_batches([batch]).filter(pa.array(keep, type=pa.bool_()))
@@ -128,7 +132,7 @@ def verify_shard(config: RoundConfig, round_number: int, shard: int, n_shards: i
     loaded = None  # verifiers load at the first chunk that needs them: a rerun that keeps all loads none
     chunk_paths, n_verified = [], 0
     for index, chunk in enumerate(shard_chunks(paths.samples, shard, n_shards, size)):
-        chunk_path, chunk_key = folder / f"chunk-{index:06d}.parquet", f"{key}|chunk {index} of {size}"
+        chunk_path, chunk_key = keyed_chunk(folder, key, index, size)
         if written_key(chunk_path) != chunk_key:
             if loaded is None:
                 loaded = load_verifiers({n for names in by_domain.values() for n in names}, config.verifier_options())
@@ -141,8 +145,7 @@ def verify_shard(config: RoundConfig, round_number: int, shard: int, n_shards: i
         chunk_paths.append(chunk_path)
         if progress:
             progress(chunk.num_rows)
-    table = pa.concat_tables([read_parquet(p, VERDICT_SCHEMA) for p in chunk_paths]) if chunk_paths \
-        else VERDICT_SCHEMA.empty_table()
+    table = concat_parquet(chunk_paths, VERDICT_SCHEMA)
     write_parquet_keyed(table, key, path)
     shutil.rmtree(folder, ignore_errors=True)  # the part holds them now
     return {"shard": shard, "reused": False, "n_verdicts": table.num_rows, "chunks": len(chunk_paths),

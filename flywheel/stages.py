@@ -14,7 +14,6 @@ import shutil
 from collections import Counter
 from collections.abc import Callable
 
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
@@ -27,8 +26,10 @@ from flywheel.dedup import deduplicate
 from flywheel.generation import Generator, SamplingParams, close_generator
 from flywheel.io import (
     RoundPaths,
+    concat_parquet,
     generation_checkpoint,
     iter_parquet_rows,
+    keyed_chunk,
     read_parquet,
     write_parquet_atomic,
     write_parquet_keyed,
@@ -84,7 +85,7 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
     started, generator, chunk_paths = utc_now(), None, []
     try:
         for index, first in enumerate(range(0, len(prompts), size)):
-            chunk_path, chunk_key = folder / f"chunk-{index:06d}.parquet", f"{key}|chunk {index} of {size}"
+            chunk_path, chunk_key = keyed_chunk(folder, key, index, size)
             chunk_paths.append(chunk_path)
             if written_key(chunk_path) == chunk_key:
                 continue
@@ -96,8 +97,7 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
     finally:  # engines and `vllm serve` replicas go away with the stage, failed or not
         if generator is not None:
             close_generator(generator)
-    table = pa.concat_tables([read_parquet(p, SAMPLE_SCHEMA) for p in chunk_paths]) if chunk_paths \
-        else SAMPLE_SCHEMA.empty_table()
+    table = concat_parquet(chunk_paths, SAMPLE_SCHEMA)
     write_parquet_atomic(table, paths.samples)
     shutil.rmtree(folder, ignore_errors=True)  # samples.parquet holds them now
     store.attach_parquet("samples", round_number, paths.samples)

@@ -116,8 +116,9 @@ PARQUET_FILES_DDL = "CREATE TABLE IF NOT EXISTS parquet_files (table_name VARCHA
 PARQUET_BASE_DDL = "CREATE TABLE IF NOT EXISTS parquet_base (path VARCHAR)"
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def sql_string(text: str | Path) -> str:
+    """A SQL string literal of ``text`` (a file path, say), quotes doubled."""
+    return "'" + str(text).replace("'", "''") + "'"
 
 
 def parquet_view_sql(table: str, files: list[tuple[int, str]]) -> str:
@@ -130,7 +131,7 @@ def parquet_view_sql(table: str, files: list[tuple[int, str]]) -> str:
     for round_number, path in files:
         projected = ", ".join(f'{round_number}::INTEGER AS "round"' if c == "round" else f'"{c}"::{kind} AS "{c}"'
                               for c, kind in columns.items())
-        parts.append(f"SELECT {projected} FROM read_parquet({_quote(path)})")
+        parts.append(f"SELECT {projected} FROM read_parquet({sql_string(path)})")
     return "\nUNION ALL ".join(parts)
 
 
