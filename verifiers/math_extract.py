@@ -9,6 +9,7 @@ text that :mod:`flywheel_verifiers.math_equivalence` parses.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 # Longer answers are not answers; refusing them keeps adversarial inputs cheap.
@@ -71,6 +72,50 @@ _MIXED = re.compile(r"^(-?)(\d{1,3}(?:[ ,]\d{3})+|\d+) +(\d+)/(\d+)$|^(-?)(\d+)\
 # "4 4/9" in a sentence: a whole number, one space, a fraction, on one line
 _LONE_MIXED = re.compile(r"(?<![\d/.,\w])-?\d+ \d+/\d+(?![\d/.\w])")
 _NUMBER = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
+
+
+# Unicode that models write in answers, read as what it means (normalize_unicode).
+_ALWAYS_MINUS = "\u2212\ufe63\uff0d\u2796\u02d7"  # minus sign, small/full-width hyphen-minus, heavy minus
+_MINUS_BEFORE_NUMBER = re.compile(f"[{_ALWAYS_MINUS}] +(?=[\\d.])")
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015"  # hyphens and dashes, a minus only right before a number
+# "x = –3", "(–2, 4)": a dash glued to the number after it, at the start or after a space or operator
+# ("so — 5" is punctuation, and "3–5" is left as the range or difference it may be).
+_DASH_MINUS = re.compile(rf"(?:^|(?<=[\s=(+*/\[{{,$^]))[{_DASHES}](?=[\d.(\\])")
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_WIDE_SPACE = re.compile("[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
+_VULGAR = {"\u00bd": "1/2", "\u2153": "1/3", "\u2154": "2/3", "\u00bc": "1/4", "\u00be": "3/4", "\u2155": "1/5",
+           "\u2156": "2/5", "\u2157": "3/5", "\u2158": "4/5", "\u2159": "1/6", "\u215a": "5/6", "\u2150": "1/7",
+           "\u215b": "1/8", "\u215c": "3/8", "\u215d": "5/8", "\u215e": "7/8", "\u2151": "1/9", "\u2152": "1/10",
+           "\u2189": "0/3"}
+_VULGAR_RUN = re.compile("(\\d?)([" + "".join(_VULGAR) + "])")
+_SUPERSCRIPTS = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207a\u207b\u207c\u207d\u207e\u2071\u207f"
+_SUBSCRIPTS = "\u2080\u2081\u2082\u2083\u2084\u2085\u2086\u2087\u2088\u2089\u208a\u208b\u208c\u208d\u208e"
+_SUPER_RUN = re.compile(f"[{_SUPERSCRIPTS}]+")
+_SUB_RUN = re.compile(f"[{_SUBSCRIPTS}]+")
+
+
+def normalize_unicode(text: str) -> str:
+    """Minus signs, vulgar fractions, super- and subscripts, full-width forms and invisible spaces as ASCII.
+
+    ``−2`` (U+2212) is ``-2``, never ``2``; ``1½`` is ``1 1/2`` (a mixed number); ``3²`` is ``3^{2}`` and
+    ``x₁`` is ``x_{1}``; full-width digits become digits (NFKC); zero-width characters vanish and
+    non-breaking spaces are spaces. A squared unit glued to a number keeps its meaning (``10m²``).
+    """
+    if text.isascii():
+        return text
+    text = _INVISIBLE.sub("", text)
+    text = _WIDE_SPACE.sub(" ", text)
+    text = _MINUS_BEFORE_NUMBER.sub("-", text)  # "− 2" is minus two: the sign keeps its number
+    text = text.translate({ord(c): "-" for c in _ALWAYS_MINUS})
+    text = _DASH_MINUS.sub("-", text)
+    text = _GLUED_UNIT.sub(r"\1 \2", text)
+    text = _VULGAR_RUN.sub(lambda m: (m.group(1) + " " if m.group(1) else "") + _VULGAR[m.group(2)], text)
+    text = text.replace("\u2044", "/").replace("\u2215", "/")  # fraction slash, division slash
+    # NFKC reads a superscript minus as U+2212, so the sign is made ASCII after it
+    text = _SUPER_RUN.sub(lambda m: "^{" + unicodedata.normalize("NFKC", m.group(0)).replace("\u2212", "-") + "}", text)
+    text = _SUB_RUN.sub(lambda m: "_{" + unicodedata.normalize("NFKC", m.group(0)).replace("\u2212", "-") + "}", text)
+    # NFKC last: full-width digits and letters; it leaves the rest (°, ×, π, √) as they are.
+    return "".join(unicodedata.normalize("NFKC", c) if "\uff01" <= c <= "\uff5e" else c for c in text)
 
 
 @dataclass(frozen=True)
@@ -217,7 +262,7 @@ def extract_answer(response: str) -> str | None:
     A "final answer is" sentence written after the last box wins over the box (models box
     intermediate values and then state the result); adjacent boxes form one list answer.
     """
-    response = _GLUED_UNIT.sub(r"\1 \2", response[-TAIL_CHARS * 4:])
+    response = normalize_unicode(_GLUED_UNIT.sub(r"\1 \2", response[-TAIL_CHARS * 4:]))
     response = _BOLD.sub(r" \1 ", response)
     boxed = _final_boxes(response)
     if boxed is not None:
@@ -242,7 +287,7 @@ def extract_answer(response: str) -> str | None:
 
 def extract_gold(gold: str) -> str | None:
     """A reference is a bare answer ("(1, 3]") or a full solution with a boxed/marked answer."""
-    stripped = gold.strip()
+    stripped = normalize_unicode(gold).strip()
     if "\\boxed" in stripped or "\\fbox" in stripped or _MARKER.search(stripped):
         return extract_answer(stripped)
     joined = _joined_spans(stripped)
@@ -268,6 +313,7 @@ def choice_letter(answer: str) -> str | None:
 
 def choice_in_response(response: str) -> str | None:
     """The multiple-choice letter a response commits to, looking at its last lines first."""
+    response = normalize_unicode(response)
     boxed = last_boxed(response)
     if boxed is not None:
         letter = choice_letter(boxed) or (re.match(r"\s*\(?([A-J])\)", boxed) or [None, None])[1]
@@ -352,7 +398,7 @@ def _approximation(text: str) -> str:
 
 def normalize_answer(answer: str, strip_units: bool = True) -> Answer | None:
     """Canonical LaTeX-ish text for ``answer``: wrappers, units, separators and styling removed."""
-    text = answer.strip().translate(_MINUS_SIGNS)
+    text = normalize_unicode(answer).strip().translate(_MINUS_SIGNS)
     if len(text) > MAX_ANSWER_CHARS:
         return None
     text = _DOUBLED_COMMAND.sub("\\\\", text)  # "\\\\frac" written with an escaped backslash

@@ -177,3 +177,41 @@ def test_scientific_notation_never_stalls_the_caller(response, pool):
     started = time.monotonic()
     assert answers_match("1", response, timeout=1.0, pool=pool) is False
     assert time.monotonic() - started < 1.0 * 3 + 5
+
+
+# Unicode that models write (issue 29): each is read as what it means, and a sign is never dropped.
+UNICODE_CASES = [
+    ("2", "The answer is \u22122", False),  # U+2212 MINUS SIGN: minus two, not two
+    ("-2", "The answer is \u22122", True),
+    ("-2", "The answer is \u2212 2", True),
+    ("-2", "$\\boxed{\u22122}$", True),
+    ("2", "$\\boxed{\u22122}$", False),
+    ("-3", "so x = \u20133", True),  # an en dash glued to the number after '='
+    ("-3", "so x = \uff0d3", True),  # full-width hyphen-minus
+    ("5", "and so \u2014 5", True),  # an em dash with a space is punctuation
+    ("1/2", "The answer is \u00bd", True),
+    ("3/2", "The answer is 1\u00bd", True),  # a mixed number
+    ("-1/2", "The answer is \u2212\u00bd", True),
+    ("9", "The answer is 3\u00b2", True),  # 3 squared, not 32
+    ("32", "The answer is 3\u00b2", False),
+    ("x^2+1", "The answer is x\u00b2+1", True),
+    ("1/x", "The answer is x\u207b\u00b9", True),
+    ("x_1", "The answer is $x\u2081$", True),
+    ("10", "The area is 10m\u00b2", True),
+    ("7", "\\boxed{\u200b7\u200b}", True),  # zero-width spaces around a boxed number
+    ("12", "The answer is \uff11\uff12", True),  # full-width digits
+    ("1000", "The answer is 1\u00a0000", True),  # a non-breaking space as thousands separator
+]
+
+
+@pytest.mark.parametrize("gold,response,expected", UNICODE_CASES)
+def test_unicode_in_answers_reads_as_it_means(gold, response, expected, pool):
+    assert answers_match(gold, response, pool=pool) is expected
+
+
+@pytest.mark.parametrize("gold,response,expected", [
+    ("\u22122", "The answer is -2", True), ("\u22122", "The answer is 2", False), ("\u00be", "The answer is 0.75", True),
+    ("2\u00b3", "The answer is 8", True), ("\uff14\uff12", "The answer is 42", True), ("\u200b\u22125", "$\\boxed{-5}$", True),
+])
+def test_unicode_in_the_gold_answer(gold, response, expected, pool):
+    assert answers_match(gold, response, pool=pool) is expected
