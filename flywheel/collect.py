@@ -1,12 +1,17 @@
-"""collect: read prompts from JSONL or Parquet in Alpaca, ShareGPT or OpenAI-messages form.
+"""collect: read prompts from JSONL, Parquet or a Hugging Face ``datasets`` folder.
 
-Each row becomes a :class:`Prompt`. A row that cannot be read fails with ``file:line``
-and the reason; nothing is skipped silently. Besides the format's own fields a row may
-carry ``id``, ``domain`` and ``reference`` (aliases: ``answer``, ``tests``).
+Chat formats (Alpaca, ShareGPT, OpenAI messages) and public data sets in their own
+published fields (HumanEval, MBPP, APPS/TACO/CodeContests, LiveCodeBench, GSM8K, MATH,
+NuminaMath: :mod:`flywheel.public_datasets`). Each row becomes a :class:`Prompt`. A row
+that cannot be read fails with ``file:line`` and the reason, naming the missing field;
+nothing is skipped silently. Besides a chat format's own fields a row may carry ``id``,
+``domain`` and ``reference`` (aliases: ``answer``, ``tests``). A source's ``fields`` maps a
+format's field names to the file's own column names.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from collections.abc import Iterator
@@ -16,6 +21,7 @@ from typing import Any
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
+from flywheel import public_datasets
 from flywheel.schema import Message, Prompt
 
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
@@ -26,8 +32,60 @@ class PromptFormatError(ValueError):
     """A prompt row that cannot be read; the message starts with ``file:line:``."""
 
 
-def _rows(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, decoded row); Parquet rows are numbered from 1 like lines."""
+def _datasets_folder_files(path: Path, split: str | None) -> list[Path]:
+    """The Arrow files of a ``Dataset.save_to_disk`` folder, or of one split of a ``DatasetDict``'s."""
+    if (path / "dataset_dict.json").exists():
+        splits = json.loads((path / "dataset_dict.json").read_text()).get("splits", [])
+        chosen = split or ("train" if "train" in splits else splits[0] if len(splits) == 1 else None)
+        if chosen not in splits:
+            raise PromptFormatError(f"{path}: a DatasetDict with splits {splits}; set the source's split "
+                                    f"(got {split!r})")
+        path = path / chosen
+    state = path / "state.json"
+    if not state.exists():
+        raise PromptFormatError(f"{path}: a folder that is not a Hugging Face datasets folder (no state.json or "
+                                f"dataset_dict.json; expected the output of save_to_disk)")
+    return [path / item["filename"] for item in json.loads(state.read_text()).get("_data_files", [])]
+
+
+def _arrow_rows(files: list[Path]) -> Iterator[tuple[int, Any]]:
+    import pyarrow as pa
+
+    number = 0
+    for file in files:
+        try:
+            with pa.memory_map(str(file)) as source:
+                reader = pa.ipc.open_stream(source)
+                for batch in reader:
+                    for row in batch.to_pylist():
+                        number += 1
+                        yield number, row
+        except (OSError, pa.ArrowInvalid) as error:
+            raise PromptFormatError(f"{file}: not a readable Arrow file ({error})") from None
+
+
+def _hub_rows(name: str, split: str | None) -> Iterator[tuple[int, Any]]:
+    """A data set by its hub name, through ``datasets`` (its cache, or the hub when the machine is online)."""
+    try:
+        import datasets
+    except ImportError:
+        raise PromptFormatError(f"{name}: not a file; reading a hub data set needs the 'datasets' package "
+                                f"(pip install datasets)") from None
+    try:
+        loaded = datasets.load_dataset(name, split=split or "train")
+    except Exception as error:  # noqa: BLE001 - offline, unknown name, no such split: all named to the user
+        raise PromptFormatError(f"{name}: could not load this hub data set ({type(error).__name__}: {error}); "
+                                f"offline and not in the cache? save it with save_to_disk and point path at "
+                                f"that folder") from None
+    for number, row in enumerate(loaded, start=1):
+        yield number, row
+
+
+def _rows(path: Path, split: str | None = None) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded row); Parquet and Arrow rows are numbered from 1 like lines."""
+    if path.is_dir():
+        yield from _arrow_rows(_datasets_folder_files(path, split))
+        return
     if path.suffix == ".parquet":
         try:
             table = pq.read_table(path)
@@ -36,7 +94,7 @@ def _rows(path: Path) -> Iterator[tuple[int, Any]]:
         for number, row in enumerate(table.to_pylist(), start=1):
             yield number, row
         return
-    with path.open("rb") as handle:
+    with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as handle:  # HumanEval ships .jsonl.gz
         for number, raw in enumerate(handle, start=1):
             try:
                 line = raw.decode("utf-8")
@@ -55,13 +113,18 @@ def _rows(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 def detect_format(row: dict) -> str:
+    public = public_datasets.detect_public_format(row)
+    if public is not None:
+        return public
     if "messages" in row:
         return "openai"
     if "conversations" in row:
         return "sharegpt"
     if "instruction" in row:
         return "alpaca"
-    raise ValueError(f"cannot tell the format: expected 'messages', 'conversations' or 'instruction', got keys {sorted(row)}")
+    raise ValueError(f"cannot tell the format: expected 'messages', 'conversations' or 'instruction', or a public "
+                     f"data set's fields (set the source's format: {', '.join(public_datasets.READERS)}), "
+                     f"got keys {sorted(row)}")
 
 
 def _openai_messages(row: dict) -> list[dict]:
@@ -99,10 +162,37 @@ def _alpaca_messages(row: dict) -> list[dict]:
 READERS = {"openai": _openai_messages, "sharegpt": _sharegpt_messages, "alpaca": _alpaca_messages}
 
 
-def row_to_prompt(row: Any, *, fmt: str, source: str, default_domain: str | None) -> Prompt:
+def _public_prompt(row: dict, fmt: str, source: str, default_domain: str | None) -> Prompt:
+    parts = public_datasets.READERS[fmt](row)
+    domain = row.get("domain") or default_domain or parts["domain"]
+    prompt_id = parts["id"]
+    if prompt_id is None:
+        digest = hashlib.sha1(parts["user"].encode()).hexdigest()[:12]
+        prompt_id = f"{domain}-{digest}"
+    return Prompt(id=str(prompt_id), domain=domain, messages=[Message(role="user", content=parts["user"])],
+                  reference=parts["reference"], response=parts["response"], source=source)
+
+
+def _reference_text(value: Any, field: str) -> str:
+    """A reference as text: a list of assert strings (MBPP's test_list) is Python tests, an object is JSON."""
+    if isinstance(value, list):
+        if not all(isinstance(item, str) for item in value):
+            raise ValueError(f"field {field!r}: a list reference must hold assert strings")
+        return "\n".join(value) + "\n"
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def row_to_prompt(row: Any, *, fmt: str, source: str, default_domain: str | None,
+                  fields: dict[str, str] | None = None) -> Prompt:
     if not isinstance(row, dict):
         raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+    if fields:  # the format's field name -> this file's column
+        row = {**row, **{name: row[column] for name, column in fields.items() if column in row}}
     fmt = detect_format(row) if fmt == "auto" else fmt
+    if fmt in public_datasets.READERS:
+        return _public_prompt(row, fmt, source, default_domain)
     messages = READERS[fmt](row)
     # A trailing assistant turn is a demonstration, not part of the prompt.
     response = None
@@ -113,7 +203,8 @@ def row_to_prompt(row: Any, *, fmt: str, source: str, default_domain: str | None
     domain = row.get("domain") or default_domain
     if domain is None:
         raise ValueError("no 'domain' field and the source sets no default domain")
-    reference = next((row[key] for key in ("reference", "answer", "tests") if row.get(key) is not None), None)
+    key = next((key for key in ("reference", "answer", "tests") if row.get(key) is not None), None)
+    reference = None if key is None else _reference_text(row[key], key)
     prompt_id = row.get("id")
     if prompt_id is None:
         # Stable across runs: the same conversation always gets the same id.
@@ -129,18 +220,24 @@ def row_to_prompt(row: Any, *, fmt: str, source: str, default_domain: str | None
     )
 
 
-def load_prompts(path: str | Path, *, fmt: str = "auto", domain: str | None = None) -> list[Prompt]:
-    """Read every row of one JSONL or Parquet file; the first bad row fails with file:line."""
-    path = Path(path)
-    if not path.exists():
+def load_prompts(path: str | Path | None, *, fmt: str = "auto", domain: str | None = None, split: str | None = None,
+                 fields: dict[str, str] | None = None, hub: str | None = None) -> list[Prompt]:
+    """Read every row of one JSONL, Parquet or datasets folder (or a hub data set); the first bad row fails with file:line."""
+    path = Path(path if hub is None else hub)
+    if hub is not None:
+        rows = _hub_rows(hub, split)
+    elif not path.exists():
         raise FileNotFoundError(f"{path}: prompt file not found")
-    if path.suffix not in {".jsonl", ".json", ".parquet"}:
-        raise PromptFormatError(f"{path}: expected a .jsonl or .parquet file")
+    elif not path.is_dir() and not path.name.endswith((".jsonl", ".json", ".parquet", ".jsonl.gz")):
+        raise PromptFormatError(f"{path}: expected a .jsonl, .jsonl.gz or .parquet file, or a datasets folder "
+                                f"(save_to_disk)")
+    else:
+        rows = _rows(path, split)
     prompts, seen = [], {}
-    for number, row in _rows(path):
+    for number, row in rows:
         where = f"{path}:{number}"
         try:
-            prompt = row_to_prompt(row, fmt=fmt, source=where, default_domain=domain)
+            prompt = row_to_prompt(row, fmt=fmt, source=where, default_domain=domain, fields=fields)
         except ValidationError as error:
             first = error.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
@@ -162,9 +259,10 @@ def collect_prompts(sources, max_prompts: int | None = None, *, allow_empty: boo
     prompts: list[Prompt] = []
     origin: dict[str, str] = {}
     for source in sources:
-        loaded = load_prompts(source.path, fmt=source.format, domain=source.domain)
+        loaded = load_prompts(source.path, fmt=source.format, domain=source.domain, split=source.split,
+                              fields=source.fields, hub=source.hub)
         if not loaded and not allow_empty:
-            raise PromptFormatError(f"{source.path}: no prompts in this source (set prompts.allow_empty: true "
+            raise PromptFormatError(f"{source.path or source.hub}: no prompts in this source (set prompts.allow_empty: true "
                                     f"if an empty source is expected)")
         for prompt in loaded:
             if prompt.id in origin:

@@ -95,11 +95,31 @@ class GenerationConfig(_Strict):
     openai: OpenAIConfig = OpenAIConfig()
 
 
+# A chat format, or a public data set in its own published fields (flywheel/public_datasets.py).
+SourceFormat = Literal["auto", "alpaca", "sharegpt", "openai", "humaneval", "mbpp", "apps", "livecodebench", "gsm8k",
+                       "math", "numina"]
+
+
 class PromptSource(_Strict):
-    path: Path
-    format: Literal["auto", "alpaca", "sharegpt", "openai"] = "auto"
+    path: Path | None = Field(None, description="a .jsonl or .parquet file, or a Hugging Face datasets folder "
+                              "(save_to_disk)")
+    hub: str | None = Field(None, description="instead of path, a hub data set name such as openai/gsm8k, read "
+                            "through the datasets library and its cache (needs the package, and the network or a "
+                            "cached copy)")
+    format: SourceFormat = Field("auto", description="a chat format, or a public data set read in its "
+                                              "own published fields (flywheel/public_datasets.py); auto tells "
+                                              "them apart by their fields")
     domain: Domain | None = Field(None, description="domain for rows that do not name one")
     name: str | None = None
+    split: str | None = Field(None, description="the split of a DatasetDict folder or hub data set (default train)")
+    fields: dict[str, str] = Field({}, description="the format's field name -> this file's column, for a copy of a "
+                                   "data set whose columns were renamed (e.g. {question: query})")
+
+    @model_validator(mode="after")
+    def _one_place(self) -> "PromptSource":
+        if (self.path is None) == (self.hub is None):
+            raise ValueError("set exactly one of path (a file or datasets folder) and hub (a hub data set name)")
+        return self
 
 
 class PromptsConfig(_Strict):
@@ -171,7 +191,7 @@ class MixtureSource(_Strict):
     name: str
     kind: Literal["selected", "pool", "file"] = "file"
     path: Path | None = None
-    format: Literal["auto", "alpaca", "sharegpt", "openai"] = "auto"
+    format: SourceFormat = "auto"
     domain: Domain | None = None
     weight: float = Field(1.0, ge=0.0, description="1.0 takes every example once, 0.5 a seeded half, 2.0 twice")
     decay: float = Field(1.0, gt=0.0, le=1.0, description="pool only: weight x decay^(rounds since the example's round)")
@@ -424,7 +444,7 @@ def load_config(path: str | Path | None = None, *, workdir: str | Path | None = 
 def check_paths(config: RoundConfig, source: str = "<config>") -> None:
     """Every input path the config names exists, so a typo fails now, naming its field, not stages later."""
     wanted = [("model.base", config.model.base)]
-    wanted += [(f"prompts.sources[{i}].path", s.path) for i, s in enumerate(config.prompts.sources)]
+    wanted += [(f"prompts.sources[{i}].path", s.path) for i, s in enumerate(config.prompts.sources) if s.path]
     wanted += [("evaluation.path", config.evaluation.path)]
     wanted += [(f"decontamination.eval_sets[{i}].path", e.path) for i, e in enumerate(config.decontamination.eval_sets)]
     wanted += [(f"mixture.sources[{i}].path", m.path) for i, m in enumerate(config.mixture.sources) if m.path]

@@ -84,7 +84,7 @@ def upstream(config: RoundConfig, round_number: int, stage: str) -> list[tuple[s
 
 def external_files(config: RoundConfig, round_number: int, stage: str) -> list[Path]:
     files = {
-        "collect": [s.path for s in config.prompts.sources],
+        "collect": [s.path for s in config.prompts.sources if s.path],  # a hub source is read through its cache
         "generate": [config.model.base] if round_number == 1 and not config.seed_round else [],
         "decontaminate": [e.path for e in config.decontamination.eval_sets]
                          + [m.path for m in config.mixture.sources if m.path],

@@ -90,34 +90,77 @@ def _hello_error(link_fd, text):
     return 1
 
 
-def serve(link_fd, namespace):
-    handles = []
+class _JudgeFunction:
+    """A function of the tests, passed as an argument: calling it asks the judge to run it on plain data."""
 
-    def handle_of(value):
-        handles.append(value)
-        return [len(handles) - 1, type(value).__name__]
+    __slots__ = ("_link", "_ident", "_serve")
 
-    def from_judge(ref):
-        return handles[ref[0]]
+    def __init__(self, link, ident, serve_one):
+        self._link, self._ident, self._serve = link, ident, serve_one
 
-    names = {}
-    for name, value in list(namespace.items()):
-        if name.startswith("__") or isinstance(value, types.ModuleType):
-            continue
-        names[name] = wire.encode(value, handle_of)
-    wire.send(link_fd, {"names": names})
-    while True:
+    def __call__(self, *args, **kwargs):
+        return self._serve.call_back(self._ident, args, kwargs)
+
+    def __repr__(self):
+        return "<function of the tests>"
+
+
+class _Server:
+    """Answers the judge's requests on the link; while a callback into the tests runs, it answers nested ones."""
+
+    def __init__(self, link_fd):
+        self.link_fd, self.handles = link_fd, []
+
+    def handle_of(self, value):
+        self.handles.append(value)
+        return [len(self.handles) - 1, type(value).__name__]
+
+    def from_judge(self, ref):
+        side, ident = ref[0], int(ref[1])
+        if side == "j":
+            return _JudgeFunction(self.link_fd, ident, self)
+        if side != "c":
+            raise ValueError("not a handle")
+        return self.handles[ident]
+
+    def call_back(self, ident, args, kwargs):
+        wire.send(self.link_fd, {"callback": ident, "args": wire.encode(list(args), self.handle_of),
+                                 "kwargs": wire.encode(dict(kwargs), self.handle_of)})
+        while True:
+            message = wire.recv(self.link_fd)
+            if "op" in message:  # the callback called one of ours
+                self.answer(message)
+                continue
+            if "raise" in message:
+                name, text = (list(message["raise"]) + ["", ""])[:2]
+                kind = getattr(builtins, str(name), None)
+                if isinstance(kind, type) and issubclass(kind, Exception):
+                    raise kind(str(text))
+                raise RuntimeError("%s: %s" % (name, text))
+            return wire.decode(message["value"], self.from_judge)
+
+    def answer(self, request):
         try:
-            request = wire.recv(link_fd)
-        except OSError:
-            return 0  # the judge is done (or gone): this job is over
-        try:
-            target = handles[request["target"]]
+            target = self.handles[request["target"]]
             op = request["op"]
+            mutated = []
             if op == "call":
-                args = wire.decode(request["args"], from_judge)
-                kwargs = wire.decode(request["kwargs"], from_judge)
+                args = wire.decode(request["args"], self.from_judge)
+                kwargs = wire.decode(request["kwargs"], self.from_judge)
                 value = target(*args, **kwargs)
+                # Containers changed in place go back as their new values (the judge updates its own).
+                sent = request["args"]  # the judge's encoding: a list of the arguments' encodings
+                for index, item in enumerate(args):
+                    if type(item) in (list, dict, set):
+                        after = wire.encode(item, self.handle_of)
+                        if index >= len(sent) or after != sent[index]:
+                            mutated.append(["a", index, after])
+                sent_kwargs = {pair[0]: pair[1] for pair in request["kwargs"]["d"]}
+                for key, item in kwargs.items():
+                    if type(item) in (list, dict, set):
+                        after = wire.encode(item, self.handle_of)
+                        if after != sent_kwargs.get(key):
+                            mutated.append(["k", key, after])
             elif op == "getattr":
                 value = getattr(target, request["name"])
             elif op == "iter":
@@ -127,10 +170,12 @@ def serve(link_fd, namespace):
             elif op == "len":
                 value = len(target)
             elif op == "getitem":
-                value = target[wire.decode(request["key"], from_judge)]
+                value = target[wire.decode(request["key"], self.from_judge)]
             else:
                 raise ValueError("unknown operation %r" % op)
-            answer = {"value": wire.encode(value, handle_of)}
+            answer = {"value": wire.encode(value, self.handle_of)}
+            if mutated:
+                answer["mutated"] = mutated
         except BaseException as error:  # noqa: BLE001 - the judge re-raises it as a plain exception
             answer = {"raise": [type(error).__name__, str(error)[:2000]]}
         try:
@@ -138,6 +183,22 @@ def serve(link_fd, namespace):
         except BaseException:  # noqa: BLE001
             pass
         try:
-            wire.send(link_fd, answer)
+            wire.send(self.link_fd, answer)
         except wire.FrameError as error:  # too large to send: say so instead
-            wire.send(link_fd, {"raise": ["ValueError", "the answer could not be sent: %s" % error]})
+            wire.send(self.link_fd, {"raise": ["ValueError", "the answer could not be sent: %s" % error]})
+
+
+def serve(link_fd, namespace):
+    server = _Server(link_fd)
+    names = {}
+    for name, value in list(namespace.items()):
+        if name.startswith("__") or isinstance(value, types.ModuleType):
+            continue
+        names[name] = wire.encode(value, server.handle_of)
+    wire.send(link_fd, {"names": names})
+    while True:
+        try:
+            request = wire.recv(link_fd)
+        except OSError:
+            return 0  # the judge is done (or gone): this job is over
+        server.answer(request)

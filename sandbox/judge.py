@@ -13,58 +13,154 @@ Results go to the host as frames on the result fd: ``program_error``, ``program_
 then one ``test`` record per test name.
 """
 
+import ast
 import builtins
+import inspect
 import os
 import resource
 import signal
 import sys
 import time
 import traceback
+import types
 
 import wire
 
 _NOT_RERAISED = {"SystemExit", "KeyboardInterrupt", "GeneratorExit"}
+# Control-flow exceptions mean something only for the request that may end with them: a StopIteration
+# from a plain call would end a test's map()/zip()/all() loop early and let it pass.
+_CONTROL_FLOW = {"StopIteration": "next", "StopAsyncIteration": "next"}
+MAX_CALLBACK_DEPTH = 32
+# Judge-side callables a test may hand to the candidate (a key function, a predicate): the tests' own
+# functions and lambdas, and builtins that only compute. Never eval/exec/open/getattr and the like: a
+# callback runs here, beside the tests, with arguments the candidate chose.
+_PURE_BUILTINS = {abs, all, any, ascii, bin, bool, bytes, chr, complex, dict, divmod, float, frozenset, hash, hex,
+                  int, len, list, max, min, oct, ord, pow, range, repr, reversed, round, set, sorted, str, sum,
+                  tuple, zip, enumerate, filter, map}
+_PLAIN_TYPES = (str, bytes, int, float, complex, list, tuple, dict, set, frozenset, bool)
 
 
 class CandidateError(Exception):
-    """An exception the candidate raised whose type is not a builtin exception."""
+    """An exception the candidate raised whose type is not a builtin exception, or that would read as control flow."""
 
 
 class CandidateGone(BaseException):
     """The candidate's process ended or stopped answering. Not an Exception: a test cannot catch it."""
 
 
+def _rebuild(name, text, op):
+    """The exception the candidate raised, rebuilt from its name: a builtin, or CandidateError."""
+    kind = getattr(builtins, name, None)
+    if name in _CONTROL_FLOW and _CONTROL_FLOW[name] != op:
+        return CandidateError("%s: %s (raised by a %s, where it is not control flow)" % (name, text, op))
+    if isinstance(kind, type) and issubclass(kind, BaseException) and name not in _NOT_RERAISED:
+        try:
+            return kind(text)
+        except Exception:  # noqa: BLE001 - a builtin whose constructor wants other arguments
+            pass
+    return CandidateError("%s: %s" % (name, text))
+
+
+def _allowed_callback(value):
+    if isinstance(value, types.FunctionType):
+        return value.__code__.co_filename == "tests.py"  # defined by the tests, lambdas included
+    if isinstance(value, (types.BuiltinFunctionType, types.MethodDescriptorType, types.WrapperDescriptorType,
+                          types.ClassMethodDescriptorType)):
+        owner = getattr(value, "__objclass__", None) or getattr(value, "__self__", None)
+        if isinstance(owner, type) and owner in _PLAIN_TYPES:
+            return True  # str.lower, dict.get, int.__add__
+        return value in _PURE_BUILTINS or getattr(value, "__module__", None) in ("math", "operator", "_operator")
+    return isinstance(value, type) and value in _PURE_BUILTINS
+
+
+def _update_in_place(original, new):
+    """Make the tests' own argument hold what the candidate left in its copy (lists, dicts, sets; nested too)."""
+    if type(original) is list and type(new) is list:
+        if len(original) == len(new):
+            for index, item in enumerate(new):
+                if not _update_in_place(original[index], item):
+                    original[index] = item
+        else:
+            original[:] = new
+        return True
+    if type(original) is dict and type(new) is dict:
+        original.clear()
+        original.update(new)
+        return True
+    if type(original) is set and type(new) is set:
+        original.clear()
+        original.update(new)
+        return True
+    return False
+
+
 class Channel:
     def __init__(self, fd, deadline):
         self.fd, self.deadline, self.broken = fd, deadline, None
+        self.callbacks, self.depth = [], 0
 
-    def request(self, message):
+    def exchange(self, message):
+        """Send one request and return its answer, serving the candidate's callbacks into the tests meanwhile."""
         if self.broken:
             raise CandidateGone(self.broken)
         try:
             wire.send(self.fd, message)
-            answer = wire.recv(self.fd, self.deadline)
+            while True:
+                answer = wire.recv(self.fd, self.deadline)
+                if "callback" not in answer:
+                    break
+                self._serve_callback(answer)
         except OSError as error:
             self.broken = "the candidate stopped answering (%s)" % error
             raise CandidateGone(self.broken) from None
         if "raise" in answer:
             name, text = (list(answer["raise"]) + ["", ""])[:2]
-            name, text = str(name), str(text)
-            kind = getattr(builtins, name, None)
-            rebuilt = None
-            if isinstance(kind, type) and issubclass(kind, BaseException) and name not in _NOT_RERAISED:
-                try:
-                    rebuilt = kind(text)
-                except Exception:  # noqa: BLE001 - a builtin whose constructor wants other arguments
-                    rebuilt = None
-            raise rebuilt if rebuilt is not None else CandidateError("%s: %s" % (name, text))
+            raise _rebuild(str(name)[:100], str(text), message.get("op"))
+        return answer
+
+    def request(self, message):
+        return self.value_of(self.exchange(message))
+
+    def value_of(self, answer):
         try:
             return wire.decode(answer["value"], self.handle)
         except (KeyError, TypeError, ValueError) as error:
             raise CandidateError("the candidate sent a malformed value (%s)" % error) from None
 
+    def _serve_callback(self, message):
+        """The candidate called a function the tests passed it: run it here on plain data, answer, go on waiting."""
+        try:
+            if self.depth >= MAX_CALLBACK_DEPTH:
+                raise RecursionError("callbacks nested more than %d deep" % MAX_CALLBACK_DEPTH)
+            function = self.callbacks[int(message["callback"])]
+            args = wire.decode(message.get("args", []), self.handle)
+            kwargs = wire.decode(message.get("kwargs", {"d": []}), self.handle)
+            if type(args) is not list or type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
+                raise TypeError("malformed callback arguments")
+            self.depth += 1
+            try:
+                value = function(*args, **kwargs)
+            finally:
+                self.depth -= 1
+            reply = {"value": wire.encode(value, self.ref_of)}
+        except CandidateGone:
+            raise
+        except BaseException as error:  # noqa: BLE001 - the callback's failure goes back to the candidate
+            reply = {"raise": [type(error).__name__, str(error)[:2000]]}
+        wire.send(self.fd, reply)
+
     def handle(self, ref):
         return Remote(self, int(ref[0]), str(ref[1])[:100])
+
+    def ref_of(self, value):
+        """How a non-plain value of the tests crosses: the candidate's own handle, or a callback into the tests."""
+        if isinstance(value, Remote):
+            return ["c", object.__getattribute__(value, "_id")]
+        if callable(value) and _allowed_callback(value):
+            self.callbacks.append(value)
+            return ["j", len(self.callbacks) - 1]
+        raise wire.Unplain("an argument of type %s cannot be sent to the candidate (plain data, the tests' own "
+                           "functions and pure builtins can)" % type(value).__name__)
 
 
 def _refuse(operation):
@@ -90,7 +186,17 @@ class Remote:
             dict(fields, op=op, target=object.__getattribute__(self, "_id")))
 
     def __call__(self, *args, **kwargs):
-        return self._ask("call", args=wire.encode(list(args), _ref_of), kwargs=wire.encode(kwargs, _ref_of))
+        channel = object.__getattribute__(self, "_channel")
+        answer = channel.exchange({"op": "call", "target": object.__getattribute__(self, "_id"),
+                                   "args": wire.encode(list(args), channel.ref_of),
+                                   "kwargs": wire.encode(kwargs, channel.ref_of)})
+        # Arguments the candidate changed in place come back as values, applied to the tests' own objects.
+        for where, key, data in answer.get("mutated", [])[:len(args) + len(kwargs)]:
+            original = args[key] if where == "a" and type(key) is int and 0 <= key < len(args) else kwargs.get(key) \
+                if where == "k" and type(key) is str else None
+            if original is not None:
+                _update_in_place(original, channel.value_of({"value": data}))
+        return channel.value_of(answer)
 
     def __getattr__(self, name):
         return self._ask("getattr", name=name)
@@ -102,7 +208,7 @@ class Remote:
         return self._ask("len")
 
     def __getitem__(self, key):
-        return self._ask("getitem", key=wire.encode(key, _ref_of))
+        return self._ask("getitem", key=wire.encode(key, object.__getattribute__(self, "_channel").ref_of))
 
     def __repr__(self):
         return "<candidate %s object>" % object.__getattribute__(self, "_kind")
@@ -135,12 +241,6 @@ class _RemoteIterator:
         return self.remote._ask("next")
 
 
-def _ref_of(value):
-    if isinstance(value, Remote):
-        return [object.__getattribute__(value, "_id"), object.__getattribute__(value, "_kind")]
-    raise wire.Unplain("an argument of type %s cannot be sent to the candidate" % type(value).__name__)
-
-
 def main(header, fds):
     tests_fd, link_fd, result_fd = fds
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -159,6 +259,10 @@ def main(header, fds):
     return 0
 
 
+def _names_used(tree):
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
 def run_tests(channel, source, names, emit):
     try:
         hello = wire.recv(channel.fd, channel.deadline)
@@ -168,26 +272,54 @@ def run_tests(channel, source, names, emit):
     if "program_error" in hello:
         emit({"kind": "program_error", "error": str(hello["program_error"])[:2000]})
         return
+    try:
+        tree = compile(source, "tests.py", "exec", ast.PyCF_ONLY_AST)
+    except SyntaxError as error:
+        emit({"kind": "program_error", "error": "tests failed to load: %s" % _text(error)})
+        return
+    # The tests' namespace is the judge's own: a candidate's global is visible only under a name the tests
+    # use, never as a dunder, and never in place of a builtin (a candidate's `range` or `abs` cannot take
+    # over the tests' loops and comparisons). Where the tests define a name too, theirs wins: they run after.
+    used = _names_used(tree)
     namespace = {"__name__": "__tests__", "__builtins__": builtins}
     try:
         for name, data in dict(hello.get("names", {})).items():
-            namespace[str(name)] = wire.decode(data, channel.handle)
+            name = str(name)
+            if name in used and not name.startswith("__") and not hasattr(builtins, name):
+                namespace[name] = wire.decode(data, channel.handle)
     except (TypeError, ValueError) as error:
         emit({"kind": "program_error", "error": "the program's globals could not be read (%s)" % error})
         return
     emit({"kind": "program_done"})
     try:
-        exec(compile(source, "tests.py", "exec"), namespace)
+        exec(compile(tree, "tests.py", "exec"), namespace)
+    except AssertionError as error:  # HumanEval's check(...) at the top level: the program is wrong
+        emit({"kind": "tests_failed_loading", "error": channel.broken or _text(error)})
+        return
     except BaseException as error:  # noqa: BLE001
         emit({"kind": "program_error", "error": "tests failed to load: %s" % _text(error)})
         return
     for name in names:
         try:
-            namespace[name]()
+            _run_one(namespace[name])
             passed, error_text = channel.broken is None, channel.broken or ""
         except BaseException as error:  # noqa: BLE001 - a test's failure, whatever it raised
             passed, error_text = False, channel.broken or _text(error)
         emit({"kind": "test", "name": name, "passed": passed, "error": error_text[:2000]})
+
+
+def _run_one(test):
+    """Run one test function to its end: a coroutine is run by asyncio; a generator's body would never run."""
+    if inspect.isgeneratorfunction(test) or inspect.isasyncgenfunction(test):
+        raise TypeError("a generator test function is not run (its body would never execute); write a plain "
+                        "function")
+    outcome = test()
+    if inspect.iscoroutine(outcome):
+        import asyncio
+
+        asyncio.run(outcome)
+    elif inspect.isgenerator(outcome):
+        raise TypeError("the test returned a generator, whose body never ran")
 
 
 def _text(error):

@@ -1,7 +1,13 @@
 """The host's half of the test contract: name the tests before the run, turn what a run reported into a Result.
 
-Tests are ``def test_*`` functions or bare top-level asserts (each becomes one test,
-``test_assert_N``). They run in the judge sandbox, never beside the candidate
+Tests are ``def test_*`` functions, bare top-level asserts (each becomes one test,
+``test_assert_N``), or a checker function called at the top level, as HumanEval publishes
+them (``def check(candidate): assert ...`` then ``check(entry_point)``). A checker of one
+parameter is split into one test per statement of its body that asserts
+(``test_check_1``...), each after the body's other statements that come before it, so the
+score is per case as the data set counts it; any other top-level call of a function the
+tests define becomes one test (``test_call_N``). Tests that define no test run nothing,
+and that is status ``error`` "no test ran", never a pass. They run in the judge sandbox, never beside the candidate
 (flywheel_sandbox.judge), so the judge's report is trusted as it stands; what the candidate
 printed or returned is never read as a result. stdin/stdout tasks are compared here on
 the host, token by token per line (trailing whitespace and blank lines ignored, as
@@ -11,6 +17,7 @@ APPS and CodeContests judges do).
 from __future__ import annotations
 
 import ast
+import copy
 import signal
 from dataclasses import dataclass
 
@@ -54,16 +61,68 @@ _OP_TEXT = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: "
             ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not"}
 
 
+def _asserts(node: ast.AST) -> bool:
+    """Whether ``node`` asserts something itself (asserts inside a nested def or class do not count)."""
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, ast.Assert):
+            return True
+        pending.extend(child for child in ast.iter_child_nodes(current)
+                       if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)))
+    return False
+
+
+def _checker_call(node: ast.stmt, checkers: dict[str, ast.FunctionDef]) -> ast.Call | None:
+    """``check(f)`` standing alone at the top level, where ``check`` is a function the tests define."""
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name):
+        return node.value if node.value.func.id in checkers else None
+    return None
+
+
+def _split_checker(checker: ast.FunctionDef, call: ast.Call) -> list[list[ast.stmt]] | None:
+    """One body per asserting statement of a one-parameter checker, or None when it does not split cleanly."""
+    params = checker.args
+    if (len(params.args) != 1 or params.posonlyargs or params.kwonlyargs or params.vararg or params.kwarg
+            or len(call.args) != 1 or call.keywords
+            or any(isinstance(n, (ast.Return, ast.Yield, ast.YieldFrom, ast.Global, ast.Nonlocal, ast.Await))
+                   for statement in checker.body for n in ast.walk(statement))):
+        return None
+    bind = ast.Assign(targets=[ast.Name(params.args[0].arg, ast.Store())], value=call.args[0])
+    cases, setup = [], []
+    for statement in checker.body:
+        if _asserts(statement):
+            cases.append(copy.deepcopy([bind, *setup, statement]))
+        else:
+            setup.append(statement)
+    return cases or None
+
+
 def prepare_tests(source: str) -> PreparedTests:
-    """List the tests, wrapping each bare top-level assert in a function; raises SyntaxError for tests that do not parse."""
+    """List the tests, wrapping bare asserts and checker calls in functions; raises SyntaxError for tests that do not parse."""
     tree = ast.parse(source)
-    body, names, bare = [], [], 0
+    checkers = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    body, names, counts = [], [], {"assert": 0, "call": 0}
+
+    def add(name: str, statements: list[ast.stmt], where: ast.stmt) -> None:
+        body.append(ast.copy_location(_function(name, statements), where))
+        names.append(name)
+
     for node in tree.body:
+        call = _checker_call(node, checkers)
         if isinstance(node, ast.Assert):
-            bare += 1
-            name = f"test_assert_{bare}"
-            body.append(ast.copy_location(_function(name, [node]), node))
-            names.append(name)
+            counts["assert"] += 1
+            add(f"test_assert_{counts['assert']}", [node], node)
+        elif call is not None:
+            cases = _split_checker(checkers[call.func.id], call)
+            if cases is None:
+                counts["call"] += 1
+                add(f"test_call_{counts['call']}", [node], node)
+            else:
+                prefix = f"test_{call.func.id}" + ("" if call.func.id not in counts else f"_{counts[call.func.id] + 1}")
+                counts[call.func.id] = counts.get(call.func.id, 0) + 1
+                for number, statements in enumerate(cases, start=1):
+                    add(f"{prefix}_{number}", statements, node)
         else:
             body.append(node)
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
@@ -108,11 +167,16 @@ def judge_run(run, prepared: PreparedTests | None) -> Result:
         return result("killed", f"the sandbox was lost and replaced ({run.lost})")
     if run.exit_code is not None and run.exit_code < 0:
         return result("killed", f"killed by signal {-run.exit_code}")
+    if prepared is not None and not prepared.names:
+        return result("error", "no test ran: the tests define no test_* function, no assert and no checker call")
     if prepared is None:
         if run.exit_code == 0:
             return result("passed")
         lines = run.stderr.strip().splitlines()
         return result("error" if lines else "failed", lines[-1][:2000] if lines else f"exit code {run.exit_code}")
+    failed_loading = [str(e.get("error", "")) for e in events if e.get("kind") == "tests_failed_loading"]
+    if failed_loading:  # an assertion that fails while the tests load judges the program, like any other
+        return result("failed", f"an assertion failed while the tests loaded: {failed_loading[0][:2000]}")
     if errors:
         return result("error", errors[0][:2000])
     if run.judge_failed:

@@ -2,9 +2,14 @@
 
 The code is the last complete fenced block in the response (```python ... ```), or the
 whole response when it has none. The reference is either Python tests (``def test_*``
-functions or bare asserts, run by the judge against the candidate: flywheel_sandbox.judge), or a
-stdin/stdout task as JSON, ``{"io": [["input", "expected output"], ...]}`` (APPS and
-CodeContests style), compared on the host.
+functions, bare asserts, or a checker called at the top level as HumanEval's
+``check(candidate)``, run by the judge against the candidate: flywheel_sandbox.judge), the same as
+JSON ``{"tests": SOURCE, "prefix": CODE}`` where the program is ``prefix`` followed by the
+response's code (HumanEval's prompt, so a completion that is only the function's body
+runs as the data set's harness runs it), or a stdin/stdout task as JSON,
+``{"io": [["input", "expected output"], ...]}`` (APPS and CodeContests style), compared on
+the host. flywheel.public_datasets writes these from the public data sets' own fields.
+The score is the fraction of tests (cases) passed.
 
 Verdicts: a reference that cannot run (tests that do not parse, malformed JSON) is
 status ``error`` with reason ``reference invalid``, never a model failure. CPU time
@@ -33,25 +38,46 @@ def extract_code(response: str) -> str:
     return blocks[-1][1] if blocks else response
 
 
-def parse_reference(reference: str) -> tuple[str, object]:
-    """``("tests", source)`` or ``("io", [(input, output), ...])``; raises ValueError naming what is wrong."""
+def parse_reference(reference: str) -> tuple[str, object, str]:
+    """``(kind, payload, prefix)``: ``("tests", source, prefix)`` or ``("io", [(input, output), ...], prefix)``.
+
+    Raises ValueError naming what is wrong.
+    """
     stripped = reference.lstrip()
+    prefix = ""
     if stripped.startswith("{"):
         try:
             data = json.loads(stripped)
-            cases = [(str(given), str(expected)) for given, expected in data["io"]]
-        except (ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"stdin/stdout reference is not {{\"io\": [[input, output], ...]}}: {error}") from None
-        if not cases:
-            raise ValueError("stdin/stdout reference has no cases")
-        return "io", cases
+        except ValueError as error:
+            raise ValueError(f"a JSON reference that does not parse: {error}") from None
+        if not isinstance(data, dict) or not ({"io", "tests"} & set(data)):
+            raise ValueError('a JSON reference must be {"io": [[input, output], ...]} or {"tests": source}')
+        prefix = data.get("prefix") or ""
+        if not isinstance(prefix, str):
+            raise ValueError("the reference's 'prefix' must be a string of code")
+        if "tests" in data:
+            if not isinstance(data["tests"], str):
+                raise ValueError("the reference's 'tests' must be a string of Python tests")
+            stripped = data["tests"]
+        else:
+            try:
+                cases = [(str(given), str(expected)) for given, expected in data["io"]]
+            except (ValueError, TypeError) as error:
+                raise ValueError(f"stdin/stdout reference is not {{\"io\": [[input, output], ...]}}: {error}") from None
+            if not cases:
+                raise ValueError("stdin/stdout reference has no cases")
+            return "io", cases, prefix
+    elif stripped.startswith("["):
+        raise ValueError("a JSON list is not a reference: MBPP-style assert strings are read by format: mbpp "
+                         "(or join them into Python tests)")
     try:
-        prepared = prepare_tests(reference)
+        prepared = prepare_tests(stripped)
     except SyntaxError as error:
         raise ValueError(f"tests do not parse: {error}") from None
     if not prepared.names:
-        raise ValueError("the tests define no test_* function and no assert")
-    return "tests", reference
+        raise ValueError("the tests define no test_* function, no assert and no checker call (such as HumanEval's "
+                         "check(candidate))")
+    return "tests", stripped, prefix
 
 
 class UnitTestVerifier:
@@ -69,10 +95,12 @@ class UnitTestVerifier:
         if not item.prompt.reference:
             return VerdictResult(False, 0.0, "reference invalid: the prompt has no unit tests", "error")
         try:
-            kind, reference = parse_reference(item.prompt.reference)
+            kind, reference, prefix = parse_reference(item.prompt.reference)
         except ValueError as error:
             return VerdictResult(False, 0.0, f"reference invalid: {error}", "error")
         code = extract_code(item.sample.text)
+        if prefix:
+            code = f"{prefix}\n{code}" if not code.startswith((" ", "\t")) else prefix + code
         options = {"backend": self.backend, "allow_unsafe": self.allow_unsafe}
         if kind == "io":
             result = run_io(code, reference, self.limits, **options)

@@ -1,0 +1,337 @@
+"""Public data sets read in their own published fields, and judged the way their own harnesses judge them.
+
+Each reader takes one row as published and returns the parts of a prompt: the user's
+message, a demonstration when the row carries a solution, the reference its verifier
+reads, a default domain and the row's own id. A missing field raises ``KeyError(field)``,
+which collect reports with the file and line.
+
+| format | published fields read | reference (what the verifier runs) |
+|---|---|---|
+| ``humaneval`` (HumanEval, HumanEval+) | task_id, prompt, entry_point, canonical_solution, test; base_input, plus_input, atol | ``check(entry_point)``, one test per assert of ``check``; with ``*_input``, one test per input against the canonical solution's output |
+| ``mbpp`` (MBPP, MBPP+) | task_id, text or prompt, code, test_list, test_setup_code, challenge_test_list; base_input, plus_input, atol, entry_point | one test per assert string; with ``*_input``, as HumanEval+ |
+| ``apps`` (APPS, TACO, CodeContests) | question or description, input_output {inputs, outputs, fn_name?} or public/private/generated_tests {input, output}, starter_code | stdin/stdout cases, or one call per case of ``fn_name`` (``Solution().fn_name`` when the program defines ``Solution``) |
+| ``livecodebench`` | question_id, question_content, starter_code, public_test_cases, private_test_cases (JSON, or base64 zlib pickle of JSON), metadata.func_name | stdin/stdout cases, or functional cases called as ``Solution().func_name`` |
+| ``gsm8k`` | question, answer (reasoning then ``#### N``) | ``N`` (thousands separators dropped) |
+| ``math`` (MATH, MATH-500) | problem, solution with ``\\boxed{}``, answer, unique_id | ``answer``, else the solution (the checker reads its last ``\\boxed{}``) |
+| ``numina`` (NuminaMath-CoT, -1.5) | problem, solution, answer | as ``math``; a row with no boxed answer (a proof) has no reference |
+
+A code reference is JSON: ``{"tests": SOURCE, "prefix": CODE}`` (the program is ``prefix`` and
+then the response's code, so a HumanEval completion that is only a function body runs
+as its harness runs it, and the prompt's helper functions exist) or ``{"io": [[stdin,
+stdout], ...]}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import pickle
+import re
+import zlib
+from typing import Any
+
+# evalplus's instruction for chat models (evalplus/codegen.py)
+CODE_INSTRUCTION = ("Please provide a self-contained Python script that solves the following problem in a markdown "
+                    "code block:\n```python\n{prompt}\n```")
+_GSM8K_CALCULATOR = re.compile(r"<<[^<>]*>>")
+
+
+def _text(row: dict, *fields: str) -> str:
+    """The first of ``fields`` the row has (a KeyError naming the first one when it has none)."""
+    for field in fields:
+        if row.get(field) is not None:
+            value = row[field]
+            if not isinstance(value, str):
+                raise ValueError(f"field {field!r} must be a string, got {type(value).__name__}")
+            return value
+    raise KeyError(fields[0])
+
+
+def _json_field(row: dict, field: str) -> Any:
+    value = row[field]
+    if isinstance(value, str):
+        try:
+            return json.loads(value) if value.strip() else None
+        except json.JSONDecodeError as error:
+            raise ValueError(f"field {field!r} is not valid JSON ({error.msg} at column {error.colno})") from None
+    return value
+
+
+def _string_list(row: dict, field: str) -> list[str]:
+    value = row.get(field) or []
+    if isinstance(value, str):
+        value = _json_field(row, field) or []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"field {field!r} must be a list of strings (asserts), got {type(value).__name__}")
+    return value
+
+
+def code_reference(tests: str | None = None, *, prefix: str = "", io_cases: list | None = None) -> str:
+    if io_cases is not None:
+        return json.dumps({"io": io_cases})
+    return json.dumps({"tests": tests, "prefix": prefix} if prefix else {"tests": tests})
+
+
+# --- tests written from published test data ------------------------------------------------------------------
+
+_CALL_HELPERS = '''
+def _fw_entry():
+    try:
+        return Solution().{name}
+    except NameError:
+        return {name}
+
+
+def _fw_same(output, expected):
+    # APPS's harness: a tuple is a list, and an expected [x] also accepts x
+    if isinstance(output, tuple):
+        output = list(output)
+    if output == expected:
+        return True
+    return isinstance(expected, list) and len(expected) == 1 and output == expected[0]
+'''
+
+
+def call_tests(name: str, cases: list[tuple[list, Any]]) -> str:
+    """One test per (arguments, expected) case, calling ``name`` (or ``Solution().name``) as APPS and LiveCodeBench do."""
+    if not name.isidentifier():
+        raise ValueError(f"fn_name {name!r} is not a Python name")
+    lines = [_CALL_HELPERS.format(name=name)]
+    for number, (args, expected) in enumerate(cases, start=1):
+        if not isinstance(args, list):
+            args = [args]
+        lines.append(f"\ndef test_case_{number}():\n    assert _fw_same(_fw_entry()(*{args!r}), {expected!r})\n")
+    return "".join(lines)
+
+
+_EVALPLUS_HELPERS = '''
+import copy as _fw_copy
+import math as _fw_math
+
+_fw_reference_namespace = {{}}
+exec({reference!r}, _fw_reference_namespace)
+_fw_reference = _fw_reference_namespace[{entry!r}]
+
+
+def _fw_close(output, expected, atol):
+    # evalplus: floats (alone or in a list) within atol (1e-6 when the set gives 0) and rtol 1e-7, else ==
+    if isinstance(expected, float) or (isinstance(expected, (list, tuple)) and expected
+                                        and all(isinstance(x, float) for x in expected)):
+        atol = atol or 1e-6
+        if isinstance(expected, float):
+            return isinstance(output, (int, float)) and _fw_math.isclose(output, expected, rel_tol=1e-7, abs_tol=atol)
+        return (isinstance(output, (list, tuple)) and len(output) == len(expected)
+                and all(isinstance(o, (int, float)) and _fw_math.isclose(o, e, rel_tol=1e-7, abs_tol=atol)
+                        for o, e in zip(output, expected)))
+    return output == expected
+
+
+def _fw_check(args, atol):
+    expected = _fw_reference(*_fw_copy.deepcopy(args))
+    assert _fw_close({entry}(*_fw_copy.deepcopy(args)), expected, atol), "input %.300r" % (args,)
+'''
+
+
+def evalplus_tests(entry: str, reference_program: str, inputs: list, atol: float) -> str:
+    """One test per input, the candidate's output against the canonical solution's (run beside the tests)."""
+    if not entry.isidentifier():
+        raise ValueError(f"entry_point {entry!r} is not a Python name")
+    lines = [_EVALPLUS_HELPERS.format(reference=reference_program, entry=entry)]
+    for number, args in enumerate(inputs, start=1):
+        lines.append(f"\ndef test_input_{number}():\n    _fw_check({args!r}, {float(atol or 0)!r})\n")
+    return "".join(lines)
+
+
+def _plus_inputs(row: dict) -> list | None:
+    if row.get("base_input") is None and row.get("plus_input") is None:
+        return None
+    inputs = []
+    for field in ("base_input", "plus_input"):
+        value = _json_field(row, field) if row.get(field) is not None else []
+        if not isinstance(value, list):
+            raise ValueError(f"field {field!r} must be a list of argument lists")
+        inputs.extend(value)
+    return inputs
+
+
+# --- readers ----------------------------------------------------------------------------------------------------
+
+def read_humaneval(row: dict) -> dict:
+    prompt, entry = _text(row, "prompt"), _text(row, "entry_point")
+    solution = row.get("canonical_solution")
+    inputs = _plus_inputs(row)
+    if inputs is not None:
+        if solution is None:
+            raise KeyError("canonical_solution")
+        tests = evalplus_tests(entry, prompt + solution, inputs, row.get("atol") or 0)
+    else:
+        tests = f"{_text(row, 'test')}\n\ncheck({entry})\n"
+    return {"id": row.get("task_id"), "domain": "code", "user": CODE_INSTRUCTION.format(prompt=prompt.strip()),
+            "response": None if solution is None else f"```python\n{prompt}{solution}```",
+            "reference": code_reference(tests, prefix=prompt)}
+
+
+def read_mbpp(row: dict) -> dict:
+    task = _text(row, "text", "prompt")
+    tests = _string_list(row, "test_list")
+    inputs = _plus_inputs(row)
+    code = row.get("code") or row.get("canonical_solution")
+    if inputs is not None:
+        entry = _text(row, "entry_point")
+        if code is None:
+            raise KeyError("code")
+        reference = evalplus_tests(entry, code, inputs, row.get("atol") or 0)
+    else:
+        if not tests:
+            raise ValueError("field 'test_list' is empty: MBPP rows are judged by their asserts")
+        setup = row.get("test_setup_code") or ""
+        reference = "\n".join([setup, *tests, *_string_list(row, "challenge_test_list")]) + "\n"
+    shown = "\n".join(tests) if tests else (row.get("test") or "")
+    user = f"{task.strip()}\nYour code should pass these tests:\n\n{shown}" if shown else task.strip()
+    return {"id": row.get("task_id"), "domain": "code", "user": user,
+            "response": None if code is None else f"```python\n{code}\n```", "reference": code_reference(reference)}
+
+
+def _lines(value: Any) -> str:
+    return "\n".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+
+def _apps_cases(row: dict) -> tuple[str | None, list]:
+    if row.get("input_output") is not None:  # APPS and TACO
+        spec = _json_field(row, "input_output") or {}
+        if not isinstance(spec, dict) or "inputs" not in spec or "outputs" not in spec:
+            raise ValueError("field 'input_output' must be JSON with 'inputs' and 'outputs'")
+        return spec.get("fn_name"), list(zip(spec["inputs"], spec["outputs"]))
+    cases = []  # CodeContests: public, private and generated tests, each {input: [...], output: [...]}
+    for field in ("public_tests", "private_tests", "generated_tests"):
+        tests = _json_field(row, field) if row.get(field) is not None else None
+        if tests:
+            cases.extend(zip(tests["input"], tests["output"]))
+    if not cases:
+        raise KeyError("input_output")
+    return None, cases
+
+
+def read_apps(row: dict) -> dict:
+    question = _text(row, "question", "description")
+    fn_name, cases = _apps_cases(row)
+    if not cases:
+        raise ValueError("the row has no test cases")
+    if fn_name:
+        reference = code_reference(call_tests(fn_name, cases))
+    else:
+        reference = code_reference(io_cases=[[_lines(given), _lines(expected)] for given, expected in cases])
+    starter = row.get("starter_code") or ""
+    user = question.strip() + (f"\n\nStart from this code:\n```python\n{starter}\n```" if starter.strip() else "")
+    solutions = _json_field(row, "solutions") if row.get("solutions") else None
+    response = f"```python\n{solutions[0]}\n```" if isinstance(solutions, list) and solutions else None
+    return {"id": row.get("problem_id", row.get("name")), "domain": "code", "user": user, "response": response,
+            "reference": reference}
+
+
+class _TextOnlyUnpickler(pickle.Unpickler):
+    """LiveCodeBench's private tests are a pickled JSON string; no class may load from untrusted bytes."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a pickled test field")
+
+
+def _livecodebench_cases(value: Any, field: str) -> list[dict]:
+    if isinstance(value, str) and value.strip() and not value.lstrip().startswith("["):
+        try:
+            value = _TextOnlyUnpickler(io.BytesIO(zlib.decompress(base64.b64decode(value)))).load()
+        except Exception as error:  # noqa: BLE001 - base64, zlib and pickle each raise their own
+            raise ValueError(f"field {field!r} is neither JSON nor base64 zlib pickle ({error})") from None
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip() else []
+    if not isinstance(value, list):
+        raise ValueError(f"field {field!r} must be a list of test cases")
+    return value
+
+
+def read_livecodebench(row: dict) -> dict:
+    question = _text(row, "question_content")
+    cases = _livecodebench_cases(row.get("public_test_cases") or [], "public_test_cases")
+    cases += _livecodebench_cases(row.get("private_test_cases") or [], "private_test_cases")
+    if not cases:
+        raise KeyError("public_test_cases")
+    kinds = {case.get("testtype", "stdin") for case in cases}
+    if kinds == {"functional"}:
+        metadata = _json_field(row, "metadata") if row.get("metadata") else {}
+        name = (metadata or {}).get("func_name")
+        if not name:
+            raise KeyError("metadata.func_name")
+        calls = [([json.loads(line) for line in case["input"].split("\n") if line.strip()], json.loads(case["output"]))
+                 for case in cases]
+        reference = code_reference(call_tests(name, calls))
+    elif kinds == {"stdin"}:
+        reference = code_reference(io_cases=[[case["input"], case["output"]] for case in cases])
+    else:
+        raise ValueError(f"test cases mix kinds {sorted(kinds)}")
+    starter = row.get("starter_code") or ""
+    user = question.strip() + (f"\n\nStart from this code:\n```python\n{starter}\n```" if starter.strip() else "")
+    return {"id": row.get("question_id"), "domain": "code", "user": user, "response": None, "reference": reference}
+
+
+def read_gsm8k(row: dict) -> dict:
+    question, answer = _text(row, "question"), _text(row, "answer")
+    if "####" not in answer:
+        raise ValueError("field 'answer' has no '#### N' final answer")
+    reasoning, final = answer.rsplit("####", 1)
+    final = final.strip().replace(",", "")
+    if not final:
+        raise ValueError("field 'answer' has nothing after '####'")
+    response = f"{_GSM8K_CALCULATOR.sub('', reasoning).strip()}\nThe answer is {final}."
+    return {"id": row.get("id"), "domain": "math", "user": question.strip(), "response": response, "reference": final}
+
+
+def _boxed_solution(solution: str | None) -> str | None:
+    """The solution itself as the reference, when it boxes its answer: the math checker reads the last box."""
+    return solution if solution and ("\\boxed" in solution or "\\fbox" in solution) else None
+
+
+def read_math(row: dict) -> dict:
+    problem = _text(row, "problem")
+    solution = row.get("solution")
+    answer = row.get("answer")
+    reference = str(answer).strip() if answer not in (None, "") else _boxed_solution(solution)
+    if reference is None:
+        raise ValueError("no 'answer' field and no \\boxed{} answer in 'solution'")
+    return {"id": row.get("unique_id", row.get("id")), "domain": "math", "user": problem.strip(),
+            "response": solution, "reference": reference}
+
+
+_NOT_AN_ANSWER = {"", "proof", "notfound", "none", "null"}
+
+
+def read_numina(row: dict) -> dict:
+    problem = _text(row, "problem")
+    solution = row.get("solution")
+    answer = row.get("answer")
+    usable = answer is not None and str(answer).strip().lower() not in _NOT_AN_ANSWER
+    reference = str(answer).strip() if usable else _boxed_solution(solution)
+    return {"id": row.get("id"), "domain": "math", "user": problem.strip(), "response": solution,
+            "reference": reference}
+
+
+READERS = {"humaneval": read_humaneval, "mbpp": read_mbpp, "apps": read_apps, "livecodebench": read_livecodebench,
+           "gsm8k": read_gsm8k, "math": read_math, "numina": read_numina}
+
+
+def detect_public_format(row: dict) -> str | None:
+    """The public data set a row comes from, by its distinctive fields; None for chat formats."""
+    keys = set(row)
+    if {"prompt", "entry_point"} <= keys and ({"test"} & keys or {"base_input", "plus_input"} & keys):
+        return "humaneval"
+    if "test_list" in keys and keys & {"text", "prompt"}:
+        return "mbpp"
+    if "question_content" in keys and "public_test_cases" in keys:
+        return "livecodebench"
+    if "input_output" in keys and "question" in keys or "description" in keys and "public_tests" in keys:
+        return "apps"
+    if {"question", "answer"} <= keys and "####" in str(row["answer"]):
+        return "gsm8k"
+    if {"problem", "solution"} <= keys or {"problem", "answer"} <= keys:
+        return "numina" if keys & {"source", "problem_type", "question_type"} else "math"
+    return None
