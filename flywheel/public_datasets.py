@@ -35,6 +35,10 @@ from typing import Any
 CODE_INSTRUCTION = ("Please provide a self-contained Python script that solves the following problem in a markdown "
                     "code block:\n```python\n{prompt}\n```")
 _GSM8K_CALCULATOR = re.compile(r"<<[^<>]*>>")
+# LeetCode-style starter code names List, Optional... unimported; LiveCodeBench's and TACO's harnesses put
+# imports before the program (a shorter form of LiveCodeBench's import_string).
+LEETCODE_PREFIX = ("from typing import *\nfrom collections import *\nfrom functools import *\n"
+                   "from itertools import *\nfrom heapq import *\nfrom bisect import *\nimport math\n")
 
 
 def _text(row: dict, *fields: str) -> str:
@@ -68,6 +72,7 @@ def _string_list(row: dict, field: str) -> list[str]:
 
 
 def code_reference(tests: str | None = None, *, prefix: str = "", io_cases: list | None = None) -> str:
+    """The JSON reference the unit_tests verifier reads (flywheel_verifiers.unit_tests.parse_reference)."""
     if io_cases is not None:
         return json.dumps({"io": io_cases})
     return json.dumps({"tests": tests, "prefix": prefix} if prefix else {"tests": tests})
@@ -219,12 +224,15 @@ def read_apps(row: dict) -> dict:
     if not cases:
         raise ValueError("the row has no test cases")
     if fn_name:
-        reference = code_reference(call_tests(fn_name, cases))
+        reference = code_reference(call_tests(fn_name, cases), prefix=LEETCODE_PREFIX)
     else:
         reference = code_reference(io_cases=[[_lines(given), _lines(expected)] for given, expected in cases])
     starter = row.get("starter_code") or ""
     user = question.strip() + (f"\n\nStart from this code:\n```python\n{starter}\n```" if starter.strip() else "")
     solutions = _json_field(row, "solutions") if row.get("solutions") else None
+    if isinstance(solutions, dict):  # CodeContests: {language: [...], solution: [...]}, 3 is Python 3
+        solutions = [code for language, code in zip(solutions.get("language", []), solutions.get("solution", []))
+                     if language == 3]
     response = f"```python\n{solutions[0]}\n```" if isinstance(solutions, list) and solutions else None
     return {"id": row.get("problem_id", row.get("name")), "domain": "code", "user": user, "response": response,
             "reference": reference}
@@ -264,7 +272,7 @@ def read_livecodebench(row: dict) -> dict:
             raise KeyError("metadata.func_name")
         calls = [([json.loads(line) for line in case["input"].split("\n") if line.strip()], json.loads(case["output"]))
                  for case in cases]
-        reference = code_reference(call_tests(name, calls))
+        reference = code_reference(call_tests(name, calls), prefix=LEETCODE_PREFIX)
     elif kinds == {"stdin"}:
         reference = code_reference(io_cases=[[case["input"], case["output"]] for case in cases])
     else:

@@ -17,7 +17,7 @@ APPS and CodeContests judges do).
 from __future__ import annotations
 
 import ast
-import copy
+import functools
 import signal
 from dataclasses import dataclass
 
@@ -27,7 +27,7 @@ from flywheel_sandbox.result import Result, TestOutcome
 @dataclass(frozen=True)
 class PreparedTests:
     source: str
-    names: list[str]
+    names: tuple[str, ...]
 
 
 def _function(name: str, body: list[ast.stmt]) -> ast.FunctionDef:
@@ -48,13 +48,19 @@ class _ExplainAsserts(ast.NodeTransformer):
         if node.msg is not None or not (isinstance(test, ast.Compare) and len(test.ops) == 1):
             return node
         left, right = ast.Name("__fw_left__", ast.Store()), ast.Name("__fw_right__", ast.Store())
-        shown = ast.parse(f"f'{{__fw_left__!r:.300}} {_OP_TEXT.get(type(test.ops[0]), '?')} "
-                          f"{{__fw_right__!r:.300}}'", mode="eval").body
+        shown = _shown(_OP_TEXT.get(type(test.ops[0]), "?"))
         check = ast.Assert(test=ast.Compare(left=ast.Name("__fw_left__", ast.Load()), ops=test.ops,
                                             comparators=[ast.Name("__fw_right__", ast.Load())]), msg=shown)
         return [ast.copy_location(ast.Assign(targets=[left], value=test.left), node),
                 ast.copy_location(ast.Assign(targets=[right], value=test.comparators[0]), node),
                 ast.copy_location(check, node)]
+
+
+def _shown(operator: str) -> ast.JoinedStr:
+    """f'{__fw_left__!r:.300} OP {__fw_right__!r:.300}', built directly (parsing it per assert cost more than the rest)."""
+    def value(name: str) -> ast.FormattedValue:
+        return ast.FormattedValue(ast.Name(name, ast.Load()), ord("r"), ast.JoinedStr([ast.Constant(".300")]))
+    return ast.JoinedStr([value("__fw_left__"), ast.Constant(f" {operator} "), value("__fw_right__")])
 
 
 _OP_TEXT = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.In: "in",
@@ -88,19 +94,28 @@ def _split_checker(checker: ast.FunctionDef, call: ast.Call) -> list[list[ast.st
             or any(isinstance(n, (ast.Return, ast.Yield, ast.YieldFrom, ast.Global, ast.Nonlocal, ast.Await))
                    for statement in checker.body for n in ast.walk(statement))):
         return None
-    bind = ast.Assign(targets=[ast.Name(params.args[0].arg, ast.Store())], value=call.args[0])
+    bind = ast.copy_location(ast.Assign(targets=[ast.Name(params.args[0].arg, ast.Store())], value=call.args[0]), call)
     cases, setup = [], []
     for statement in checker.body:
         if _asserts(statement):
-            cases.append(copy.deepcopy([bind, *setup, statement]))
+            cases.append([bind, *setup, statement])  # shared nodes: the tree is only unparsed, never changed again
         else:
             setup.append(statement)
     return cases or None
 
 
+@functools.lru_cache(maxsize=512)
 def prepare_tests(source: str) -> PreparedTests:
-    """List the tests, wrapping bare asserts and checker calls in functions; raises SyntaxError for tests that do not parse."""
+    """List the tests, wrapping bare asserts and checker calls in functions; raises SyntaxError for tests that do not parse.
+
+    Cached by source: a round judges N samples of a prompt against the same tests, and preparing them (parse,
+    rewrite, unparse) costs the host more than a pooled execution does.
+    """
     tree = ast.parse(source)
+    explain = _ExplainAsserts()
+    for index, node in enumerate(tree.body):  # rewritten first, so the checker's cases below share its statements
+        if not isinstance(node, ast.Assert):
+            tree.body[index] = explain.visit(node)
     checkers = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
     body, names, counts = [], [], {"assert": 0, "call": 0}
 
@@ -112,7 +127,7 @@ def prepare_tests(source: str) -> PreparedTests:
         call = _checker_call(node, checkers)
         if isinstance(node, ast.Assert):
             counts["assert"] += 1
-            add(f"test_assert_{counts['assert']}", [node], node)
+            add(f"test_assert_{counts['assert']}", explain.visit(_function("_", [node])).body, node)
         elif call is not None:
             cases = _split_checker(checkers[call.func.id], call)
             if cases is None:
@@ -127,8 +142,8 @@ def prepare_tests(source: str) -> PreparedTests:
             body.append(node)
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
                 names.append(node.name)
-    module = ast.fix_missing_locations(_ExplainAsserts().visit(ast.Module(body=body, type_ignores=[])))
-    return PreparedTests(ast.unparse(module), names)
+    # only unparsed (the judge compiles the text), so no fix_missing_locations pass over the tree
+    return PreparedTests(ast.unparse(ast.Module(body=body, type_ignores=[])), tuple(names))
 
 
 def same_output(actual: str, expected: str) -> bool:
