@@ -109,6 +109,25 @@ def _close(a: Fraction, b: Fraction, rel_tol: float = REL_TOL) -> bool:
     return abs(a - b) <= Fraction(rel_tol) * max(1, abs(a), abs(b))
 
 
+_DECIMAL = re.compile(r"^-?(\d*)\.(\d+)$")
+
+
+def _approximates(exact: Fraction, decimal_text: str, exact_text: str) -> bool:
+    """``decimal_text`` is the exact fraction rounded or truncated to the decimals it shows, with 4+ significant
+    digits (``0.3333`` for ``1/3``; never ``0.33``): the worker's rule (math_equivalence._is_approximation)."""
+    shown = _DECIMAL.match(decimal_text)
+    if shown is None or _DECIMAL.match(exact_text) or plain_number(exact_text) and "." in exact_text:
+        return False
+    whole, decimals = shown.groups()
+    if len((whole + decimals).lstrip("0")) < 4:
+        return False
+    step = Fraction(1, 10 ** len(decimals))
+    target = Fraction(decimal_text)
+    rounded = (exact / step + Fraction(1, 2)).__floor__() * step
+    truncated = (1 if exact >= 0 else -1) * (abs(exact) / step).__floor__() * step
+    return target in (rounded, truncated)
+
+
 def _fast_verdict(gold: Answer, pred: Answer, policy: MathPolicy = DEFAULT_POLICY) -> bool | None:
     """True/False when decidable without sympy, None otherwise."""
     g, p = gold.text, pred.text
@@ -127,6 +146,8 @@ def _fast_verdict(gold: Answer, pred: Answer, policy: MathPolicy = DEFAULT_POLIC
     if gv is None or pv is None:
         return None
     if _close(gv, pv, policy.rel_tol):
+        return True
+    if policy.approximate_decimals and (_approximates(gv, p, g) or _approximates(pv, g, p)):
         return True
     if gold.percent != pred.percent:
         return _close(gv / 100, pv, policy.rel_tol) if gold.percent else _close(gv, pv / 100, policy.rel_tol)

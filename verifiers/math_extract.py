@@ -183,7 +183,7 @@ def _last_candidate(segment: str) -> str | None:
     found: list[tuple[int, str]] = []
     for match in _MATH_SPAN.finditer(segment):
         body = next(g for g in match.groups() if g is not None)
-        if _is_prose(body):  # "$? just about 1$": a stray pair of dollars around words
+        if _is_prose(body, in_math=True):  # "$? just about 1$": a stray pair of dollars around words
             inner = [m.group(1) for m in _LONE_NUMBER.finditer(body)]
             if not inner:
                 continue
@@ -240,11 +240,17 @@ _ANSWER_WORDS = re.compile(
 )
 
 
-def _is_prose(text: str) -> bool:
-    """True when ``text`` reads as words rather than a math answer (outside \\text{} and commands)."""
+def _is_prose(text: str, in_math: bool = False) -> bool:
+    """True when ``text`` reads as words rather than a math answer (outside \\text{} and commands).
+
+    Inside a math span letters side by side are a product (``$3 + xy$``, ``$abc$``): there it takes a
+    word of four letters or more, or two words, to read as prose.
+    """
     bare = re.sub(r"\\begin\{array\}\{[^{}]*\}|\\(?:text|mbox|textbf|mathrm|textnormal|operatorname|begin|end)\s*\{[^{}]*\}"
                   r"|\\[A-Za-z]+", " ", text)
     words = [w for w in re.findall(r"[^\W\d_]{2,}", bare) if not _ANSWER_WORDS.fullmatch(w)]
+    if in_math:
+        return len(words) > 1 or any(len(w) >= 4 for w in words)
     return bool(words)
 
 

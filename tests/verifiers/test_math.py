@@ -215,3 +215,16 @@ def test_unicode_in_answers_reads_as_it_means(gold, response, expected, pool):
 ])
 def test_unicode_in_the_gold_answer(gold, response, expected, pool):
     assert answers_match(gold, response, pool=pool) is expected
+
+
+# Classes where math-verify's own suite held cases this checker got wrong (issue 29).
+@pytest.mark.parametrize("gold,response,expected", [
+    ("\\frac{1}{3}", "$0.3333$", True), ("0.3333", "$\\frac{1}{3}$", True), ("2/3", "$0.6667$", True),
+    ("\\frac{1}{3}", "$0.333$", False), ("1/3", "$0.3334$", False), ("-1/3", "The answer is $-0.3333$", True),
+    ("\\begin{pmatrix} 0.5 & 0.3333 \\\\ 1 & 2 \\end{pmatrix}",
+     "$\\begin{pmatrix} \\frac{1}{2} & \\frac{1}{3} \\\\ 1 & 2 \\end{pmatrix}$", True),
+    ("2xy + 3", "$3 + 2yx$", True), ("xy + 3", "The answer is $3 + xy$", True), ("ab + c", "$c + ba$", True),
+    ("xy + 3", "$3 + xy + 1$", False),
+])
+def test_decimal_approximations_and_swapped_products(gold, response, expected, pool):
+    assert answers_match(gold, response, pool=pool) is expected
