@@ -10,13 +10,16 @@ from pathlib import Path
 from flywheel_sandbox.result import Limits
 from flywheel_sandbox.runner import SandboxUnavailable, run_python
 
-_CONTROL = dict.fromkeys(list(range(0x20)) + list(range(0x7F, 0xA0)))
-_CONTROL.pop(ord("\n"))
+# Control characters (terminal escapes, newlines), bidi overrides and isolates, and zero-width joiners:
+# any of them in a message could print a line that reads like another verdict.
+_CONTROL = set(range(0x20)) | set(range(0x7F, 0xA0)) | set(range(0x200B, 0x2010)) | set(range(0x202A, 0x202F)) \
+    | set(range(0x2066, 0x206A)) | {0x061C, 0xFEFF, 0x2028, 0x2029}
 
 
 def printable(text: str) -> str:
-    """``text`` with control characters (terminal escapes among them) shown as escapes, never sent raw."""
-    return "".join(repr(ch)[1:-1] if ord(ch) in _CONTROL else ch for ch in text)
+    """``text`` on one line, every control, bidi or invisible character (and a lone surrogate) shown as an escape."""
+    return "".join(ch.encode("unicode_escape").decode("ascii") if ord(ch) in _CONTROL or 0xD800 <= ord(ch) <= 0xDFFF
+                   else ch for ch in text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,8 @@
 """bubblewrap: the command line of one sandbox, the uid it runs as, and whether it works here.
 
 Every sandbox runs as its own unprivileged uid (bwrap as root could still read
-/etc/shadow), in fresh namespaces (no network), on read-only /usr and /etc, with
-size-capped tmpfs for /work, /tmp and /dev/shm, a read-only /dev, an empty environment,
+/etc/shadow), in fresh namespaces (no network), on a read-only root, /usr and /etc, with
+size-capped tmpfs for /work, /tmp and /dev/shm (the only writable places), a read-only /dev, an empty environment,
 no capabilities, no nested user namespaces, and the seccomp filter of flywheel_sandbox.seccomp.
 Its command runs as PID 1 (``--as-pid-1``) so no bwrap reaper shares the job's uid.
 
@@ -27,8 +27,11 @@ ONE_SHOT_UIDS = range(59000, 60000)
 LEASE_DIR = Path(tempfile.gettempdir()) / "flywheel-sandbox-uids"
 
 
-def argv(tmpfs_bytes: int, seccomp_fd: int) -> list[str]:
+def argv(tmpfs_bytes: int, seccomp_fd: int, ro_binds: tuple[tuple[str, str], ...] = ()) -> list[str]:
+    """bwrap's options up to the command; ``ro_binds`` (source, destination) are mounted before the root turns
+    read-only (a mount point cannot be made in it after)."""
     size = str(tmpfs_bytes)
+    binds = [arg for source, destination in ro_binds for arg in ("--ro-bind", source, destination)]
     return [
         "bwrap", "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--as-pid-1",
         "--cap-drop", "ALL", "--disable-userns", "--seccomp", str(seccomp_fd),
@@ -37,6 +40,9 @@ def argv(tmpfs_bytes: int, seccomp_fd: int) -> list[str]:
         "--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
         "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/work",
         "--chdir", "/work", "--clearenv", "--setenv", "PATH", "/usr/bin", "--setenv", "HOME", "/work",
+        # bwrap's root is a tmpfs of its own, with no size cap and never emptied between pooled jobs: read-only,
+        # so /work, /tmp and /dev/shm (capped, emptied per job) are the only places a job can write
+        *binds, "--remount-ro", "/",
     ]
 
 

@@ -20,6 +20,9 @@ import types
 
 import wire
 
+HELLO_NODES = 100_000  # nodes of one global sent as data when the program has loaded
+ANSWER_NODES = 2_000_000  # nodes of one answer (a DAG that shares a list grows exponentially as data)
+
 _RLIMITS = (("RLIMIT_AS", "memory_bytes"), ("RLIMIT_FSIZE", "file_bytes"), ("RLIMIT_NOFILE", "open_files"),
             ("RLIMIT_NPROC", "processes"))
 
@@ -173,7 +176,7 @@ class _Server:
                 value = target[wire.decode(request["key"], self.from_judge)]
             else:
                 raise ValueError("unknown operation %r" % op)
-            answer = {"value": wire.encode(value, self.handle_of)}
+            answer = {"value": wire.encode(value, self.handle_of, budget=[ANSWER_NODES])}
             if mutated:
                 answer["mutated"] = mutated
         except BaseException as error:  # noqa: BLE001 - the judge re-raises it as a plain exception
@@ -194,7 +197,10 @@ def serve(link_fd, namespace):
     for name, value in list(namespace.items()):
         if name.startswith("__") or isinstance(value, types.ModuleType):
             continue
-        names[name] = wire.encode(value, server.handle_of)
+        try:  # plain data crosses as data; a cyclic, very deep or huge global as a handle (it still loads)
+            names[name] = wire.encode(value, server.handle_of, budget=[HELLO_NODES])
+        except (wire.Unplain, RecursionError):
+            names[name] = {"h": server.handle_of(value)}
     wire.send(link_fd, {"names": names})
     while True:
         try:

@@ -111,7 +111,9 @@ class DockerBackend:
                         statuses.append(None)
                         container.kill()
                 wall = time.perf_counter() - started
-                stdout = candidate.logs(stdout=True, stderr=False)[: limits.output_bytes].decode("utf-8", "replace")
+                raw_stdout = candidate.logs(stdout=True, stderr=False)
+                truncated = len(raw_stdout) > limits.output_bytes
+                stdout = raw_stdout[: limits.output_bytes].decode("utf-8", "replace")
                 stderr = candidate.logs(stdout=False, stderr=True)[: limits.output_bytes].decode("utf-8", "replace")
             finally:
                 for container in containers:
@@ -123,5 +125,5 @@ class DockerBackend:
         judge_failed = "" if prepared is None or codes[-1] == 0 else f"the judge container ended with {codes[-1]}"
         run = Run(events=events, stdout=stdout, stderr=stderr, exit_code=codes[0], timed_out=timed_out,
                   cpu_exceeded=False, memory_exceeded=False, judge_failed=judge_failed, wall_seconds=wall,
-                  recycle=False)
+                  recycle=False, output_truncated=truncated)
         return judge_run(run, prepared)

@@ -29,7 +29,7 @@ import wire
 _NOT_RERAISED = {"SystemExit", "KeyboardInterrupt", "GeneratorExit"}
 # Control-flow exceptions mean something only for the request that may end with them: a StopIteration
 # from a plain call would end a test's map()/zip()/all() loop early and let it pass.
-_CONTROL_FLOW = {"StopIteration": "next", "StopAsyncIteration": "next"}
+_CONTROL_FLOW = {"StopIteration": "next", "StopAsyncIteration": None}  # no request is an async iteration
 MAX_CALLBACK_DEPTH = 32
 # Judge-side callables a test may hand to the candidate (a key function, a predicate): the tests' own
 # functions and lambdas, and builtins that only compute. Never eval/exec/open/getattr and the like: a

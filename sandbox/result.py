@@ -40,6 +40,7 @@ class Result:
     exit_code: int | None = None
     wall_seconds: float = 0.0
     reason: str = ""
+    stdout_truncated: bool = False  # the program printed more than Limits.output_bytes; stdout holds a prefix
 
     @property
     def passed(self) -> bool:

@@ -90,6 +90,9 @@ def run_io(code: str, cases: list[tuple[str, str]], limits: Limits = Limits(), *
         runs.append(run)
         if run.status != "passed":
             outcomes.append(TestOutcome(f"case_{index}", False, f"{run.status}: {run.reason}"[:2000]))
+        elif run.stdout_truncated:  # a prefix of the output is not the output: never compared
+            outcomes.append(TestOutcome(f"case_{index}", False, f"output limit: more than {limits.output_bytes} "
+                                                                 f"bytes of output"))
         elif not same_output(run.stdout, expected):
             outcomes.append(TestOutcome(f"case_{index}", False, f"wrong output: {run.stdout[:200]!r}"))
         else:

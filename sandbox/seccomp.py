@@ -1,6 +1,8 @@
 """A seccomp filter for the sandboxes, written as classic BPF with no library.
 
-It refuses (EPERM) the system calls that reach other processes or the kernel's shared
+It allows ``socket()`` and ``socketpair()`` only for AF_UNIX (every other family, AF_VSOCK
+and AF_NETLINK among them, is EPERM: the network namespace has no interface, but vsock's
+port space is the host's). It refuses (EPERM) the system calls that reach other processes or the kernel's shared
 state: ptrace and process_vm_* (reading or writing another process of the same uid),
 kcmp/pidfd_getfd, SysV IPC and POSIX message queues (objects that would outlive a pooled
 job and sit outside every tmpfs limit), mount and namespace calls, keyrings, bpf,
@@ -48,8 +50,13 @@ _DENIED = {
     },
 }
 
+# socket(2) and socketpair(2): allowed only for AF_UNIX (1)
+_SOCKET_CALLS = {"x86_64": (41, 53), "aarch64": (198, 199)}
+_AF_UNIX = 1
+
 # BPF opcodes (linux/filter.h) and seccomp return values (linux/seccomp.h)
 _LD_W_ABS, _JEQ_K, _JGE_K, _RET_K = 0x20, 0x15, 0x35, 0x06
+_ARG0_LOW = 16  # seccomp_data.args[0], its low 32 bits (little-endian)
 _RET_ALLOW, _RET_KILL_PROCESS, _RET_ERRNO = 0x7FFF0000, 0x80000000, 0x00050000
 _EPERM = 1
 
@@ -66,6 +73,7 @@ def program(machine: str | None = None) -> bytes:
     machine = machine or platform.machine()
     numbers = sorted(set(denied_syscalls(machine).values()))
     count = len(numbers)
+    socket_calls = _SOCKET_CALLS[machine]
     code = [
         (_LD_W_ABS, 0, 0, 4),                      # seccomp_data.arch
         (_JEQ_K, 1, 0, _AUDIT_ARCH[machine]),
@@ -73,10 +81,14 @@ def program(machine: str | None = None) -> bytes:
         (_LD_W_ABS, 0, 0, 0),                      # seccomp_data.nr
     ]
     if machine == "x86_64":
-        code.append((_JGE_K, count + 1, 0, _X32_BIT))  # x32 numbers -> EPERM
+        code.append((_JGE_K, count + 2 + len(socket_calls), 0, _X32_BIT))  # x32 numbers -> EPERM
+    for index, number in enumerate(socket_calls):  # -> the family check after ALLOW and EPERM
+        code.append((_JEQ_K, len(socket_calls) - index - 1 + count + 2, 0, number))
     for index, number in enumerate(numbers):
         code.append((_JEQ_K, count - index, 0, number))  # jump over the rest and ALLOW, to EPERM
-    code += [(_RET_K, 0, 0, _RET_ALLOW), (_RET_K, 0, 0, _RET_ERRNO | _EPERM)]
+    code += [(_RET_K, 0, 0, _RET_ALLOW), (_RET_K, 0, 0, _RET_ERRNO | _EPERM),
+             (_LD_W_ABS, 0, 0, _ARG0_LOW),         # socket(family, ...): AF_UNIX only
+             (_JEQ_K, 0, 1, _AF_UNIX), (_RET_K, 0, 0, _RET_ALLOW), (_RET_K, 0, 0, _RET_ERRNO | _EPERM)]
     return b"".join(struct.pack("=HBBI", *instruction) for instruction in code)
 
 

@@ -170,7 +170,8 @@ def judge_run(run, prepared: PreparedTests | None) -> Result:
 
     def result(status: str, reason: str = "") -> Result:
         return Result(status=status, tests=outcomes, stdout=run.stdout, stderr=run.stderr, exit_code=run.exit_code,
-                      wall_seconds=run.wall_seconds, reason=reason)
+                      wall_seconds=run.wall_seconds, reason=reason,
+                      stdout_truncated=run.output_truncated)
 
     if run.cpu_exceeded or (run.exit_code is not None and run.exit_code == -signal.SIGXCPU):
         return result("timeout", "CPU time limit reached")

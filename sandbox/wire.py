@@ -35,10 +35,18 @@ _BASES = ((dict, lambda v: dict(dict.items(v))), (list, lambda v: list(list.__it
           (str, str.__str__), (bytes, lambda v: bytes(memoryview(v))))
 
 
-def encode(value, handle_of=None, depth=0):
-    """JSON-ready data for a plain ``value``; non-plain values become handles via ``handle_of`` or raise Unplain."""
+def encode(value, handle_of=None, depth=0, budget=None):
+    """JSON-ready data for a plain ``value``; non-plain values become handles via ``handle_of`` or raise Unplain.
+
+    ``budget``, a one-item list, bounds the nodes encoded (a value that shares one list many times over grows
+    exponentially as data): past it, Unplain.
+    """
     if depth > MAX_DEPTH:
         raise Unplain("value nested more than %d deep" % MAX_DEPTH)
+    if budget is not None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise Unplain("value too large to cross as plain data")
     kind = type(value)
     if value is None or kind is bool or kind is str:
         return value
@@ -49,13 +57,13 @@ def encode(value, handle_of=None, depth=0):
     if kind is bytes:
         return {"b": base64.b64encode(value).decode("ascii")}
     if kind is list:
-        return [encode(item, handle_of, depth + 1) for item in value]
+        return [encode(item, handle_of, depth + 1, budget) for item in value]
     if kind is tuple:
-        return {"t": [encode(item, handle_of, depth + 1) for item in value]}
+        return {"t": [encode(item, handle_of, depth + 1, budget) for item in value]}
     if kind is set or kind is frozenset:
-        return {"s" if kind is set else "fs": [encode(item, handle_of, depth + 1) for item in value]}
+        return {"s" if kind is set else "fs": [encode(item, handle_of, depth + 1, budget) for item in value]}
     if kind is dict:
-        return {"d": [[encode(k, handle_of, depth + 1), encode(v, handle_of, depth + 1)] for k, v in value.items()]}
+        return {"d": [[encode(k, handle_of, depth + 1, budget), encode(v, handle_of, depth + 1, budget)] for k, v in value.items()]}
     if kind.__module__ == "fractions" and kind.__name__ == "Fraction":
         return {"fr": [str(value.numerator), str(value.denominator)]}
     if kind.__module__ == "decimal" and kind.__name__ == "Decimal":
@@ -64,7 +72,7 @@ def encode(value, handle_of=None, depth=0):
     # their base value, read through the base type's own methods; the receiver compares only what it rebuilt.
     for base, to_plain in _BASES:
         if isinstance(value, base):
-            return encode(to_plain(value), handle_of, depth)
+            return encode(to_plain(value), handle_of, depth, budget)
     if handle_of is not None:
         return {"h": handle_of(value)}
     raise Unplain("a value of type %s cannot cross as plain data" % kind.__name__)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -62,9 +63,8 @@ class Sandbox:
         self.sock, inner = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         filter_fd = seccomp.program_fd()
         if unsafe_scratch is None:
-            argv = bwrap.argv(limits.tmpfs_bytes, filter_fd) + [
-                "--ro-bind", str(code_dir), "/sandbox", bwrap.SYSTEM_PYTHON, "-I", "-S", "/sandbox/zygote.py", role,
-                str(inner.fileno())]
+            argv = bwrap.argv(limits.tmpfs_bytes, filter_fd, ((str(code_dir), "/sandbox"),)) + [
+                bwrap.SYSTEM_PYTHON, "-I", "-S", "/sandbox/zygote.py", role, str(inner.fileno())]
         else:  # the 'process' backend: the same zygote, no namespaces, scratch in a private host folder
             folder = Path(unsafe_scratch) / role
             folder.mkdir()
@@ -157,6 +157,7 @@ class Run:
     wall_seconds: float
     recycle: bool
     lost: str = ""  # a sandbox that died or hung; the slot must be respawned
+    output_truncated: bool = False  # stdout went past limits.output_bytes: what is kept is only a prefix
 
 
 class Slot:
@@ -181,7 +182,9 @@ class Slot:
         for sandbox in (self.candidate, self.judge):
             sandbox.set_limits(limits)
         group = self.candidate.cgroup
-        cpu_before = group.cpu_seconds() if group else 0.0
+        # CPU counts across both sandboxes: a reply that is cheap to make and costly to rebuild spends the judge's
+        # CPU, and is the candidate's doing (judge_cpu_seconds)
+        cpu_before = self._cpu_seconds()
         oom_before = group.oom_kills() if group else 0
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -215,6 +218,9 @@ class Slot:
             link_judge.close()
         return self._collect(started, limits, streams, results_fd, cpu_before, oom_before)
 
+    def _cpu_seconds(self) -> float:
+        return sum(sandbox.cgroup.cpu_seconds() for sandbox in (self.candidate, self.judge) if sandbox.cgroup)
+
     def _collect(self, started, limits, streams, results_fd, cpu_before, oom_before) -> Run:
         group = self.candidate.cgroup
         deadline = started + limits.wall_seconds
@@ -230,7 +236,7 @@ class Slot:
             judge_done = results_fd is not None and waiting[self.judge] is not None
             if judge_done and waiting[self.candidate] is None and stop_at is None:
                 stop_at = now + EXIT_SECONDS  # the judge is done: the candidate may exit, then it is stopped
-            if group is not None and not cpu_exceeded and group.cpu_seconds() - cpu_before > limits.cpu_seconds:
+            if group is not None and not cpu_exceeded and self._cpu_seconds() - cpu_before > limits.cpu_seconds:
                 cpu_exceeded, stop_at = True, now
             if now >= deadline and not timed_out and any(answer is None for answer in waiting.values()):
                 timed_out, stop_at = True, now
@@ -257,7 +263,9 @@ class Slot:
         candidate = waiting[self.candidate] or {}
         judge = waiting.get(self.judge) or {}
         judge_failed = ""
-        if results_fd is not None and (judge.get("exit_code") != 0 or judge.get("stopped")):
+        if results_fd is not None and judge.get("exit_code") == -signal.SIGXCPU:
+            cpu_exceeded = True  # the judge's own CPU limit: spent rebuilding what the candidate sent
+        elif results_fd is not None and (judge.get("exit_code") != 0 or judge.get("stopped")):
             judge_failed = f"the judge ended with {judge}"
         out, err = list(streams)[:2]
         return Run(events=frames(bytes(streams[results_fd])) if results_fd is not None else [],
@@ -267,7 +275,8 @@ class Slot:
                    timed_out=timed_out, cpu_exceeded=cpu_exceeded,
                    memory_exceeded=group is not None and group.oom_kills() > oom_before,
                    judge_failed=judge_failed, wall_seconds=time.monotonic() - started,
-                   recycle=bool(candidate.get("recycle") or judge.get("recycle")), lost=lost)
+                   recycle=bool(candidate.get("recycle") or judge.get("recycle")), lost=lost,
+                   output_truncated=out in pipes.over_cap)
 
 
 class _Pipes:
@@ -275,6 +284,7 @@ class _Pipes:
 
     def __init__(self, buffers: dict[int, bytearray], caps: dict[int, int]):
         self.buffers, self.caps, self.open = buffers, caps, set(buffers)
+        self.over_cap: set[int] = set()
 
     def read(self, fd: int) -> None:
         data = os.read(fd, 65536)
@@ -285,6 +295,8 @@ class _Pipes:
         room = self.caps[fd] - len(self.buffers[fd])
         if room > 0:
             self.buffers[fd] += data[:room]
+        if len(data) > room:
+            self.over_cap.add(fd)
 
     def close(self) -> None:
         for fd in self.open:
@@ -305,6 +317,21 @@ def frames(data: bytes) -> list[dict]:
         except ValueError:
             break
         if isinstance(event, dict) and isinstance(event.get("kind"), str):
-            events.append(event)
+            events.append(valid_text(event))
     return events
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(value):
+    """``value`` with every lone surrogate (which JSON can carry as an escape) replaced by U+FFFD, so a job's text
+    is valid UTF-8 before it reaches Parquet, DuckDB or a terminal."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {valid_text(k): valid_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [valid_text(item) for item in value]
+    return value
 

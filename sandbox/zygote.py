@@ -82,36 +82,90 @@ def kill_others():
             return
 
 
-def _make_writable(path):
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_dir(name, dir_fd):
     try:
-        os.chmod(path, stat.S_IRWXU)
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except PermissionError:  # a mode-000 directory: make it ours to read again (we own everything here)
+        os.chmod(name, stat.S_IRWXU, dir_fd=dir_fd, follow_symlinks=False)
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+
+
+def empty_dir(root):
+    """Delete everything below ``root`` at any depth, holding one descriptor at a time and never a long path.
+
+    Returns (entries seen, entries left): the walk goes down by ``openat(name)`` and back up by ``openat("..")``
+    (every process of the job is dead by now, so nothing moves under it), so a tree deeper than PATH_MAX or
+    than the descriptor limit is removed like any other.
+    """
+    seen = left = 0
+    try:
+        current = _open_dir(root, None)
     except OSError:
-        pass
+        return 0, 1
+    names, skipped = [], [set()]  # the path from root, and per level what could not be removed
+    while True:
+        try:
+            os.fchmod(current, stat.S_IRWXU)
+        except OSError:
+            pass
+        descended = False
+        with os.scandir(current) as entries:
+            pending = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries
+                       if entry.name not in skipped[-1]]
+        for name, is_dir in pending:
+            seen += 1
+            if is_dir:
+                try:
+                    child = _open_dir(name, current)
+                except OSError:
+                    skipped[-1].add(name)
+                    left += 1
+                    continue
+                os.close(current)
+                current, descended = child, True
+                names.append(name)
+                skipped.append(set())
+                break
+            try:
+                os.unlink(name, dir_fd=current)
+            except OSError:
+                skipped[-1].add(name)
+                left += 1
+        if descended:
+            continue
+        if not names:
+            os.close(current)
+            return seen, left
+        parent = os.open("..", _DIR_FLAGS, dir_fd=current)
+        os.close(current)
+        current, name = parent, names.pop()
+        inner_left = skipped.pop()
+        try:
+            os.rmdir(name, dir_fd=current)
+        except OSError:
+            if not inner_left:
+                left += 1
+            skipped[-1].add(name)
 
 
 def empty_scratch():
-    """Delete everything in the scratch dirs; True when the job left more files than MAX_FILES."""
+    """Delete everything in the scratch dirs; True when the job left more files than MAX_FILES, or left something
+    that could not be removed (the slot is then recycled, its tmpfs gone with it)."""
     count = 0
+    unremoved = 0
     for root in SCRATCH:
-        if not os.listdir(root):
-            continue  # the common case: the job left nothing
-        for folder, dirs, files in os.walk(root, topdown=True, onerror=lambda error: _make_writable(error.filename)):
-            for name in dirs:
-                _make_writable(os.path.join(folder, name))
-            count += len(dirs) + len(files)
-        for folder, dirs, files in os.walk(root, topdown=False):
-            for name in files:
-                try:
-                    os.unlink(os.path.join(folder, name))
-                except OSError:
-                    pass
-            for name in dirs:
-                path = os.path.join(folder, name)
-                try:
-                    os.unlink(path) if os.path.islink(path) else os.rmdir(path)
-                except OSError:
-                    pass
-    return count > MAX_FILES
+        try:
+            if not os.listdir(root):
+                continue  # the common case: the job left nothing
+        except OSError:
+            pass  # mode 000 on the root itself: empty_dir makes it readable
+        seen, left = empty_dir(root)
+        count += seen
+        unremoved += left
+    return count > MAX_FILES or unremoved > 0
 
 
 def serve(role, control):
