@@ -309,7 +309,10 @@ class StoppingConfig(_Strict):
 
 
 class SandboxConfig(_Strict):
-    backend: Literal["bwrap", "process"] = "bwrap"
+    backend: Literal["bwrap", "docker", "process"] = Field("bwrap", description="bwrap (local), docker (a judge and "
+                                                            "a candidate container per execution; needs an engine "
+                                                            "and the flywheel-sandbox image), or process (no "
+                                                            "isolation; needs allow_unsafe)")
     allow_unsafe: bool = Field(False, description="the 'process' backend runs only when this is true")
     timeout_seconds: float = Field(10.0, gt=0, description="CPU seconds per execution, across all its processes: "
                                    "the limit that decides a verdict, the same on a loaded machine")

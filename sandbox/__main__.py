@@ -1,4 +1,7 @@
-"""``python -m flywheel_sandbox run PROGRAM.py [--tests TESTS.py] [--timeout S] [--json]``: exit 0 when passed, 1 otherwise."""
+"""``python -m flywheel_sandbox run PROGRAM.py [--tests TESTS.py] [--timeout S] [--json]``: exit 0 when passed, 1 otherwise.
+
+``python -m flywheel_sandbox docker-image`` builds the docker backend's image offline (flywheel_sandbox.docker_image).
+"""
 
 from __future__ import annotations
 
@@ -32,7 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--backend", choices=["bwrap", "docker", "process"], default="bwrap")
     run.add_argument("--allow-unsafe", action="store_true", help="needed for the 'process' backend")
     run.add_argument("--json", action="store_true", help="print the Result as JSON")
+    image = sub.add_parser("docker-image", help="build the docker backend's image offline from the system Python")
+    image.add_argument("--tag", default="flywheel-sandbox:latest")
     args = parser.parse_args(argv)
+    if args.command == "docker-image":
+        from flywheel_sandbox.docker_image import build_image
+
+        print(build_image(args.tag))
+        return 0
     limits = Limits(wall_seconds=args.timeout, cpu_seconds=max(1, int(args.timeout)))
     try:
         result = run_python(args.program.read_text(), args.tests.read_text() if args.tests else None, limits,

@@ -38,13 +38,21 @@ def exception_text(error):
     return "".join(traceback.format_exception_only(type(error), error)).strip()[:2000]
 
 
+def new_session():
+    """A session of the job's own; a container's PID 1 already leads one (setsid is then EPERM, and not needed)."""
+    try:
+        os.setsid()
+    except PermissionError:
+        pass
+
+
 def main(header, fds):
     program_fd, out_fd, err_fd, link_fd = fds[:4]
     stdin_fd = fds[4] if len(fds) > 4 else os.open(os.devnull, os.O_RDONLY)
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(number, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    os.setsid()
+    new_session()
     # The zygote is not dumpable; its children inherit that. The job may read its own /proc/self/*
     # (seccomp still refuses ptrace), while the zygote stays closed to it.
     ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE

@@ -6,7 +6,9 @@ only plain data (flywheel_sandbox.wire) over a Unix socket in a folder both moun
 the judge mounts /results, where its report goes. Each container gets no network, a
 read-only root filesystem with size-capped tmpfs work dirs, pid/memory/CPU limits,
 every capability dropped, ``no-new-privileges``, a non-root user, an empty environment
-and the same seccomp deny-list as the bwrap backend. Image: ``sandbox/Dockerfile``.
+and the same seccomp filter as the bwrap backend (its deny-list, sockets for AF_UNIX only).
+Image: ``sandbox/Dockerfile``, or offline ``python -m flywheel_sandbox docker-image``
+(flywheel_sandbox.docker_image, from this machine's system Python).
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ BOOTSTRAP = (
 
 
 def seccomp_profile() -> str:
-    """The bwrap filter's deny-list as a Docker seccomp profile (JSON)."""
+    """The bwrap filter as a Docker seccomp profile (JSON): its deny-list, and sockets for AF_UNIX only."""
     return json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-        {"names": sorted(seccomp.denied_syscalls()), "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]})
+        {"names": sorted(seccomp.denied_syscalls()), "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+        {"names": ["socket", "socketpair"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+         "args": [{"index": 0, "value": seccomp.AF_UNIX, "op": "SCMP_CMP_NE"}]}]})
 
 
 class DockerBackend:

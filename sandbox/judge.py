@@ -241,10 +241,18 @@ class _RemoteIterator:
         return self.remote._ask("next")
 
 
+def new_session():
+    """A session of the job's own; a container's PID 1 already leads one (setsid is then EPERM, and not needed)."""
+    try:
+        os.setsid()
+    except PermissionError:
+        pass
+
+
 def main(header, fds):
     tests_fd, link_fd, result_fd = fds
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    os.setsid()
+    new_session()
     sys.set_int_max_str_digits(0)  # big answers cross as decimal text (wire caps it at 100k digits)
     limits = header["limits"]
     resource.setrlimit(resource.RLIMIT_AS, (limits["memory_bytes"], limits["memory_bytes"]))

