@@ -53,10 +53,13 @@ def drop_privileges(uid: int) -> None:
         os.setuid(uid)
 
 
-def preexec(uid: int, processes: int, join_cgroup=None):
-    """Own session, no core files, into the cgroup (as root), then the uid and its process budget."""
+def preexec(uid: int, processes: int, join_cgroup=None, cpus: set[int] | None = None):
+    """Own session, no core files, into the cgroup (as root), then the uid and its process budget (and, given
+    ``cpus``, the CPUs it may run on)."""
     def run() -> None:
         os.setsid()
+        if cpus:
+            os.sched_setaffinity(0, cpus)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if join_cgroup is not None:
             join_cgroup()

@@ -13,7 +13,6 @@ Results go to the host as frames on the result fd: ``program_error``, ``program_
 then one ``test`` record per test name.
 """
 
-import ast
 import builtins
 import inspect
 import os
@@ -267,8 +266,14 @@ def main(header, fds):
     return 0
 
 
-def _names_used(tree):
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+def _names_used(code):
+    """Every name the tests' code objects look up (globals and attributes alike: a superset of their globals)."""
+    names, pending = set(), [code]
+    while pending:
+        current = pending.pop()
+        names.update(current.co_names)
+        pending.extend(const for const in current.co_consts if isinstance(const, types.CodeType))
+    return names
 
 
 def run_tests(channel, source, names, emit):
@@ -281,14 +286,14 @@ def run_tests(channel, source, names, emit):
         emit({"kind": "program_error", "error": str(hello["program_error"])[:2000]})
         return
     try:
-        tree = compile(source, "tests.py", "exec", ast.PyCF_ONLY_AST)
+        code = compile(source, "tests.py", "exec")  # once; its code objects also name what the tests look up
     except SyntaxError as error:
         emit({"kind": "program_error", "error": "tests failed to load: %s" % _text(error)})
         return
     # The tests' namespace is the judge's own: a candidate's global is visible only under a name the tests
     # use, never as a dunder, and never in place of a builtin (a candidate's `range` or `abs` cannot take
     # over the tests' loops and comparisons). Where the tests define a name too, theirs wins: they run after.
-    used = _names_used(tree)
+    used = _names_used(code)
     namespace = {"__name__": "__tests__", "__builtins__": builtins}
     try:
         for name, data in dict(hello.get("names", {})).items():
@@ -300,7 +305,7 @@ def run_tests(channel, source, names, emit):
         return
     emit({"kind": "program_done"})
     try:
-        exec(compile(tree, "tests.py", "exec"), namespace)
+        exec(code, namespace)
     except AssertionError as error:  # HumanEval's check(...) at the top level: the program is wrong
         emit({"kind": "tests_failed_loading", "error": channel.broken or _text(error)})
         return

@@ -90,7 +90,9 @@ class SandboxPool:
 
     def _spawn(self, index: int) -> Slot:
         candidate_uid, judge_uid = self._uids[index]
-        return self._spawner.submit(Slot, candidate_uid, judge_uid, self._code_dir, self.limits).result()
+        cpus = sorted(os.sched_getaffinity(0))  # slot i on CPU i (mod the CPUs this process may use)
+        return self._spawner.submit(Slot, candidate_uid, judge_uid, self._code_dir, self.limits,
+                                    cpu=cpus[index % len(cpus)]).result()
 
     def close(self) -> None:
         if getattr(self, "_closed", False):
