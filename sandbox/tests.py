@@ -17,6 +17,7 @@ APPS and CodeContests judges do).
 from __future__ import annotations
 
 import ast
+import copy
 import functools
 import signal
 from dataclasses import dataclass
@@ -87,7 +88,11 @@ def _checker_call(node: ast.stmt, checkers: dict[str, ast.FunctionDef]) -> ast.C
 
 
 def _split_checker(checker: ast.FunctionDef, call: ast.Call) -> list[list[ast.stmt]] | None:
-    """One body per asserting statement of a one-parameter checker, or None when it does not split cleanly."""
+    """One body per asserting statement of a one-parameter checker, or None when it does not split cleanly.
+
+    Each body binds the parameter, runs the checker's statements that assert nothing and come before, then the
+    one that asserts: a case never re-runs another case, so one that raises fails alone.
+    """
     params = checker.args
     if (len(params.args) != 1 or params.posonlyargs or params.kwonlyargs or params.vararg or params.kwarg
             or len(call.args) != 1 or call.keywords
@@ -98,7 +103,7 @@ def _split_checker(checker: ast.FunctionDef, call: ast.Call) -> list[list[ast.st
     cases, setup = [], []
     for statement in checker.body:
         if _asserts(statement):
-            cases.append([bind, *setup, statement])  # shared nodes: the tree is only unparsed, never changed again
+            cases.append([bind, *setup, copy.deepcopy(statement)])  # its own copy: the assert is rewritten per case
         else:
             setup.append(statement)
     return cases or None
@@ -112,24 +117,26 @@ def prepare_tests(source: str) -> PreparedTests:
     rewrite, unparse) costs the host more than a pooled execution does.
     """
     tree = ast.parse(source)
-    explain = _ExplainAsserts()
-    for index, node in enumerate(tree.body):  # rewritten first, so the checker's cases below share its statements
-        if not isinstance(node, ast.Assert):
-            tree.body[index] = explain.visit(node)
     checkers = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    # Cases come from the checkers as written, before any assert in them is rewritten below.
+    splits = {}
+    for node in tree.body:
+        call = _checker_call(node, checkers)
+        if call is not None:
+            splits[id(node)] = (call, _split_checker(checkers[call.func.id], call))
+    explain = _ExplainAsserts()
     body, names, counts = [], [], {"assert": 0, "call": 0}
 
     def add(name: str, statements: list[ast.stmt], where: ast.stmt) -> None:
-        body.append(ast.copy_location(_function(name, statements), where))
+        body.append(explain.visit(ast.copy_location(_function(name, statements), where)))
         names.append(name)
 
     for node in tree.body:
-        call = _checker_call(node, checkers)
         if isinstance(node, ast.Assert):
             counts["assert"] += 1
-            add(f"test_assert_{counts['assert']}", explain.visit(_function("_", [node])).body, node)
-        elif call is not None:
-            cases = _split_checker(checkers[call.func.id], call)
+            add(f"test_assert_{counts['assert']}", [node], node)
+        elif id(node) in splits:
+            call, cases = splits[id(node)]
             if cases is None:
                 counts["call"] += 1
                 add(f"test_call_{counts['call']}", [node], node)
@@ -139,7 +146,7 @@ def prepare_tests(source: str) -> PreparedTests:
                 for number, statements in enumerate(cases, start=1):
                     add(f"{prefix}_{number}", statements, node)
         else:
-            body.append(node)
+            body.append(explain.visit(node))
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
                 names.append(node.name)
     # only unparsed (the judge compiles the text), so no fix_missing_locations pass over the tree

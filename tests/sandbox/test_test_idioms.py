@@ -95,3 +95,13 @@ def test_async_tests_run_and_generator_tests_are_refused():
     assert run("def f(x):\n    return x\n", "async def test_a():\n    assert f(1) == 1\n").status == "passed"
     result = run("def f(x):\n    return x\n", "def test_g():\n    yield\n    assert f(1) == 1\n")
     assert result.status == "failed" and "generator" in result.reason
+
+
+def test_a_case_that_raises_fails_alone_and_no_case_reruns_another():
+    code = "calls = []\ndef f(x):\n    calls.append(x)\n    if x == 1:\n        raise ValueError('one')\n    return x + 1\n" \
+           "def seen():\n    return list(calls)\n"
+    tests = "def check(candidate):\n    assert candidate(1) == 2\n    assert candidate(2) == 3\n    assert candidate(3) == 4\n" \
+            "\ncheck(f)\ndef test_calls():\n    assert seen() == [1, 2, 3]\n"
+    result = run(code, tests)
+    assert [(t.name, t.passed) for t in result.tests] == [("test_check_1", False), ("test_check_2", True),
+                                                           ("test_check_3", True), ("test_calls", True)], result.reason
