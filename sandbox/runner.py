@@ -31,9 +31,16 @@ class SandboxUnavailable(RuntimeError):
 
 bwrap_available = bwrap.available
 
+def default_pool_size() -> int:
+    """One slot more than CPUs (3 on 2 CPUs, at most 9): a slot spends part of each job waiting on round trips
+    between its two sandboxes and the host, and a spare slot fills that time (HumanEval: 112 jobs/s on 2
+    slots, 142 on 3, 137 on 4, here)."""
+    return max(2, min(8, len(os.sched_getaffinity(0))) + 1)
+
+
 def default_pool(workers: int | None = None) -> SandboxPool:
     """The process-wide pool, started on first use and closed at exit."""
-    return shared("sandbox", lambda: SandboxPool(workers=workers or max(2, min(4, os.cpu_count() or 2))))
+    return shared("sandbox", lambda: SandboxPool(workers=workers or default_pool_size()))
 
 
 def run_python(code: str, tests: str | None = None, limits: Limits = Limits(), *, backend: str = "bwrap",

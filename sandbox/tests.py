@@ -37,17 +37,37 @@ def _function(name: str, body: list[ast.stmt]) -> ast.FunctionDef:
                            type_params=[])
 
 
-class _ExplainAsserts(ast.NodeTransformer):
-    """``assert a OP b`` -> evaluate each side once into a temporary, then assert with both values in the message."""
+class _ExplainAsserts:
+    """``assert a OP b`` -> evaluate each side once into a temporary, then assert with both values in the message.
 
-    def visit_FunctionDef(self, node):
-        self.generic_visit(node)
+    Walks statement lists only (bodies of defs, loops, ifs, withs, trys, matches), never into expressions,
+    where no assert can stand: a NodeTransformer over every node cost the host more than the job itself.
+    """
+
+    _BODIES = ("body", "orelse", "finalbody")
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        for field in self._BODIES:
+            statements = getattr(node, field, None)
+            if isinstance(statements, list):
+                setattr(node, field, self._statements(statements))
+        for child in getattr(node, "handlers", ()) or getattr(node, "cases", ()):
+            self.visit(child)
         return node
 
-    def visit_Assert(self, node: ast.Assert):
+    def _statements(self, statements: list[ast.stmt]) -> list[ast.stmt]:
+        rewritten = []
+        for statement in statements:
+            if isinstance(statement, ast.Assert):
+                rewritten.extend(self._assert(statement))
+            else:
+                rewritten.append(self.visit(statement))
+        return rewritten
+
+    def _assert(self, node: ast.Assert) -> list[ast.stmt]:
         test = node.test
         if node.msg is not None or not (isinstance(test, ast.Compare) and len(test.ops) == 1):
-            return node
+            return [node]
         left, right = ast.Name("__fw_left__", ast.Store()), ast.Name("__fw_right__", ast.Store())
         shown = _shown(_OP_TEXT.get(type(test.ops[0]), "?"))
         check = ast.Assert(test=ast.Compare(left=ast.Name("__fw_left__", ast.Load()), ops=test.ops,

@@ -31,6 +31,7 @@ from flywheel_sandbox.cgroups import Cgroup
 START_SECONDS = 30.0
 GRACE_SECONDS = 5.0  # for a zygote to answer after a stop
 EXIT_SECONDS = 0.5  # for the candidate to exit by itself once the judge is done
+CPU_POLL_SECONDS = 0.02  # how often a job's CPU time is read while it runs (RLIMIT_CPU backs it up per process)
 RESULT_CAP = 16 << 20
 ZYGOTE_OVERHEAD = 96 << 20  # the zygote's own memory, on top of the job's limit in its cgroup
 _names = itertools.count()
@@ -236,14 +237,17 @@ class Slot:
             waiting[self.judge] = None
         timed_out = cpu_exceeded = False
         stop_at = give_up = None
+        next_cpu_check = 0.0
         lost = ""
         while any(answer is None for answer in waiting.values()) or pipes.open:
             now = time.monotonic()
             judge_done = results_fd is not None and waiting[self.judge] is not None
             if judge_done and waiting[self.candidate] is None and stop_at is None:
                 stop_at = now + EXIT_SECONDS  # the judge is done: the candidate may exit, then it is stopped
-            if group is not None and not cpu_exceeded and self._cpu_seconds() - cpu_before > limits.cpu_seconds:
-                cpu_exceeded, stop_at = True, now
+            if group is not None and not cpu_exceeded and now >= next_cpu_check:
+                next_cpu_check = now + CPU_POLL_SECONDS  # two cgroup reads: not on every pipe event
+                if self._cpu_seconds() - cpu_before > limits.cpu_seconds:
+                    cpu_exceeded, stop_at = True, now
             if now >= deadline and not timed_out and any(answer is None for answer in waiting.values()):
                 timed_out, stop_at = True, now
             if stop_at is not None and now >= stop_at and give_up is None:

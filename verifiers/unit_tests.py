@@ -21,12 +21,12 @@ status ``timeout``. Sandbox settings come in as arguments (RoundConfig.verifier_
 from __future__ import annotations
 
 import json
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 
 from flywheel.verify import VerdictResult, VerifyItem
 from flywheel_sandbox import Limits, run_io, run_python
+from flywheel_sandbox.runner import default_pool_size
 from flywheel_sandbox.tests import prepare_tests
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
@@ -89,7 +89,7 @@ class UnitTestVerifier:
         self.backend, self.allow_unsafe = backend, allow_unsafe
         self.limits = Limits(cpu_seconds=max(1, int(cpu_seconds)), memory_bytes=memory_bytes,
                              wall_seconds=wall_seconds or 3 * cpu_seconds + 5)
-        self.workers = workers or max(1, os.cpu_count() or 1)
+        self.workers = workers or default_pool_size()  # as many jobs in flight as the pool has slots
 
     def _verify_one(self, item: VerifyItem) -> VerdictResult:
         if not item.prompt.reference:
