@@ -209,6 +209,9 @@ def main(spec_path: str) -> None:
                                                  target_modules=list(lora.target_modules), task_type="CAUSAL_LM"))
     if spec.neftune_alpha:
         add_neftune(model, spec.neftune_alpha)
+    if spec.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
 
     per_epoch = sum(1 for _ in micro_batches(examples, spec, 0, rank, world, tokenizer.pad_token_id))
     steps_per_epoch = math.ceil(per_epoch / spec.gradient_accumulation_steps)
@@ -278,7 +281,9 @@ def main(spec_path: str) -> None:
         stats.update(packing=bool(spec.packing),
                      packing_efficiency=tokens_total / max(1, slots_total),
                      tokens_per_second=tokens_total * world / max(1e-9, time.perf_counter() - train_started),
-                     peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+                     peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                     gradient_checkpointing=bool(getattr(model, "is_gradient_checkpointing", False)),
+                     peak_gpu_memory_mb=torch.cuda.max_memory_allocated() / 2**20 if on_gpu else 0.0)
         (spec.output / "sft_stats.json").write_text(json.dumps(stats))
     if torch.distributed.is_initialized():
         torch.distributed.barrier()

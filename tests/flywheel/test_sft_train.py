@@ -211,3 +211,16 @@ def test_a_killed_orchestrator_takes_the_trainer_with_it_and_the_log_survives(tm
         time.sleep(0.1)
     assert trainers() == []
     assert "step 1/" in (work / "train.log").read_text()
+
+
+def test_gradient_checkpointing_trains_the_same_steps(tmp_path, random_tiny_model_dir):
+    """Recomputing activations changes memory, not the arithmetic: the same losses step for step."""
+    base = SFTConfig(learning_rate=3e-3, epochs=2, batch_size=2, max_seq_len=64, timeout_seconds=300, warmup_ratio=0.0)
+    data = mixture(tmp_path / "mix.parquet")
+    plain = run_sft(random_tiny_model_dir, data, tmp_path / "a", base, work_dir=tmp_path / "wa", **QUIET)
+    recomputed = run_sft(random_tiny_model_dir, data, tmp_path / "b", base.model_copy(update={"gradient_checkpointing": True}),
+                         work_dir=tmp_path / "wb", **QUIET)
+    assert recomputed.stats["gradient_checkpointing"] and not plain.stats["gradient_checkpointing"]
+    assert len(plain.steps) == len(recomputed.steps) > 2
+    for a, b in zip(plain.steps, recomputed.steps):
+        assert abs(a["loss"] - b["loss"]) < 1e-4 * max(1.0, abs(a["loss"])), (a, b)
