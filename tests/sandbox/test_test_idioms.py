@@ -105,3 +105,17 @@ def test_a_case_that_raises_fails_alone_and_no_case_reruns_another():
     result = run(code, tests)
     assert [(t.name, t.passed) for t in result.tests] == [("test_check_1", False), ("test_check_2", True),
                                                            ("test_check_3", True), ("test_calls", True)], result.reason
+
+
+def test_a_candidate_that_bypasses_its_own_filter_still_cannot_name_the_tests_globals():
+    """The dunder and builtin filter runs in the judge: a candidate that patches its side of the hello to send
+    __builtins__ or range gets neither into the tests' namespace."""
+    code = ("import sys\nwire = sys.modules['wire']\n_send = wire.send\n"
+            "def send(fd, message):\n    if 'names' in message:\n"
+            "        message['names']['__builtins__'] = {'d': [['isclose', True]]}\n"
+            "        message['names']['range'] = []\n        message['names']['__name__'] = 'x'\n"
+            "    return _send(fd, message)\nwire.send = send\n"
+            "def f(x):\n    return -1\n")
+    tests = "import math\ndef test_f():\n    for i in range(2):\n        assert math.isclose(f(i), i)\n"
+    result = run(code, tests)
+    assert result.status == "failed" and "AssertionError" in result.tests[0].error, result.reason
