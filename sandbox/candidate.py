@@ -105,13 +105,13 @@ def _hello_error(link_fd, text):
 class _JudgeFunction:
     """A function of the tests, passed as an argument: calling it asks the judge to run it on plain data."""
 
-    __slots__ = ("_link", "_ident", "_serve")
+    __slots__ = ("_ident", "_server")
 
-    def __init__(self, link, ident, serve_one):
-        self._link, self._ident, self._serve = link, ident, serve_one
+    def __init__(self, ident, server):
+        self._ident, self._server = ident, server
 
     def __call__(self, *args, **kwargs):
-        return self._serve.call_back(self._ident, args, kwargs)
+        return self._server.call_back(self._ident, args, kwargs)
 
     def __repr__(self):
         return "<function of the tests>"
@@ -130,7 +130,7 @@ class _Server:
     def from_judge(self, ref):
         side, ident = ref[0], int(ref[1])
         if side == "j":
-            return _JudgeFunction(self.link_fd, ident, self)
+            return _JudgeFunction(ident, self)
         if side != "c":
             raise ValueError("not a handle")
         return self.handles[ident]
@@ -161,18 +161,15 @@ class _Server:
                 kwargs = wire.decode(request["kwargs"], self.from_judge)
                 value = target(*args, **kwargs)
                 # Containers changed in place go back as their new values (the judge updates its own).
-                sent = request["args"]  # the judge's encoding: a list of the arguments' encodings
-                for index, item in enumerate(args):
-                    if type(item) in (list, dict, set):
-                        after = wire.encode(item, self.handle_of)
-                        if index >= len(sent) or after != sent[index]:
-                            mutated.append(["a", index, after])
+                sent_args = request["args"]  # the judge's encodings, to compare with the values after the call
                 sent_kwargs = {pair[0]: pair[1] for pair in request["kwargs"]["d"]}
-                for key, item in kwargs.items():
+                given = [("a", i, item, sent_args[i] if i < len(sent_args) else None) for i, item in enumerate(args)]
+                given += [("k", key, item, sent_kwargs.get(key)) for key, item in kwargs.items()]
+                for where, key, item, sent in given:
                     if type(item) in (list, dict, set):
                         after = wire.encode(item, self.handle_of)
-                        if after != sent_kwargs.get(key):
-                            mutated.append(["k", key, after])
+                        if after != sent:
+                            mutated.append([where, key, after])
             elif op == "getattr":
                 value = getattr(target, request["name"])
             elif op == "iter":
