@@ -54,8 +54,45 @@ class _Endpoint:
 @dataclass
 class _Job:
     index: int
-    prompt: Prompt
+    payload: object
+    label: str  # names the item in errors: "prompt p3 (tasks.jsonl:4)"
     attempts: int = 0
+
+
+class RequestRefused(RuntimeError):
+    """An endpoint refused one request for good (a 4xx other than 408/409/429); the message names both."""
+
+
+def clients_for(urls: list[str], api_key_env: str, timeout_seconds: float) -> list[_Endpoint]:
+    from openai import OpenAI
+
+    key = os.environ.get(api_key_env) or "not-needed"
+    # max_retries=0: a retry may go to another endpoint, so retries are decided here, not in the client.
+    return [_Endpoint(url, OpenAI(base_url=url, api_key=key, max_retries=0, timeout=timeout_seconds)) for url in urls]
+
+
+def call_endpoints(endpoints: list[_Endpoint], payloads: list, labels: list[str], request: Callable, *,
+                   max_concurrency: int, max_retries: int, endpoint_retry_seconds: float,
+                   progress: Callable[[int], None] | None = None, refusals_per_item: bool = False,
+                   on_result: Callable[[int, object], None] | None = None) -> list:
+    """``request(endpoint, payload)`` for every payload, spread over the endpoints with ``max_concurrency``
+    in flight on each, with the retry and failover rules of this module; the results in payload order.
+
+    ``refusals_per_item``: a request the endpoint refuses for good (a 4xx) becomes that item's result, a
+    :class:`RequestRefused`, instead of failing the call (a judge keeps the other verdicts). Running out of
+    retries always fails the call: every endpoint is down or overloaded, and the next items would wait as
+    long. ``on_result(index, result)`` is called, in a worker thread, as each result arrives."""
+    run = _Run(endpoints, [_Job(i, p, label) for i, (p, label) in enumerate(zip(payloads, labels))], request,
+               max_retries, endpoint_retry_seconds, progress, refusals_per_item, on_result)
+    threads = [threading.Thread(target=run.serve, args=(endpoint,), daemon=True, name=f"openai-{number}-{slot}")
+               for number, endpoint in enumerate(endpoints) for slot in range(max_concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if run.error is not None:
+        raise run.error
+    return run.results
 
 
 class OpenAIGenerator:
@@ -63,8 +100,6 @@ class OpenAIGenerator:
                  model: str = "default", api_key_env: str = "OPENAI_API_KEY", max_concurrency: int = 8,
                  max_retries: int = 5, timeout_seconds: float = 120.0, endpoint_retry_seconds: float = 30.0,
                  stop_token_ids: list[int] | None = None):
-        from openai import OpenAI
-
         urls = list(base_urls or ([base_url] if base_url else []))
         if not urls:
             raise ValueError("the openai backend needs generation.openai.base_url or base_urls")
@@ -73,10 +108,7 @@ class OpenAIGenerator:
         self.max_concurrency, self.max_retries = max_concurrency, max_retries
         self.endpoint_retry_seconds = endpoint_retry_seconds
         self.stop_token_ids = stop_token_ids
-        key = os.environ.get(api_key_env) or "not-needed"
-        # max_retries=0: a retry may go to another endpoint, so retries are decided here, not in the client.
-        self.endpoints = [_Endpoint(url, OpenAI(base_url=url, api_key=key, max_retries=0, timeout=timeout_seconds))
-                          for url in urls]
+        self.endpoints = clients_for(urls, api_key_env, timeout_seconds)
 
     def _one(self, endpoint: _Endpoint, prompt: Prompt, params: SamplingParams, round_number: int) -> list[Sample]:
         seed = derive_seed(params.seed, round_number, prompt.id)
@@ -101,17 +133,12 @@ class OpenAIGenerator:
 
     def generate(self, prompts: list[Prompt], params: SamplingParams, round_number: int,
                  progress: Callable[[int], None] | None = None) -> list[Sample]:
-        run = _Run(self, [_Job(i, p) for i, p in enumerate(prompts)], params, round_number, progress)
-        threads = [threading.Thread(target=run.serve, args=(endpoint,), daemon=True,
-                                    name=f"openai-{number}-{slot}")
-                   for number, endpoint in enumerate(self.endpoints) for slot in range(self.max_concurrency)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if run.error is not None:
-            raise run.error
-        return [sample for batch in run.results for sample in batch]
+        batches = call_endpoints(
+            self.endpoints, prompts, [f"prompt {p.id} ({p.source})" for p in prompts],
+            lambda endpoint, prompt: self._one(endpoint, prompt, params, round_number),
+            max_concurrency=self.max_concurrency, max_retries=self.max_retries,
+            endpoint_retry_seconds=self.endpoint_retry_seconds, progress=progress)
+        return [sample for batch in batches for sample in batch]
 
     def close(self) -> None:
         for endpoint in self.endpoints:
@@ -119,12 +146,15 @@ class OpenAIGenerator:
 
 
 class _Run:
-    """One generate() call: a queue of prompts that the endpoints' threads drain."""
+    """One call_endpoints() call: a queue of requests that the endpoints' threads drain."""
 
-    def __init__(self, generator: OpenAIGenerator, jobs: list[_Job], params, round_number, progress):
-        self.generator, self.params, self.round_number, self.progress = generator, params, round_number, progress
+    def __init__(self, endpoints: list[_Endpoint], jobs: list[_Job], request: Callable, max_retries: int,
+                 endpoint_retry_seconds: float, progress, refusals_per_item: bool, on_result):
+        self.endpoints, self.request, self.progress = endpoints, request, progress
+        self.max_retries, self.endpoint_retry_seconds = max_retries, endpoint_retry_seconds
+        self.refusals_per_item, self.on_result = refusals_per_item, on_result
         self.queue = deque(jobs)
-        self.results: list[list[Sample] | None] = [None] * len(jobs)
+        self.results: list = [None] * len(jobs)
         self.remaining = len(jobs)
         self.error: BaseException | None = None
         self.changed = threading.Condition()
@@ -147,7 +177,7 @@ class _Run:
 
         while (job := self._next_job(endpoint)) is not None:
             try:
-                samples = self.generator._one(endpoint, job.prompt, self.params, self.round_number)
+                result = self.request(endpoint, job.payload)
             except openai.APITimeoutError as error:  # the request, or the server, is slow: retry anywhere
                 self._retry(endpoint, job, error, endpoint_down=False)
             except openai.APIConnectionError as error:  # refused or reset: the server is gone for now
@@ -156,38 +186,47 @@ class _Run:
                 if error.status_code in (408, 409, 429) or error.status_code >= 500:
                     self._retry(endpoint, job, error, endpoint_down=False)
                 else:
-                    self._fail(EndpointsFailed(f"{endpoint.url} refused prompt {job.prompt.id} "
-                                               f"({job.prompt.source}): {error}"), error)
+                    refused = RequestRefused(f"{endpoint.url} refused {job.label}: {error}")
+                    if self.refusals_per_item:
+                        refused.__cause__ = error
+                        self._done(endpoint, job, refused, ok=False)
+                    else:
+                        self._fail(EndpointsFailed(str(refused)), error)
             except Exception as error:  # noqa: BLE001 - a malformed answer or a bug: generate() raises it
                 self._fail(error)
             else:
-                with self.changed:
-                    self.results[job.index] = samples
-                    self.remaining -= 1
-                    endpoint.failures, endpoint.served = 0, endpoint.served + 1
-                    self.changed.notify_all()
-                if self.progress:
-                    self.progress(1)
+                self._done(endpoint, job, result, ok=True)
+
+    def _done(self, endpoint: _Endpoint, job: _Job, result, ok: bool) -> None:
+        if self.on_result is not None:
+            self.on_result(job.index, result)
+        with self.changed:
+            self.results[job.index] = result
+            self.remaining -= 1
+            if ok:
+                endpoint.failures, endpoint.served = 0, endpoint.served + 1
+            self.changed.notify_all()
+        if self.progress:
+            self.progress(1)
 
     def _retry(self, endpoint: _Endpoint, job: _Job, error: BaseException, endpoint_down: bool) -> None:
-        g = self.generator
         with self.changed:
             now = time.monotonic()
             endpoint.failures += 1
             # Exponential backoff per endpoint; a server's own Retry-After wins. A dead endpoint is probed
             # again after at most endpoint_retry_seconds (one request, which goes back to the queue if refused).
-            cap = g.endpoint_retry_seconds if endpoint_down else BACKOFF_MAX_SECONDS
+            cap = self.endpoint_retry_seconds if endpoint_down else BACKOFF_MAX_SECONDS
             delay = _retry_after(error)
             if delay is None:
                 delay = BACKOFF_BASE_SECONDS * 2 ** (endpoint.failures - 1)
             endpoint.out_until = now + min(cap, delay)
             # An outage of one endpoint while another is up costs the prompt nothing: it just moves.
-            if not (endpoint_down and any(e.is_up(now) for e in g.endpoints)):
+            if not (endpoint_down and any(e.is_up(now) for e in self.endpoints)):
                 job.attempts += 1
-            if job.attempts > g.max_retries:
-                urls = ", ".join(e.url for e in g.endpoints)
-                self.error = error if len(g.endpoints) == 1 else EndpointsFailed(
-                    f"prompt {job.prompt.id} failed {job.attempts} times on the endpoints ({urls}); "
+            if job.attempts > self.max_retries:
+                urls = ", ".join(e.url for e in self.endpoints)
+                self.error = error if len(self.endpoints) == 1 else EndpointsFailed(
+                    f"{job.label} failed {job.attempts} times on the endpoints ({urls}); "
                     f"last: {type(error).__name__}: {error}")
                 if self.error is not error:
                     self.error.__cause__ = error

@@ -125,7 +125,7 @@ def test_every_endpoint_down_fails_naming_them(doubles):
     for double in doubles:
         double.kill()
     started = time.monotonic()
-    with pytest.raises(EndpointsFailed, match=r"p\d+ failed 3 times on the endpoints .*127\.0\.0\.1.*127\.0\.0\.1"):
+    with pytest.raises(EndpointsFailed, match=r"p\d+ \(tasks.jsonl:\d+\) failed 3 times on the endpoints .*127\.0\.0\.1.*127\.0\.0\.1"):
         generator([d.url for d in doubles], max_retries=2, endpoint_retry_seconds=0.2).generate(prompts(4), PARAMS, 1)
     assert time.monotonic() - started < 10
 
