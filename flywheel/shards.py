@@ -51,7 +51,7 @@ from flywheel.io import (
 from flywheel.lineage import stage_key
 from flywheel.schema import VERDICT_SCHEMA, table_to_prompts, table_to_samples, verdicts_to_table
 from flywheel.stage_runs import verifiers_by_domain
-from flywheel.verify import VerifierFailed, discover, load_verifier, load_verifiers, verify_samples
+from flywheel.verify import VerifierFailed, close_verifiers, discover, load_verifier, load_verifiers, verify_samples
 
 
 class StaleShard(RuntimeError):
@@ -131,20 +131,26 @@ def verify_shard(config: RoundConfig, round_number: int, shard: int, n_shards: i
     by_domain, size, folder = verifiers_by_domain(config), config.verifiers.chunk_size, chunk_folder(path)
     loaded = None  # verifiers load at the first chunk that needs them: a rerun that keeps all loads none
     chunk_paths, n_verified = [], 0
-    for index, chunk in enumerate(shard_chunks(paths.samples, shard, n_shards, size)):
-        chunk_path, chunk_key = keyed_chunk(folder, key, index, size)
-        if written_key(chunk_path) != chunk_key:
-            if loaded is None:
-                loaded = load_verifiers({n for names in by_domain.values() for n in names}, config.verifier_options())
-            ids = pc.unique(chunk.column("prompt_id"))
-            verdicts = verify_samples(table_to_prompts(prompts.filter(pc.is_in(prompts.column("id"), value_set=ids))),
-                                      table_to_samples(chunk), by_domain, required=config.verifiers.required,
-                                      timeout=config.verifiers.timeout_seconds, loaded=loaded)
-            write_parquet_keyed(verdicts_to_table(verdicts), chunk_key, chunk_path)
-            n_verified += 1
-        chunk_paths.append(chunk_path)
-        if progress:
-            progress(chunk.num_rows)
+    try:
+        for index, chunk in enumerate(shard_chunks(paths.samples, shard, n_shards, size)):
+            chunk_path, chunk_key = keyed_chunk(folder, key, index, size)
+            if written_key(chunk_path) != chunk_key:
+                if loaded is None:
+                    loaded = load_verifiers({n for names in by_domain.values() for n in names},
+                                            config.verifier_options())
+                ids = pc.unique(chunk.column("prompt_id"))
+                verdicts = verify_samples(
+                    table_to_prompts(prompts.filter(pc.is_in(prompts.column("id"), value_set=ids))),
+                    table_to_samples(chunk), by_domain, required=config.verifiers.required,
+                    timeout=config.verifiers.timeout_seconds, loaded=loaded)
+                write_parquet_keyed(verdicts_to_table(verdicts), chunk_key, chunk_path)
+                n_verified += 1
+            chunk_paths.append(chunk_path)
+            if progress:
+                progress(chunk.num_rows)
+    finally:
+        if loaded is not None:
+            close_verifiers(loaded)  # a managed judge server stops with the shard, on failure too
     table = concat_parquet(chunk_paths, VERDICT_SCHEMA)
     write_parquet_keyed(table, key, path)
     shutil.rmtree(folder, ignore_errors=True)  # the part holds them now

@@ -129,6 +129,18 @@ def load_verifiers(names, options: dict[str, dict] | None = None) -> LoadedVerif
     return loaded
 
 
+def close_verifiers(loaded: LoadedVerifiers) -> None:
+    """Let each loaded verifier release what it holds (a judge's managed server); one that fails to close
+    does not keep the others open."""
+    for verifier, _ in loaded.values():
+        close = getattr(verifier, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - its verdicts are written; a failed clean-up must not undo them
+                pass
+
+
 def verify_samples(prompts: list[Prompt], samples: list[Sample], verifiers_by_domain: dict[str, list[str]], *,
                    required: list[str] = (), timeout: float = 600.0,
                    options: dict[str, dict] | None = None, loaded: LoadedVerifiers | None = None) -> list[Verdict]:
@@ -144,11 +156,15 @@ def verify_samples(prompts: list[Prompt], samples: list[Sample], verifiers_by_do
         prompt = by_id[sample.prompt_id]
         for name in verifiers_by_domain.get(prompt.domain, []):
             work.setdefault(name, []).append(VerifyItem(prompt, sample))
-    loaded = {**load_verifiers([n for n in work if n not in (loaded or {})], options), **(loaded or {})}
+    own = load_verifiers([n for n in work if n not in (loaded or {})], options)  # closed here, the rest by the caller
+    loaded = {**own, **(loaded or {})}
     verdicts: list[Verdict] = []
-    for name, items in work.items():
-        verifier, load_error = loaded[name]
-        verdicts.extend(_run_one_verifier(name, verifier, load_error, items, timeout, name in required))
+    try:
+        for name, items in work.items():
+            verifier, load_error = loaded[name]
+            verdicts.extend(_run_one_verifier(name, verifier, load_error, items, timeout, name in required))
+    finally:
+        close_verifiers(own)
     return verdicts
 
 

@@ -36,6 +36,7 @@ def test_verifiers_lists_builtins():
     out = subprocess.run([sys.executable, "-m", "flywheel.cli", "verifiers"], capture_output=True, text=True,
                          cwd=ROOT).stdout
     assert "math" in out and "unit_tests" in out
+    assert "llm_judge" in out and "reward_model" in out
 
 
 def test_compose_file_is_valid():
