@@ -128,6 +128,32 @@ class PromptsConfig(_Strict):
     allow_empty: bool = Field(False, description="an empty prompt source is an error unless this is true")
 
 
+class CombineRule(_Strict):
+    """How a domain's verifiers make one decision. ``all_of``: every one passed (the default); ``any_of``:
+    at least one (Llama 3.1: reward model top quartile OR judge high); ``weighted``: the sum of weight x
+    score over the verifiers, passing at ``threshold`` or in the round's ``top_quantile``. Selection uses
+    the combined decision; the ``decisions`` table says which verifiers let a sample in or kept it out."""
+
+    rule: Literal["all_of", "any_of", "weighted"] = "all_of"
+    weights: dict[str, float] = Field({}, description="weighted: per verifier (default 1.0 each)")
+    threshold: float | None = Field(None, description="weighted: pass at or above this combined score")
+    top_quantile: float | None = Field(None, gt=0.0, le=1.0,
+                                       description="weighted: pass in the top fraction of the round's combined scores")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rule_alone(cls, value):
+        return {"rule": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _weighted_needs_a_cut(self) -> "CombineRule":
+        if self.rule == "weighted" and (self.threshold is None) == (self.top_quantile is None):
+            raise ValueError("a weighted rule needs exactly one of threshold or top_quantile")
+        if self.rule != "weighted" and (self.weights or self.threshold is not None or self.top_quantile is not None):
+            raise ValueError(f"weights, threshold and top_quantile belong to the weighted rule, not {self.rule}")
+        return self
+
+
 class VerifiersConfig(_Strict):
     math: list[str] = ["math"]
     code: list[str] = ["unit_tests"]
@@ -140,6 +166,8 @@ class VerifiersConfig(_Strict):
     options: dict[str, dict] = Field({}, description="keyword arguments per verifier, e.g. reward_model: {top_quantile}")
     shards: int = Field(1, ge=1, le=4096, description="split verification by prompt-id hash into this many parts; "
                         "the Dagster graph runs them in parallel (one process or pod each) and retries one alone")
+    combine: dict[Domain, CombineRule] = Field({}, description="per domain: all_of (default), any_of, or weighted "
+                                               "{weights, threshold | top_quantile}")
 
     def for_domain(self, domain: str) -> list[str]:
         return list(getattr(self, domain))
@@ -150,7 +178,15 @@ class VerifiersConfig(_Strict):
         missing = [name for name in self.required if name not in used]
         if missing:
             raise ValueError(f"required verifiers {missing} are not listed for any domain")
+        for domain, rule in self.combine.items():
+            stray = sorted(set(rule.weights) - set(getattr(self, domain)))
+            if stray:
+                raise ValueError(f"combine.{domain}.weights names {stray}, which are not {domain} verifiers "
+                                 f"({getattr(self, domain)})")
         return self
+
+    def rule_for(self, domain: str) -> CombineRule:
+        return self.combine.get(domain, CombineRule())
 
 
 class SelectionConfig(_Strict):
@@ -381,6 +417,9 @@ class RoundConfig(_Strict):
         """Per-verifier keyword arguments: the sandbox section for ``unit_tests``, then the user's own options."""
         options = {name: dict(values) for name, values in self.verifiers.options.items()}
         options["unit_tests"] = {**self.sandbox.verifier_options(), **options.get("unit_tests", {})}
+        # The judge's replies are cached in the workdir, so a rerun or a resume pays for none twice.
+        options["llm_judge"] = {"cache_path": str(self.workdir / "cache" / "llm_judge.sqlite"),
+                                **options.get("llm_judge", {})}
         return options
 
     @field_validator("workdir")
@@ -414,9 +453,20 @@ def _format_errors(source: str, error: ValidationError) -> str:
 def _resolve_option_paths(data: dict, base: Path) -> None:
     """Verifier options are free-form; their ``path`` keys still resolve against the config file."""
     options = (data.get("verifiers") or {}).get("options") or {}
+    def resolved(value: str) -> str:
+        return value if Path(value).is_absolute() else str((base / value).resolve())
+
     for values in options.values():
-        if isinstance(values, dict) and isinstance(values.get("path"), str) and not Path(values["path"]).is_absolute():
-            values["path"] = str((base / values["path"]).resolve())
+        if not isinstance(values, dict):
+            continue
+        if isinstance(values.get("path"), str):
+            values["path"] = resolved(values["path"])
+        rubric = values.get("rubric")  # a rubric file (llm_judge), named alone or per domain
+        if isinstance(rubric, str) and rubric.endswith((".yaml", ".yml")):
+            values["rubric"] = resolved(rubric)
+        elif isinstance(rubric, dict):
+            values["rubric"] = {d: resolved(r) if isinstance(r, str) and r.endswith((".yaml", ".yml")) else r
+                                for d, r in rubric.items()}
 
 
 def parse_config(data: dict, *, base_dir: Path, source: str = "<config>") -> RoundConfig:

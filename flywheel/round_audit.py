@@ -161,6 +161,7 @@ def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
         # Verdicts a wall-clock deadline decided (the only ones load could change), over the round's
         # training and evaluation verdicts.
         **_timeouts(store, round_number),
+        **_judge_cost(store, round_number),
         "n_prompts_all_pass": difficulty.get("all_pass", 0), "n_prompts_none_pass": difficulty.get("none_pass", 0),
         "stop": decision.stop, "stop_reason": decision.reason,
     }
@@ -177,6 +178,20 @@ def _timeouts(store: Store, round_number: int) -> dict:
         "SELECT count(*) FILTER (WHERE status = 'timeout'), count(*) FROM (SELECT status FROM verdicts WHERE round = ? "
         "UNION ALL SELECT status FROM eval_verdicts WHERE round = ?)", [round_number, round_number])[1]
     return {"verifier_timeouts": timeouts, "timeout_rate": timeouts / total if total else 0.0}
+
+
+def _judge_cost(store: Store, round_number: int) -> dict:
+    """Tokens a judge verifier (llm_judge) recorded in its verdicts' details, and their estimated price, over
+    the round's training and evaluation verdicts; a cached reply counts what it cost when it was made."""
+    (prompt_tokens, completion_tokens, usd), = store.query(
+        "SELECT sum(CAST(json_extract(details, '$.prompt_tokens') AS BIGINT)), "
+        "sum(CAST(json_extract(details, '$.completion_tokens') AS BIGINT)), "
+        "sum(CAST(json_extract(details, '$.cost_usd') AS DOUBLE)) "
+        "FROM (SELECT details FROM verdicts WHERE round = ? UNION ALL SELECT details FROM eval_verdicts WHERE round = ?) "
+        "WHERE details IS NOT NULL AND json_extract(details, '$.prompt_tokens') IS NOT NULL",
+        [round_number, round_number])[1]
+    return {"judge_prompt_tokens": prompt_tokens or 0, "judge_completion_tokens": completion_tokens or 0,
+            "judge_cost_usd": usd or 0.0}
 
 
 def previous_eval_pass_at_1(store: Store, round_number: int) -> float | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from flywheel.io import atomic_path, require_stage_output
 from flywheel.schema import EXAMPLE_SCHEMA, table_to_prompts, table_to_samples, table_to_verdicts
-from flywheel.select import Policy, judge_samples, select_best_per_prompt
+from flywheel.select import Policy, judge_samples, select_best_per_prompt, top_quantile_cut
 from flywheel.store import sql_string
 
 CHUNK_SAMPLES = 8192  # samples per chunk of prompts (whole prompts: a chunk may hold a few more)
@@ -31,6 +31,11 @@ DUCKDB_MEMORY_LIMIT = "1GB"  # past this DuckDB's sorts spill to the scratch fol
 DIFFICULTY_SCHEMA = pa.schema([("prompt_id", pa.string()), ("domain", pa.string()), ("n_samples", pa.int64()),
                                ("n_passed", pa.int64()), ("pass_rate", pa.float64()), ("status", pa.string())])
 ACCEPTED_SCHEMA = pa.schema([("prompt_id", pa.string()), ("sample_index", pa.int32()), ("domain", pa.string())])
+DECISION_SCHEMA = pa.schema([("prompt_id", pa.string()), ("sample_index", pa.int32()), ("domain", pa.string()),
+                             ("rule", pa.string()), ("passed", pa.bool_()), ("finished", pa.bool_()),
+                             ("score", pa.float64()), ("passed_by", pa.list_(pa.string())),
+                             ("failed_by", pa.list_(pa.string()))])
+SCHEMAS = {"difficulty": DIFFICULTY_SCHEMA, "accepted": ACCEPTED_SCHEMA, "decisions": DECISION_SCHEMA}
 
 
 @dataclass
@@ -44,10 +49,11 @@ class RoundSelection:
     status: Counter = field(default_factory=Counter)
     difficulty: list[pa.Table] = field(default_factory=list)
     accepted: list[pa.Table] = field(default_factory=list)
+    decisions: list[pa.Table] = field(default_factory=list)
+    cuts: dict[str, float] = field(default_factory=dict)
 
     def table(self, name: str) -> pa.Table:
-        schema = DIFFICULTY_SCHEMA if name == "difficulty" else ACCEPTED_SCHEMA
-        return pa.concat_tables(getattr(self, name)) if getattr(self, name) else schema.empty_table()
+        return pa.concat_tables(getattr(self, name)) if getattr(self, name) else SCHEMAS[name].empty_table()
 
 
 class _PositionStream:
@@ -111,6 +117,7 @@ def select_round(prompts_path: Path, samples_path: Path, verdicts_path: Path, pr
         position = (f"CREATE TABLE positions AS SELECT id AS prompt_id, file_row_number AS position "
                     f"FROM read_parquet({sql_string(prompts_path)}, file_row_number = true)")
         connection.execute(position)
+        policy = _with_round_cuts(connection, prompts_path, verdicts_path, verifiers_by_domain, policy)
         samples = _stream(connection.cursor(), f"SELECT s.*, p.position FROM read_parquet({sql_string(samples_path)}) "
                           "s JOIN positions p USING (prompt_id) ORDER BY p.position, s.sample_index")
         verdicts = _stream(connection.cursor(), "SELECT v.*, p.position FROM "
@@ -122,7 +129,7 @@ def select_round(prompts_path: Path, samples_path: Path, verdicts_path: Path, pr
                 connection.cursor(), f"SELECT e.*, coalesce(p.position, {n_prompts}) AS position "
                 f"FROM read_parquet({sql_string(previous_pool)}) e LEFT JOIN positions p USING (prompt_id) "
                 "ORDER BY position, e.prompt_id, e.example_id")
-        result = RoundSelection()
+        result = RoundSelection(cuts=dict(policy.cuts))
         unsorted = scratch / "pool.unsorted.parquet"
         with pq.ParquetWriter(unsorted, EXAMPLE_SCHEMA.append(pa.field("seq", pa.int64()))) as writer:
             done = -1
@@ -146,13 +153,34 @@ def select_round(prompts_path: Path, samples_path: Path, verdicts_path: Path, pr
     return result
 
 
+def _with_round_cuts(connection: duckdb.DuckDBPyConnection, prompts_path: Path, verdicts_path: Path,
+                     verifiers_by_domain: dict[str, list[str]], policy: Policy) -> Policy:
+    """The policy with each weighted top-quantile domain's cut over the whole round's combined scores (a
+    sample with an errored verifier has none), so chunks decide as one pass would."""
+    cuts = {}
+    for domain, rule in policy.combine.items():
+        names = verifiers_by_domain.get(domain, [])
+        if rule.rule != "weighted" or rule.top_quantile is None or not names:
+            continue
+        connection.register("weights", pa.table({"verifier": names, "weight": [rule.weight(n) for n in names]}))
+        scores = connection.execute(
+            f"SELECT sum(w.weight * v.score) FROM read_parquet({sql_string(verdicts_path)}) v "
+            f"JOIN read_parquet({sql_string(prompts_path)}) p ON p.id = v.prompt_id JOIN weights w USING (verifier) "
+            "WHERE p.domain = ? GROUP BY v.prompt_id, v.sample_index "
+            "HAVING count(*) FILTER (WHERE v.status = 'ok') = ?", [domain, len(names)]).fetchall()
+        connection.unregister("weights")
+        cuts[domain] = top_quantile_cut([score for (score,) in scores], rule.top_quantile)
+    return replace(policy, cuts=cuts) if cuts else policy
+
+
 def _select_chunk(prompts: pa.Table, samples: pa.Table, verdicts: pa.Table, pool: pa.Table,
                   verifiers_by_domain: dict[str, list[str]], policy: Policy, k: int, near_threshold: float | None,
                   result: RoundSelection, writer: pq.ParquetWriter) -> None:
     chunk_prompts = table_to_prompts(prompts)
+    decisions: list[dict] = []
     accepted, difficulty = judge_samples(table_to_samples(samples.drop_columns(["position"])),
                                          table_to_verdicts(verdicts.drop_columns(["position"])), chunk_prompts,
-                                         verifiers_by_domain, policy)
+                                         verifiers_by_domain, policy, decisions)
     selected = select_best_per_prompt(chunk_prompts, accepted, k, pool.drop_columns(["position"]).to_pylist(),
                                       near_threshold=near_threshold)
     domain_of = {p.id: p.domain for p in chunk_prompts}
@@ -166,6 +194,7 @@ def _select_chunk(prompts: pa.Table, samples: pa.Table, verdicts: pa.Table, pool
     result.pool_by_round.update(str(row["origin_round"]) for row in selected)
     result.status.update(row["status"] for row in difficulty)
     result.difficulty.append(pa.Table.from_pylist(difficulty, schema=DIFFICULTY_SCHEMA))
+    result.decisions.append(pa.Table.from_pylist(decisions, schema=DECISION_SCHEMA))
     result.accepted.append(pa.Table.from_pylist(
         [{"prompt_id": s.prompt_id, "sample_index": s.sample_index, "domain": domain_of[s.prompt_id]}
          for s, _ in accepted], schema=ACCEPTED_SCHEMA))

@@ -138,12 +138,14 @@ def select(config: RoundConfig, round_number: int, store: Store) -> dict:
     previous = RoundPaths(config.workdir, round_number - 1).selected \
         if s.pool_previous_rounds and round_number > 1 else None
     chosen = select_round(paths.prompts, paths.samples, paths.verdicts, previous, paths.selected,
-                          verifiers_by_domain(config), Policy.from_config(s), k=s.k,
+                          verifiers_by_domain(config), Policy.from_config(s, config.verifiers), k=s.k,
                           near_threshold=s.near_duplicate_threshold, scratch=paths.dir / ".select-scratch")
     store.attach_parquet("selections", round_number, paths.selected)
     store.replace_round("prompt_difficulty", round_number, chosen.table("difficulty"))
     store.replace_round("accepted_samples", round_number, chosen.table("accepted"))
+    store.replace_round("decisions", round_number, chosen.table("decisions"))
     return {"n_accepted": chosen.n_accepted, "n_selected_pool": chosen.n_selected,
+            **({"combined_cuts": chosen.cuts} if chosen.cuts else {}),
             "pool_by_round": dict(sorted(chosen.pool_by_round.items())),
             "prompts_all_pass": chosen.status["all_pass"], "prompts_none_pass": chosen.status["none_pass"]}
 

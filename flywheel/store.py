@@ -66,6 +66,11 @@ TABLES: dict[str, dict[str, str]] = {
     "eval_verdicts": duckdb_columns(Verdict, leading={**ROUND, "split": "VARCHAR"}),
     "accepted_samples": {"round": "INTEGER", "prompt_id": "VARCHAR", "sample_index": "INTEGER",
                          "domain": "VARCHAR"},
+    # One row per judged sample: its domain's combined decision (verifiers.combine) and the verifiers
+    # that passed it (passed_by) or failed, errored or gave no verdict (failed_by).
+    "decisions": {"round": "INTEGER", "prompt_id": "VARCHAR", "sample_index": "INTEGER", "domain": "VARCHAR",
+                  "rule": "VARCHAR", "passed": "BOOLEAN", "finished": "BOOLEAN", "score": "DOUBLE",
+                  "passed_by": "VARCHAR[]", "failed_by": "VARCHAR[]"},
     "evaluations": {"round": "INTEGER", "split": "VARCHAR", "domain": "VARCHAR", "n_prompts": "INTEGER",
                     "n_samples_per_prompt": "INTEGER", "pass_at_1": "DOUBLE", "pass_at_k": "DOUBLE",
                     "k": "INTEGER", "checkpoint": "VARCHAR"},
@@ -81,7 +86,8 @@ TABLES: dict[str, dict[str, str]] = {
                       "distinct_2": "DOUBLE", "diversity_metric": "VARCHAR", "diversity_value": "DOUBLE",
                       "verifier_errors": "INTEGER", "verifier_timeouts": "INTEGER", "timeout_rate": "DOUBLE",
                       "n_prompts_all_pass": "INTEGER", "n_prompts_none_pass": "INTEGER", "stop": "BOOLEAN",
-                      "stop_reason": "VARCHAR"},
+                      "stop_reason": "VARCHAR", "judge_prompt_tokens": "BIGINT", "judge_completion_tokens": "BIGINT",
+                      "judge_cost_usd": "DOUBLE"},
 }
 
 
@@ -274,6 +280,10 @@ class Store:
     def _ensure_schema(self, connection: duckdb.DuckDBPyConnection) -> None:
         kinds = dict(connection.execute("SELECT table_name, table_type FROM information_schema.tables "
                                         "WHERE table_schema = 'main'").fetchall())
+        existing: dict[str, set[str]] = {}
+        for table, column in connection.execute("SELECT table_name, column_name FROM information_schema.columns "
+                                                "WHERE table_schema = 'main'").fetchall():
+            existing.setdefault(table, set()).add(column)
         connection.execute(PARQUET_FILES_DDL)
         connection.execute(PARQUET_BASE_DDL)
         moved = self._moved(connection)
@@ -281,6 +291,9 @@ class Store:
             ddl = ", ".join(f"{column} {kind}" for column, kind in columns.items())
             if name not in PARQUET_TABLES:
                 connection.execute(f"CREATE TABLE IF NOT EXISTS {name} ({ddl})")
+                if name in kinds:  # a store made before a column was added gets it, empty
+                    for column in sorted(columns.keys() - existing.get(name, set())):
+                        connection.execute(f"ALTER TABLE {name} ADD COLUMN {column} {columns[column]}")
                 continue
             if kinds.get(name) == "BASE TABLE":  # a store from before the views: its rows are kept
                 connection.execute(f"ALTER TABLE {name} RENAME TO legacy_{name}")
