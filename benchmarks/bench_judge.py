@@ -9,7 +9,7 @@ and corruptions of it, judged in one process by:
 - llm_judge cached: the same pairs again, every reply from the cache (a rerun or a resume).
 It also prints how often the judge and the reward model agree that an answer is the right one.
 
-    .venv/bin/python benchmarks/bench_judge.py [--pairs 120] [--concurrency 8]
+    .venv/bin/python benchmarks/bench_judge.py [--pairs 120] [--concurrency 16]
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def timed(verifier, items) -> tuple[list, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=120)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
     items, right = pairs(args.pairs)
     reward = RewardModelVerifier(top_quantile=0.5)

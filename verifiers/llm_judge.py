@@ -49,7 +49,7 @@ class LLMJudgeVerifier:
     def __init__(self, backend: str = "vllm_server", path: str | None = None, base_url: str | None = None,
                  base_urls: list[str] | None = None, model: str = "default", api_key_env: str = "OPENAI_API_KEY",
                  rubric: str | dict[str, str] | None = None, threshold: float | None = None, max_tokens: int = 64,
-                 seed: int = 0, max_concurrency: int = 8, max_retries: int = 3, timeout_seconds: float = 120.0,
+                 seed: int = 0, max_concurrency: int = 16, max_retries: int = 3, timeout_seconds: float = 120.0,
                  endpoint_retry_seconds: float = 10.0, vllm: dict | None = None, cache_path: str | None = None,
                  usd_per_million_prompt_tokens: float = 0.0, usd_per_million_completion_tokens: float = 0.0):
         if backend not in ("openai", "vllm_server"):
