@@ -17,6 +17,7 @@ from dagster_project.assets import ROUND_ASSETS, round_zero_assets
 from dagster_project.resources import default_resources
 from flywheel import lineage
 from flywheel.cli import check_free_space, print_rounds
+from flywheel.preflight import require_preflight
 from flywheel.config import DEFAULT_CONFIG, load_config, with_backend, with_seed, write_effective_config
 from flywheel.store import Store
 from flywheel.workdir_lock import workdir_lock
@@ -192,17 +193,19 @@ def _stops(config, round_number: int) -> bool:
 
 
 def cmd_demo(args, console: Console) -> int:
-    """``flywheel demo``: the CLI parses the arguments, this runs the rounds (entry point flywheel.commands:demo)."""
+    """``flywheel run`` and ``flywheel demo``: the CLI parses the arguments, this runs the rounds (entry point
+    flywheel.commands:demo)."""
     config = load_config(args.config, workdir=args.workdir)  # fail fast on a bad config
     if args.seed is not None:
         config = with_seed(config, args.seed)
     if args.backend is not None:
         config = with_backend(config, args.backend)
+    require_preflight(config)  # every problem a round would meet late, named now (flywheel check)
     check_free_space(config.workdir)
     with workdir_lock(config.workdir):  # a second run on this workdir fails at once, naming this one
         effective = write_effective_config(config)
         started = time.perf_counter()
-        console.print(f"[bold]flywheel demo[/bold]: {args.rounds} round(s) in {config.workdir} (config: {effective})")
+        console.print(f"[bold]flywheel {getattr(args, 'command', 'demo')}[/bold]: {args.rounds} round(s) in {config.workdir} (config: {effective})")
         materialize_rounds(str(effective), str(config.workdir), 1, args.rounds, console,
                            stop_on_rule=not args.ignore_stop)
     store = Store(config.workdir / "flywheel.duckdb")

@@ -1,4 +1,4 @@
-"""The ``flywheel`` command: demo, launch, sql, snapshot, report, verifiers, decontaminate, sft-worker.
+"""The ``flywheel`` command: run, demo, check, launch, sql, snapshot, report, verifiers, decontaminate, sft-worker.
 
 ``demo`` hands off to dagster_project through the ``flywheel.commands`` entry point, so the
 library itself never imports dagster or its Dagster layer.
@@ -54,13 +54,13 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     return found["demo"].load()(args, console)
 
 
-MIN_FREE_BYTES = 256 << 20  # a demo round writes checkpoints, Parquet and two databases: well under this
-
-
-def check_free_space(workdir: Path, needed: int = MIN_FREE_BYTES) -> None:
+def check_free_space(workdir: Path, needed: int | None = None) -> None:
     """Fail before a round starts, rather than halfway, when the workdir's disk is nearly full."""
     import shutil
 
+    from flywheel.preflight import MIN_FREE_BYTES
+
+    needed = needed or MIN_FREE_BYTES
     workdir.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(workdir).free
     if free < needed:
@@ -73,6 +73,20 @@ def print_base_model(console: Console, store: Store) -> None:
     if rows:
         console.print("base model (before the seed round), held-out: " + ", ".join(
             f"{domain} pass@1 {p1} pass@{k} {pk}" for domain, p1, pk, k in rows))
+
+
+def cmd_check(args: argparse.Namespace, console: Console) -> int:
+    from flywheel.config import load_config
+    from flywheel.preflight import preflight
+
+    config = load_config(args.config, workdir=args.workdir)
+    problems, summary = preflight(config)
+    console.print(f"config {args.config}: prompts {summary['prompts']}, verifiers {', '.join(summary['verifiers'])}, "
+                  f"model {summary['model']}, workdir {summary['workdir']}", highlight=False, soft_wrap=True)
+    for problem in problems:
+        console.print(f"[red]problem:[/red] {problem}", highlight=False, soft_wrap=True)
+    console.print("ready to run" if not problems else f"{len(problems)} problem(s)", highlight=False)
+    return 1 if problems else 0
 
 
 def cmd_launch(args: argparse.Namespace, console: Console) -> int:
@@ -152,16 +166,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flywheel", description="Iterative rejection-sampling post-training rounds.")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="materialize rounds of the embedded demo through Dagster, in-process")
-    demo.add_argument("--rounds", type=int, default=8,
-                      help="the most rounds to run; the stopping rule may end the loop sooner")
-    demo.add_argument("--workdir", type=Path, default=None, help="default: the config's workdir")
-    demo.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    demo.add_argument("--seed", type=int, default=None, help="set every seed of the config (generation, mixture, SFT)")
-    demo.add_argument("--backend", choices=["transformers", "vllm", "vllm_server", "openai"], default=None,
-                      help="generate with this backend instead of the config's generation.backend")
-    demo.add_argument("--ignore-stop", action="store_true",
-                      help="run all --rounds; the stopping rule's decision is still recorded (for benchmarks)")
+    for name, help_text in (("run", "check a config (flywheel check), then materialize its rounds through "
+                                    "Dagster, in-process, until the stopping rule or --rounds"),
+                            ("demo", "flywheel run on the embedded demo config (a tiny bundled model and task set)")):
+        rounds = sub.add_parser(name, help=help_text)
+        rounds.add_argument("--rounds", type=int, default=8,
+                            help="the most rounds to run; the stopping rule may end the loop sooner")
+        rounds.add_argument("--workdir", type=Path, default=None, help="default: the config's workdir")
+        rounds.add_argument("--config", type=Path, required=name == "run",
+                            default=None if name == "run" else DEFAULT_CONFIG,
+                            help="the round config (YAML)" + ("" if name == "run" else "; default: the demo's"))
+        rounds.add_argument("--seed", type=int, default=None,
+                            help="set every seed of the config (generation, mixture, SFT)")
+        rounds.add_argument("--backend", choices=["transformers", "vllm", "vllm_server", "openai"], default=None,
+                            help="generate with this backend instead of the config's generation.backend")
+        rounds.add_argument("--ignore-stop", action="store_true",
+                            help="run all --rounds; the stopping rule's decision is still recorded (for benchmarks)")
+    check = sub.add_parser("check", help="check a config before any round: prompt sources to the last line, "
+                           "references, verifier names, the model's chat template, the workdir")
+    check.add_argument("--config", type=Path, required=True)
+    check.add_argument("--workdir", type=Path, default=None, help="default: the config's workdir")
     launch = sub.add_parser("launch", help="run round 0 and rounds 1..K on a Dagster deployment (GraphQL), in order")
     launch.add_argument("--url", required=True, help="the Dagster webserver, e.g. http://127.0.0.1:3000")
     launch.add_argument("--rounds", type=int, required=True, help="the last round to run")
@@ -201,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
-    handlers = {"demo": cmd_demo, "sql": cmd_sql, "verifiers": cmd_verifiers, "decontaminate": cmd_decontaminate,
+    handlers = {"demo": cmd_demo, "run": cmd_demo, "check": cmd_check, "sql": cmd_sql, "verifiers": cmd_verifiers, "decontaminate": cmd_decontaminate,
                 "report": cmd_report, "snapshot": cmd_snapshot, "launch": cmd_launch, "sft-worker": cmd_sft_worker}
     try:
         return handlers[args.command](args, console)

@@ -106,10 +106,12 @@ def _rows(path: Path, split: str | None = None) -> Iterator[tuple[int, Any]]:
                                         f"is this a binary file?")
             if not line.strip():
                 continue
+            text = line.rstrip("\r\n")  # with its newline, an error at the line's end is "column 1" of the next
             try:
-                yield number, json.loads(line)
+                yield number, json.loads(text)
             except json.JSONDecodeError as error:
-                raise PromptFormatError(f"{path}:{number}: not valid JSON ({error.msg} at column {error.colno})") from None
+                raise PromptFormatError(f"{path}:{number}:{error.pos + 1}: not valid JSON ({error.msg} at column "
+                                        f"{error.pos + 1} of {len(text)})") from None
 
 
 def detect_format(row: dict) -> str:

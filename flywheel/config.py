@@ -7,6 +7,8 @@ file's own directory, so a config and its data can move together.
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -30,7 +32,9 @@ class _Strict(BaseModel):
 
 
 class ModelConfig(_Strict):
-    base: Path = Field(description="Hugging Face checkpoint directory that round 1 generates with")
+    base: Path = Field(description="Hugging Face checkpoint directory that round 1 generates with, or a hub id "
+                       "(org/name) that is not a folder beside the config: read from the HF cache, downloaded "
+                       "into it first unless HF_HUB_OFFLINE is set")
 
 
 class VLLMConfig(_Strict):
@@ -469,7 +473,40 @@ def _resolve_option_paths(data: dict, base: Path) -> None:
                                 for d, r in rubric.items()}
 
 
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _resolve_hub_model(data: dict, base_dir: Path, source: str) -> None:
+    """``model.base`` may be a Hugging Face hub id (``meta-llama/Llama-3.1-8B-Instruct``) when no folder of
+    that name is beside the config: it becomes the snapshot folder in the HF cache, downloaded first unless
+    HF_HUB_OFFLINE is set. A path wins over a hub id of the same spelling."""
+    model = data.get("model")
+    raw = model.get("base") if isinstance(model, dict) else None
+    if not isinstance(raw, str) or Path(raw).is_absolute() or (base_dir / raw).exists() or not HUB_ID.match(raw):
+        return
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.constants import HF_HUB_CACHE
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        model["base"] = snapshot_download(raw, local_files_only=True)
+        return
+    except LocalEntryNotFoundError:
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
+        raise ConfigError(f"{source}: model.base: {raw!r} is not a folder beside the config, and as a Hugging Face "
+                          f"hub id it is not in the local cache ({HF_HUB_CACHE}) while HF_HUB_OFFLINE is set: "
+                          f"download it where there is a network (huggingface-cli download {raw}) or give a path")
+    try:
+        model["base"] = snapshot_download(raw)
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as error:
+        raise ConfigError(f"{source}: model.base: {raw!r} is not a folder beside the config, and as a Hugging Face "
+                          f"hub id it is neither in the local cache ({HF_HUB_CACHE}) nor downloadable here: "
+                          f"{str(error).splitlines()[0]}") from None
+
+
 def parse_config(data: dict, *, base_dir: Path, source: str = "<config>") -> RoundConfig:
+    _resolve_hub_model(data, base_dir, source)
     _resolve_option_paths(data, base_dir)
     try:
         config = RoundConfig.model_validate(data)

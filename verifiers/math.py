@@ -226,6 +226,10 @@ class MathVerifier:
         self.timeout_seconds = timeout_seconds
         self.policy = MathPolicy(**policy)
 
+    def check_reference(self, prompt) -> str | None:
+        """Why this prompt cannot be checked, or None (flywheel check reads every one before a round)."""
+        return None if prompt.reference and prompt.reference.strip() else "the prompt has no gold answer"
+
     def verify_batch(self, items: list[VerifyItem]) -> list[VerdictResult]:
         started = time.perf_counter()
         checkable = [item for item in items if item.prompt.reference is not None]

@@ -91,6 +91,16 @@ class UnitTestVerifier:
                              wall_seconds=wall_seconds or 3 * cpu_seconds + 5)
         self.workers = workers or default_pool_size()  # as many jobs in flight as the pool has slots
 
+    def check_reference(self, prompt) -> str | None:
+        """Why this prompt's reference cannot be run, or None (flywheel check reads every one before a round)."""
+        if not prompt.reference:
+            return "the prompt has no unit tests"
+        try:
+            parse_reference(prompt.reference)
+        except ValueError as error:
+            return str(error)
+        return None
+
     def _verify_one(self, item: VerifyItem) -> VerdictResult:
         if not item.prompt.reference:
             return VerdictResult(False, 0.0, "reference invalid: the prompt has no unit tests", "error")

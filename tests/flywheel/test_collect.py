@@ -46,7 +46,9 @@ def test_parquet_is_read(tmp_path):
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
-        ('{"id": 1, "domain": "math", "instruction": "ok"}\n{not json', "p.jsonl:2: not valid JSON"),
+        ('{"id": 1, "domain": "math", "instruction": "ok"}\n{not json', "p.jsonl:2:2: not valid JSON"),
+        # The column of an error at the end of a long line is that column, not 1 (the newline's next line).
+        ('{"domain": "math", "instruction": "' + "x" * 200 + '"\n', "p.jsonl:1:237: not valid JSON (Expecting ',' delimiter at column 237 of 236)"),
         ('{"domain": "math", "messages": []}', "p.jsonl:1: 'messages' must be a non-empty list"),
         ('{"domain": "math", "conversations": [{"from": "alien", "value": "hi"}]}', "p.jsonl:1: conversations[0].from"),
         ('{"domain": "physics", "instruction": "hi"}', "p.jsonl:1: field 'domain'"),

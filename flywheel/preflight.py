@@ -1,0 +1,176 @@
+"""Preflight: everything a config needs that can be checked before round 0 spends a GPU hour, all at once.
+
+``flywheel check`` prints it; ``flywheel run`` and ``flywheel demo`` run it first and stop on a
+problem. Each check names what it looked at and how to fix it, and a failing check does not hide
+the next one:
+
+- every verifier a domain lists is installed (with a "did you mean" for a typo), and loads;
+- every prompt source parses to its last line (``file:line:column`` on the first bad row of each
+  source), no source is empty, and every reference is one its verifier can read (a verifier may
+  define ``check_reference(prompt) -> str | None``: ``unit_tests`` parses the tests and recognises
+  their shape, ``math`` wants a gold answer);
+- the model directory has a tokenizer with a chat template and end-of-turn tokens;
+- the workdir is writable and its disk has room.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from flywheel.config import DOMAINS, RoundConfig
+
+MIN_FREE_BYTES = 256 << 20  # a demo round writes checkpoints, Parquet and two databases: well under this
+MAX_REFERENCE_PROBLEMS = 5  # per source and verifier: enough to see the pattern
+
+
+@dataclass(frozen=True)
+class Problem:
+    check: str  # verifiers | prompts | model | workdir
+    where: str  # the config field or file:line it is about
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+class PreflightFailed(ValueError):
+    """The config cannot finish a round; the message lists every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        if len(problems) == 1:  # one line, as every other error the CLI prints
+            super().__init__(f"{problems[0]} (preflight: nothing was run)")
+        else:
+            lines = "\n".join(f"  - {p}" for p in problems)
+            super().__init__(f"preflight found {len(problems)} problems; nothing was run:\n{lines}")
+
+
+def check_verifiers(config: RoundConfig) -> tuple[list[Problem], dict]:
+    from flywheel.verify import discover, load_verifiers
+
+    installed = discover()
+    problems = []
+    for domain in DOMAINS:
+        for name in config.verifiers.for_domain(domain):
+            if name not in installed:
+                close = difflib.get_close_matches(name, list(installed), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.append(Problem("verifiers", f"verifiers.{domain}", f"verifier {name!r} is not installed "
+                                        f"(installed: {', '.join(sorted(installed))}){hint}"))
+    wanted = {n for d in DOMAINS for n in config.verifiers.for_domain(d) if n in installed}
+    loaded = load_verifiers(sorted(wanted), config.verifier_options())
+    for name, (_, error) in loaded.items():
+        if error:
+            problems.append(Problem("verifiers", f"verifiers.options.{name}", error))
+    return problems, {name: verifier for name, (verifier, _) in loaded.items() if verifier is not None}
+
+
+def check_prompts(config: RoundConfig, verifiers: dict) -> tuple[list[Problem], Counter]:
+    from flywheel.collect import load_prompts
+
+    problems, by_domain, origin = [], Counter(), {}
+    for i, source in enumerate(config.prompts.sources):
+        where = f"prompts.sources[{i}]"
+        try:
+            prompts = load_prompts(source.path, fmt=source.format, domain=source.domain, split=source.split,
+                                   fields=source.fields, hub=source.hub)
+        except (ValueError, OSError) as error:
+            problems.append(Problem("prompts", where, str(error)))
+            continue
+        if not prompts and not config.prompts.allow_empty:
+            problems.append(Problem("prompts", where, f"{source.path or source.hub} has no prompts "
+                                    "(set prompts.allow_empty: true if that is expected)"))
+        by_domain.update(p.domain for p in prompts)
+        repeated = [p for p in prompts if p.id in origin]
+        for prompt in repeated[:MAX_REFERENCE_PROBLEMS]:
+            problems.append(Problem("prompts", prompt.source, f"id {prompt.id!r} already read from {origin[prompt.id]}"))
+        origin.update((p.id, p.source) for p in prompts if p.id not in origin)
+        for name, verifier in verifiers.items():
+            check = getattr(verifier, "check_reference", None)
+            if check is None:
+                continue
+            bad = [(p, reason) for p in prompts if name in config.verifiers.for_domain(p.domain)
+                   and (reason := check(p)) is not None]
+            for prompt, reason in bad[:MAX_REFERENCE_PROBLEMS]:
+                problems.append(Problem("prompts", prompt.source, f"{name} cannot read the reference of "
+                                        f"{prompt.domain} prompt {prompt.id!r}: {reason}"))
+            if len(bad) > MAX_REFERENCE_PROBLEMS:
+                problems.append(Problem("prompts", where, f"... and {len(bad) - MAX_REFERENCE_PROBLEMS} more "
+                                        f"references {name} cannot read"))
+    return problems, by_domain
+
+
+def check_model(config: RoundConfig) -> list[Problem]:
+    """Read from the checkpoint's files, not through transformers: importing it alone takes longer than
+    every other check together, and a typo should fail in seconds."""
+    from flywheel.generation.base import END_OF_TURN_TOKENS
+
+    base = Path(config.model.base)
+    if not (base / "config.json").exists():
+        return [Problem("model", "model.base", f"{base} has no config.json: not a Hugging Face model directory")]
+    try:
+        settings = json.loads((base / "tokenizer_config.json").read_text())
+        vocabulary = json.loads((base / "tokenizer.json").read_text())
+    except (OSError, ValueError) as error:
+        return [Problem("model", "model.base", f"{base}: no readable tokenizer (tokenizer_config.json and "
+                        f"tokenizer.json): {error}")]
+    problems = []
+    if not (settings.get("chat_template") or (base / "chat_template.jinja").exists()
+            or (base / "chat_template.json").exists()):
+        problems.append(Problem("model", "model.base", f"{base}: the tokenizer has no chat template; prompts are "
+                                "chat messages (use an instruct model, or add a template to tokenizer_config.json)"))
+    eos = settings.get("eos_token")
+    eos = eos.get("content") if isinstance(eos, dict) else eos
+    known = {t.get("content") for t in vocabulary.get("added_tokens", [])} | set(
+        (vocabulary.get("model") or {}).get("vocab") or {})
+    if not ({eos, *END_OF_TURN_TOKENS} - {None}) & known:
+        problems.append(Problem("model", "model.base", f"{base}: no end-of-turn or EOS token in the tokenizer: "
+                                "samples would never stop before max_new_tokens"))
+    return problems
+
+
+def check_workdir(workdir: Path, needed: int = MIN_FREE_BYTES) -> list[Problem]:
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=workdir, prefix=".preflight-"):
+            pass
+    except OSError as error:
+        if error.errno == 30:
+            return [Problem("workdir", "workdir", f"read-only file system: cannot write {workdir}; choose a "
+                            "writable --workdir")]
+        return [Problem("workdir", "workdir", f"{workdir} is not writable: {error.strerror or error}")]
+    free = shutil.disk_usage(workdir).free
+    if free < needed:
+        return [Problem("workdir", "workdir", f"not enough space left on the device: {free / 2**20:.1f} MiB free "
+                        f"in {workdir}, a round needs about {needed / 2**20:.0f} MiB")]
+    return []
+
+
+def preflight(config: RoundConfig, *, model: bool = True) -> tuple[list[Problem], dict]:
+    """(every problem found, a summary of what was checked)."""
+    problems, verifiers = check_verifiers(config)
+    prompt_problems, by_domain = check_prompts(config, verifiers)
+    problems += prompt_problems
+    if model:
+        problems += check_model(config)
+    problems += check_workdir(config.workdir)
+    for verifier in verifiers.values():  # a judge opened its cache; nothing else is held
+        close = getattr(verifier, "close", None)
+        if close is not None:
+            close()
+    summary = {"prompts": dict(by_domain), "verifiers": sorted(verifiers), "model": str(config.model.base),
+               "workdir": str(config.workdir)}
+    return problems, summary
+
+
+def require_preflight(config: RoundConfig) -> dict:
+    problems, summary = preflight(config)
+    if problems:
+        raise PreflightFailed(problems)
+    return summary
