@@ -15,6 +15,7 @@ from dagster_project.location import CONFIG
 from dagster_project.resources import DuckDBStore, FlywheelConfig, GeneratorResource, SandboxResource
 from flywheel import stage_views as views
 from flywheel import shards, stages
+from flywheel.preflight import require_preflight
 from flywheel.report import write_report
 from flywheel.round_audit import previous_eval_pass_at_1
 
@@ -54,9 +55,12 @@ def _image(path) -> str | None:
     return f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})" if path else None
 
 
-@dg.asset(**_stage("prompts"), description="Prompts collected from the configured sources.")
+@dg.asset(**_stage("prompts"), description="Prompts collected from the configured sources, after the preflight "
+          "(flywheel check) found nothing that would stop the round later.")
 def prompts(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
-    return _done(stages.collect(flywheel.load(), _round(context), store.get()))
+    config = flywheel.load()
+    require_preflight(config)  # the round's first step: a typo fails here, not after generation
+    return _done(stages.collect(config, _round(context), store.get()))
 
 
 @dg.asset(**_stage("samples"), deps=[prompts], description="N samples per prompt from round N-1's checkpoint.")

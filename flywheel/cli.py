@@ -1,4 +1,4 @@
-"""The ``flywheel`` command: run, demo, check, launch, sql, snapshot, report, verifiers, decontaminate, sft-worker.
+"""The ``flywheel`` command: init, check, run, demo, launch, sql, snapshot, report, verifiers, decontaminate, sft-worker.
 
 ``demo`` hands off to dagster_project through the ``flywheel.commands`` entry point, so the
 library itself never imports dagster or its Dagster layer.
@@ -19,6 +19,18 @@ from flywheel.store import Store
 
 BASE_MODEL_SQL = ("SELECT domain, round(pass_at_1, 3), round(pass_at_k, 3), k FROM evaluations "
                   "WHERE split = 'base_model' ORDER BY domain")
+
+
+LOG_WIDTH = 200  # columns when output goes to a file or a pipe: rich's 80 split numbers across lines there
+
+
+def make_console() -> Console:
+    """A terminal's own width; a log file's lines as wide as a round table needs (COLUMNS still wins)."""
+    import os
+
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return Console()
+    return Console(width=LOG_WIDTH)
 
 
 def print_table(console: Console, names: list[str], rows: list[tuple], title: str | None = None) -> None:
@@ -89,6 +101,17 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     return 1 if problems else 0
 
 
+def cmd_init(args: argparse.Namespace, console: Console) -> int:
+    from flywheel.starter import write_starter
+
+    written = write_starter(args.folder)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+    console.print(f"next: flywheel check --config {written[0]}  then  flywheel run --config {written[0]} --rounds 1",
+                  highlight=False, soft_wrap=True)
+    return 0
+
+
 def cmd_launch(args: argparse.Namespace, console: Console) -> int:
     from flywheel.launch import launch_rounds
 
@@ -103,8 +126,22 @@ def cmd_launch(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_sql(args: argparse.Namespace, console: Console) -> int:
-    names, rows = Store(Path(args.workdir) / "flywheel.duckdb").query(args.query)
-    print_table(console, names, rows)
+    import os
+
+    store = Store(Path(args.workdir).resolve() / "flywheel.duckdb")
+    if store.path.parent.is_dir():
+        os.chdir(store.path.parent)  # read_parquet('rounds/1/samples.parquet') means the workdir's, from any shell
+    names, rows = store.query(args.query)
+    if args.format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(names)
+        writer.writerows(rows)
+    elif args.format == "json":
+        print(json.dumps([dict(zip(names, row)) for row in rows], default=str, indent=1))
+    else:
+        print_table(console, names, rows)
     return 0
 
 
@@ -182,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help="generate with this backend instead of the config's generation.backend")
         rounds.add_argument("--ignore-stop", action="store_true",
                             help="run all --rounds; the stopping rule's decision is still recorded (for benchmarks)")
+    init = sub.add_parser("init", help="write a commented starter config and a prompts file in each chat format")
+    init.add_argument("folder", type=Path)
     check = sub.add_parser("check", help="check a config before any round: prompt sources to the last line, "
                            "references, verifier names, the model's chat template, the workdir")
     check.add_argument("--config", type=Path, required=True)
@@ -203,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--workdir", type=Path, required=True)
     sql = sub.add_parser("sql", help="run read-only SQL on <workdir>/flywheel.duckdb")
     sql.add_argument("--workdir", type=Path, required=True)
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                     help="table (default), csv, or json (a list of objects); relative paths in the query are the "
+                          "workdir's")
     sql.add_argument("query")
     verifiers = sub.add_parser("verifiers", help="list installed verifier plugins and whether they load")
     verifiers.add_argument("--json", action="store_true", help="machine-readable output")
@@ -224,8 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = Console()
-    handlers = {"demo": cmd_demo, "run": cmd_demo, "check": cmd_check, "sql": cmd_sql, "verifiers": cmd_verifiers, "decontaminate": cmd_decontaminate,
+    console = make_console()
+    handlers = {"demo": cmd_demo, "run": cmd_demo, "check": cmd_check, "init": cmd_init, "sql": cmd_sql, "verifiers": cmd_verifiers, "decontaminate": cmd_decontaminate,
                 "report": cmd_report, "snapshot": cmd_snapshot, "launch": cmd_launch, "sft-worker": cmd_sft_worker}
     try:
         return handlers[args.command](args, console)
@@ -238,13 +280,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             console.print_exception()
         console.print(f"[red]error:[/red] {describe_error(error)}", markup=True, highlight=False, soft_wrap=True)
-        ours = isinstance(error, EXPECTED_ERRORS) or type(error).__module__.startswith("flywheel")
+        ours = isinstance(error, EXPECTED_ERRORS) or type(error).__module__.startswith("flywheel") or _is_duckdb(error)
         if not args.debug and not ours:
             console.print("(rerun with --debug for the traceback)")
         return 2
 
 
 EXPECTED_ERRORS = (ConfigError, FileNotFoundError, ValueError, PermissionError, OSError, TimeoutError)
+
+
+def _is_duckdb(error: BaseException) -> bool:
+    import duckdb
+
+    return isinstance(error, duckdb.Error)
 
 
 def describe_error(error: BaseException) -> str:
@@ -267,6 +315,8 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, PermissionError):
         return f"permission denied: {error.filename or error}; is the workdir writable?"
     text = str(error).strip()
+    if _is_duckdb(error):  # all of it: DuckDB's "Did you mean" and the caret line
+        return "\n".join(line for line in text.splitlines() if line.strip())
     if isinstance(error, (ConfigError,)) or type(error).__module__.startswith("flywheel"):
         return text  # our own messages are written for the user (a config error lists every bad field)
     first = text.splitlines()[0] if text else ""

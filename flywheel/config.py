@@ -298,7 +298,11 @@ class SFTConfig(_Strict):
     node_rank: int = Field(0, ge=0, description="this node's rank; node 0 writes the checkpoint and the step log")
     rdzv_endpoint: str | None = Field(None, description="host:port of node 0, where the nodes meet (torchrun's "
                                       "static rendezvous, so node_rank fixes the global ranks); needed when nnodes > 1")
-    checkpoint_every_steps: int = Field(0, ge=0, description="DeepSpeed checkpoint cadence for resume; 0: each epoch")
+    checkpoint_every_steps: int = Field(0, ge=0, description="DeepSpeed checkpoint cadence for resume, in optimizer "
+                                        "steps (epoch ends are then not saved too); 0: at each epoch's end")
+    keep_checkpoints: int | None = Field(None, ge=1, description="keep only the newest K DeepSpeed checkpoints "
+                                         "(global_step* folders) while training; default: all of them (at 8B, each "
+                                         "with its optimizer state is about 100 GB)")
     timeout_seconds: float = Field(3600.0, gt=0)
     seed: int = 0
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps, repeating epochs "

@@ -138,3 +138,37 @@ def test_a_read_only_or_full_workdir_is_one_error_line(tmp_path):
     finally:
         subprocess.run(["umount", str(read_only)], capture_output=True)
         subprocess.run(["umount", str(full)], capture_output=True)
+
+
+def test_sql_formats_and_paths_relative_to_the_workdir(tmp_path, capsys, monkeypatch):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    Store(tmp_path / "flywheel.duckdb").replace_round("round_metrics", 1, [{"n_prompts": 5, "yield": 0.258, "stop": False}])
+    (tmp_path / "rounds" / "1").mkdir(parents=True)
+    pq.write_table(pa.table({"x": [1, 2]}), tmp_path / "rounds" / "1" / "t.parquet")
+    monkeypatch.chdir(ROOT)  # another folder than the workdir
+    assert main(["sql", "--workdir", str(tmp_path), "--format", "csv",
+                 "SELECT round, n_prompts, yield FROM round_metrics"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["round,n_prompts,yield", "1,5,0.258"]
+    assert main(["sql", "--workdir", str(tmp_path), "--format", "json",
+                 "SELECT sum(x) AS total FROM read_parquet('rounds/1/t.parquet')"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"total": 3}]
+
+
+def test_a_sql_typo_keeps_duckdbs_did_you_mean(tmp_path, capsys):
+    Store(tmp_path / "flywheel.duckdb").replace_round("round_metrics", 1, [{"n_prompts": 5, "stop": False}])
+    assert main(["sql", "--workdir", str(tmp_path), "SELECT * FROM round_metric"]) == 2
+    out = capsys.readouterr().out
+    assert "round_metric does not exist" in out and 'Did you mean "round_metrics"' in out
+
+
+def test_tables_in_a_log_file_are_not_cut_at_80_columns(tmp_path):
+    Store(tmp_path / "flywheel.duckdb").replace_round("round_metrics", 1, [{"n_prompts": 5, "yield": 0.2583, "stop": False}])
+    columns = ", ".join(f"yield AS yield_{i}" for i in range(12))
+    out = subprocess.run([sys.executable, "-m", "flywheel.cli", "sql", "--workdir", str(tmp_path),
+                          f"SELECT {columns} FROM round_metrics"], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin"}, timeout=60).stdout
+    assert out.count("0.2583") == 12  # no number split over two lines

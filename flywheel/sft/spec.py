@@ -23,4 +23,4 @@ class TrainingSpec(SFTConfig):
         """What must match for a checkpoint to be resumed: everything but paths that move, the timeout and
         which node reads it (every node of a job must agree on the key)."""
         return self.model_dump(mode="json", exclude={"output", "metrics", "checkpoint_dir", "timeout_seconds",
-                                                     "node_rank"})
+                                                     "node_rank", "keep_checkpoints"})

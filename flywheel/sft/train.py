@@ -5,9 +5,10 @@ build the DeepSpeed engine, loop, checkpoint for resume, save a Hugging Face fol
 One process or several (torchrun sets RANK and friends); every rank walks the same
 seeded order and takes its share. Rank 0 writes per-step metrics as JSON lines.
 
-Resume: every ``checkpoint_every_steps`` optimizer steps (or each epoch) DeepSpeed saves
-model, optimizer, scheduler and the micro-step reached. A rerun with the same spec and
-data finds it and continues from there instead of starting over.
+Resume: every ``checkpoint_every_steps`` optimizer steps (or, when it is 0, at each epoch's
+end) DeepSpeed saves model, optimizer, scheduler and the micro-step reached; with
+``keep_checkpoints: K`` only the newest K stay on disk. A rerun with the same spec and data
+finds the latest and continues from there instead of starting over.
 """
 
 from __future__ import annotations
@@ -270,8 +271,11 @@ def main(spec_path: str) -> None:
                 print(f"step {record['step']}/{total_steps} loss {record['loss']:.4f} "
                       f"lr {record['learning_rate']:.2e} {record['tokens_per_second']:.0f} tok/s", flush=True)
             window, started = {"tokens": 0, "loss": 0.0, "micro": 0}, time.perf_counter()
-            if engine.global_steps % every == 0 or micro % per_epoch == 0:
+            epoch_end = micro % per_epoch == 0 and not spec.checkpoint_every_steps
+            if engine.global_steps % every == 0 or epoch_end:
                 engine.save_checkpoint(str(checkpoints), client_state={"micro_step": micro})
+                if spec.keep_checkpoints and int(os.environ.get("LOCAL_RANK", "0")) == 0:
+                    prune_checkpoints(checkpoints, spec.keep_checkpoints)
             if interrupt_after and engine.global_steps >= interrupt_after:
                 raise SystemExit(INTERRUPTED_EXIT)
 
@@ -288,6 +292,20 @@ def main(spec_path: str) -> None:
     if torch.distributed.is_initialized():
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
+
+
+def prune_checkpoints(folder: Path, keep: int) -> list[Path]:
+    """Remove all but the newest ``keep`` DeepSpeed ``global_step<N>`` folders (never the one ``latest``
+    names); the removed ones are returned. One process per node does this, after the save returned."""
+    import shutil
+
+    latest = (folder / "latest").read_text().strip() if (folder / "latest").exists() else None
+    steps = sorted((p for p in folder.glob("global_step*") if p.is_dir() and p.name[11:].isdigit()),
+                   key=lambda p: int(p.name[11:]))
+    removed = [p for p in steps[:-keep] if p.name != latest]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
 
 
 if __name__ == "__main__":

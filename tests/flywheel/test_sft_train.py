@@ -224,3 +224,25 @@ def test_gradient_checkpointing_trains_the_same_steps(tmp_path, random_tiny_mode
     assert len(plain.steps) == len(recomputed.steps) > 2
     for a, b in zip(plain.steps, recomputed.steps):
         assert abs(a["loss"] - b["loss"]) < 1e-4 * max(1.0, abs(a["loss"])), (a, b)
+
+
+@pytest.mark.parametrize("keep", [None, 1])
+def test_checkpoints_follow_the_step_setting_and_only_the_newest_k_stay(tmp_path, random_tiny_model_dir, monkeypatch,
+                                                                       keep):
+    config = SFTConfig(learning_rate=1e-3, epochs=3, batch_size=1, max_seq_len=64, checkpoint_every_steps=3,
+                       keep_checkpoints=keep, timeout_seconds=300)
+    monkeypatch.setenv(INTERRUPT_ENV, "7")  # stop after step 7's save: the checkpoints stay for a resume
+    with pytest.raises(SFTFailed, match="exited with code 75"):
+        run_sft(random_tiny_model_dir, mixture(tmp_path / "mix.parquet", 4), tmp_path / "ckpt", config,
+                work_dir=tmp_path / "work", **QUIET)
+    folder = tmp_path / "work" / "ds_checkpoints"
+    saved = sorted(int(p.name.removeprefix("global_step")) for p in folder.glob("global_step*"))
+    # Every 3 steps and not also at each epoch's end (step 4); keep=1: only the newest.
+    assert saved == ([3, 6] if keep is None else [6])
+    assert (folder / "latest").read_text().strip() == "global_step6"
+    monkeypatch.delenv(INTERRUPT_ENV)
+    result = run_sft(random_tiny_model_dir, mixture(tmp_path / "mix.parquet", 4), tmp_path / "ckpt", config,
+                     work_dir=tmp_path / "work", **QUIET)
+    assert "resuming from DeepSpeed checkpoint" in result.log.read_text()
+    per_epoch = result.steps[-1]["total_steps"] // 3
+    assert per_epoch == 4  # so epoch ends (4, 8) fell between the step saves above
