@@ -33,7 +33,7 @@ def _round(context: dg.AssetExecutionContext) -> int:
 
 
 def _meta(values: dict) -> dict:
-    return {key: dg.MetadataValue.json(value) if isinstance(value, dict) else value
+    return {key: dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value
             for key, value in values.items() if value is not None and key != "lineage_key"}
 
 

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import warnings
+
 import dagster as dg
 from rich.console import Console
 
@@ -22,8 +24,10 @@ from flywheel.config import DEFAULT_CONFIG, load_config, with_backend, with_seed
 from flywheel.store import Store
 from flywheel.workdir_lock import workdir_lock
 
-# In-process, quiet: Dagster's own event log goes to the instance, not the terminal.
-RUN_CONFIG = {"execution": {"config": {"in_process": {}}}, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# In-process, quiet: Dagster's own event log (a failed step's wrapper, retries and traceback included) goes
+# to the instance, where the UI shows it, not to the terminal; the CLI prints the root cause in one line and
+# writes the whole traceback to <workdir>/logs/last-error.log.
+RUN_CONFIG = {"execution": {"config": {"in_process": {}}}, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 INSTANCE_YAML = """\
@@ -133,6 +137,8 @@ def _materialize_rounds(config_path, workdir, first, last, console, instance, st
             per_stage[name] = time.perf_counter() - t0
             metadata = _metadata(result, asset.key)
             console.print(f"round {key} · {name:<15} {per_stage[name]:6.1f}s  {_summary(metadata)}")
+            for warning in getattr(metadata.get("warnings"), "value", None) or []:
+                console.print(f"[yellow]  warning: {warning}[/yellow]", highlight=False, soft_wrap=True)
             failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
             for check in failed_checks:
                 console.print(f"[red]  check {check.check_name} failed[/red]")
@@ -192,6 +198,10 @@ def _stops(config, round_number: int) -> bool:
     return bool(rows and rows[0][0])
 
 
+# Dagster's own notes on its beta parameters (Output's data_version) are for us, not for a user's terminal.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+
 def cmd_demo(args, console: Console) -> int:
     """``flywheel run`` and ``flywheel demo``: the CLI parses the arguments, this runs the rounds (entry point
     flywheel.commands:demo)."""
@@ -200,6 +210,7 @@ def cmd_demo(args, console: Console) -> int:
         config = with_seed(config, args.seed)
     if args.backend is not None:
         config = with_backend(config, args.backend)
+    args.error_log = config.workdir / "logs" / "last-error.log"  # where main() writes a failure's traceback
     require_preflight(config)  # every problem a round would meet late, named now (flywheel check)
     check_free_space(config.workdir)
     with workdir_lock(config.workdir):  # a second run on this workdir fails at once, naming this one

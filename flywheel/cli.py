@@ -280,13 +280,30 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             console.print_exception()
         console.print(f"[red]error:[/red] {describe_error(error)}", markup=True, highlight=False, soft_wrap=True)
+        log = _write_error_log(getattr(args, "error_log", None), error)
         ours = isinstance(error, EXPECTED_ERRORS) or type(error).__module__.startswith("flywheel") or _is_duckdb(error)
-        if not args.debug and not ours:
+        if log is not None and not args.debug:
+            console.print(f"(the traceback, Dagster's included: {log})", highlight=False, soft_wrap=True)
+        elif not args.debug and not ours:
             console.print("(rerun with --debug for the traceback)")
         return 2
 
 
 EXPECTED_ERRORS = (ConfigError, FileNotFoundError, ValueError, PermissionError, OSError, TimeoutError)
+
+
+def _write_error_log(path: Path | None, error: BaseException) -> Path | None:
+    """The whole chained traceback of a failed run, for the one line the console shows; None if unwritable."""
+    import traceback
+
+    if path is None:
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(traceback.format_exception(error)))
+    except OSError:
+        return None
+    return path
 
 
 def _is_duckdb(error: BaseException) -> bool:

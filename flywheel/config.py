@@ -352,6 +352,8 @@ class StoppingConfig(_Strict):
     eval_gain_window: int = Field(2, ge=1, description="rounds over which the held-out pass@1 gain is measured")
     min_eval_gain: float | None = Field(
         0.01, description="stop when held-out pass@1 gained less than this over the last eval_gain_window rounds")
+    stop_on_zero_yield: bool = Field(True, description="stop when a round accepted no sample in any domain: the next "
+                                     "round would train on nothing new (round_metrics.warnings says why)")
 
 
 class SandboxConfig(_Strict):

@@ -5,6 +5,7 @@ problem. Each check names what it looked at and how to fix it, and a failing che
 the next one:
 
 - every verifier a domain lists is installed (with a "did you mean" for a typo), and loads;
+- every mixture file source parses, and each row has an answer to train on;
 - every prompt source parses to its last line (``file:line:column`` on the first bad row of each
   source), no source is empty, and every reference is one its verifier can read (a verifier may
   define ``check_reference(prompt) -> str | None``: ``unit_tests`` parses the tests and recognises
@@ -106,6 +107,22 @@ def check_prompts(config: RoundConfig, verifiers: dict) -> tuple[list[Problem], 
     return problems, by_domain
 
 
+def check_mixture_files(config: RoundConfig) -> list[Problem]:
+    """Seed, replay and human data in the mixture: read now, as SFT would read them after the round's generation."""
+    from flywheel.mix import file_source_examples
+
+    problems = []
+    for i, source in enumerate(config.mixture.sources):
+        if source.kind != "file":
+            continue
+        try:
+            if not file_source_examples(source):
+                problems.append(Problem("mixture", f"mixture.sources[{i}]", f"{source.path} has no rows"))
+        except (ValueError, OSError) as error:
+            problems.append(Problem("mixture", f"mixture.sources[{i}]", str(error)))
+    return problems
+
+
 def check_model(config: RoundConfig) -> list[Problem]:
     """Read from the checkpoint's files, not through transformers: importing it alone takes longer than
     every other check together, and a typo should fail in seconds."""
@@ -157,6 +174,7 @@ def preflight(config: RoundConfig, *, model: bool = True) -> tuple[list[Problem]
     problems, verifiers = check_verifiers(config)
     prompt_problems, by_domain = check_prompts(config, verifiers)
     problems += prompt_problems
+    problems += check_mixture_files(config)
     if model:
         problems += check_model(config)
     problems += check_workdir(config.workdir)

@@ -20,7 +20,8 @@ from flywheel.generation import SamplingParams, close_generator
 from flywheel.io import RoundPaths, generation_checkpoint, read_parquet, write_parquet_atomic
 from flywheel.schema import EVAL_SAMPLE_SCHEMA, EVAL_VERDICT_SCHEMA, table_to_prompts
 from flywheel.stage_runs import checkers_by_domain, recorded, utc_now
-from flywheel.stopping import decide
+from flywheel.round_warnings import round_warnings, zero_yield_everywhere
+from flywheel.stopping import StopDecision, decide
 from flywheel.store import Store
 from flywheel.verify import verify_samples
 
@@ -134,6 +135,10 @@ def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
     evals = _series(store, "SELECT round, pass_at_1 FROM evaluations WHERE split = 'heldout' AND domain = 'all' "
                            "AND round <= ?", [round_number])
     decision = decide(round_number, diversity, evals, s)
+    warnings = round_warnings(config, round_number, store)
+    if s.stop_on_zero_yield and zero_yield_everywhere(store, round_number):
+        decision = StopDecision(True, "yield 0 in every domain: nothing was accepted, so another round from this "
+                                      "checkpoint trains on nothing new (see round_metrics.warnings)")
     n_samples = one("SELECT count(*) FROM samples WHERE round = ?")[0][0]
     n_accepted = one("SELECT count(*) FROM accepted_samples WHERE round = ?")[0][0]
     evaluation = dict(((split, col), v) for split, col, v in store.query(
@@ -163,7 +168,7 @@ def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
         **_timeouts(store, round_number),
         **_judge_cost(store, round_number),
         "n_prompts_all_pass": difficulty.get("all_pass", 0), "n_prompts_none_pass": difficulty.get("none_pass", 0),
-        "stop": decision.stop, "stop_reason": decision.reason,
+        "stop": decision.stop, "stop_reason": decision.reason, "warnings": warnings,
     }
     store.replace_round("round_metrics", round_number, [row])
     started = one("SELECT generation_checkpoint, started_at FROM rounds WHERE round = ?")

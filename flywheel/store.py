@@ -87,7 +87,7 @@ TABLES: dict[str, dict[str, str]] = {
                       "verifier_errors": "INTEGER", "verifier_timeouts": "INTEGER", "timeout_rate": "DOUBLE",
                       "n_prompts_all_pass": "INTEGER", "n_prompts_none_pass": "INTEGER", "stop": "BOOLEAN",
                       "stop_reason": "VARCHAR", "judge_prompt_tokens": "BIGINT", "judge_completion_tokens": "BIGINT",
-                      "judge_cost_usd": "DOUBLE"},
+                      "judge_cost_usd": "DOUBLE", "warnings": "VARCHAR[]"},
 }
 
 

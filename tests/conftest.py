@@ -47,7 +47,8 @@ def small_config_dict(workdir: Path, base: Path = TINY_BASE) -> dict:
         "sft": {"learning_rate": 1e-3, "epochs": 1, "batch_size": 8, "max_seq_len": 128, "timeout_seconds": 300},
         "evaluation": {"path": str(TASKS / "heldout.jsonl"), "max_prompts": 8, "max_new_tokens": 24, "n": 2, "k": 2,
                        "temperature": 0.8, "train_prompts": 4},
-        "stopping": {"max_rounds": 3},
+        # The tiny base model never ends a turn, so these rounds accept nothing: let them go on anyway.
+        "stopping": {"max_rounds": 3, "stop_on_zero_yield": False},
     }
 
 

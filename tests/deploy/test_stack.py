@@ -105,7 +105,7 @@ def stack():
     config = small_config_dict(folder / "unused")  # compose's FLYWHEEL_WORKDIR (a volume) replaces the workdir
     # Only the round limit stops this loop: the tiny model's scores would stop it on a flat gain at round 2.
     config["stopping"] = {"max_rounds": 3, "min_eval_gain": None, "min_diversity_fraction": None,
-                          "max_diversity_drop": None}
+                          "max_diversity_drop": None, "stop_on_zero_yield": False}
     (folder / "round.yaml").write_text(yaml.safe_dump(config))
     live = LiveStack(folder, free_port(), free_port(), free_port())
     try:
