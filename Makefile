@@ -3,6 +3,7 @@ VENV  := .venv
 STAMP := $(VENV)/.flywheel-installed
 WORKDIR ?= runs/demo
 ROUNDS  ?= 8
+PORT    ?= 3000
 
 .PHONY: setup demo test test-fast lint ui clean
 
@@ -26,12 +27,12 @@ lint: $(STAMP)
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m "not slow"
 
-# The UI opens the instance that flywheel demo recorded into, with the config the demo used.
+# The UI opens the instance that flywheel demo recorded into, with the config the demo used (make ui PORT=3001).
 ui: $(STAMP)
 	mkdir -p $(abspath $(WORKDIR))/.dagster
 	DAGSTER_HOME=$(abspath $(WORKDIR))/.dagster FLYWHEEL_WORKDIR=$(abspath $(WORKDIR)) \
 	FLYWHEEL_CONFIG=$$(test -f $(abspath $(WORKDIR))/config.yaml && echo $(abspath $(WORKDIR))/config.yaml || echo flywheel/configs/demo.yaml) \
-	$(VENV)/bin/dagster dev -m dagster_project.definitions
+	$(VENV)/bin/dagster dev -m dagster_project.definitions -p $(PORT)
 
 clean:
 	rm -rf runs .pytest_cache

@@ -34,6 +34,8 @@ INSTANCE_YAML = """\
 # The Dagster instance of this workdir: flywheel demo records its runs here, and make ui opens it.
 telemetry:
   enabled: false
+nux:
+  enabled: false  # no new-user pop-up over the first page
 concurrency:
   pools:
     default_limit: 1  # the duckdb pool: one stage writes the store at a time
