@@ -404,6 +404,20 @@ class KubernetesConfig(_Strict):
         return value
 
 
+class TrackingConfig(_Strict):
+    """Experiment tracking of each round's SFT steps and round metrics, rebuilt from the DuckDB rows."""
+
+    backend: Literal["tensorboard", "wandb", "mlflow", "none"] = Field(
+        "tensorboard", description="tensorboard (offline, <workdir>/tensorboard), wandb or mlflow (their own "
+                                   "libraries, when installed; their usual environment variables apply), or none")
+    project: str = Field("flywheel", description="wandb project / mlflow experiment name")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _backend_alone(cls, value):
+        return {"backend": value} if isinstance(value, str) else value
+
+
 class RoundConfig(_Strict):
     workdir: Path
     model: ModelConfig
@@ -422,6 +436,7 @@ class RoundConfig(_Strict):
     stopping: StoppingConfig = StoppingConfig()
     sandbox: SandboxConfig = SandboxConfig()
     kubernetes: KubernetesConfig = KubernetesConfig()
+    tracking: TrackingConfig = TrackingConfig()
 
     def verifier_options(self) -> dict[str, dict]:
         """Per-verifier keyword arguments: the sandbox section for ``unit_tests``, then the user's own options."""

@@ -11,7 +11,8 @@ the next one:
   define ``check_reference(prompt) -> str | None``: ``unit_tests`` parses the tests and recognises
   their shape, ``math`` wants a gold answer);
 - the model directory has a tokenizer with a chat template and end-of-turn tokens;
-- the workdir is writable and its disk has room.
+- the workdir is writable and its disk has room;
+- the tracking backend's library is installed.
 """
 
 from __future__ import annotations
@@ -178,6 +179,10 @@ def preflight(config: RoundConfig, *, model: bool = True) -> tuple[list[Problem]
     if model:
         problems += check_model(config)
     problems += check_workdir(config.workdir)
+    from flywheel.tracking import missing_library
+
+    if (missing := missing_library(config)) is not None:
+        problems.append(Problem("tracking", "tracking.backend", missing))
     for verifier in verifiers.values():  # a judge opened its cache; nothing else is held
         close = getattr(verifier, "close", None)
         if close is not None:

@@ -23,6 +23,7 @@ from flywheel.stage_runs import checkers_by_domain, recorded, utc_now
 from flywheel.round_warnings import round_warnings, zero_yield_everywhere
 from flywheel.stopping import StopDecision, decide
 from flywheel.store import Store
+from flywheel.tracking import log_round
 from flywheel.verify import verify_samples
 
 
@@ -171,11 +172,12 @@ def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
         "stop": decision.stop, "stop_reason": decision.reason, "warnings": warnings,
     }
     store.replace_round("round_metrics", round_number, [row])
+    tracked = log_round(config, round_number, store)  # SFT steps and round metrics, from the rows just written
     started = one("SELECT generation_checkpoint, started_at FROM rounds WHERE round = ?")
     store.replace_round("rounds", round_number, [{
         "status": "finished", "generation_checkpoint": started[0][0] if started else None,
         "checkpoint": str(paths.checkpoint), "started_at": started[0][1] if started else None, "finished_at": utc_now()}])
-    return row
+    return {**row, "tracking": tracked} if tracked else row
 
 
 def _timeouts(store: Store, round_number: int) -> dict:

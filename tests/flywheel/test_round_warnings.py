@@ -35,6 +35,7 @@ def test_a_round_that_accepts_nothing_says_why_and_stops(tmp_path):
         rounds = db.execute("SELECT round, stop, stop_reason, warnings FROM round_metrics ORDER BY round").fetchall()
         truncated, total = db.execute("SELECT count(*) FILTER (WHERE finish_reason = 'length'), count(*) "
                                       "FROM samples WHERE round = 1").fetchone()
+        losses = db.execute("SELECT step, loss FROM training_steps WHERE round = 1 ORDER BY step").fetchall()
     assert [r[0] for r in rounds] == [1]  # the loop stopped after round 1
     _, stop, reason, warnings = rounds[0]
     assert stop and reason.startswith("yield 0 in every domain")
@@ -46,3 +47,9 @@ def test_a_round_that_accepts_nothing_says_why_and_stops(tmp_path):
                             "'reward_model'") for w in warnings)
     for warning in warnings:  # and each was said on the console, in full
         assert f"warning: {warning}" in run.stdout
+    # The default tracker, TensorBoard, has the round's SFT curve: the training_steps rows.
+    from tests.flywheel.test_tracking import scalars
+
+    curve = scalars(tmp_path / "work" / "tensorboard" / "round_1")["sft/loss"]
+    assert [s for s, _ in curve] == [s for s, _ in losses] and losses
+    assert [v for _, v in curve] == pytest.approx([v for _, v in losses])
