@@ -217,6 +217,9 @@ def decide_over_round(verdicts: pa.Table, config: RoundConfig) -> pa.Table:
         except VerifierFailed:
             continue  # its verdicts are errors already
         decide = getattr(verifier, "decide_over_round", None)
+        close = getattr(verifier, "close", None)
+        if close is not None:
+            close()  # only its decision rule is used here: nothing it opened (a judge's cache) stays open
         if decide is None:
             continue
         mask = pc.and_(ok, pc.equal(verdicts.column("verifier"), name))

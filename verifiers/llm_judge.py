@@ -74,7 +74,8 @@ class LLMJudgeVerifier:
         self.timeout_seconds, self.endpoint_retry_seconds = timeout_seconds, endpoint_retry_seconds
         self.vllm_settings = dict(vllm or {})
         self.prices = (usd_per_million_prompt_tokens, usd_per_million_completion_tokens)
-        self.cache = ReplyCache(Path(cache_path)) if cache_path else None
+        self.cache_path = Path(cache_path) if cache_path else None
+        self._cache: ReplyCache | None = None  # opened at first use, closed with the verifier
         self.requests_made = 0  # replies paid for by this instance (cache misses answered)
         self._endpoints = self._servers = None
         self._stop_ids: list[int] | None = None
@@ -106,12 +107,22 @@ class LLMJudgeVerifier:
             raise FileNotFoundError(f"judge model not found at {self.path} (llm_judge option 'path')")
         settings = VLLMConfig(**{"port": 8300, **self.vllm_settings})
         self._stop_ids = end_of_turn_ids(AutoTokenizer.from_pretrained(self.path))
-        log_dir = self.cache.path.parent / "llm_judge-logs" if self.cache else None
+        log_dir = self.cache_path.parent / "llm_judge-logs" if self.cache_path else None
         self._servers = VLLMServers(str(self.path), settings, seed=self.seed, log_dir=log_dir)
         self.urls = list(self._servers.urls)
 
+    @property
+    def cache(self) -> ReplyCache | None:
+        if self._cache is None and self.cache_path is not None:
+            self._cache = ReplyCache(self.cache_path)
+        return self._cache
+
     def close(self) -> None:
-        """Stop a managed judge server; the verify stage calls this when it is done with its verifiers."""
+        """Stop a managed judge server and close the cache; the verify stage calls this when it is done with its
+        verifiers (a later verify_batch opens what it needs again)."""
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
         for endpoint in self._endpoints or []:
             endpoint.client.close()
         if self._servers is not None:
