@@ -32,19 +32,21 @@ def round_warnings(config: RoundConfig, round_number: int, store: Store) -> list
         warnings.append(f"{truncated} of {total} samples ({truncated / total:.0%}) stopped at max_new_tokens "
                         f"({config.generation.max_new_tokens}): raise generation.max_new_tokens, or check that the "
                         "model ends its turns (its chat template's end-of-turn token)")
-    per_domain = rows("SELECT p.domain, count(*), count(a.prompt_id) FROM samples s JOIN prompts p "
+    per_domain = rows("SELECT p.domain, count(*), count(a.prompt_id), count(*) FILTER (WHERE s.finish_reason = "
+                      "'stop') FROM samples s JOIN prompts p "
                       "ON p.id = s.prompt_id AND p.round = s.round LEFT JOIN accepted_samples a ON a.round = s.round "
                       "AND a.prompt_id = s.prompt_id AND a.sample_index = s.sample_index WHERE s.round = ? "
                       "GROUP BY p.domain ORDER BY p.domain")
-    for domain, n, accepted in per_domain:
+    for domain, n, accepted, finished in per_domain:
         if accepted == 0:
             names = config.verifiers.for_domain(domain)
-            why = "it has no verifiers" if not names else f"{', '.join(names)} accepted none"
+            why = ("it has no verifiers" if not names else "every one stopped at max_new_tokens" if not finished
+                   else f"{', '.join(names)} passed none of the {finished} that finished")
             warnings.append(f"domain {domain}: yield 0 (0 of {n} samples accepted; {why})")
     reward = config.selection.reward_verifier
     for domain in DOMAINS:
         if config.selection.policies.get(domain) == "best_of_n" and reward not in config.verifiers.for_domain(domain) \
-                and any(d == domain for d, _, _ in per_domain):
+                and any(row[0] == domain for row in per_domain):
             warnings.append(f"selection.policies.{domain} is best_of_n, but verifiers.{domain} does not list "
                             f"{reward!r} (selection.reward_verifier), which ranks it: nothing can be chosen")
     return warnings

@@ -42,7 +42,7 @@ def test_a_round_that_accepts_nothing_says_why_and_stops(tmp_path):
     assert truncated / total > 0.5
     assert warnings[0].startswith(f"{truncated} of {total} samples") and "max_new_tokens (24)" in warnings[0]
     assert "domain general: yield 0 (0 of 8 samples accepted; it has no verifiers)" in warnings
-    assert "domain math: yield 0 (0 of 8 samples accepted; math accepted none)" in warnings
+    assert "domain math: yield 0 (0 of 8 samples accepted; every one stopped at max_new_tokens)" in warnings
     assert any(w.startswith("selection.policies.general is best_of_n, but verifiers.general does not list "
                             "'reward_model'") for w in warnings)
     for warning in warnings:  # and each was said on the console, in full
