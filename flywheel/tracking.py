@@ -3,8 +3,9 @@
 The numbers are the store's own rows (``training_steps``, ``round_metrics``), written by the
 round_metrics stage after the round's metrics are known, so a tracker never shows a figure the
 audit tables do not hold. Reruns do not duplicate: TensorBoard's folders are rewritten from the
-rows, and W&B and MLflow get one run per round, named ``round-<N>``, that a rerun replaces
-(MLflow) or resumes by id (W&B).
+rows, and W&B and MLflow get one run per round and workdir, named ``round-<N>``, that a rerun
+replaces (MLflow) or resumes by id (W&B: steps it already has are not logged again). These two are
+written to their libraries' public APIs but not exercised in CI, where neither is installed.
 
 - ``tensorboard`` (the default, offline): ``<workdir>/tensorboard/round_<N>/`` holds the SFT curves
   (step = optimizer step) and ``<workdir>/tensorboard/rounds/`` the round metrics (step = round);
@@ -16,6 +17,7 @@ rows, and W&B and MLflow get one run per round, named ``round-<N>``, that a reru
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import shutil
 
@@ -80,11 +82,16 @@ def _tensorboard(config: RoundConfig, round_number: int, steps: list[dict], roun
     return str(root)
 
 
+def _workdir_tag(config: RoundConfig) -> str:
+    """Names one workdir's runs apart from another's in the same project."""
+    return hashlib.sha256(str(config.workdir.resolve()).encode()).hexdigest()[:8]
+
+
 def _wandb(config: RoundConfig, round_number: int, steps: list[dict], rounds: dict) -> str:
     import wandb
 
-    run = wandb.init(project=config.tracking.project, name=f"round-{round_number}", id=f"round-{round_number}",
-                     resume="allow", dir=str(config.workdir), reinit=True,
+    run = wandb.init(project=config.tracking.project, name=f"round-{round_number}",
+                     id=f"{_workdir_tag(config)}-round-{round_number}", resume="allow", dir=str(config.workdir),
                      config={"round": round_number, "workdir": str(config.workdir)})
     for s in steps:
         run.log({f"sft/{k}": s[k] for k in STEP_FIELDS}, step=s["step"])
@@ -102,10 +109,11 @@ def _mlflow(config: RoundConfig, round_number: int, steps: list[dict], rounds: d
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         mlflow.set_tracking_uri((config.workdir / "mlruns").resolve().as_uri())
     mlflow.set_experiment(config.tracking.project)
-    name = f"round-{round_number}"
-    for old in mlflow.search_runs(filter_string=f"tags.mlflow.runName = '{name}'", output_format="list"):
-        mlflow.delete_run(old.info.run_id)  # a rerun replaces the round's run
-    with mlflow.start_run(run_name=name):
+    name, workdir = f"round-{round_number}", _workdir_tag(config)
+    for old in mlflow.search_runs(filter_string=f"tags.mlflow.runName = '{name}' and tags.flywheel_workdir = "
+                                                f"'{workdir}'", output_format="list"):
+        mlflow.delete_run(old.info.run_id)  # a rerun replaces this workdir's run of the round
+    with mlflow.start_run(run_name=name, tags={"flywheel_workdir": workdir, "flywheel_round": str(round_number)}):
         for s in steps:
             mlflow.log_metrics({f"sft/{k}": s[k] for k in STEP_FIELDS if s[k] is not None}, step=s["step"])
         mlflow.log_metrics({f"round/{k}": v for k, v in rounds.get(round_number, {}).items()}, step=round_number)

@@ -120,6 +120,9 @@ def round_config(tmp_path: Path) -> Path:
     config["prompts"] = {"sources": [{"path": str(tmp_path / "prompts.jsonl")}]}
     config["verifiers"].update(general=["reward_model", "llm_judge"], combine={"general": "any_of"},
                                options={"llm_judge": {"vllm": {"port": MANAGED_PORT}}})
+    # The held-out set has no general prompts; without the train split the evaluation never needs the judge,
+    # so the round starts one judge server (verify's), not two.
+    config["evaluation"]["train_prompts"] = 0
     path = tmp_path / "round.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -167,8 +170,7 @@ def test_a_round_judges_its_general_samples_through_managed_vllm_serve(judged_ro
                                            "AND p.round = s.round WHERE s.round = 1 AND p.domain = 'general'").fetchall()
         statuses = dict(db.execute("SELECT status, count(*) FROM verdicts WHERE round = 1 AND verifier = 'llm_judge' "
                                    "GROUP BY status").fetchall())
-        # The round's judge cost, recomputed from the per-verdict rows (training and evaluation: the
-        # evaluation's train split has general prompts, which the judge scores too).
+        # The round's judge cost, recomputed from the per-verdict rows (training and evaluation verdicts alike).
         recomputed = db.execute("SELECT sum(CAST(details->>'prompt_tokens' AS BIGINT)), "
                                 "sum(CAST(details->>'completion_tokens' AS BIGINT)) FROM (SELECT details FROM verdicts "
                                 "WHERE round = 1 AND verifier = 'llm_judge' UNION ALL SELECT details FROM eval_verdicts "
