@@ -18,7 +18,7 @@ from rich.console import Console
 from dagster_project.assets import ROUND_ASSETS, round_zero_assets
 from dagster_project.resources import default_resources
 from flywheel import lineage
-from flywheel.cli import check_free_space, print_rounds
+from flywheel.cli import print_rounds
 from flywheel.preflight import require_preflight
 from flywheel.config import DEFAULT_CONFIG, load_config, with_backend, with_seed, write_effective_config
 from flywheel.store import Store
@@ -214,7 +214,6 @@ def cmd_demo(args, console: Console) -> int:
         config = with_backend(config, args.backend)
     args.error_log = config.workdir / "logs" / "last-error.log"  # where main() writes a failure's traceback
     require_preflight(config)  # every problem a round would meet late, named now (flywheel check)
-    check_free_space(config.workdir)
     with workdir_lock(config.workdir):  # a second run on this workdir fails at once, naming this one
         effective = write_effective_config(config)
         started = time.perf_counter()

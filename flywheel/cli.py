@@ -66,20 +66,6 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     return found["demo"].load()(args, console)
 
 
-def check_free_space(workdir: Path, needed: int | None = None) -> None:
-    """Fail before a round starts, rather than halfway, when the workdir's disk is nearly full."""
-    import shutil
-
-    from flywheel.preflight import MIN_FREE_BYTES
-
-    needed = needed or MIN_FREE_BYTES
-    workdir.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(workdir).free
-    if free < needed:
-        raise OSError(28, f"not enough space left on the device: {free / 2**20:.1f} MiB free in {workdir}, "
-                          f"a round needs about {needed / 2**20:.0f} MiB")
-
-
 def print_base_model(console: Console, store: Store) -> None:
     rows = store.query(BASE_MODEL_SQL)[1]
     if rows:

@@ -128,8 +128,8 @@ class LLMJudgeVerifier:
         if self._servers is not None:
             self._servers.close()
         self._endpoints = self._servers = None
-        if self.urls and self.backend == "vllm_server":
-            self.urls = []
+        if self.backend == "vllm_server":
+            self.urls = []  # the managed server's, gone with it
 
     # -- judging --------------------------------------------------------------------------------
     def _ask(self, endpoint, request: dict) -> Reply:
