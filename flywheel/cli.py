@@ -255,10 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     console = make_console()
     handlers = {"demo": cmd_demo, "run": cmd_demo, "check": cmd_check, "init": cmd_init, "sql": cmd_sql, "verifiers": cmd_verifiers, "decontaminate": cmd_decontaminate,
                 "report": cmd_report, "snapshot": cmd_snapshot, "launch": cmd_launch, "sft-worker": cmd_sft_worker}
+    _record_sigint()
     try:
         return handlers[args.command](args, console)
     except BaseException as error:
-        if isinstance(error, KeyboardInterrupt) or type(error).__name__ == "DagsterExecutionInterruptedError":
+        if _SIGINT_SEEN or was_interrupted(error):
             console.print("interrupted; rerun to resume")
             return 130
         if isinstance(error, SystemExit):
@@ -290,6 +291,40 @@ def _write_error_log(path: Path | None, error: BaseException) -> Path | None:
     except OSError:
         return None
     return path
+
+
+_SIGINT_SEEN = False
+
+
+def _record_sigint() -> None:
+    """Remember a Ctrl-C even when a library turns it into an unrelated error; then behave as Python does."""
+    import signal
+    import threading
+
+    global _SIGINT_SEEN
+    _SIGINT_SEEN = False
+
+    def on_sigint(signum, frame):
+        global _SIGINT_SEEN
+        _SIGINT_SEEN = True
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, on_sigint)
+
+
+def was_interrupted(error: BaseException) -> bool:
+    """Ctrl-C, wherever it surfaced: libraries that catch SIGINT re-raise it as their own error (Dagster as
+    DagsterExecutionInterruptedError, DuckDB 2 as a plain RuntimeError('Query interrupted')), maybe wrapped again."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, KeyboardInterrupt) or type(error).__name__ in ("DagsterExecutionInterruptedError", "InterruptException"):
+            return True
+        if isinstance(error, RuntimeError) and str(error).strip() == "Query interrupted":
+            return True
+        error = getattr(error, "user_exception", None) or error.__cause__ or error.__context__
+    return False
 
 
 def _is_duckdb(error: BaseException) -> bool:

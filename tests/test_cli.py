@@ -1,5 +1,6 @@
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 from flywheel.cli import main
@@ -172,3 +173,26 @@ def test_tables_in_a_log_file_are_not_cut_at_80_columns(tmp_path):
                           f"SELECT {columns} FROM round_metrics"], capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin"}, timeout=60).stdout
     assert out.count("0.2583") == 12  # no number split over two lines
+
+
+def test_an_interrupt_is_recognised_however_a_library_rewraps_it():
+    from flywheel.cli import was_interrupted
+
+    # a real SIGINT during a DuckDB 2 query surfaces as a plain RuntimeError, which Dagster may wrap again;
+    # run in a child so the signal never reaches pytest
+    child = textwrap.dedent("""
+        import os, signal, threading, duckdb
+        from flywheel.cli import was_interrupted
+        threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        try:
+            duckdb.connect().sql("SELECT count(*) FROM range(10000000000) a, range(100) b").fetchall()
+        except BaseException as error:
+            try:
+                raise RuntimeError("step failed") from error
+            except RuntimeError as wrapped:
+                print(type(error).__name__, was_interrupted(wrapped))
+    """)
+    done = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split()[-1] == "True", done.stdout + done.stderr
+    assert not was_interrupted(RuntimeError("Query failed"))
+    assert not was_interrupted(ValueError("x"))
