@@ -1,4 +1,5 @@
-"""Materialize rounds of the Dagster assets in-process, stage by stage, with progress on the console."""
+"""Materialize rounds in-process: one Dagster run of the round job per round (its stages as steps), with a
+console line per stage as it finishes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -119,60 +121,94 @@ def _materialize_rounds(config_path, workdir, first, last, console, instance, st
     fail_abandoned_runs(instance, console)
     resources = default_resources(config_path, str(Path(workdir).resolve()))
     config = load_config(config_path or DEFAULT_CONFIG, workdir=workdir)
+    zero = round_zero_assets(config.seed_round)
+    jobs = dg.Definitions(assets=ROUND_ASSETS, jobs=[
+        dg.define_asset_job("round", selection=ROUND_ASSETS, description="Materialize every stage of one round."),
+        dg.define_asset_job("round_zero", selection=zero,
+                            description="Round 0: the seed SFT round, or the base model's evaluation.")],
+        resources=resources)
     timings = []
     if first == 1:
-        _round_zero(config, instance, resources, console, check_interrupt)
+        label = "seed SFT round" if config.seed_round else "the base model"
+        _run_round(jobs.resolve_job_def("round_zero"), zero, 0, f"round 0 ({label})", config, instance, console)
+        check_interrupt()
     for round_number in range(first, last + 1):
-        key = str(round_number)
-        if not instance.has_dynamic_partition("round", key):
-            instance.add_dynamic_partitions("round", [key])
-        started, per_stage = time.perf_counter(), {}
-        for asset in ROUND_ASSETS:
-            name = asset.key.to_user_string()
-            if _finished(config, round_number, name, console):
-                continue
-            t0 = time.perf_counter()
-            with console.status(f"round {key} · {name} …"):
-                result = dg.materialize(ROUND_ASSETS, selection=[asset.key], partition_key=key, instance=instance,
-                                        resources=resources, run_config=RUN_CONFIG)
-            check_interrupt()  # a Ctrl-C that Dagster's handler lost stops the demo here, between stages
-            per_stage[name] = time.perf_counter() - t0
-            metadata = _metadata(result, asset.key)
-            console.print(f"round {key} · {name:<15} {per_stage[name]:6.1f}s  {_summary(metadata)}")
-            for warning in getattr(metadata.get("warnings"), "value", None) or []:
-                console.print(f"[yellow]  warning: {warning}[/yellow]", highlight=False, soft_wrap=True)
-            failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
-            for check in failed_checks:
-                console.print(f"[red]  check {check.check_name} failed[/red]")
+        started = time.perf_counter()
+        per_stage = _run_round(jobs.resolve_job_def("round"), ROUND_ASSETS, round_number, f"round {round_number}",
+                               config, instance, console)
+        check_interrupt()  # a Ctrl-C that Dagster's handler lost stops the demo here, between rounds
         timings.append({"round": round_number, "seconds": time.perf_counter() - started, **per_stage})
         if _stops(config, round_number):
-            console.print(f"[yellow]stopping rule: stop after round {key}[/yellow]")
+            console.print(f"[yellow]stopping rule: stop after round {round_number}[/yellow]")
             if stop_on_rule:
                 break
     return timings
 
 
-def _metadata(result, key: dg.AssetKey) -> dict:
-    """The metadata of the asset's materialization in ``result`` (an op asset or a graph asset alike)."""
-    return next(event.materialization.metadata for event in result.get_asset_materialization_events()
-                if event.asset_key == key)
+def _run_round(job, assets, round_number: int, label: str, config, instance, console) -> dict[str, float]:
+    """One Dagster run of the round's job (its stages as steps) over the stages not already done, so the UI's run
+    list reads as rounds; a console line per stage as it finishes. Returns the seconds of each stage that ran."""
+    key = str(round_number)
+    if not instance.has_dynamic_partition("round", key):
+        instance.add_dynamic_partitions("round", [key])
+    stale = [asset.key for asset in assets if not _finished(config, round_number, asset.key.to_user_string(), console)]
+    if not stale:
+        return {}
+    progress = _StageProgress(console, key)
+    run_id = str(uuid.uuid4())
+    instance.add_event_listener(run_id, progress.on_event)
+    try:
+        with console.status(f"{label} · {len(stale)} stage(s) …") as status:
+            progress.status = status
+            job.execute_in_process(run_config=RUN_CONFIG, instance=instance, partition_key=key, asset_selection=stale,
+                                   run_id=run_id, tags={"flywheel/round": key})
+    finally:
+        instance.end_watch_event_logs(run_id, progress.on_event)
+        progress.drain(instance, run_id)  # whatever the watcher thread had not passed on yet
+    return progress.seconds
 
 
-def _round_zero(config, instance, resources, console, check_interrupt: Callable[[], None]) -> None:
-    seed_round = config.seed_round
-    if not instance.has_dynamic_partition("round", "0"):
-        instance.add_dynamic_partitions("round", ["0"])
-    for asset in round_zero_assets(seed_round):
-        name, t0 = asset.key.to_user_string(), time.perf_counter()
-        if _finished(config, 0, name, console):
-            continue
-        label = "seed SFT round" if seed_round else "the base model"
-        with console.status(f"round 0 ({label}) · {name} …"):
-            result = dg.materialize(ROUND_ASSETS, selection=[asset.key], partition_key="0", instance=instance,
-                                    resources=resources, run_config=RUN_CONFIG)
-        check_interrupt()
-        metadata = _metadata(result, asset.key)
-        console.print(f"round 0 · {name:<15} {time.perf_counter() - t0:6.1f}s  {_summary(metadata)}")
+class _StageProgress:
+    """Console lines from a run's event log: the stage running now, and each stage's summary, warnings and failed
+    checks when it materializes. Events come from the instance's watcher thread and from ``drain``; each once."""
+
+    def __init__(self, console: Console, key: str):
+        self.console, self.key, self.status = console, key, None
+        self.seconds: dict[str, float] = {}
+        self._started: dict[str, float] = {}
+        self._seen: set[tuple] = set()
+        self._lock = threading.Lock()
+
+    def on_event(self, entry, cursor=None) -> None:
+        event = entry.dagster_event
+        if event is None:
+            return
+        identity = (entry.timestamp, event.event_type_value, event.step_key, str(event.asset_key))
+        with self._lock:
+            if identity in self._seen:
+                return
+            self._seen.add(identity)
+            if event.event_type == dg.DagsterEventType.STEP_START:
+                asset = event.step_key.split(".")[0]
+                self._started.setdefault(asset, entry.timestamp)
+                if self.status is not None:
+                    self.status.update(f"round {self.key} · {asset} …")
+            elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+                self._materialized(event.asset_key.to_user_string(), event.materialization.metadata, entry.timestamp)
+            elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+                check = event.event_specific_data
+                if not check.passed:
+                    self.console.print(f"[red]  check {check.check_name} failed[/red]")
+
+    def _materialized(self, name: str, metadata: dict, at: float) -> None:
+        self.seconds[name] = at - self._started.get(name, at)
+        self.console.print(f"round {self.key} · {name:<15} {self.seconds[name]:6.1f}s  {_summary(metadata)}")
+        for warning in getattr(metadata.get("warnings"), "value", None) or []:
+            self.console.print(f"[yellow]  warning: {warning}[/yellow]", highlight=False, soft_wrap=True)
+
+    def drain(self, instance: dg.DagsterInstance, run_id: str) -> None:
+        for entry in instance.all_logs(run_id):
+            self.on_event(entry)
 
 
 def _summary(metadata: dict) -> str:

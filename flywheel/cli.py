@@ -176,6 +176,14 @@ def cmd_decontaminate(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace, console: Console) -> int:
+    from flywheel.export import export_round
+
+    out, count = export_round(args.workdir, args.round, args.set, args.format, args.out)
+    console.print(f"wrote {count} {args.set} row(s) of round {args.round} to {out}", highlight=False)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     from flywheel.report import write_report
 
@@ -224,6 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot = sub.add_parser("snapshot", help="copy the database for a long audit that never blocks a round")
     snapshot.add_argument("--workdir", type=Path, required=True)
     snapshot.add_argument("--out", type=Path, required=True)
+    export = sub.add_parser("export", help="write a round's SFT mixture or accepted samples as messages JSONL "
+                            "(what TRL and open-instruct read) or a Hugging Face datasets folder with a card")
+    export.add_argument("--workdir", type=Path, required=True)
+    export.add_argument("--round", type=int, required=True)
+    export.add_argument("--set", choices=["mixture", "accepted"], default="mixture",
+                        help="mixture: the SFT data as trained (default); accepted: the round's selected samples "
+                             "that decontamination kept")
+    export.add_argument("--format", choices=["jsonl", "hf"], default="jsonl")
+    export.add_argument("--out", type=Path, required=True, help="a .jsonl file, or a new folder for --format hf")
     report = sub.add_parser("report", help="print the round-over-round table and write its chart")
     report.add_argument("--workdir", type=Path, required=True)
     sql = sub.add_parser("sql", help="run read-only SQL on <workdir>/flywheel.duckdb")
@@ -254,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = make_console()
     handlers = {"demo": cmd_demo, "run": cmd_demo, "check": cmd_check, "init": cmd_init, "sql": cmd_sql, "verifiers": cmd_verifiers, "decontaminate": cmd_decontaminate,
-                "report": cmd_report, "snapshot": cmd_snapshot, "launch": cmd_launch, "sft-worker": cmd_sft_worker}
+                "report": cmd_report, "export": cmd_export, "snapshot": cmd_snapshot, "launch": cmd_launch, "sft-worker": cmd_sft_worker}
     _record_sigint()
     try:
         return handlers[args.command](args, console)

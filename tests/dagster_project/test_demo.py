@@ -1,13 +1,15 @@
 """The demo proves the flywheel, in miniature: a seed round and two rejection-sampling rounds
 raise held-out pass@1, with the demo's own config (fewer rounds), a fixed seed, on the CPU."""
 
+import json
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 from rich.console import Console
 
-from dagster_project.demo import materialize_rounds
+from dagster_project.demo import materialize_rounds, workdir_instance
 from flywheel.config import DEFAULT_CONFIG, load_config
 from flywheel.store import TABLES, Store
 
@@ -67,3 +69,40 @@ def test_round_one_generates_with_the_seed_checkpoint(demo_run):
 def test_the_demo_fills_every_table(demo_run):
     for table in TABLES:
         assert demo_run.query(f"SELECT count(*) FROM {table}")[1][0][0] > 0, table
+
+
+def test_each_round_is_one_named_dagster_run(demo_run):
+    # the UI's run list reads as rounds: one run of the round job per round, its stages as steps
+    instance = workdir_instance(demo_run.path.parent)
+    runs = sorted(instance.get_runs(), key=lambda run: int(run.tags["dagster/partition"]))
+    assert [(run.job_name, run.tags["dagster/partition"], run.status.value) for run in runs] == [
+        ("round_zero", "0", "SUCCESS"), ("round", "1", "SUCCESS"), ("round", "2", "SUCCESS")]
+    materialized = {event.asset_key.to_user_string() for event in instance.get_records_for_run(runs[1].run_id,
+                    of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=100).records
+                    for event in [event.event_log_entry.dagster_event]}
+    assert materialized == {"prompts", "samples", "verdicts", "selected", "decontaminated", "mixture", "checkpoint",
+                            "evaluation", "diversity", "round_metrics"}
+
+
+def test_export_writes_what_the_round_trained_on(demo_run, tmp_path):
+    import datasets
+
+    from flywheel.cli import main
+
+    workdir = demo_run.path.parent
+    assert main(["export", "--workdir", str(workdir), "--round", "2", "--out", str(tmp_path / "mix.jsonl")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "mix.jsonl").read_text().splitlines()]
+    _, stored = demo_run.query("SELECT sum(n_taken) FROM mixture WHERE round = 2")
+    assert len(rows) == stored[0][0] > 0  # the mixture table's own count, epoch copies included
+    assert all(row["messages"][-1]["role"] == "assistant" and row["messages"][0]["role"] in ("system", "user")
+               for row in rows)
+    assert main(["export", "--workdir", str(workdir), "--round", "2", "--set", "accepted", "--format", "hf",
+                 "--out", str(tmp_path / "accepted")]) == 0
+    accepted = datasets.load_from_disk(str(tmp_path / "accepted"))
+    _, expected = demo_run.query(
+        "SELECT example_id FROM selections WHERE round = 2 AND example_id NOT IN "
+        "(SELECT example_id FROM decontamination_hits WHERE round = 2) AND example_id NOT IN "
+        "(SELECT example_id FROM dedup_drops WHERE round = 2)")
+    assert sorted(accepted["example_id"]) == sorted(e for (e,) in expected) and len(accepted) > 0
+    card = (tmp_path / "accepted" / "README.md").read_text()
+    assert "round 2" in card and f"rows: {len(accepted)}" in card and "sha256" in card
