@@ -4,15 +4,16 @@ The numbers are the store's own rows (``training_steps``, ``round_metrics``), wr
 round_metrics stage after the round's metrics are known, so a tracker never shows a figure the
 audit tables do not hold. Reruns do not duplicate: TensorBoard's folders are rewritten from the
 rows, and W&B and MLflow get one run per round and workdir, named ``round-<N>``, that a rerun
-replaces (MLflow) or resumes by id (W&B: steps it already has are not logged again). These two are
-written to their libraries' public APIs but not exercised in CI, where neither is installed.
+replaces (MLflow) or resumes by id (W&B: steps it already has are not logged again). The tests run
+both offline: MLflow's rows are read back from its SQLite store; W&B's offline runs are checked by
+their ids and files (its offline history has no public reader).
 
 - ``tensorboard`` (the default, offline): ``<workdir>/tensorboard/round_<N>/`` holds the SFT curves
   (step = optimizer step) and ``<workdir>/tensorboard/rounds/`` the round metrics (step = round);
   ``tensorboard --logdir <workdir>/tensorboard``.
 - ``wandb`` and ``mlflow``: through their own libraries, when installed (the preflight says when
   not); ``WANDB_MODE``, ``MLFLOW_TRACKING_URI`` and friends apply, MLflow defaulting to
-  ``<workdir>/mlruns``.
+  ``sqlite:///<workdir>/mlflow.db``.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ def _mlflow(config: RoundConfig, round_number: int, steps: list[dict], rounds: d
     import mlflow
 
     if not os.environ.get("MLFLOW_TRACKING_URI"):
-        mlflow.set_tracking_uri((config.workdir / "mlruns").resolve().as_uri())
+        # MLflow 3 refuses its old ./mlruns file store; a SQLite file in the workdir is its offline default
+        mlflow.set_tracking_uri(f"sqlite:///{(config.workdir / 'mlflow.db').resolve()}")
     mlflow.set_experiment(config.tracking.project)
     name, workdir = f"round-{round_number}", _workdir_tag(config)
     for old in mlflow.search_runs(filter_string=f"tags.mlflow.runName = '{name}' and tags.flywheel_workdir = "
