@@ -186,12 +186,13 @@ def main(spec_path: str) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer, get_cosine_schedule_with_warmup
 
     from flywheel.generation import end_of_turn_ids
+    from flywheel.sft.comm_op import init_distributed
 
     die_with_parent()
     spec = TrainingSpec.model_validate_json(Path(spec_path).read_text())
     torch.manual_seed(spec.seed)
     on_gpu = torch.cuda.is_available()
-    deepspeed.init_distributed(dist_backend="nccl" if on_gpu else "gloo")
+    init_distributed("nccl" if on_gpu else "gloo")  # flywheel.sft.comm_op: a killed op build never hangs this
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
     tokenizer = AutoTokenizer.from_pretrained(spec.init_checkpoint)

@@ -1,0 +1,91 @@
+"""DeepSpeed's CPU collective op, built and loaded so that a killed build can never hang a later SFT.
+
+On the CPU accelerator ``deepspeed.init_distributed`` JIT-compiles its shared-memory collective
+(``deepspeed_shm_comm``, 70-80 s the first time, then cached under torch's extensions folder).
+torch guards the build with a FileBaton: a lock *file*, created with O_EXCL and deleted when the
+build ends. A process killed inside that window (a round killed mid-SFT; the crash tests do it)
+leaves the file behind, and every later init waits on it forever: the rerun's SFT hung until its
+timeout. Here the init runs under an ``flock``, which the kernel releases when its holder dies, so
+no two flywheel processes build at once; a baton file found while holding it belongs to a killed
+build, or to a build outside flywheel (which writes its files as it goes): it is removed once
+nothing in the folder has changed for STALE_SECONDS. ``python -m flywheel.sft.comm_op`` builds the
+op ahead (scripts/setup.sh), so a round's SFT only loads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+OP_BUILDER = "ShareMemCommBuilder"
+STALE_SECONDS = 120.0  # longer than the build's quietest stretch (one source file compiles in ~40 s)
+
+
+def build_directory() -> Path | None:
+    """Where torch builds the op (TORCH_EXTENSIONS_DIR or its default), or None when the accelerator has none."""
+    from deepspeed.accelerator import get_accelerator
+    from torch.utils.cpp_extension import _get_build_directory
+
+    builder = get_accelerator().create_op_builder(OP_BUILDER)
+    if builder is None:
+        return None
+    return Path(_get_build_directory(builder.NAME, verbose=False))
+
+
+@contextlib.contextmanager
+def op_build_guard() -> Iterator[None]:
+    """Hold the build's flock, with any baton file a killed build left removed, for the block."""
+    folder = build_directory()
+    if folder is None:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f"{folder.name}.flywheel.lock", "w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)  # released by the kernel if this process dies
+        clear_stale_baton(folder, STALE_SECONDS)
+        yield
+
+
+def clear_stale_baton(folder: Path, stale_seconds: float = STALE_SECONDS) -> None:
+    """Wait out a live build's baton; remove one that nothing has touched for ``stale_seconds``."""
+    baton = folder / "lock"
+    while baton.exists():
+        if time.time() - _newest_change(folder) > stale_seconds:
+            baton.unlink(missing_ok=True)
+            return
+        time.sleep(1.0)
+
+
+def _newest_change(folder: Path) -> float:
+    newest = 0.0
+    for path in folder.iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            newest = max(newest, path.stat().st_mtime)
+    return newest
+
+
+def init_distributed(backend: str) -> None:
+    """``deepspeed.init_distributed`` with the op build guarded (every rank in turn; quick once built)."""
+    import deepspeed
+
+    with op_build_guard():
+        deepspeed.init_distributed(dist_backend=backend)
+
+
+def build_ahead() -> str:
+    """Build (or find) the op now, outside any round; returns where it lives."""
+    from deepspeed.accelerator import get_accelerator
+
+    builder = get_accelerator().create_op_builder(OP_BUILDER)
+    if builder is None:
+        return "no shared-memory op for this accelerator"
+    with op_build_guard():
+        builder.load(verbose=False)
+    return str(build_directory())
+
+
+if __name__ == "__main__":
+    print(f"deepspeed_shm_comm: {build_ahead()}")

@@ -1,0 +1,51 @@
+"""A DeepSpeed op build killed half-way leaves torch's baton file; no later SFT may wait on it forever."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+from flywheel.sft.comm_op import clear_stale_baton
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_baton_nothing_touches_is_removed_and_a_live_build_is_waited_for(tmp_path):
+    (tmp_path / "shm.o").write_bytes(b"")
+    (tmp_path / "lock").write_bytes(b"")
+    old = time.time() - 600
+    for path in tmp_path.iterdir():
+        os.utime(path, (old, old))
+    clear_stale_baton(tmp_path, stale_seconds=120)
+    assert not (tmp_path / "lock").exists()
+
+    (tmp_path / "lock").write_bytes(b"")  # a live build: it just wrote its files, and ends in a second
+    ended = threading.Timer(1.0, lambda: (tmp_path / "lock").unlink())
+    ended.start()
+    started = time.monotonic()
+    clear_stale_baton(tmp_path, stale_seconds=120)
+    assert time.monotonic() - started >= 0.9  # waited for it rather than deleting it
+    ended.join()
+
+
+def test_deepspeeds_init_goes_on_after_a_killed_build_left_its_baton(tmp_path):
+    # the real op and torch's real baton file; torch alone would wait on it forever
+    child = textwrap.dedent("""
+        import os, time
+        from flywheel.sft import comm_op
+        folder = comm_op.build_directory()
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "lock").write_bytes(b"")
+        old = time.time() - 3600
+        os.utime(folder / "lock", (old, old))
+        comm_op.STALE_SECONDS = 5.0  # the op was built at setup, minutes ago
+        print(comm_op.build_ahead(), (folder / "lock").exists())
+    """)
+    done = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "False"
