@@ -19,10 +19,11 @@ demo: $(STAMP)
 test: $(STAMP) lint
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
-# ruff's bug-finding rules and the import contracts (pyproject.toml), before the tests
+# ruff's bug-finding rules, the import contracts (pyproject.toml) and the docs site, before the tests
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -q -d site
 
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m "not slow"

@@ -1,6 +1,6 @@
-"""Time every audit query of the README on a workdir's database (say, bench_round_scale.py's 1M round).
+"""Time every audit query of the SQL guide (docs/guides/sql-audit.md) on a workdir's database (say, bench_round_scale.py's 1M round).
 
-The queries are read from the README's ``audit-queries`` block, the same text the tests run, so
+The queries are read from the guide's ``audit-queries`` block, the same text the tests run, so
 what is timed is what users paste. Each runs twice on a read-only connection; both times are
 printed with the row count (the first includes DuckDB reading the pages from disk).
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def readme_queries() -> list[str]:
-    block = re.search(r"<!-- audit-queries -->\s*```sql\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    block = re.search(r"<!-- audit-queries -->\s*```sql\n(.*?)```", (ROOT / "docs" / "guides" / "sql-audit.md").read_text(), re.S).group(1)
     statements = [s.strip() for s in block.split(";")]
     return [s for s in statements if any(not line.startswith("--") and line.strip() for line in s.splitlines())]
 

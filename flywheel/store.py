@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 from flywheel.schema import Example, Prompt, Sample, Verdict, duckdb_columns
 
-# Column lists are the contract documented in the README ("Audit tables"). Tables that hold a record
+# Column lists are the contract documented in docs/guides/sql-audit.md ("Tables"). Tables that hold a record
 # (prompts, samples, verdicts, selections) take their columns from its model in flywheel.schema.
 ROUND = {"round": "INTEGER"}
 TABLES: dict[str, dict[str, str]] = {
@@ -61,7 +61,7 @@ TABLES: dict[str, dict[str, str]] = {
     "training_steps": {"round": "INTEGER", "step": "INTEGER", "epoch": "INTEGER", "loss": "DOUBLE",
                        "learning_rate": "DOUBLE", "tokens": "BIGINT", "tokens_per_second": "DOUBLE"},
     # Every evaluation sample and its verdicts, per split (heldout, train, base_model): the rows that
-    # `evaluations` is computed from (README, "Recomputing the evaluation").
+    # `evaluations` is computed from (docs/guides/sql-audit.md, "Recomputing the evaluation").
     "eval_samples": duckdb_columns(Sample, leading={**ROUND, "split": "VARCHAR", "domain": "VARCHAR"}),
     "eval_verdicts": duckdb_columns(Verdict, leading={**ROUND, "split": "VARCHAR"}),
     "accepted_samples": {"round": "INTEGER", "prompt_id": "VARCHAR", "sample_index": "INTEGER",

@@ -15,8 +15,8 @@ from flywheel.schema import Sample
 from flywheel.store import Store
 from tests.conftest import small_config_dict
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-RECOMPUTE = README.read_text().split("### Recomputing the evaluation")[1].split("```sql")[1].split("```")[0]
+SQL_GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guides" / "sql-audit.md"
+RECOMPUTE = SQL_GUIDE.read_text().split("## Recomputing the evaluation")[1].split("```sql")[1].split("```")[0]
 
 
 class ScriptedGenerator:
@@ -52,7 +52,7 @@ def test_sql_over_the_rows_gives_the_reported_figures(evaluated):
     _, reported = evaluated.query("SELECT round, split, domain, n_prompts, pass_at_1, pass_at_k, k FROM evaluations "
                                   "ORDER BY round, split, domain")
     _, recomputed = evaluated.query(RECOMPUTE)
-    view = evaluated.query("SELECT * FROM eval_recomputed")[1]  # the view is the README's query
+    view = evaluated.query("SELECT * FROM eval_recomputed")[1]  # the view is the SQL guide's query
     assert [row[:4] + row[6:] for row in view] == [row[:4] + row[6:] for row in recomputed]
     assert [v for row in view for v in row[4:6]] == pytest.approx([v for row in recomputed for v in row[4:6]], abs=1e-12)
     assert len(reported) == len(recomputed) > 0
