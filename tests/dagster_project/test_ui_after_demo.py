@@ -4,8 +4,8 @@ Runs ``flywheel demo --rounds 1`` with the small test config, then starts ``dags
 exactly as ``make ui`` does (DAGSTER_HOME=<workdir>/.dagster, the workdir's config.yaml)
 and, in headless Chromium, without materializing anything: sees partitions 0 and 1 of the
 round assets materialized, round 1's stop decision and chart on ``round_metrics``, the loss
-curve on ``checkpoint``, and screenshots the asset graph (to docs/ when
-FLYWHEEL_UPDATE_DOCS=1).
+curve on ``checkpoint``, the run list (one run per round), and screenshots the run list (to docs/ when
+FLYWHEEL_UPDATE_DOCS=1) and the asset graph.
 """
 
 import os
@@ -69,12 +69,15 @@ def test_the_ui_shows_the_rounds_the_demo_ran(ui_after_demo, tmp_path):
         expect(page.get_by_role("link", name="round_zero", exact=True).first).to_be_visible(timeout=30_000)
         runs = page.inner_text("body")
         assert "__ephemeral_asset_job__" not in runs and re.search(r"\bround\b", runs)
+        page.wait_for_timeout(2000)
+        runs_shot = tmp_path / "ui_runs_after_demo.png"
+        page.screenshot(path=str(runs_shot))
 
         page.goto(f"{url}/asset-groups/round")
         expect(page.get_by_text("round_metrics").first).to_be_visible(timeout=60_000)
         page.wait_for_timeout(3000)
         shot = tmp_path / "ui_after_demo.png"
         page.screenshot(path=str(shot))
-    assert shot.stat().st_size > 20_000
-    if os.environ.get("FLYWHEEL_UPDATE_DOCS") == "1":
-        shutil.copy(shot, ROOT / "docs" / "ui_after_demo.png")
+    assert shot.stat().st_size > 20_000 and runs_shot.stat().st_size > 20_000
+    if os.environ.get("FLYWHEEL_UPDATE_DOCS") == "1":  # the docs show the run list: one successful run per round
+        shutil.copy(runs_shot, ROOT / "docs" / "ui_after_demo.png")
