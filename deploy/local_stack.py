@@ -306,7 +306,11 @@ def stop(stack: Stack, name: str, *, kill: bool = False, timeout: float = 60.0) 
     deadline = time.monotonic() + timeout
     while _alive(tree) and time.monotonic() < deadline:
         time.sleep(0.2)
-    _signal_all(_alive(tree | _group(pid)), signal.SIGKILL)
+    left = _alive(tree | _group(pid))
+    _signal_all(left, signal.SIGKILL)
+    deadline = time.monotonic() + 10  # SIGKILL cannot be blocked, but dying takes a moment: "stopped" means gone
+    while _alive(left) and time.monotonic() < deadline:
+        time.sleep(0.05)
     return True
 
 
