@@ -186,3 +186,12 @@ def round_zero_assets(seed_round: bool) -> list:
     the evaluation of the base model."""
     names = ["decontaminated", "mixture", "checkpoint", "evaluation", "diversity"] if seed_round else ["evaluation"]
     return [a for a in ROUND_ASSETS if a.key.to_user_string() in names]
+
+
+def round_jobs(seed_round: bool, executor_def=None) -> list:
+    """The ``round`` and ``round_zero`` jobs, declared once for the code location and the in-process demo."""
+    return [dg.define_asset_job("round", selection=dg.AssetSelection.assets(*ROUND_ASSETS), executor_def=executor_def,
+                                description="Materialize every stage of one round."),
+            dg.define_asset_job("round_zero", selection=dg.AssetSelection.assets(*round_zero_assets(seed_round)),
+                                executor_def=executor_def, description="Round 0: the seed SFT round, or the base "
+                                "model's evaluation (run it before round 1).")]

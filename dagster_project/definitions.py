@@ -9,17 +9,12 @@ from __future__ import annotations
 import dagster as dg
 
 from dagster_project import k8s
-from dagster_project.assets import ROUND_ASSETS, round_zero_assets
+from dagster_project.assets import ROUND_ASSETS, round_jobs
 from dagster_project.location import CONFIG
 from dagster_project.resources import default_resources
 from dagster_project.sensors import next_round_sensor
 
-round_job = dg.define_asset_job("round", selection=dg.AssetSelection.assets(*ROUND_ASSETS),
-                                executor_def=k8s.executor(CONFIG), description="Materialize every stage of one round.")
-round_zero_job = dg.define_asset_job(
-    "round_zero", selection=dg.AssetSelection.assets(*round_zero_assets(CONFIG.seed_round)),
-    executor_def=k8s.executor(CONFIG),
-    description="Round 0: the seed SFT round, or the base model's evaluation (run it before round 1).")
+round_job, round_zero_job = round_jobs(CONFIG.seed_round, k8s.executor(CONFIG))
 
 defs = dg.Definitions(assets=ROUND_ASSETS, jobs=[round_job, round_zero_job], sensors=[next_round_sensor],
                       resources=default_resources())

@@ -17,7 +17,7 @@ import warnings
 import dagster as dg
 from rich.console import Console
 
-from dagster_project.assets import ROUND_ASSETS, round_zero_assets
+from dagster_project.assets import ROUND_ASSETS, round_jobs, round_zero_assets
 from dagster_project.resources import default_resources
 from flywheel import lineage
 from flywheel.cli import print_rounds
@@ -122,11 +122,7 @@ def _materialize_rounds(config_path, workdir, first, last, console, instance, st
     resources = default_resources(config_path, str(Path(workdir).resolve()))
     config = load_config(config_path or DEFAULT_CONFIG, workdir=workdir)
     zero = round_zero_assets(config.seed_round)
-    jobs = dg.Definitions(assets=ROUND_ASSETS, jobs=[
-        dg.define_asset_job("round", selection=ROUND_ASSETS, description="Materialize every stage of one round."),
-        dg.define_asset_job("round_zero", selection=zero,
-                            description="Round 0: the seed SFT round, or the base model's evaluation.")],
-        resources=resources)
+    jobs = dg.Definitions(assets=ROUND_ASSETS, jobs=round_jobs(config.seed_round), resources=resources)
     timings = []
     if first == 1:
         label = "seed SFT round" if config.seed_round else "the base model"
