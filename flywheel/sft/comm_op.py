@@ -10,12 +10,21 @@ when its holder dies), so no two flywheel processes build at once; a baton file 
 build, or to a build outside flywheel (which writes its files as it goes): it is removed once
 nothing in the folder has changed for STALE_SECONDS. ``python -m flywheel.sft.comm_op`` builds the
 op ahead (scripts/setup.sh), so a round's SFT only loads it.
+
+torch runs whichever ``ninja`` is first on PATH, and a machine may have two (Debian's 1.11 in /usr/bin
+and the venv's 1.13 from PyPI) whose build logs hash commands differently: each takes the other's
+build as stale, so processes started with and without the venv's bin/ on PATH rebuilt the op in turn
+(18 rebuilds of 25-88 s in 73 minutes on one machine). ``pin_ninja`` puts one ninja first, the one
+beside this interpreter when there is one, for every build and load.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
+import shutil
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,9 +85,24 @@ def init_distributed(backend: str) -> None:
     deepspeed.init_distributed(dist_backend=backend)
 
 
+def pin_ninja() -> str | None:
+    """Put one ninja first on this process's PATH: the interpreter's own (the venv's bin/) when it has one,
+    else the first found; returns its path. The same ninja then checks the build log, whoever started us."""
+    beside = Path(sys.executable).parent / "ninja"  # not resolved: the venv's bin/, not the base interpreter's
+    found = str(beside) if os.access(beside, os.X_OK) else shutil.which("ninja")
+    if found is None:
+        return None
+    folder = str(Path(found).parent)
+    rest = [entry for entry in os.environ.get("PATH", "").split(os.pathsep) if entry and entry != folder]
+    os.environ["PATH"] = os.pathsep.join([folder, *rest])
+    return found
+
+
 def build_ahead() -> str:
     """Build (or find) the op now, outside any round; returns where it lives."""
     from deepspeed.accelerator import get_accelerator
+
+    pin_ninja()
 
     builder = get_accelerator().create_op_builder(OP_BUILDER)
     if builder is None:

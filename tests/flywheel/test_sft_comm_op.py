@@ -49,3 +49,39 @@ def test_deepspeeds_init_goes_on_after_a_killed_build_left_its_baton(tmp_path):
     done = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-1] == "False"
+
+
+def _load_op(path_variable: str) -> str:
+    """Load the op in a fresh process whose PATH is ``path_variable``; returns the op's file and its mtime."""
+    child = textwrap.dedent("""
+        import os
+        from flywheel.sft import comm_op
+        folder = comm_op.build_ahead()
+        op = next(p for p in os.listdir(folder) if p.endswith(".so"))
+        print(os.path.join(folder, op), os.stat(os.path.join(folder, op)).st_mtime_ns)
+    """)
+    done = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PATH": path_variable})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.split("\n")[-2]
+
+
+def test_one_ninja_whichever_path_started_the_process(monkeypatch):
+    from flywheel.sft.comm_op import pin_ninja
+
+    venv_bin = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", f"/usr/bin{os.pathsep}/bin{os.pathsep}{venv_bin}")
+    found = pin_ninja()
+    if (Path(venv_bin) / "ninja").exists():
+        assert found == str(Path(venv_bin) / "ninja")
+    assert os.environ["PATH"].split(os.pathsep)[0] == str(Path(found).parent)
+    assert os.environ["PATH"].count(str(Path(found).parent)) == 1  # moved, not added twice
+
+
+def test_a_second_load_from_another_path_does_not_rebuild_the_op():
+    # Debian's ninja first, then the venv's first: before the pin, the second took the first's build as stale
+    venv_bin = str(Path(sys.executable).parent)
+    first = _load_op(f"/usr/local/bin{os.pathsep}/usr/bin{os.pathsep}/bin{os.pathsep}{venv_bin}")
+    second = _load_op(f"{venv_bin}{os.pathsep}/usr/local/bin{os.pathsep}/usr/bin{os.pathsep}/bin")
+    third = _load_op(f"/usr/bin{os.pathsep}/bin")
+    assert first == second == third, (first, second, third)
