@@ -16,8 +16,11 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/flywheel demo --rounds $(ROUNDS) --workdir $(WORKDIR)
 
+# The whole suite on both cores (tests/conftest.py keeps a shared fixture's tests on one worker); the 40
+# slowest tests, the slow set's total against its budget and the wall time are printed at the end.
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 test: $(STAMP) lint
-	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) --durations=40
 
 # ruff's bug-finding rules, the import contracts (pyproject.toml) and the docs site, before the tests
 lint: $(STAMP)
@@ -25,8 +28,9 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -q -d site
 
+# The inner loop: everything not marked slow, in under 5 minutes.
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -m "not slow"
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS) --durations=15
 
 # The UI opens the instance that flywheel demo recorded into, with the config the demo used (make ui PORT=3001).
 ui: $(STAMP)

@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from flywheel import process_tree
 from flywheel.config import DEFAULT_CONFIG, ConfigError
 from flywheel.store import Store
 
@@ -273,12 +274,15 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"demo": cmd_demo, "run": cmd_demo, "check": cmd_check, "init": cmd_init, "sql": cmd_sql, "verifiers": cmd_verifiers, "decontaminate": cmd_decontaminate,
                 "report": cmd_report, "export": cmd_export, "snapshot": cmd_snapshot, "launch": cmd_launch, "sft-worker": cmd_sft_worker}
     _record_sigint()
+    owns_processes = args.command in ROUND_COMMANDS
+    if owns_processes:
+        process_tree.become_subreaper()  # a server that daemonized is still ours to end
     try:
         return handlers[args.command](args, console)
     except BaseException as error:
         if _SIGINT_SEEN or was_interrupted(error):
             console.print("interrupted; rerun to resume")
-            return 130
+            return 130  # for SIGTERM too: Dagster may catch either signal first, and both mean 'stopped, resumable'
         if isinstance(error, SystemExit):
             raise
         if args.debug:
@@ -291,6 +295,13 @@ def main(argv: list[str] | None = None) -> int:
         elif not args.debug and not ours:
             console.print("(rerun with --debug for the traceback)")
         return 2
+    finally:
+        if owns_processes:  # success, error or Ctrl-C: nothing the round started outlives the command
+            process_tree.end_descendants()
+
+
+# The commands that start engines, servers, DeepSpeed ranks and sandboxes.
+ROUND_COMMANDS = {"demo", "run", "launch"}
 
 
 EXPECTED_ERRORS = (ConfigError, FileNotFoundError, ValueError, PermissionError, OSError, TimeoutError)
@@ -310,7 +321,7 @@ def _write_error_log(path: Path | None, error: BaseException) -> Path | None:
     return path
 
 
-_SIGINT_SEEN = False
+_SIGINT_SEEN = 0  # the number of the interrupting signal, once one arrived
 
 
 def _record_sigint() -> None:
@@ -319,15 +330,18 @@ def _record_sigint() -> None:
     import threading
 
     global _SIGINT_SEEN
-    _SIGINT_SEEN = False
+    _SIGINT_SEEN = 0
 
     def on_sigint(signum, frame):
         global _SIGINT_SEEN
-        _SIGINT_SEEN = True
+        _SIGINT_SEEN = signum
         raise KeyboardInterrupt
 
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, on_sigint)
+    # SIGTERM (a scheduler, `kill`, a test run's teardown) stops a round as Ctrl-C does: cleanly, resumable
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, on_sigint)
 
 
 def was_interrupted(error: BaseException) -> bool:

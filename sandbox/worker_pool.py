@@ -148,3 +148,15 @@ def shared(name: str, make: Callable[[], T]) -> T:
             atexit.register(pool.close)
             _SHARED[name] = pool
         return _SHARED[name]
+
+
+def close_shared() -> list[str]:
+    """Close every process-wide instance now (a test run's end, before its check that nothing is left running);
+    the next ``shared`` call starts a new one. Returns the names closed."""
+    with _SHARED_LOCK:
+        closing, names = list(_SHARED.values()), sorted(_SHARED)
+        _SHARED.clear()
+    for pool in closing:
+        atexit.unregister(pool.close)
+        pool.close()
+    return names

@@ -9,6 +9,9 @@ import yaml
 
 from flywheel.config import PACKAGE_DIR, load_config
 
+# nothing left running, SIGTERM ends every child, slow tests marked, the slow set's budget
+pytest_plugins = ["tests.session_checks"]
+
 DATA = PACKAGE_DIR / "data"
 TASKS = DATA / "tasks"
 TINY_BASE = DATA / "tiny-base"
@@ -23,13 +26,27 @@ def gpu_available() -> bool:
         return False
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
     if gpu_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def _xdist_group(item) -> str:
+    """Under ``pytest -n 2 --dist loadgroup``: the tests that read the shared demo run on one worker (it is made
+    once), and so do the tests of one slow module (its module-scoped run or engine is made once, and its servers'
+    fixed ports never meet); fast tests spread one by one."""
+    if "finished_small_demo" in getattr(item, "fixturenames", ()):
+        return "finished_small_demo"
+    if "slow" in item.keywords:
+        return item.nodeid.split("::")[0]
+    return item.nodeid
 
 
 def small_config_dict(workdir: Path, base: Path = TINY_BASE) -> dict:
@@ -99,3 +116,53 @@ def processes_matching(predicate) -> list[str]:
             if predicate(command):
                 found.append(f"{entry.name}: {command[:120]}")
     return found
+
+
+def mixed_prompts(folder: Path) -> Path:
+    """12 math and 12 code prompts of the bundled pool, so the math worker and the sandbox both judge."""
+    import json
+
+    rows = [json.loads(line) for line in (TASKS / "train.jsonl").read_text().splitlines()]
+    chosen = [r for r in rows if r["domain"] == "math"][:12] + [r for r in rows if r["domain"] == "code"][:12]
+    path = folder / "prompts.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in chosen))
+    return path
+
+
+def run_small_demo(folder: Path, name: str, seed: int = 3, rounds: int = 1) -> Path:
+    """``flywheel demo`` of the small config on the mixed prompts, through the CLI as a user runs it; its workdir.
+    Afterwards nothing it started may still be running."""
+    import subprocess
+    import sys
+
+    from flywheel import process_tree
+
+    workdir = folder / name
+    config = folder / f"{name}.yaml"
+    raw = small_config_dict(workdir)
+    raw["prompts"]["sources"][0]["path"] = str(mixed_prompts(folder))
+    config.write_text(yaml.safe_dump(raw))
+    before = {p.pid for p in process_tree.live_descendants()}
+    done = subprocess.run([sys.executable, "-m", "flywheel.cli", "demo", "--rounds", str(rounds), "--config",
+                           str(config), "--seed", str(seed)], cwd=Path(__file__).resolve().parents[1],
+                          timeout=1800, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    left = [process_tree.describe(p) for p in process_tree.live_descendants() if p.pid not in before]
+    assert left == [], f"flywheel demo left processes running: {left}"
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def finished_small_demo(tmp_path_factory) -> Path:
+    """One finished ``flywheel demo --rounds 1`` (small config, mixed prompts, seed 3), made once per test run.
+    Tests that only read a finished demo read this workdir; a test that changes one works on a copy
+    (``copy_workdir``), never on this."""
+    return run_small_demo(tmp_path_factory.mktemp("shared-demo"), "demo")
+
+
+def copy_workdir(workdir: Path, to: Path) -> Path:
+    """A copy of a finished workdir for a test that writes to it (a UI's instance, a rerun)."""
+    import shutil
+
+    shutil.copytree(workdir, to, symlinks=True)
+    return to

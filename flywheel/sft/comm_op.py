@@ -14,8 +14,8 @@ op ahead (scripts/setup.sh), so a round's SFT only loads it.
 torch runs whichever ``ninja`` is first on PATH, and a machine may have two (Debian's 1.11 in /usr/bin
 and the venv's 1.13 from PyPI) whose build logs hash commands differently: each takes the other's
 build as stale, so processes started with and without the venv's bin/ on PATH rebuilt the op in turn
-(18 rebuilds of 25-88 s in 73 minutes on one machine). ``pin_ninja`` puts one ninja first, the one
-beside this interpreter when there is one, for every build and load.
+(18 rebuilds of 25-88 s in 73 minutes on one machine). ``ninja_first_path`` puts one ninja first, the
+one beside this interpreter when there is one, on the PATH of every process that builds or loads it.
 """
 
 from __future__ import annotations
@@ -85,24 +85,22 @@ def init_distributed(backend: str) -> None:
     deepspeed.init_distributed(dist_backend=backend)
 
 
-def pin_ninja() -> str | None:
-    """Put one ninja first on this process's PATH: the interpreter's own (the venv's bin/) when it has one,
-    else the first found; returns its path. The same ninja then checks the build log, whoever started us."""
+def ninja_first_path(path: str) -> str:
+    """``path`` (a PATH value) with one ninja's folder first: the interpreter's own (the venv's bin/) when it has
+    one, else the first ninja on ``path``. Every process that builds or loads the op gets this PATH
+    (flywheel.sft.launch for the ranks, ``__main__`` below for setup's build ahead), so one ninja checks the log."""
     beside = Path(sys.executable).parent / "ninja"  # not resolved: the venv's bin/, not the base interpreter's
-    found = str(beside) if os.access(beside, os.X_OK) else shutil.which("ninja")
+    found = str(beside) if os.access(beside, os.X_OK) else shutil.which("ninja", path=path)
     if found is None:
-        return None
+        return path
     folder = str(Path(found).parent)
-    rest = [entry for entry in os.environ.get("PATH", "").split(os.pathsep) if entry and entry != folder]
-    os.environ["PATH"] = os.pathsep.join([folder, *rest])
-    return found
+    rest = [entry for entry in path.split(os.pathsep) if entry and entry != folder]
+    return os.pathsep.join([folder, *rest])
 
 
 def build_ahead() -> str:
     """Build (or find) the op now, outside any round; returns where it lives."""
     from deepspeed.accelerator import get_accelerator
-
-    pin_ninja()
 
     builder = get_accelerator().create_op_builder(OP_BUILDER)
     if builder is None:
@@ -113,4 +111,7 @@ def build_ahead() -> str:
 
 
 if __name__ == "__main__":
+    pinned = ninja_first_path(os.environ.get("PATH", ""))
+    if pinned != os.environ.get("PATH", ""):  # build with the PATH a round's ranks will have
+        os.execve(sys.executable, [sys.executable, "-m", "flywheel.sft.comm_op"], {**os.environ, "PATH": pinned})
     print(f"deepspeed_shm_comm: {build_ahead()}")

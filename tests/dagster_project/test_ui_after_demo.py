@@ -1,6 +1,7 @@
 """After `flywheel demo`, the Dagster UI on that workdir shows the demo's rounds (one instance for CLI and UI).
 
-Runs ``flywheel demo --rounds 1`` with the small test config, then starts ``dagster dev``
+Takes a copy of the test run's shared ``flywheel demo --rounds 1`` (the small test config; tests/conftest.py),
+then starts ``dagster dev``
 exactly as ``make ui`` does (DAGSTER_HOME=<workdir>/.dagster, the workdir's config.yaml)
 and, in headless Chromium, without materializing anything: sees partitions 0 and 1 of the
 round assets materialized, round 1's stop decision and chart on ``round_metrics``, the loss
@@ -11,25 +12,18 @@ FLYWHEEL_UPDATE_DOCS=1) and the asset graph.
 import os
 import re
 import shutil
-import subprocess
-import sys
 
 import pytest
-import yaml
 
-from tests.conftest import small_config_dict
+from tests.conftest import copy_workdir
 from tests.dagster_project.dagster_server import ROOT, chromium_page, dagster_dev
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def ui_after_demo(tmp_path):
-    workdir = tmp_path / "work"
-    config = tmp_path / "round.yaml"
-    config.write_text(yaml.safe_dump(small_config_dict(workdir)))
-    subprocess.run([sys.executable, "-m", "flywheel.cli", "demo", "--rounds", "1", "--config", str(config)],
-                   cwd=ROOT, check=True, capture_output=True, timeout=1800)
+def ui_after_demo(tmp_path, finished_small_demo):
+    workdir = copy_workdir(finished_small_demo, tmp_path / "work")  # the UI writes to the workdir's instance
     env = dict(DAGSTER_HOME=str(workdir / ".dagster"), FLYWHEEL_WORKDIR=str(workdir),
                FLYWHEEL_CONFIG=str(workdir / "config.yaml"))
     with dagster_dev(env) as url:

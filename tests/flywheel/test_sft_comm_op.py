@@ -51,8 +51,15 @@ def test_deepspeeds_init_goes_on_after_a_killed_build_left_its_baton(tmp_path):
     assert done.stdout.split()[-1] == "False"
 
 
-def _load_op(path_variable: str) -> str:
-    """Load the op in a fresh process whose PATH is ``path_variable``; returns the op's file and its mtime."""
+
+def _load_op(path_variable: str, monkeypatch) -> str:
+    """Load the op in a fresh process with the environment a round's SFT rank gets (flywheel.sft.launch) when
+    flywheel itself was started with PATH=``path_variable``; returns the op's file and its mtime."""
+    from flywheel.config import SFTConfig
+    from flywheel.sft.launch import launch_command
+
+    monkeypatch.setenv("PATH", path_variable)
+    _, env = launch_command(Path("spec.json"), SFTConfig(), port=0)
     child = textwrap.dedent("""
         import os
         from flywheel.sft import comm_op
@@ -60,28 +67,28 @@ def _load_op(path_variable: str) -> str:
         op = next(p for p in os.listdir(folder) if p.endswith(".so"))
         print(os.path.join(folder, op), os.stat(os.path.join(folder, op)).st_mtime_ns)
     """)
-    done = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PATH": path_variable})
+    done = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.split("\n")[-2]
 
 
-def test_one_ninja_whichever_path_started_the_process(monkeypatch):
-    from flywheel.sft.comm_op import pin_ninja
+def test_one_ninja_first_whichever_path_started_the_process():
+    from flywheel.sft.comm_op import ninja_first_path
 
     venv_bin = str(Path(sys.executable).parent)
-    monkeypatch.setenv("PATH", f"/usr/bin{os.pathsep}/bin{os.pathsep}{venv_bin}")
-    found = pin_ninja()
+    pinned = ninja_first_path(f"/usr/bin{os.pathsep}/bin{os.pathsep}{venv_bin}")
+    first = pinned.split(os.pathsep)[0]
     if (Path(venv_bin) / "ninja").exists():
-        assert found == str(Path(venv_bin) / "ninja")
-    assert os.environ["PATH"].split(os.pathsep)[0] == str(Path(found).parent)
-    assert os.environ["PATH"].count(str(Path(found).parent)) == 1  # moved, not added twice
+        assert first == venv_bin
+    assert (Path(first) / "ninja").exists()
+    assert pinned.split(os.pathsep).count(first) == 1  # moved, not added twice
+    assert ninja_first_path(pinned) == pinned
 
 
-def test_a_second_load_from_another_path_does_not_rebuild_the_op():
-    # Debian's ninja first, then the venv's first: before the pin, the second took the first's build as stale
+def test_a_second_sft_started_from_another_path_does_not_rebuild_the_op(monkeypatch):
+    # Debian's ninja first, then the venv's first: before the pin, each took the other's build as stale (33 s)
     venv_bin = str(Path(sys.executable).parent)
-    first = _load_op(f"/usr/local/bin{os.pathsep}/usr/bin{os.pathsep}/bin{os.pathsep}{venv_bin}")
-    second = _load_op(f"{venv_bin}{os.pathsep}/usr/local/bin{os.pathsep}/usr/bin{os.pathsep}/bin")
-    third = _load_op(f"/usr/bin{os.pathsep}/bin")
+    first = _load_op(f"/usr/local/bin{os.pathsep}/usr/bin{os.pathsep}/bin{os.pathsep}{venv_bin}", monkeypatch)
+    second = _load_op(f"{venv_bin}{os.pathsep}/usr/local/bin{os.pathsep}/usr/bin{os.pathsep}/bin", monkeypatch)
+    third = _load_op(f"/usr/bin{os.pathsep}/bin", monkeypatch)
     assert first == second == third, (first, second, third)

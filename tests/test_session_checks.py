@@ -1,0 +1,88 @@
+"""The test run's own checks (tests/session_checks.py), each tried on a small pytest run of its own:
+a process a test leaves running fails the run by name, SIGTERM ends every child at once, and a slow
+test without the ``slow`` mark fails the run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pytest(tmp_path: Path, body: str, **popen) -> subprocess.Popen:
+    (tmp_path / "test_inner.py").write_text(textwrap.dedent(body))
+    return subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.session_checks",
+                             "--rootdir", str(tmp_path), str(tmp_path / "test_inner.py")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def test_a_process_left_running_fails_the_run_and_is_named(tmp_path):
+    run = _pytest(tmp_path, """
+        import subprocess
+        def test_leaves_a_daemon_behind():
+            # double fork: the sleeper's parent exits, so only a subreaper still sees it
+            subprocess.run(["sh", "-c", "sleep 300 & exit 0"], check=True)
+        def test_cleans_up_after_itself():
+            subprocess.run(["sleep", "0.1"], check=True)
+    """)
+    out, _ = run.communicate(timeout=120)
+    assert run.returncode == 1, out
+    assert "2 passed" in out
+    line = next(line for line in out.splitlines() if "still running after the tests" in line)
+    assert "sleep 300" in line and "test_leaves_a_daemon_behind" in line
+    assert not any("sleep 300" in " ".join(p.cmdline()) for p in psutil.process_iter() if _alive(p)), \
+        "the check ends what it found"
+
+
+def test_sigterm_to_the_run_ends_every_child_within_seconds(tmp_path):
+    marker = tmp_path / "started"
+    run = _pytest(tmp_path, f"""
+        import pathlib, subprocess, time
+        def test_starts_servers():
+            servers = [subprocess.Popen(["sleep", "600"]), subprocess.Popen(["sleep", "600"], start_new_session=True)]
+            pathlib.Path({str(marker)!r}).write_text(" ".join(str(s.pid) for s in servers))
+            time.sleep(600)
+    """)
+    deadline = time.monotonic() + 60
+    while not marker.exists() or not marker.read_text():
+        assert time.monotonic() < deadline and run.poll() is None, run.stdout.read() if run.poll() is not None else ""
+        time.sleep(0.2)
+    children = [psutil.Process(int(pid)) for pid in marker.read_text().split()]
+    stopped = time.monotonic()
+    run.send_signal(signal.SIGTERM)
+    run.communicate(timeout=30)
+    gone, alive = psutil.wait_procs(children, timeout=max(0.1, 30 - (time.monotonic() - stopped)))
+    assert alive == [], [p.pid for p in alive]
+    assert run.returncode != 0
+
+
+def test_an_unmarked_test_over_the_limit_fails_the_run(tmp_path):
+    run = _pytest(tmp_path, """
+        import pytest, tests.session_checks as checks
+        checks.UNMARKED_LIMIT_SECONDS = 0.5
+        def test_takes_its_time():
+            import time; time.sleep(1.0)
+        @pytest.mark.slow
+        def test_marked_slow():
+            import time; time.sleep(1.0)
+    """, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    out, _ = run.communicate(timeout=120)
+    assert run.returncode == 1, out
+    assert "test_takes_its_time took 1 s, over 0 s: mark it slow" in out
+    assert "test_marked_slow took" not in out
+    assert "slow set: 1 tests" in out
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
