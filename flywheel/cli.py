@@ -190,7 +190,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
     rows, chart = write_report(Path(args.workdir))
     print_rounds(console, Store(Path(args.workdir) / "flywheel.duckdb"), rows)
-    console.print(f"chart: {chart}")
+    console.print(f"chart: {chart}", soft_wrap=True)  # a path is copied, never broken over lines
     return 0
 
 
@@ -275,8 +275,6 @@ def main(argv: list[str] | None = None) -> int:
                 "report": cmd_report, "export": cmd_export, "snapshot": cmd_snapshot, "launch": cmd_launch, "sft-worker": cmd_sft_worker}
     _record_sigint()
     owns_processes = args.command in ROUND_COMMANDS
-    if owns_processes:
-        process_tree.become_subreaper()  # a server that daemonized is still ours to end
     try:
         return handlers[args.command](args, console)
     except BaseException as error:

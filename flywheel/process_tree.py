@@ -2,33 +2,20 @@
 
 A round starts processes that can outlive the stage that started them when something goes wrong
 in between: vLLM engine cores and ``vllm serve`` replicas, DeepSpeed ranks, sandbox workers, a judge
-server. On a 2-core machine one left behind halves the speed of everything after it. Some of them
-start their own session or daemonize, so they drop out of the process group and, once their parent
-dies, out of the tree. ``become_subreaper`` keeps them in it: orphans are re-parented to this process
-instead of init (Linux's PR_SET_CHILD_SUBREAPER), so ``end_descendants`` finds and ends every one.
+server. On a 2-core machine one left behind halves the speed of everything after it. Several start
+their own session (so a signal to the process group misses them), but they stay this process's
+descendants while it lives: ``end_descendants``, called as the command ends, ends every one.
+
+Not a child subreaper (PR_SET_CHILD_SUBREAPER): orphans it adopted would stay zombies until reaped, and
+a sandbox's zombies count against its uid's process limit (its jobs then fail to fork).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import sys
 
 import psutil
-
-_PR_SET_CHILD_SUBREAPER = 36
-
-
-def become_subreaper() -> bool:
-    """Adopt orphaned descendants (Linux only); True when the kernel agreed."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
 
 
 def describe(process: psutil.Process) -> str:
@@ -40,14 +27,13 @@ def describe(process: psutil.Process) -> str:
 
 
 def live_descendants(ignore: set[int] | None = None) -> list[psutil.Process]:
-    """This process's descendants that are still running; zombies (already dead) are reaped, not listed."""
+    """This process's descendants that are still running (not zombies: those are dead, their parent reaps them)."""
     found = []
     for child in psutil.Process().children(recursive=True):
         if ignore and child.pid in ignore:
             continue
         try:
             if child.status() == psutil.STATUS_ZOMBIE:
-                _reap(child.pid)
                 continue
         except psutil.Error:
             continue

@@ -2,9 +2,11 @@
 
 A job costs two forks, not two new sandboxes: each zygote has already imported the
 common modules. A slot whose sandbox dies, hangs past a stop, or left too many files is
-killed, namespaces and all, and replaced; the pool keeps serving. Slot ``i`` runs its
-candidate as uid ``base_uid + i`` and its judge as ``base_uid + workers + i``, so no two
-sandboxes share a uid (process limits and signals never cross).
+killed, namespaces and all, and replaced; the pool keeps serving. Each slot runs its candidate
+and its judge under two uids of their own, leased from POOL_UIDS across processes (a flock per uid,
+released by the kernel when the process dies), so no two sandboxes share a uid, in one process or in
+two: process limits are per uid, and two pools that once both started at uid 61000 shared them, so a
+fork bomb judged by one pool starved the other's sandboxes (found by running the tests on two cores).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from flywheel_sandbox.bwrap import UidLease
 from flywheel_sandbox.cgroups import sweep_stale_groups
 from flywheel_sandbox.result import Limits, Result
 from flywheel_sandbox.tests import judge_run, prepare_tests
@@ -22,7 +25,7 @@ from flywheel_sandbox.worker import Slot, WorkerDied
 from flywheel_sandbox.worker_pool import WorkerPool
 
 HERE = Path(__file__).resolve().parent
-BASE_UID = 61000
+POOL_UIDS = range(61000, 63000)  # pooled sandboxes; one-shot runs lease from bwrap.ONE_SHOT_UIDS
 SANDBOX_FILES = ("zygote.py", "candidate.py", "judge.py", "wire.py")
 CODE_DIR_PREFIX = "flywheel-pool-"
 
@@ -49,13 +52,15 @@ def sweep_stale_code_dirs() -> None:
 class SandboxPool:
     """``run`` and ``map`` are thread-safe; ``workers`` jobs run at once."""
 
-    def __init__(self, workers: int = 2, limits: Limits = Limits(), base_uid: int = BASE_UID):
-        if os.getuid() != 0:
-            base_uid = os.getuid()  # without root every sandbox shares the caller's uid
+    def __init__(self, workers: int = 2, limits: Limits = Limits()):
         sweep_stale_groups()
         self.limits, self.workers = limits, workers
+        if os.getuid() == 0:
+            self._leases = [UidLease(POOL_UIDS) for _ in range(2 * workers)]
+            self._uids = [(self._leases[2 * i].uid, self._leases[2 * i + 1].uid) for i in range(workers)]
+        else:  # without root every sandbox shares the caller's uid
+            self._leases, self._uids = [], [(os.getuid(), os.getuid())] * workers
         self._code_dir = make_code_dir()
-        self._uids = [(base_uid + i, base_uid + workers + i) for i in range(workers)]
         # bwrap's --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that started
         # it exits. Every sandbox is therefore started from this one thread, which lives as long as the pool.
         self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
@@ -102,6 +107,8 @@ class SandboxPool:
             self._slots.close()
         self._spawner.shutdown(wait=False)
         shutil.rmtree(self._code_dir, ignore_errors=True)
+        for lease in getattr(self, "_leases", []):  # after the slots: their processes are gone
+            lease.release()
 
     def __enter__(self) -> "SandboxPool":
         return self

@@ -135,20 +135,19 @@ def run_small_demo(folder: Path, name: str, seed: int = 3, rounds: int = 1) -> P
     import subprocess
     import sys
 
-    from flywheel import process_tree
+    from tests.session_checks import left_by, tagged_environment
 
     workdir = folder / name
     config = folder / f"{name}.yaml"
     raw = small_config_dict(workdir)
     raw["prompts"]["sources"][0]["path"] = str(mixed_prompts(folder))
     config.write_text(yaml.safe_dump(raw))
-    before = {p.pid for p in process_tree.live_descendants()}
+    env, tag = tagged_environment()
     done = subprocess.run([sys.executable, "-m", "flywheel.cli", "demo", "--rounds", str(rounds), "--config",
                            str(config), "--seed", str(seed)], cwd=Path(__file__).resolve().parents[1],
-                          timeout=1800, capture_output=True, text=True)
+                          timeout=1800, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    left = [process_tree.describe(p) for p in process_tree.live_descendants() if p.pid not in before]
-    assert left == [], f"flywheel demo left processes running: {left}"
+    assert left_by(tag) == [], "flywheel demo left processes running"
     return workdir
 
 

@@ -1,8 +1,9 @@
 """Checks over the whole test run, so that it stays fast and clean as the project grows.
 
 - Nothing it started is left running: every process the run starts (servers, engines, daemons,
-  sandboxes, DeepSpeed ranks) is found at the end, even one that daemonized (the run is a child
-  subreaper); each one still alive fails the run, named with the test during which it appeared.
+  sandboxes, DeepSpeed ranks) inherits RUN_MARKER in its environment, so it is found at the end even
+  after it left the process tree (daemonized, or orphaned by a killed parent); each one still alive
+  fails the run, named with the test during which it appeared.
 - SIGTERM or SIGINT to the run ends every child it started at once, then stops the run as Ctrl-C does.
   (A stopped run once ran on for 20 minutes beside the next one: Dagster's handlers had caught SIGTERM.)
 - A test over UNMARKED_LIMIT_SECONDS must be marked ``slow``, and the slow set is held against
@@ -14,12 +15,15 @@ from __future__ import annotations
 import os
 import signal
 import time
+import uuid
 from collections import defaultdict
 
+import psutil
 import pytest
 
 from flywheel import process_tree
 
+RUN_MARKER = "FLYWHEEL_TEST_RUN"  # set to a token per test run; every process it starts inherits it
 UNMARKED_LIMIT_SECONDS = 60.0
 SLOW_BUDGET_SECONDS = 20 * 60.0
 
@@ -35,9 +39,56 @@ def _is_controller(config) -> bool:
     return not hasattr(config, "workerinput")
 
 
-def _xdist_workers() -> set[int]:
-    """xdist's own worker processes (they end after the session): not the tests' doing."""
-    return {p.pid for p in process_tree.live_descendants() if _is_worker_command(p)}
+def started_by_this_run(ignore: set[int] = frozenset()) -> list[psutil.Process]:
+    """Live processes that carry this run's marker: whatever the tests started, in the tree or out of it."""
+    token = os.environ.get(RUN_MARKER)
+    return marked_processes(RUN_MARKER, token, ignore) if token else []
+
+
+def marked_processes(key: str, value: str, ignore: set[int] = frozenset()) -> list[psutil.Process]:
+    """Live processes whose environment has ``key=value`` (inherited by everything they start)."""
+    found = []
+    for process in psutil.process_iter():
+        if process.pid in ignore:
+            continue
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE and process.environ().get(key) == value:
+                found.append(process)
+        except psutil.Error:  # gone, or not ours to read
+            continue
+    return found
+
+
+def tagged_environment() -> tuple[dict, str]:
+    """An environment for one command a test starts, tagged so that ``left_by`` finds what it leaves running."""
+    tag = uuid.uuid4().hex
+    return {**os.environ, "FLYWHEEL_TEST_COMMAND": tag}, tag
+
+
+def left_by(tag: str) -> list[str]:
+    """Processes of a command started with ``tagged_environment`` that are still alive, described."""
+    return [process_tree.describe(p) for p in marked_processes("FLYWHEEL_TEST_COMMAND", tag)]
+
+
+def _run_itself() -> set[int]:
+    """The test run's own processes: this one, its parents and xdist's workers (they end after the session)."""
+    me = psutil.Process()
+    own = {me.pid, *(p.pid for p in me.parents())}
+    return own | {p.pid for p in process_tree.live_descendants() if _is_worker_command(p)}
+
+
+def _end(processes: list[psutil.Process]) -> None:
+    for process in processes:
+        try:
+            process.terminate()
+        except psutil.Error:
+            continue
+    _, stubborn = psutil.wait_procs(processes, timeout=5.0)
+    for process in stubborn:
+        try:
+            process.kill()
+        except psutil.Error:
+            continue
 
 
 def _is_worker_command(process) -> bool:
@@ -48,22 +99,33 @@ def _is_worker_command(process) -> bool:
 
 
 def _end_everything_and_stop(signum, frame):
-    process_tree.end_descendants(grace_seconds=5.0)
+    _end(started_by_this_run(ignore={os.getpid()}))  # xdist's workers included: the run is over
     raise KeyboardInterrupt  # pytest tears down and reports as after Ctrl-C; the children are already gone
 
 
 def pytest_configure(config):
     config.pluginmanager.register(_CloseSharedPools(), "flywheel-close-shared-pools")
-    process_tree.become_subreaper()
     if _is_controller(config):
+        os.environ[RUN_MARKER] = uuid.uuid4().hex  # xdist's workers, started later, inherit it too
         signal.signal(signal.SIGTERM, _end_everything_and_stop)
         signal.signal(signal.SIGINT, _end_everything_and_stop)
+    else:
+        # xdist starts its workers with SIGINT ignored, and children inherit an ignored signal: a test that
+        # interrupts its child (Ctrl-C handling is tested that way) would find it deaf
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_logfinish(nodeid, location):
-    for process in process_tree.live_descendants():
-        _first_seen.setdefault(process.pid, nodeid)
+    # every pid new since the last test, ours or not (listing /proc is cheap; reading environments is not):
+    # the end of the run looks up only those still alive with the run's marker
+    for pid in psutil.pids():
+        _first_seen.setdefault(pid, nodeid)
+
+
+def pytest_sessionstart(session):
+    for pid in psutil.pids():
+        _first_seen.setdefault(pid, "before the tests")
 
 
 class _CloseSharedPools:
@@ -88,17 +150,16 @@ def pytest_runtest_logreport(report):
 def pytest_sessionfinish(session, exitstatus):
     if not _is_controller(session.config):
         return
-    workers = _xdist_workers()
+    itself = _run_itself()
     deadline = time.monotonic() + 10.0  # a server stopped by the last teardown may take a moment to exit
-    left = process_tree.live_descendants(ignore=workers)
+    left = started_by_this_run(ignore=itself)
     while left and time.monotonic() < deadline:
         time.sleep(0.5)
-        left = process_tree.live_descendants(ignore=workers)
+        left = started_by_this_run(ignore=itself)
     for process in left:
         _problems.append(f"still running after the tests: {process_tree.describe(process)} "
-                         f"(appeared during {_first_seen.get(process.pid, 'the session')})")
-    if left:
-        process_tree.end_descendants(ignore=workers)
+                         f"(appeared during {_first_seen.get(process.pid, 'a test that let it leave the process tree')})")
+    _end(left)
     too_slow = sorted((seconds, nodeid) for nodeid, seconds in _seconds.items()
                       if seconds > UNMARKED_LIMIT_SECONDS and nodeid not in _slow)
     for seconds, nodeid in too_slow:

@@ -94,14 +94,14 @@ def test_an_interrupted_demo_ends_with_one_line_and_leaves_nothing_running(tmp_p
 
     import yaml
 
-    from flywheel import process_tree
     from tests.conftest import small_config_dict
+    from tests.session_checks import left_by, tagged_environment
 
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(small_config_dict(tmp_path / "w")))
-    before = {p.pid for p in process_tree.live_descendants()}
+    env, tag = tagged_environment()
     demo = subprocess.Popen([sys.executable, "-m", "flywheel.cli", "demo", "--rounds", "1", "--config", str(config)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (tmp_path / "w" / "flywheel.duckdb").exists():
         time.sleep(0.2)
@@ -111,9 +111,7 @@ def test_an_interrupted_demo_ends_with_one_line_and_leaves_nothing_running(tmp_p
     assert demo.returncode == 130, out
     assert out.strip().splitlines()[-1] == "interrupted; rerun to resume"
     assert "Traceback" not in out
-    # the test run is a subreaper (tests/session_checks.py): whatever the demo started and left would be here
-    left = [process_tree.describe(p) for p in process_tree.live_descendants() if p.pid not in before]
-    assert left == []
+    assert left_by(tag) == []  # whatever the demo started carries its tag, in the process tree or out of it
 
 
 def _mount(*argv) -> bool:
@@ -189,9 +187,13 @@ def test_an_interrupt_is_recognised_however_a_library_rewraps_it():
     # a real SIGINT during a DuckDB 2 query surfaces as a plain RuntimeError, which Dagster may wrap again;
     # run in a child so the signal never reaches pytest
     child = textwrap.dedent("""
-        import os, signal, threading, duckdb
+        import os, signal, threading, time, duckdb
         from flywheel.cli import was_interrupted
-        threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        def interrupt():
+            while True:
+                time.sleep(0.5)
+                os.kill(os.getpid(), signal.SIGINT)
+        threading.Thread(target=interrupt, daemon=True).start()
         try:
             duckdb.connect().sql("SELECT count(*) FROM range(10000000000) a, range(100) b").fetchall()
         except BaseException as error:
@@ -200,7 +202,16 @@ def test_an_interrupt_is_recognised_however_a_library_rewraps_it():
             except RuntimeError as wrapped:
                 print(type(error).__name__, was_interrupted(wrapped))
     """)
-    done = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    # DuckDB 2.0 sometimes ignores every SIGINT of a query (about 1 run in 3 here, whichever thread gets it):
+    # a child that was not interrupted in 15 s is tried again; one that was must be recognised
+    for _ in range(4):
+        try:
+            done = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, timeout=15)
+        except subprocess.TimeoutExpired:
+            continue
+        break
+    else:
+        pytest.fail("DuckDB ignored SIGINT in 4 runs of 15 s")
     assert done.stdout.split()[-1] == "True", done.stdout + done.stderr
     assert not was_interrupted(RuntimeError("Query failed"))
     assert not was_interrupted(ValueError("x"))

@@ -28,7 +28,7 @@ def test_a_process_left_running_fails_the_run_and_is_named(tmp_path):
     run = _pytest(tmp_path, """
         import subprocess
         def test_leaves_a_daemon_behind():
-            # double fork: the sleeper's parent exits, so only a subreaper still sees it
+            # double fork: the sleeper's parent exits, so it leaves the process tree; the run's marker still finds it
             subprocess.run(["sh", "-c", "sleep 300 & exit 0"], check=True)
         def test_cleans_up_after_itself():
             subprocess.run(["sleep", "0.1"], check=True)

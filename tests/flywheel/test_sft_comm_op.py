@@ -46,20 +46,27 @@ def test_deepspeeds_init_goes_on_after_a_killed_build_left_its_baton(tmp_path):
         comm_op.STALE_SECONDS = 5.0  # the op was built at setup, minutes ago
         print(comm_op.build_ahead(), (folder / "lock").exists())
     """)
-    done = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env=rank_environment())
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-1] == "False"
+
+
+def rank_environment() -> dict:
+    """The environment flywheel.sft.launch gives an SFT rank (its PATH names one ninja): a process loading the op
+    with any other PATH may take the build for stale and rebuild it (70 s), which is not what these tests test."""
+    from flywheel.config import SFTConfig
+    from flywheel.sft.launch import launch_command
+
+    return launch_command(Path("spec.json"), SFTConfig(), port=0)[1]
 
 
 
 def _load_op(path_variable: str, monkeypatch) -> str:
     """Load the op in a fresh process with the environment a round's SFT rank gets (flywheel.sft.launch) when
     flywheel itself was started with PATH=``path_variable``; returns the op's file and its mtime."""
-    from flywheel.config import SFTConfig
-    from flywheel.sft.launch import launch_command
-
     monkeypatch.setenv("PATH", path_variable)
-    _, env = launch_command(Path("spec.json"), SFTConfig(), port=0)
+    env = rank_environment()
     child = textwrap.dedent("""
         import os
         from flywheel.sft import comm_op

@@ -7,6 +7,7 @@ and terminal escapes in the CLI's output.
 """
 
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -165,25 +166,29 @@ def test_ptrace_and_cross_process_access_are_refused(pooled):
     assert result.status == "passed", result
 
 
-def _processes_of(uids):
+def _processes_named(command: str) -> list[int]:
+    """Pids whose command line is exactly ``command``, whatever their uid (the job's daemon has its own name, so
+    the sandbox jobs that other tests run at the same time are not counted)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if entry.stat().st_uid in uids:
+                if (entry / "cmdline").read_bytes().rstrip(b"\0").replace(b"\0", b" ").decode() == command:
                     found.append(int(entry.name))
-            except OSError:
+            except (OSError, UnicodeDecodeError):
                 pass
     return found
 
 
 def test_nothing_of_a_one_shot_run_outlives_it():
+    tag = f"{60 + random.random():.9f}"  # the daemon sleeps under a name no other process has
     daemon = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
-              "        import ctypes\n        ctypes.CDLL(None).prctl(1, 0, 0, 0, 0)\n        time.sleep(60)\n"
+              "        import ctypes\n        ctypes.CDLL(None).prctl(1, 0, 0, 0, 0)\n"
+              f"        os.execv('/usr/bin/sleep', ['sleep', '{tag}'])\n"
               "    os._exit(0)\ntime.sleep(0.3)\n")
     run_python(daemon, None, LIMITS, pooled=False)
     time.sleep(0.3)
-    assert _processes_of(set(range(59000, 60000))) == []
+    assert _processes_named(f"sleep {tag}") == []
 
 
 def test_cli_returns_at_its_timeout_even_if_a_process_holds_the_pipes(tmp_path):

@@ -105,9 +105,11 @@ def test_signals_to_the_zygote_are_dropped(pool):
 
 
 def test_kill_everything_spares_the_host(pool):
+    uid = pool._uids[0][0]  # the candidate uid of the pool's first slot, leased for this pool
+
     def as_worker_uid():
-        os.setgid(61000)
-        os.setuid(61000)
+        os.setgid(uid)
+        os.setuid(uid)
 
     # A host process of the very uid the first worker runs as: kill(-1) inside must not reach it.
     bystander = subprocess.Popen(["sleep", "60"], preexec_fn=as_worker_uid if os.getuid() == 0 else None)

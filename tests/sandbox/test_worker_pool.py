@@ -1,5 +1,6 @@
 """The pool skeleton both process pools share: checkout, retire, restart, bounded concurrency."""
 
+import os
 import threading
 import time
 
@@ -115,3 +116,35 @@ def test_shared_makes_one_instance_per_name():
         return Closable()
 
     assert shared("test-pool", make_one) is shared("test-pool", make_one) and made == [1]
+
+
+def test_two_pools_never_share_a_uid_in_one_process_or_two():
+    """Process limits are per uid: two pools on one uid once starved each other (two test workers, or two rounds)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from flywheel_sandbox import SandboxPool
+    from flywheel_sandbox.runner import bwrap_available
+
+    if not bwrap_available() or os.getuid() != 0:
+        pytest.skip("needs bubblewrap and root (without root every sandbox runs as the caller)")
+    other = textwrap.dedent("""
+        import sys
+        from flywheel_sandbox import SandboxPool
+        with SandboxPool(workers=2) as pool:
+            print(sorted(uid for pair in pool._uids for uid in pair), flush=True)
+            sys.stdin.read()  # hold the pool until told
+    """)
+    with SandboxPool(workers=2) as first, SandboxPool(workers=2) as second:
+        child = subprocess.Popen([sys.executable, "-c", other], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            theirs = set(eval(child.stdout.readline()))  # noqa: S307 - a list of ints this test printed
+        finally:
+            child.communicate("", timeout=60)
+        ours = [uid for pool in (first, second) for pair in pool._uids for uid in pair]
+        assert len(set(ours)) == len(ours) == 8
+        assert not theirs & set(ours) and len(theirs) == 4
+        assert first.run("print(1)").stdout.strip() == "1" and second.run("print(2)").stdout.strip() == "2"
+    # closed pools give their uids back (another process may lease them the next moment: no re-lease race here)
+    assert all(lease._fd is None for pool in (first, second) for lease in pool._leases)
