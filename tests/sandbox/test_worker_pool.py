@@ -1,5 +1,6 @@
 """The pool skeleton both process pools share: checkout, retire, restart, bounded concurrency."""
 
+import json
 import os
 import threading
 import time
@@ -139,7 +140,7 @@ def test_two_pools_never_share_a_uid_in_one_process_or_two():
     with SandboxPool(workers=2) as first, SandboxPool(workers=2) as second:
         child = subprocess.Popen([sys.executable, "-c", other], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
-            theirs = set(eval(child.stdout.readline()))  # noqa: S307 - a list of ints this test printed
+            theirs = set(json.loads(child.stdout.readline()))
         finally:
             child.communicate("", timeout=60)
         ours = [uid for pool in (first, second) for pair in pool._uids for uid in pair]
