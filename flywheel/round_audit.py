@@ -42,17 +42,35 @@ def _train_subset(config: RoundConfig, round_number: int, count: int):
     return sorted(prompts, key=lambda p: hashlib.sha256(p.id.encode()).hexdigest())[:count]
 
 
-def _score(config: RoundConfig, prompts, checkpoint: str, round_number: int, make_generator):
+class _GeneratorPerCheckpoint:
+    """One generator per checkpoint for the whole evaluation, closed with it: the held-out and train splits score
+    the same checkpoint, and each new generator of a server backend is a `vllm serve` start (27 s for the tiny
+    model here, minutes for an 8B one)."""
+
+    def __init__(self, make_generator):
+        self._make, self._made = make_generator, {}
+
+    def __call__(self, checkpoint: str):
+        if checkpoint not in self._made:
+            self._made[checkpoint] = self._make(checkpoint)
+        return self._made[checkpoint]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:  # failed or not, engines and servers go away with the stage
+        for generator in self._made.values():
+            close_generator(generator)
+        self._made.clear()
+
+
+def _score(config: RoundConfig, prompts, checkpoint: str, round_number: int, generators: _GeneratorPerCheckpoint):
     e = config.evaluation
     params = SamplingParams(n=e.n, temperature=e.temperature, top_p=1.0,
                             max_new_tokens=e.max_new_tokens or config.generation.max_new_tokens,
                             seed=config.generation.seed)
     checkers = checkers_by_domain(config)
-    generator = make_generator(checkpoint)
-    try:
-        samples = generator.generate(prompts, params, round_number)
-    finally:
-        close_generator(generator)
+    samples = generators(checkpoint).generate(prompts, params, round_number)
     verdicts = verify_samples(prompts, samples, checkers, timeout=config.verifiers.timeout_seconds,
                               options=config.verifier_options())
     scores = evaluation_scores(prompts, samples, verdicts, checkers, k=e.k)
@@ -61,13 +79,10 @@ def _score(config: RoundConfig, prompts, checkpoint: str, round_number: int, mak
     return scores, sum(s.num_tokens for s in samples), rows
 
 
-@recorded("evaluate")
-def evaluate(config: RoundConfig, round_number: int, store: Store, make_generator) -> dict:
-    """Held-out pass@1/pass@k per domain, and the same on training prompts for the train/test gap."""
-    paths = RoundPaths(config.workdir, round_number)
-    checkpoint = evaluated_checkpoint(config, round_number)
-    heldout = load_prompts(config.evaluation.path)[: config.evaluation.max_prompts]
-    scores, tokens, per_sample = _score(config, heldout, checkpoint, round_number, make_generator)
+def _score_splits(config: RoundConfig, round_number: int, checkpoint: str, heldout, generators):
+    """Every split's scores and rows: held-out, the train subset (the train/test gap) and, in a seed round, the
+    base model."""
+    scores, tokens, per_sample = _score(config, heldout, checkpoint, round_number, generators)
     rows = [{"split": "heldout", "domain": d, **v, "checkpoint": checkpoint} for d, v in scores.items()]
     sample_rows = [{**r, "split": "heldout"} for r in per_sample[0]]
     verdict_rows = [{**r, "split": "heldout"} for r in per_sample[1]]
@@ -80,13 +95,24 @@ def evaluate(config: RoundConfig, round_number: int, store: Store, make_generato
         # Round 0 scores the seed-SFT model; the base model it started from is reported beside it.
         splits.append(("base_model", heldout, str(config.model.base)))
     for split, prompts, scored_checkpoint in splits:
-        split_scores, split_tokens, per_sample = _score(config, prompts, scored_checkpoint, round_number,
-                                                        make_generator)
+        split_scores, split_tokens, per_sample = _score(config, prompts, scored_checkpoint, round_number, generators)
         tokens += split_tokens
         train_scores = split_scores if split == "train" else train_scores
         rows += [{"split": split, "domain": d, **v, "checkpoint": scored_checkpoint} for d, v in split_scores.items()]
         sample_rows += [{**r, "split": split} for r in per_sample[0]]
         verdict_rows += [{**r, "split": split} for r in per_sample[1]]
+    return scores, tokens, train_scores, rows, sample_rows, verdict_rows
+
+
+@recorded("evaluate")
+def evaluate(config: RoundConfig, round_number: int, store: Store, make_generator) -> dict:
+    """Held-out pass@1/pass@k per domain, and the same on training prompts for the train/test gap."""
+    paths = RoundPaths(config.workdir, round_number)
+    checkpoint = evaluated_checkpoint(config, round_number)
+    heldout = load_prompts(config.evaluation.path)[: config.evaluation.max_prompts]
+    with _GeneratorPerCheckpoint(make_generator) as generators:
+        scores, tokens, train_scores, rows, sample_rows, verdict_rows = _score_splits(
+            config, round_number, checkpoint, heldout, generators)
     store.replace_round("evaluations", round_number, rows)
     # Every split's rows, in one file per kind: the eval_samples / eval_verdicts views read them.
     write_parquet_atomic(pa.Table.from_pylist(sample_rows, schema=EVAL_SAMPLE_SCHEMA), paths.eval_samples)
