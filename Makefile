@@ -16,9 +16,9 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/flywheel demo --rounds $(ROUNDS) --workdir $(WORKDIR)
 
-# The whole suite on both cores (tests/conftest.py keeps a shared fixture's tests on one worker); the 40
-# slowest tests, the slow set's total against its budget and the wall time are printed at the end.
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+# The whole suite on both cores, one test file per worker at a time (a module's fixtures are made once); the
+# 40 slowest tests, the slow set's total against its budget and the wall time are printed at the end.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 test: $(STAMP) lint
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) --durations=40
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -26,27 +27,13 @@ def gpu_available() -> bool:
         return False
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
     if gpu_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
-
-
-def _xdist_group(item) -> str:
-    """Under ``pytest -n 2 --dist loadgroup``: the tests that read the shared demo run on one worker (it is made
-    once), and so do the tests of one slow module (its module-scoped run or engine is made once, and its servers'
-    fixed ports never meet); fast tests spread one by one."""
-    if "finished_small_demo" in getattr(item, "fixturenames", ()):
-        return "finished_small_demo"
-    if "slow" in item.keywords:
-        return item.nodeid.split("::")[0]
-    return item.nodeid
 
 
 def small_config_dict(workdir: Path, base: Path = TINY_BASE) -> dict:
@@ -153,10 +140,23 @@ def run_small_demo(folder: Path, name: str, seed: int = 3, rounds: int = 1) -> P
 
 @pytest.fixture(scope="session")
 def finished_small_demo(tmp_path_factory) -> Path:
-    """One finished ``flywheel demo --rounds 1`` (small config, mixed prompts, seed 3), made once per test run.
-    Tests that only read a finished demo read this workdir; a test that changes one works on a copy
-    (``copy_workdir``), never on this."""
-    return run_small_demo(tmp_path_factory.mktemp("shared-demo"), "demo")
+    """One finished ``flywheel demo --rounds 1`` (small config, mixed prompts, seed 3), made once per test run,
+    whichever xdist worker asks first (the others wait on its lock and read the same workdir). Tests that only
+    read a finished demo read this workdir; a test that changes one works on a copy (``copy_workdir``), never
+    on this."""
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, above each worker's own
+    folder = shared / "shared-demo"
+    folder.mkdir(exist_ok=True)
+    with open(shared / "shared-demo.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the demo is made, or by the kernel if this worker dies
+        if not (folder / "made").exists():
+            run_small_demo(folder, "demo")
+            (folder / "made").write_text("")
+    return folder / "demo"
 
 
 def copy_workdir(workdir: Path, to: Path) -> Path:
