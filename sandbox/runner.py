@@ -91,25 +91,29 @@ def run_io(code: str, cases: list[tuple[str, str]], limits: Limits = Limits(), *
     The status is ``passed`` when every case passed, else that of the first failing run
     (``timeout``, ``memory_exceeded``...), or ``failed`` for a run that ended well with wrong output.
     """
-    outcomes, runs = [], []
+    outcomes, runs, statuses = [], [], []
     for index, (given, expected) in enumerate(cases, start=1):
         run = run_python(code, None, limits, stdin=given.encode(), **options)
+        # A run whose output already went over the cap failed on its output, whatever ended it afterwards (a
+        # signal, a sandbox lost under load: once seen as 'killed' in a full run on two cores).
+        over_cap = run.stdout_truncated and run.status in ("passed", "killed")
         runs.append(run)
-        if run.status != "passed":
-            outcomes.append(TestOutcome(f"case_{index}", False, f"{run.status}: {run.reason}"[:2000]))
-        elif run.stdout_truncated:  # a prefix of the output is not the output: never compared
+        statuses.append("failed" if over_cap or run.status == "passed" else run.status)
+        if over_cap:  # a prefix of the output is not the output: never compared
             outcomes.append(TestOutcome(f"case_{index}", False, f"output limit: more than {limits.output_bytes} "
                                                                  f"bytes of output"))
+        elif run.status != "passed":
+            outcomes.append(TestOutcome(f"case_{index}", False, f"{run.status}: {run.reason}"[:2000]))
         elif not same_output(run.stdout, expected):
             outcomes.append(TestOutcome(f"case_{index}", False, f"wrong output: {run.stdout[:200]!r}"))
         else:
             outcomes.append(TestOutcome(f"case_{index}", True))
-    failed = [(outcome, run) for outcome, run in zip(outcomes, runs) if not outcome.passed]
+    failed = [(outcome, run, case_status) for outcome, run, case_status in zip(outcomes, runs, statuses)
+              if not outcome.passed]
     if not failed:
         status, reason = "passed", ""
     else:
-        first, run = failed[0]
-        status = "failed" if run.status == "passed" else run.status
+        first, run, status = failed[0]
         reason = f"{len(failed)}/{len(outcomes)} cases failed; first: {first.name}: {first.error[:300]}"
     shown = failed[0][1] if failed else (runs[-1] if runs else Result(status="passed"))
     return Result(status=status, tests=outcomes, stdout=shown.stdout, stderr=shown.stderr, exit_code=shown.exit_code,

@@ -185,33 +185,28 @@ def test_an_interrupt_is_recognised_however_a_library_rewraps_it():
     from flywheel.cli import was_interrupted
 
     # a real SIGINT during a DuckDB 2 query surfaces as a plain RuntimeError, which Dagster may wrap again;
-    # run in a child so the signal never reaches pytest
+    # run in a child so the signal never reaches pytest. DuckDB 2.0 sometimes drops every SIGINT of a query
+    # (1 run in 3 here, more under load): after 5 s the child interrupts it through DuckDB's own API instead,
+    # which surfaces as the same error, so the recognition is tested either way.
     child = textwrap.dedent("""
         import os, signal, threading, time, duckdb
         from flywheel.cli import was_interrupted
+        connection = duckdb.connect()
         def interrupt():
-            while True:
-                time.sleep(0.5)
-                os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5.0)
+            connection.interrupt()
         threading.Thread(target=interrupt, daemon=True).start()
         try:
-            duckdb.connect().sql("SELECT count(*) FROM range(10000000000) a, range(100) b").fetchall()
+            connection.sql("SELECT count(*) FROM range(10000000000) a, range(100) b").fetchall()
         except BaseException as error:
             try:
                 raise RuntimeError("step failed") from error
             except RuntimeError as wrapped:
                 print(type(error).__name__, was_interrupted(wrapped))
     """)
-    # DuckDB 2.0 sometimes ignores every SIGINT of a query (about 1 run in 3 here, whichever thread gets it):
-    # a child that was not interrupted in 15 s is tried again; one that was must be recognised
-    for _ in range(4):
-        try:
-            done = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, timeout=15)
-        except subprocess.TimeoutExpired:
-            continue
-        break
-    else:
-        pytest.fail("DuckDB ignored SIGINT in 4 runs of 15 s")
+    done = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.stdout.split()[-1] == "True", done.stdout + done.stderr
     assert not was_interrupted(RuntimeError("Query failed"))
     assert not was_interrupted(ValueError("x"))

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import processes_matching
+from tests.session_checks import left_by, tagged_environment
 
 pytest.importorskip("vllm")
 pytestmark = pytest.mark.slow
@@ -22,17 +22,13 @@ pytestmark = pytest.mark.slow
 FLYWHEEL = Path(sys.executable).with_name("flywheel")
 
 
-def vllm_processes() -> list[str]:
-    return processes_matching(lambda command: command.startswith("VLLM::") or "vllm.entrypoints" in command
-                              or "serve_supervisor" in command)
-
-
 @pytest.mark.parametrize("backend", ["vllm", "vllm_server"])
 def test_demo_round_with_a_vllm_backend(backend, small_config_path, tmp_path):
     workdir = tmp_path / f"demo-{backend}"
+    env, tag = tagged_environment()  # what the demo starts carries its tag (the other test worker runs its own)
     result = subprocess.run([str(FLYWHEEL), "demo", "--rounds", "1", "--backend", backend, "--config",
                              str(small_config_path), "--workdir", str(workdir)],
-                            capture_output=True, text=True, timeout=1200)
+                            capture_output=True, text=True, timeout=1200, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     with duckdb.connect(str(workdir / "flywheel.duckdb"), read_only=True) as db:
         rows = db.execute("SELECT sampling, finish_reason, num_tokens FROM samples").fetchall()
@@ -41,4 +37,4 @@ def test_demo_round_with_a_vllm_backend(backend, small_config_path, tmp_path):
     assert {json.loads(sampling)["backend"] for sampling, _, _ in rows} == {backend}
     assert {finish for _, finish, _ in rows} <= {"stop", "length"}
     assert all(0 < tokens <= 24 for _, _, tokens in rows)
-    assert vllm_processes() == []
+    assert left_by(tag) == []  # engines and servers (VLLM::EngineCore, vllm serve, its supervisor) included

@@ -35,7 +35,7 @@ from flywheel.select import Combine, Policy
 from flywheel.select_round import select_round
 from flywheel.verify import VerifyItem, verify_samples
 from flywheel_verifiers.llm_judge import BUNDLED_JUDGE, LLMJudgeVerifier
-from tests.conftest import TASKS, processes_matching, small_config_dict
+from tests.conftest import TASKS, small_config_dict
 
 pytest.importorskip("vllm")
 pytestmark = pytest.mark.slow
@@ -45,7 +45,11 @@ FIELDS = ("prompt_id", "sample_index", "verifier", "passed", "score", "status", 
 
 
 def vllm_processes() -> list[str]:
-    return processes_matching(lambda command: "vllm.entrypoints" in command or "serve_supervisor" in command)
+    """vLLM servers this test process started (and their children): the other test worker may run its own."""
+    from flywheel import process_tree
+
+    found = [process_tree.describe(p) for p in process_tree.live_descendants()]
+    return [line for line in found if "vllm.entrypoints" in line or "serve_supervisor" in line]
 
 
 class CountingProxy:

@@ -42,6 +42,7 @@ class Double:
                 with double.lock:
                     double.in_flight += 1
                     double.peak = max(double.peak, double.in_flight)
+                counted = False
                 try:
                     time.sleep(0.03)
                     if double.dead.is_set():  # killed mid-request: the connection just drops
@@ -60,16 +61,21 @@ class Double:
                     data = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                                        "choices": choices, "usage": {"prompt_tokens": 1, "total_tokens": 1,
                                                                      "completion_tokens": 2 * body["n"]}}).encode()
+                    # done before the reply leaves: a client that has its answer may send its next request
+                    # before this thread runs again (under load), which is not two in flight
+                    with double.lock:
+                        double.served += 1
+                        double.in_flight -= 1
+                        counted = True
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
-                    with double.lock:
-                        double.served += 1
                 finally:
-                    with double.lock:
-                        double.in_flight -= 1
+                    if not counted:
+                        with double.lock:
+                            double.in_flight -= 1
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
