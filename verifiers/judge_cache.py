@@ -1,7 +1,10 @@
 """The ``llm_judge`` verifier's cache of replies, so that a rerun or a resume never pays for a verdict twice.
 
-Keyed by a hash of everything that decides the reply: the judge model, the rubric (its hash),
-the exact messages sent (so the prompt and the sample's text) and the decoding settings. It
+Keyed by a hash of everything that decides the reply, as structured data, never as rendered text
+(two (prompt, response) pairs whose boundary shifts render alike; a one-turn prompt holding
+'User:'/'Assistant:' renders like a real conversation): the judge's identity (its weights'
+fingerprint, or an endpoint's model name and revision), the rubric (its hash), the conversation
+as JSON turns, the response, the domain and the decoding settings. It
 holds the judge's *reply* and token counts, not the decision: a changed threshold is applied
 to cached replies without a request, while a changed rubric or judge model misses. Replies are
 written as each arrives, so a stage killed midway keeps what it paid for.
@@ -31,8 +34,12 @@ class Reply:
     completion_tokens: int | None
 
 
-def request_key(judge_model: str, rubric_hash: str, messages: list[dict], decoding: dict) -> str:
-    body = json.dumps([judge_model, rubric_hash, messages, sorted(decoding.items())], ensure_ascii=False)
+def request_key(judge_identity: str, rubric_hash: str, conversation: list[dict], response: str, domain: str,
+                decoding: dict) -> str:
+    body = json.dumps({"judge": judge_identity, "rubric": rubric_hash,
+                       "conversation": [{"role": str(m["role"]), "content": str(m["content"])} for m in conversation],
+                       "response": response, "domain": domain, "decoding": sorted(decoding.items())},
+                      ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(body.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 

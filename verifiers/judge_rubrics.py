@@ -7,10 +7,22 @@ ones follow Llama 3.1 (section 4.2.3): a 3-point quality scale for general data,
 correctness plus binary style for code. A user's own rubric is a YAML file with the same keys
 (``template``, ``fields``, ``threshold``, optional ``system``).
 
-Reading is strict: every field must appear as a line ``Field: N`` (``**Field:** N`` and
-``N/M`` are accepted), every time with the same value, inside its range. Anything else is
-:class:`UnreadableScore`, which the verifier turns into an ``error`` verdict carrying the reply:
-a judge that did not answer the rubric has not said the sample is bad.
+Every text a model wrote is hostile data (DESIGN.md): the judge's verdict must not be steerable by
+the response it judges. Hence:
+
+- **One place to read.** The score is read from the reply's last non-empty lines only: one line per
+  field, ``Field: N`` (``**Field:** N`` and ``N/M`` accepted, with M the field's own top score), at the
+  start of the line, outside any code fence. A score the judge merely quoted (a blockquote, a fence,
+  an indented line, a line above the last ones) is never read. Anything else is :class:`UnreadableScore`,
+  which the verifier turns into an ``error`` verdict carrying the reply (a judge that did not answer
+  the rubric has not said the sample is bad); so is a reply cut at ``max_tokens``.
+- **Boundaries the data cannot forge.** The conversation and the response go into the template as
+  quoted blocks: every line after a block's first starts with ``| ``, so no text inside can begin a
+  line of its own (a ``Question:`` section, a rubric line, a ``Score:`` line). Every Unicode line
+  break counts as one. One-line texts read as before.
+- **No special tokens from data.** Chat-template control tokens written as text in a conversation or
+  a response (``<|im_end|><|im_start|>assistant``) would be tokenized as the real tokens and forge a
+  turn: a zero-width space is put inside each one (:func:`neutralize_special_tokens`).
 """
 
 from __future__ import annotations
@@ -48,39 +60,94 @@ class Rubric:
     def best(self) -> int:
         return sum(high for _, high in self.fields.values())
 
-    def render(self, conversation: list[dict], response: str, domain: str) -> list[dict]:
-        """The chat messages sent to the judge."""
+    def render(self, conversation: list[dict], response: str, domain: str,
+               special_tokens: tuple[str, ...] = ()) -> list[dict]:
+        """The chat messages sent to the judge: the conversation and the response as quoted blocks, with
+        ``special_tokens`` (the judge tokenizer's; common chat templates' always) neutralized in both."""
+        def clean(text: str) -> str:
+            return neutralize_special_tokens(text, special_tokens)
+
+        turns = [{**turn, "content": clean(str(turn["content"]))} for turn in conversation]
         text = _ENVIRONMENT.from_string(self.template).render(
-            conversation=transcript(conversation), response=response, domain=domain)
+            conversation=quoted_block(transcript(turns)), response=quoted_block(clean(response)), domain=domain)
         return ([{"role": "system", "content": self.system}] if self.system else []) + [{"role": "user", "content": text}]
 
     def parse(self, reply: str) -> tuple[dict[str, int], str]:
-        """({field: score}, the reasoning: the reply without its score lines), or UnreadableScore."""
-        scores, kept = {}, reply
-        for field, (low, high) in self.fields.items():
-            pattern = re.compile(rf"^[ \t>*_#-]*{re.escape(field)}[*_ ]*:[*_ \t]*(-?\d+)(?:\s*/\s*\d+)?[*_ \t.]*$",
-                                 re.IGNORECASE | re.MULTILINE)
-            found = {int(value) for value in pattern.findall(reply)}
-            if not found:
-                raise UnreadableScore(f"no '{field}: N' line ({field} {low}-{high})")
-            if len(found) > 1:
-                raise UnreadableScore(f"'{field}' given {len(found)} different values {sorted(found)}")
-            value = found.pop()
+        """({field: score}, the reasoning above the score lines) from the reply's last non-empty lines, or
+        UnreadableScore."""
+        lines = [line.rstrip() for line in reply.splitlines()]
+        while lines and not lines[-1].strip():
+            lines.pop()
+        tail = lines[-len(self.fields):] if len(lines) >= len(self.fields) else lines
+        scores: dict[str, int] = {}
+        for line in tail:
+            match = _SCORE_LINE.match(line)
+            field = next((f for f in self.fields if match and f.lower() == match["field"].lower()), None)
+            if field is None:
+                names = ", ".join(f"'{f}: N'" for f in self.fields)
+                raise UnreadableScore(f"the last line(s) are not {names} (a reply ends with its score lines): "
+                                      f"{line[:80]!r}" if line.strip() else f"no {names} line")
+            if field in scores:
+                raise UnreadableScore(f"'{field}' given twice in the last lines")
+            low, high = self.fields[field]
+            value = int(match["value"])
+            if match["scale"] is not None and int(match["scale"]) != high:
+                raise UnreadableScore(f"'{field}: {value}/{match['scale']}' is not on the rubric's scale "
+                                      f"{low}-{high}")
             if not low <= value <= high:
                 raise UnreadableScore(f"'{field}: {value}' is outside {low}-{high}")
             scores[field] = value
-            kept = pattern.sub("", kept)
-        return scores, kept.strip()
+        missing = [f for f in self.fields if f not in scores]
+        if missing:
+            raise UnreadableScore(f"no '{missing[0]}: N' line ({missing[0]} {self.fields[missing[0]][0]}-"
+                                  f"{self.fields[missing[0]][1]}) among the last lines")
+        above = lines[: len(lines) - len(tail)]
+        if sum(1 for line in above if line.lstrip().startswith(("```", "~~~"))) % 2:
+            raise UnreadableScore("the score lines are inside a code fence (quoted, not given)")
+        return scores, "\n".join(above).strip()
+
+
+# A score line as a judge writes it: at the start of the line (no quote, indent or bullet), the field, a colon
+# and an integer, with markdown bold around either and an optional '/M' scale and full stop.
+_SCORE_LINE = re.compile(r"^(?:\*\*|__)?(?P<field>[A-Za-z][\w ]*?)(?:\*\*|__)?\s*:\s*(?:\*\*|__)?\s*"
+                         r"(?P<value>-?\d+)(?:\s*/\s*(?P<scale>\d+))?(?:\*\*|__)?\.?$")
+
+# Control tokens of the chat templates this project meets (ChatML/Qwen, Llama 3, Llama 2/Mistral, Phi, Gemma),
+# neutralized in every text a judge reads, whatever the judge; a managed judge adds its tokenizer's own.
+COMMON_SPECIAL_TOKENS = (
+    "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>",
+    "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>", "<|python_tag|>", "<|finetune_right_pad_id|>", "<|system|>",
+    "<|user|>", "<|assistant|>", "<|end|>", "<s>", "</s>", "[INST]", "[/INST]", "<<SYS>>", "<</SYS>>",
+    "<start_of_turn>", "<end_of_turn>", "<bos>", "<eos>",
+)
+ZERO_WIDTH_SPACE = "\u200b"
+
+
+def neutralize_special_tokens(text: str, special_tokens: tuple[str, ...] = ()) -> str:
+    """``text`` with a zero-width space after the first character of every control token it spells out, so a
+    tokenizer reads plain text where the data wrote ``<|im_end|>``; text without one is returned unchanged."""
+    tokens = sorted({t for t in (*COMMON_SPECIAL_TOKENS, *special_tokens) if len(t) > 1}, key=len, reverse=True)
+    if not any(token in text for token in tokens):
+        return text
+    pattern = re.compile("|".join(re.escape(token) for token in tokens))
+    return pattern.sub(lambda m: m.group(0)[0] + ZERO_WIDTH_SPACE + m.group(0)[1:], text)
+
+
+def quoted_block(text: str) -> str:
+    """``text`` with every line after its first starting ``| ``: nothing in it can start a line of the prompt.
+    Every Unicode line break (``str.splitlines``: \\r, \\v, \\f, \\x1c-\\x1e, \\x85, U+2028/9) counts."""
+    return "\n| ".join(text.splitlines()) if text else text
 
 
 _ENVIRONMENT = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
 
 
 def transcript(conversation: list[dict]) -> str:
-    """One user turn as its text; several turns as 'User: ...' / 'Assistant: ...' lines."""
+    """One user turn as its text; several turns as 'User: ...' / 'Assistant: ...' lines, each turn's own text a
+    quoted block (a turn cannot fake the next turn's header)."""
     if len(conversation) == 1 and conversation[0]["role"] == "user":
         return conversation[0]["content"]
-    return "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in conversation)
+    return "\n".join(f"{m['role'].capitalize()}: {quoted_block(m['content'])}" for m in conversation)
 
 
 # Short on purpose: the bundled tiny judge reads 512 tokens, prompt and answer included.

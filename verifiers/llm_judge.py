@@ -15,14 +15,19 @@ At most ``max_concurrency`` requests are in flight per endpoint. Decoding is gre
 seed derived from the request, so the same sample gets the same reply from either backend.
 
 Verdicts: passed when the rubric's fields sum to at least ``threshold`` (default the rubric's:
-its top score); score is that sum. A reply with no readable score, an answer cut at
-``max_tokens`` before its score, and a request the endpoint refuses (a 4xx) are each status
-``error`` with the reason (and the reply's text) named; every endpoint down past the retries
+its top score); score is that sum. The score is read from the reply's last lines only, and the
+conversation and the response reach the judge as quoted blocks with chat control tokens
+neutralized (:mod:`judge_rubrics`: nothing the response writes can steer its verdict). A reply
+with no readable score, any reply cut at ``max_tokens`` (a score above the cut may be taken
+back below it), and a request the endpoint refuses (a 4xx) are each status ``error`` with the
+reason (and the reply's text) named; every endpoint down past the retries
 raises, so the verify stage marks the chunk ``error`` naming this verifier. ``details`` keeps
 the reasoning, the scores, the judge model, the rubric, and the prompt and completion tokens
 with their estimated cost (``usd_per_million_*``), which round_metrics sums per round.
 
-Replies are cached (:mod:`judge_cache`) by judge model, rubric hash and the request; the verify
+Replies are cached (:mod:`judge_cache`) by the judge's identity (the fingerprint of its weights
+for a managed judge; for an endpoint, ``model`` and ``model_revision``: set the revision when the
+served weights change under one name), rubric hash and the structured request; the verify
 stage points ``cache_path`` into the workdir, so a rerun or a resumed stage asks nothing twice
 and starts no server when every reply is cached.
 """
@@ -34,6 +39,7 @@ import time
 from pathlib import Path
 
 from flywheel.generation.base import derive_seed
+from flywheel.lineage import file_fingerprint
 from flywheel.schema import sample_text_hash
 from flywheel.verify import VerdictResult, VerifyItem
 from flywheel_verifiers.judge_cache import Reply, ReplyCache, request_key
@@ -47,7 +53,8 @@ class LLMJudgeVerifier:
     domains = ("general", "code", "math")
 
     def __init__(self, backend: str = "vllm_server", path: str | None = None, base_url: str | None = None,
-                 base_urls: list[str] | None = None, model: str = "default", api_key_env: str = "OPENAI_API_KEY",
+                 base_urls: list[str] | None = None, model: str = "default", model_revision: str = "",
+                 api_key_env: str = "OPENAI_API_KEY",
                  rubric: str | dict[str, str] | None = None, threshold: float | None = None, max_tokens: int = 64,
                  seed: int = 0, max_concurrency: int = 16, max_retries: int = 3, timeout_seconds: float = 120.0,
                  endpoint_retry_seconds: float = 10.0, vllm: dict | None = None, cache_path: str | None = None,
@@ -63,7 +70,9 @@ class LLMJudgeVerifier:
             raise ValueError("max_tokens and max_concurrency must be at least 1")
         self.backend, self.path = backend, Path(path) if path else BUNDLED_JUDGE
         self.urls = list(base_urls or ([base_url] if base_url else []))
-        self.model, self.api_key_env = model, api_key_env
+        self.model, self.model_revision, self.api_key_env = model, model_revision, api_key_env
+        self._identity: str | None = None
+        self._special_tokens: tuple[str, ...] | None = None
         by_domain = rubric if isinstance(rubric, dict) else {d: rubric for d in self.domains} if rubric else {}
         unknown = set(by_domain) - set(self.domains)
         if unknown:
@@ -85,6 +94,28 @@ class LLMJudgeVerifier:
     def judge_model(self) -> str:
         """The model name requests carry and the cache is keyed by (vllm serve names a model by its path)."""
         return str(self.path) if self.backend == "vllm_server" else self.model
+
+    def judge_identity(self) -> str:
+        """What the cache is keyed by: a managed judge's weights (a checkpoint replaced at the same path is another
+        judge), or an endpoint's model name and revision."""
+        if self._identity is None:
+            if self.backend == "vllm_server":
+                self._identity = f"{self.path}@{file_fingerprint(self.path)}"
+            else:
+                self._identity = f"{self.model}@{self.model_revision}"
+        return self._identity
+
+    def special_tokens(self) -> tuple[str, ...]:
+        """The managed judge tokenizer's control tokens (neutralized in what it reads, beside the common ones)."""
+        if self._special_tokens is None:
+            self._special_tokens = ()
+            if self.backend == "vllm_server" and (self.path / "tokenizer_config.json").exists():
+                from transformers import AutoTokenizer
+
+                tokenizer = AutoTokenizer.from_pretrained(self.path)
+                added = [t.content for t in tokenizer.added_tokens_decoder.values() if t.special]
+                self._special_tokens = tuple(sorted(set(tokenizer.all_special_tokens) | set(added)))
+        return self._special_tokens
 
     def _connect(self):
         from flywheel.generation.openai_client import clients_for
@@ -146,14 +177,17 @@ class LLMJudgeVerifier:
 
         started = time.perf_counter()
         rubrics = [self.rubrics[item.prompt.domain] for item in items]
-        requests = [{"messages": rubric.render([m.model_dump() for m in item.prompt.messages], item.sample.text,
-                                               item.prompt.domain)} for item, rubric in zip(items, rubrics)]
-        model = self.judge_model()
+        conversations = [[m.model_dump() for m in item.prompt.messages] for item in items]
+        special = self.special_tokens()
+        requests = [{"messages": rubric.render(conversation, item.sample.text, item.prompt.domain, special)}
+                    for item, rubric, conversation in zip(items, rubrics, conversations)]
+        model, identity = self.judge_model(), self.judge_identity()
+        decoding = {"max_tokens": self.max_tokens, "temperature": 0.0, "seed": self.seed}
         keys = []
-        for request, rubric in zip(requests, rubrics):
-            decoding = {"max_tokens": self.max_tokens, "temperature": 0.0, "seed": self.seed}
+        for request, rubric, conversation, item in zip(requests, rubrics, conversations, items):
             request["seed"] = derive_seed(self.seed, rubric.hash, request["messages"])
-            keys.append(request_key(model, rubric.hash, request["messages"], decoding))
+            keys.append(request_key(identity, rubric.hash, conversation, item.sample.text, item.prompt.domain,
+                                    decoding))
         replies: dict[int, Reply | Exception] = {}
         cached = self.cache.get_many(keys) if self.cache is not None else {}
         missing = [i for i, key in enumerate(keys) if key not in cached]
@@ -185,11 +219,13 @@ class LLMJudgeVerifier:
         details = {"judge_model": model, "rubric": rubric.name, "rubric_hash": rubric.hash,
                    "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                    "cost_usd": (prompt_tokens * self.prices[0] + completion_tokens * self.prices[1]) / 1e6}
+        if reply.finish_reason == "length":  # 'Score: 3\nWait, the answer is wrong, so': never a pass
+            return VerdictResult(False, 0.0, f"llm_judge reply cut at max_tokens ({self.max_tokens}): "
+                                 f"reply: {reply.text[:400]!r}", "error", cost, {**details, "reply": reply.text})
         try:
             scores, reasoning = rubric.parse(reply.text)
         except UnreadableScore as error:
-            cut = " (cut at max_tokens)" if reply.finish_reason == "length" else ""
-            return VerdictResult(False, 0.0, f"llm_judge reply unreadable{cut}: {error}; reply: {reply.text[:400]!r}",
+            return VerdictResult(False, 0.0, f"llm_judge reply unreadable: {error}; reply: {reply.text[:400]!r}",
                                  "error", cost, {**details, "reply": reply.text})
         total = sum(scores.values())
         threshold = rubric.threshold if self.threshold is None else self.threshold

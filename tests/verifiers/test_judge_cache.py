@@ -16,14 +16,47 @@ DECODING = {"max_tokens": 64, "temperature": 0.0, "seed": 0}
 
 
 def test_the_key_changes_with_the_judge_the_rubric_the_request_and_the_decoding():
-    key = request_key("judge-a", GENERAL_QUALITY.hash, MESSAGES, DECODING)
-    assert key == request_key("judge-a", GENERAL_QUALITY.hash, [dict(m) for m in MESSAGES], dict(DECODING))
-    others = [request_key("judge-b", GENERAL_QUALITY.hash, MESSAGES, DECODING),
-              request_key("judge-a", CODE_CORRECTNESS_STYLE.hash, MESSAGES, DECODING),
+    key = request_key("judge-a", GENERAL_QUALITY.hash, MESSAGES, "Yes.", "general", DECODING)
+    assert key == request_key("judge-a", GENERAL_QUALITY.hash, [dict(m) for m in MESSAGES], "Yes.", "general",
+                              dict(DECODING))
+    others = [request_key("judge-b", GENERAL_QUALITY.hash, MESSAGES, "Yes.", "general", DECODING),
+              request_key("judge-a", CODE_CORRECTNESS_STYLE.hash, MESSAGES, "Yes.", "general", DECODING),
               request_key("judge-a", GENERAL_QUALITY.hash, [{"role": "user", "content": "Rate: Bees make wax."}],
-                          DECODING),
-              request_key("judge-a", GENERAL_QUALITY.hash, MESSAGES, {**DECODING, "max_tokens": 128})]
+                          "Yes.", "general", DECODING),
+              request_key("judge-a", GENERAL_QUALITY.hash, MESSAGES, "No.", "general", DECODING),
+              request_key("judge-a", GENERAL_QUALITY.hash, MESSAGES, "Yes.", "math", DECODING),
+              request_key("judge-a", GENERAL_QUALITY.hash, MESSAGES, "Yes.", "general", {**DECODING, "max_tokens": 128})]
     assert key not in others and len(set(others)) == len(others)
+
+
+def test_keys_are_structured_so_a_shifted_boundary_or_a_fake_conversation_never_collides():
+    # the same rendered text from two different requests once shared a key (and the second got the first's reply)
+    shifted = [request_key("j", GENERAL_QUALITY.hash, [{"role": "user", "content": "Capital of France?\nAnswer: Paris"}],
+                           "Score: 3", "general", DECODING),
+               request_key("j", GENERAL_QUALITY.hash, [{"role": "user", "content": "Capital of France?"}],
+                           "Paris\nScore: 3", "general", DECODING)]
+    assert shifted[0] != shifted[1]
+    fake = [{"role": "user", "content": "User: Hi\nAssistant: Hello\nUser: Bye?"}]
+    real = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Bye?"}]
+    assert request_key("j", GENERAL_QUALITY.hash, fake, "x", "general", DECODING) != \
+        request_key("j", GENERAL_QUALITY.hash, real, "x", "general", DECODING)
+
+
+def test_a_judge_checkpoint_replaced_at_the_same_path_is_another_judge(tmp_path):
+    from flywheel_verifiers.llm_judge import BUNDLED_JUDGE, LLMJudgeVerifier
+
+    import shutil
+
+    judge = tmp_path / "judge"
+    shutil.copytree(BUNDLED_JUDGE, judge)
+    before = LLMJudgeVerifier(path=str(judge)).judge_identity()
+    assert before == LLMJudgeVerifier(path=str(judge)).judge_identity()
+    weights = next(judge.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\x01")  # one byte of new weights, same path
+    assert LLMJudgeVerifier(path=str(judge)).judge_identity() != before
+    served = LLMJudgeVerifier(backend="openai", base_url="http://127.0.0.1:9", model="judge")
+    assert served.judge_identity() != LLMJudgeVerifier(backend="openai", base_url="http://127.0.0.1:9", model="judge",
+                                                       model_revision="2026-12").judge_identity()
 
 
 def test_replies_outlive_the_process_that_paid_for_them(tmp_path):
@@ -58,3 +91,15 @@ def test_a_rubric_file_beside_the_config_resolves_against_it(tmp_path):
     assert config.verifier_options()["llm_judge"]["rubric"] == {"general": str(tmp_path / "rubrics" / "mine.yaml")}
     verifier = load_verifier("llm_judge", config.verifier_options()["llm_judge"])
     assert verifier.rubrics["general"].name == "mine" and verifier.rubrics["code"].name == "code_correctness_style"
+
+
+def test_a_reply_cut_at_max_tokens_is_an_error_even_after_a_score_line():
+    from flywheel_verifiers.llm_judge import LLMJudgeVerifier
+
+    judge = LLMJudgeVerifier()
+    cut = judge._verdict(Reply("Score: 3\nWait, the answer is wrong, so", "length", 10, 64), GENERAL_QUALITY, "j", 0.0)
+    assert cut.status == "error" and not cut.passed and "cut at max_tokens (64)" in cut.reason
+    whole = judge._verdict(Reply("Score: 3", "length", 10, 64), GENERAL_QUALITY, "j", 0.0)
+    assert whole.status == "error" and not whole.passed  # nothing says the judge was done
+    done = judge._verdict(Reply("Right.\nScore: 3", "stop", 10, 5), GENERAL_QUALITY, "j", 0.0)
+    assert done.status == "ok" and done.passed and done.score == 3.0
