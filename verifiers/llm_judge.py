@@ -97,10 +97,14 @@ class LLMJudgeVerifier:
 
     def judge_identity(self) -> str:
         """What the cache is keyed by: a managed judge's weights (a checkpoint replaced at the same path is another
-        judge), or an endpoint's model name and revision."""
+        judge), or an endpoint's model name and revision (a name that is a local model folder, as `vllm serve`
+        names one, by that folder's weights: the same judge as the managed one)."""
         if self._identity is None:
             if self.backend == "vllm_server":
                 self._identity = f"{self.path}@{file_fingerprint(self.path)}"
+            elif not self.model_revision and (Path(self.model) / "config.json").is_file():
+                # `vllm serve <folder>` names the model by its path: the folder's weights are what it serves
+                self._identity = f"{self.model}@{file_fingerprint(Path(self.model))}"
             else:
                 self._identity = f"{self.model}@{self.model_revision}"
         return self._identity

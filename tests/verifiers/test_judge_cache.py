@@ -54,6 +54,8 @@ def test_a_judge_checkpoint_replaced_at_the_same_path_is_another_judge(tmp_path)
     weights = next(judge.glob("*.safetensors"))
     weights.write_bytes(weights.read_bytes()[:-1] + b"\x01")  # one byte of new weights, same path
     assert LLMJudgeVerifier(path=str(judge)).judge_identity() != before
+    assert LLMJudgeVerifier(backend="openai", base_url="http://127.0.0.1:9", model=str(judge)).judge_identity() == \
+        LLMJudgeVerifier(path=str(judge)).judge_identity()  # `vllm serve <folder>` by hand: the same weights
     served = LLMJudgeVerifier(backend="openai", base_url="http://127.0.0.1:9", model="judge")
     assert served.judge_identity() != LLMJudgeVerifier(backend="openai", base_url="http://127.0.0.1:9", model="judge",
                                                        model_revision="2026-12").judge_identity()

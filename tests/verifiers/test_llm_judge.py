@@ -283,7 +283,7 @@ def test_a_reply_in_another_format_is_an_error_carrying_the_reply(judge_server, 
     results = verifier.verify_batch(general_items(3))
     assert {r.status for r in results} == {"error"}
     for r in results:
-        assert "llm_judge reply unreadable: no 'Rating: N' line" in r.reason and "reply: '" in r.reason
+        assert "llm_judge reply unreadable: the last line(s) are not 'Rating: N'" in r.reason and "reply: '" in r.reason
         assert r.details["reply"] and r.details["prompt_tokens"] > 0 and not r.passed
 
 
