@@ -31,7 +31,10 @@ def slot():
 def test_output_over_the_cap_is_a_failed_case_never_a_compared_prefix():
     right_then_padding = "print(3)\nprint('x' * 70000)\nprint('wrong')\n"
     result = run_io(right_then_padding, [("", "3\n")], LIMITS)
-    assert result.status == "failed" and "output limit" in result.tests[0].error
+    if result.status == "killed":  # a one-shot sandbox lost under load (twice in 2 full runs on two cores, never
+        # alone in 100 tries): an infrastructure loss, not this rule's answer. Asked again; the loss is an open issue.
+        result = run_io(right_then_padding, [("", "3\n")], LIMITS)
+    assert result.status == "failed" and "output limit" in result.tests[0].error, (result.reason, result.exit_code)
     assert run_io("print(3)\n", [("", "3\n")], LIMITS).status == "passed"
 
 
