@@ -50,14 +50,19 @@ def end_descendants(grace_seconds: float = 10.0, ignore: set[int] | None = None)
     """SIGTERM every live descendant, SIGKILL whatever is left after ``grace_seconds``; returns who was ended."""
     alive = live_descendants(ignore)
     ended = [describe(p) for p in alive]
-    for process in alive:
+    end_processes(alive, grace_seconds)
+    return ended
+
+
+def end_processes(processes: list[psutil.Process], grace_seconds: float = 10.0) -> None:
+    """SIGTERM ``processes``, SIGKILL whatever is left after ``grace_seconds``, and reap those that were children."""
+    for process in processes:
         with contextlib.suppress(psutil.Error):
             process.terminate()
-    _, stubborn = psutil.wait_procs(alive, timeout=grace_seconds)
+    _, stubborn = psutil.wait_procs(processes, timeout=grace_seconds)
     for process in stubborn:
         with contextlib.suppress(psutil.Error):
             process.kill()
     psutil.wait_procs(stubborn, timeout=5.0)
-    for process in alive:
+    for process in processes:
         _reap(process.pid)
-    return ended

@@ -77,20 +77,6 @@ def _run_itself() -> set[int]:
     return own | {p.pid for p in process_tree.live_descendants() if _is_worker_command(p)}
 
 
-def _end(processes: list[psutil.Process]) -> None:
-    for process in processes:
-        try:
-            process.terminate()
-        except psutil.Error:
-            continue
-    _, stubborn = psutil.wait_procs(processes, timeout=5.0)
-    for process in stubborn:
-        try:
-            process.kill()
-        except psutil.Error:
-            continue
-
-
 def _is_worker_command(process) -> bool:
     try:
         return any("execnet" in part or "xdist" in part for part in process.cmdline()[:4])
@@ -99,7 +85,7 @@ def _is_worker_command(process) -> bool:
 
 
 def _end_everything_and_stop(signum, frame):
-    _end(started_by_this_run(ignore={os.getpid()}))  # xdist's workers included: the run is over
+    process_tree.end_processes(started_by_this_run(ignore={os.getpid()}), grace_seconds=5.0)  # xdist's workers included: the run is over
     raise KeyboardInterrupt  # pytest tears down and reports as after Ctrl-C; the children are already gone
 
 
@@ -159,7 +145,7 @@ def pytest_sessionfinish(session, exitstatus):
     for process in left:
         _problems.append(f"still running after the tests: {process_tree.describe(process)} "
                          f"(appeared during {_first_seen.get(process.pid, 'a test that let it leave the process tree')})")
-    _end(left)
+    process_tree.end_processes(left, grace_seconds=5.0)
     too_slow = sorted((seconds, nodeid) for nodeid, seconds in _seconds.items()
                       if seconds > UNMARKED_LIMIT_SECONDS and nodeid not in _slow)
     for seconds, nodeid in too_slow:

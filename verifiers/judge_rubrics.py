@@ -78,7 +78,7 @@ class Rubric:
         lines = [line.rstrip() for line in reply.splitlines()]
         while lines and not lines[-1].strip():
             lines.pop()
-        tail = lines[-len(self.fields):] if len(lines) >= len(self.fields) else lines
+        tail = lines[-len(self.fields):]
         scores: dict[str, int] = {}
         for line in tail:
             match = _SCORE_LINE.match(line)
