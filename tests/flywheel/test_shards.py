@@ -62,7 +62,9 @@ def test_two_shards_give_the_verdicts_of_one_pass_reward_quantile_included(small
     # The reward model's float32 score moves by ~1e-7 with its batch-mates (padding, matmul shape): equal
     # within that; every other field, pass/fail and reasons included, is identical.
     assert [row["score"] for row in sharded] == pytest.approx([row["score"] for row in single], rel=1e-5)
-    assert [{**row, "score": None} for row in sharded] == [{**row, "score": None} for row in single]
+    differences = [(a["prompt_id"], a["sample_index"], a["verifier"], key, a[key], b[key])
+                   for a, b in zip(sharded, single, strict=True) for key in a if key != "score" and a[key] != b[key]]
+    assert not differences, differences  # (prompt, sample, verifier, field, sharded, single)
     assert {shard_of(p.id, 2) for p in prompts} == {0, 1}
     reward = [row["passed"] for row in single if row["verifier"] == "reward_model"]
     assert 0 < sum(reward) < len(reward)  # the round's top half, not each shard's
