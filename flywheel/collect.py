@@ -112,6 +112,8 @@ def _rows(path: Path, split: str | None = None) -> Iterator[tuple[int, Any]]:
             except json.JSONDecodeError as error:
                 raise PromptFormatError(f"{path}:{number}:{error.pos + 1}: not valid JSON ({error.msg} at column "
                                         f"{error.pos + 1} of {len(text)})") from None
+            except RecursionError:
+                raise PromptFormatError(f"{path}:{number}: JSON nested too deeply to read") from None
 
 
 def detect_format(row: dict) -> str:

@@ -23,13 +23,11 @@ stdout], ...]}``.
 
 from __future__ import annotations
 
-import base64
-import io
 import json
-import pickle
 import re
-import zlib
 from typing import Any
+
+from flywheel.untrusted_data import loads_json, unpickle_base64_zlib
 
 # evalplus's instruction for chat models (evalplus/codegen.py)
 CODE_INSTRUCTION = ("Please provide a self-contained Python script that solves the following problem in a markdown "
@@ -55,10 +53,7 @@ def _text(row: dict, *fields: str) -> str:
 def _json_field(row: dict, field: str) -> Any:
     value = row[field]
     if isinstance(value, str):
-        try:
-            return json.loads(value) if value.strip() else None
-        except json.JSONDecodeError as error:
-            raise ValueError(f"field {field!r} is not valid JSON ({error.msg} at column {error.colno})") from None
+        return loads_json(value, field) if value.strip() else None
     return value
 
 
@@ -238,21 +233,11 @@ def read_apps(row: dict) -> dict:
             "reference": reference}
 
 
-class _TextOnlyUnpickler(pickle.Unpickler):
-    """LiveCodeBench's private tests are a pickled JSON string; no class may load from untrusted bytes."""
-
-    def find_class(self, module, name):
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a pickled test field")
-
-
 def _livecodebench_cases(value: Any, field: str) -> list[dict]:
     if isinstance(value, str) and value.strip() and not value.lstrip().startswith("["):
-        try:
-            value = _TextOnlyUnpickler(io.BytesIO(zlib.decompress(base64.b64decode(value)))).load()
-        except Exception as error:  # noqa: BLE001 - base64, zlib and pickle each raise their own
-            raise ValueError(f"field {field!r} is neither JSON nor base64 zlib pickle ({error})") from None
+        value = unpickle_base64_zlib(value, field)  # bounded: see flywheel.untrusted_data
     if isinstance(value, str):
-        value = json.loads(value) if value.strip() else []
+        value = loads_json(value, field) if value.strip() else []
     if not isinstance(value, list):
         raise ValueError(f"field {field!r} must be a list of test cases")
     return value
@@ -270,8 +255,8 @@ def read_livecodebench(row: dict) -> dict:
         name = (metadata or {}).get("func_name")
         if not name:
             raise KeyError("metadata.func_name")
-        calls = [([json.loads(line) for line in case["input"].split("\n") if line.strip()], json.loads(case["output"]))
-                 for case in cases]
+        calls = [([loads_json(line, "input") for line in case["input"].split("\n") if line.strip()],
+                  loads_json(case["output"], "output")) for case in cases]
         reference = code_reference(call_tests(name, calls), prefix=LEETCODE_PREFIX)
     elif kinds == {"stdin"}:
         reference = code_reference(io_cases=[[case["input"], case["output"]] for case in cases])
