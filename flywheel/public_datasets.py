@@ -66,10 +66,11 @@ def _string_list(row: dict, field: str) -> list[str]:
     return value
 
 
-def code_reference(tests: str | None = None, *, prefix: str = "", io_cases: list | None = None) -> str:
+def code_reference(tests: str | None = None, *, prefix: str = "", io_cases: list | None = None,
+                   compare: str = "tokens") -> str:
     """The JSON reference the unit_tests verifier reads (flywheel_verifiers.unit_tests.parse_reference)."""
     if io_cases is not None:
-        return json.dumps({"io": io_cases})
+        return json.dumps({"io": io_cases} if compare == "tokens" else {"io": io_cases, "compare": compare})
     return json.dumps({"tests": tests, "prefix": prefix} if prefix else {"tests": tests})
 
 
@@ -77,27 +78,41 @@ def code_reference(tests: str | None = None, *, prefix: str = "", io_cases: list
 
 _CALL_HELPERS = '''
 def _fw_entry():
+    # As APPS and LiveCodeBench pick it: Solution().{name} when the code defines a Solution class (a constructor
+    # that raises fails the case; there is no second try), else the module-level {name}.
     try:
-        return Solution().{name}
+        solution = Solution
     except NameError:
         return {name}
+    return solution().{name}
 
 
 def _fw_same(output, expected):
-    # APPS's harness: a tuple is a list, and an expected [x] also accepts x
+    # {rule}'s comparison: a tuple is a list{apps_note}
     if isinstance(output, tuple):
         output = list(output)
     if output == expected:
         return True
-    return isinstance(expected, list) and len(expected) == 1 and output == expected[0]
+    return {apps_rule}
 '''
 
+# What each grader accepts beyond output == expected (a tuple is always a list first). APPS's harness also accepts
+# x for an expected [x] and a list of tuples for [[lists]]; LiveCodeBench's compares exactly (testing_util.py).
+CALL_RULES = {
+    "apps": ("isinstance(expected, list) and len(expected) == 1 and (output == expected[0] or ("
+             "isinstance(output, list) and bool(output) and isinstance(output[0], tuple) "
+             "and [list(x) for x in output] == expected[0]))", ", and an expected [x] also accepts x"),
+    "livecodebench": ("False", "; nothing else"),
+}
 
-def call_tests(name: str, cases: list[tuple[list, Any]]) -> str:
-    """One test per (arguments, expected) case, calling ``name`` (or ``Solution().name``) as APPS and LiveCodeBench do."""
+
+def call_tests(name: str, cases: list[tuple[list, Any]], rule: str = "apps") -> str:
+    """One test per (arguments, expected) case, calling ``name`` (or ``Solution().name``) as APPS and LiveCodeBench
+    do, compared by ``rule`` (a key of CALL_RULES: each set's own grader)."""
     if not name.isidentifier():
         raise ValueError(f"fn_name {name!r} is not a Python name")
-    lines = [_CALL_HELPERS.format(name=name)]
+    accepts, note = CALL_RULES[rule]
+    lines = [_CALL_HELPERS.format(name=name, rule=rule, apps_rule=accepts, apps_note=note)]
     for number, (args, expected) in enumerate(cases, start=1):
         if not isinstance(args, list):
             args = [args]
@@ -107,24 +122,40 @@ def call_tests(name: str, cases: list[tuple[list, Any]]) -> str:
 
 _EVALPLUS_HELPERS = '''
 import copy as _fw_copy
-import math as _fw_math
 
 _fw_reference_namespace = {{}}
 exec({reference!r}, _fw_reference_namespace)
 _fw_reference = _fw_reference_namespace[{entry!r}]
 
 
-def _fw_close(output, expected, atol):
-    # evalplus: floats (alone or in a list) within atol (1e-6 when the set gives 0) and rtol 1e-7, else ==
-    if isinstance(expected, float) or (isinstance(expected, (list, tuple)) and expected
-                                        and all(isinstance(x, float) for x in expected)):
-        atol = atol or 1e-6
-        if isinstance(expected, float):
-            return isinstance(output, (int, float)) and _fw_math.isclose(output, expected, rel_tol=1e-7, abs_tol=atol)
+def _fw_is_floats(value):
+    return isinstance(value, float) or (isinstance(value, (list, tuple)) and bool(value)
+                                        and all(isinstance(x, float) for x in value))
+
+
+def _fw_allclose(output, expected, atol):
+    # numpy.allclose(output, expected, rtol=1e-7, atol) without numpy: elementwise |o - e| <= atol + rtol * |e|
+    if isinstance(expected, (list, tuple)):
         return (isinstance(output, (list, tuple)) and len(output) == len(expected)
-                and all(isinstance(o, (int, float)) and _fw_math.isclose(o, e, rel_tol=1e-7, abs_tol=atol)
-                        for o, e in zip(output, expected)))
-    return output == expected
+                and all(_fw_allclose(o, e, atol) for o, e in zip(output, expected)))
+    if not isinstance(output, (bool, int, float)) or not isinstance(expected, (bool, int, float)):
+        return False
+    return abs(output - expected) <= atol + 1e-7 * abs(expected)
+
+
+def _fw_close(output, expected, atol):
+    # evalplus (evalplus/eval/__init__.py, unsafe_execute): == first; otherwise, when a tolerance applies (the
+    # set's atol, or 1e-6 for a float or a list of floats), the output's type must be the expected type, a list
+    # or tuple of the same length, and then allclose.
+    if output == expected:
+        return True
+    if atol == 0 and _fw_is_floats(expected):
+        atol = 1e-6
+    if atol == 0 or type(output) is not type(expected):
+        return False
+    if isinstance(expected, (list, tuple)) and len(output) != len(expected):
+        return False
+    return _fw_allclose(output, expected, atol)
 
 
 def _fw_check(args, atol):
@@ -181,16 +212,19 @@ def read_mbpp(row: dict) -> dict:
         entry = _text(row, "entry_point")
         if code is None:
             raise KeyError("code")
-        reference = evalplus_tests(entry, code, inputs, row.get("atol") or 0)
+        reference = code_reference(evalplus_tests(entry, code, inputs, row.get("atol") or 0))
     else:
         if not tests:
             raise ValueError("field 'test_list' is empty: MBPP rows are judged by their asserts")
-        setup = row.get("test_setup_code") or ""
-        reference = "\n".join([setup, *tests, *_string_list(row, "challenge_test_list")]) + "\n"
+        # As MBPP's own evaluation: the program is the imports (MBPP sanitized's test_imports) and the setup code,
+        # then the code, then test_list. The setup is the candidate's too, so it goes before its code as well as
+        # before the tests; challenge_test_list is not scored, as the prompt shows test_list only.
+        setup = "\n".join([*_string_list(row, "test_imports"), row.get("test_setup_code") or ""]).strip()
+        reference = code_reference("\n".join([setup, *tests]) + "\n", prefix=setup + "\n" if setup else "")
     shown = "\n".join(tests) if tests else (row.get("test") or "")
     user = f"{task.strip()}\nYour code should pass these tests:\n\n{shown}" if shown else task.strip()
     return {"id": row.get("task_id"), "domain": "code", "user": user,
-            "response": None if code is None else f"```python\n{code}\n```", "reference": code_reference(reference)}
+            "response": None if code is None else f"```python\n{code}\n```", "reference": reference}
 
 
 def _lines(value: Any) -> str:
@@ -257,9 +291,10 @@ def read_livecodebench(row: dict) -> dict:
             raise KeyError("metadata.func_name")
         calls = [([loads_json(line, "input") for line in case["input"].split("\n") if line.strip()],
                   loads_json(case["output"], "output")) for case in cases]
-        reference = code_reference(call_tests(name, calls), prefix=LEETCODE_PREFIX)
+        reference = code_reference(call_tests(name, calls, rule="livecodebench"), prefix=LEETCODE_PREFIX)
     elif kinds == {"stdin"}:
-        reference = code_reference(io_cases=[[case["input"], case["output"]] for case in cases])
+        reference = code_reference(io_cases=[[case["input"], case["output"]] for case in cases],
+                                   compare="livecodebench")
     else:
         raise ValueError(f"test cases mix kinds {sorted(kinds)}")
     starter = row.get("starter_code") or ""

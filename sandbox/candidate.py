@@ -187,6 +187,7 @@ class _Server:
                 answer["mutated"] = mutated
         except BaseException as error:  # noqa: BLE001 - the judge re-raises it as a plain exception
             answer = {"raise": [type(error).__name__, str(error)[:2000]]}
+        answer["id"] = request.get("id")  # the judge matches each answer to its request by this number
         try:
             sys.stdout.flush()
         except BaseException:  # noqa: BLE001
@@ -194,7 +195,8 @@ class _Server:
         try:
             wire.send(self.link_fd, answer)
         except wire.FrameError as error:  # too large to send: say so instead
-            wire.send(self.link_fd, {"raise": ["ValueError", "the answer could not be sent: %s" % error]})
+            wire.send(self.link_fd, {"raise": ["ValueError", "the answer could not be sent: %s" % error],
+                                     "id": request.get("id")})
 
 
 def serve(link_fd, namespace):

@@ -19,6 +19,7 @@ import os
 import resource
 import signal
 import sys
+import threading
 import time
 import traceback
 import types
@@ -60,7 +61,14 @@ def _rebuild(name, text, op):
     return CandidateError("%s: %s" % (name, text))
 
 
+# str.format and format_map walk attributes and items of their arguments ("{0.__class__.__init__.__globals__}"):
+# handed to the candidate, they would read the tests' namespace through a handle. Never a callback.
+_ATTRIBUTE_WALKERS = {"format", "format_map"}
+
+
 def _allowed_callback(value):
+    if getattr(value, "__name__", None) in _ATTRIBUTE_WALKERS:
+        return False
     if isinstance(value, types.FunctionType):
         return value.__code__.co_filename == "tests.py"  # defined by the tests, lambdas included
     if isinstance(value, (types.BuiltinFunctionType, types.MethodDescriptorType, types.WrapperDescriptorType,
@@ -94,24 +102,40 @@ def _update_in_place(original, new):
 
 
 class Channel:
+    """The judge's end of the link. One call at a time (a lock: tests may call the candidate from several threads
+    or from asyncio.to_thread), each request numbered and its answer required to carry the same number; a call
+    abandoned halfway by any exception (a test's SIGALRM timeout, interrupt_main) breaks the link for good, since
+    its late answer would otherwise be read as the next call's."""
+
     def __init__(self, fd, deadline):
         self.fd, self.deadline, self.broken = fd, deadline, None
         self.callbacks, self.depth = [], 0
+        self.lock, self.last_request = threading.RLock(), 0  # reentrant: a callback into the tests may call back
 
     def exchange(self, message):
         """Send one request and return its answer, serving the candidate's callbacks into the tests meanwhile."""
-        if self.broken:
-            raise CandidateGone(self.broken)
-        try:
-            wire.send(self.fd, message)
-            while True:
-                answer = wire.recv(self.fd, self.deadline)
-                if "callback" not in answer:
-                    break
-                self._serve_callback(answer)
-        except OSError as error:
-            self.broken = "the candidate stopped answering (%s)" % error
-            raise CandidateGone(self.broken) from None
+        with self.lock:
+            if self.broken:
+                raise CandidateGone(self.broken)
+            self.last_request += 1
+            number = self.last_request
+            try:
+                wire.send(self.fd, dict(message, id=number))
+                while True:
+                    answer = wire.recv(self.fd, self.deadline)
+                    if "callback" not in answer:
+                        break
+                    self._serve_callback(answer)
+            except OSError as error:
+                self.broken = self.broken or "the candidate stopped answering (%s)" % error
+                raise CandidateGone(self.broken) from None
+            except BaseException as error:
+                self.broken = self.broken or ("a call to the candidate was abandoned by %s; its answer can no longer "
+                                              "be told from the next call's" % type(error).__name__)
+                raise
+            if answer.get("id") != number:
+                self.broken = "the candidate answered request %r where request %d was asked" % (answer.get("id"), number)
+                raise CandidateGone(self.broken)
         if "raise" in answer:
             name, text = (list(answer["raise"]) + ["", ""])[:2]
             raise _rebuild(str(name)[:100], str(text), message.get("op"))

@@ -85,10 +85,12 @@ def run_python(code: str, tests: str | None = None, limits: Limits = Limits(), *
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run_io(code: str, cases: list[tuple[str, str]], limits: Limits = Limits(), **options) -> Result:
+def run_io(code: str, cases: list[tuple[str, str]], limits: Limits = Limits(), *, compare: str = "tokens",
+           **options) -> Result:
     """A stdin/stdout task: run ``code`` once per (input, expected output) case and compare the output on the host.
 
-    The status is ``passed`` when every case passed, else that of the first failing run
+    ``compare`` names the output rule (flywheel_sandbox.tests.OUTPUT_RULES). The status is ``passed`` when every
+    case passed, else that of the first failing run
     (``timeout``, ``memory_exceeded``...), or ``failed`` for a run that ended well with wrong output.
     """
     outcomes, runs, statuses = [], [], []
@@ -104,7 +106,7 @@ def run_io(code: str, cases: list[tuple[str, str]], limits: Limits = Limits(), *
                                                                  f"bytes of output"))
         elif run.status != "passed":
             outcomes.append(TestOutcome(f"case_{index}", False, f"{run.status}: {run.reason}"[:2000]))
-        elif not same_output(run.stdout, expected):
+        elif not same_output(run.stdout, expected, compare):
             outcomes.append(TestOutcome(f"case_{index}", False, f"wrong output: {run.stdout[:200]!r}"))
         else:
             outcomes.append(TestOutcome(f"case_{index}", True))

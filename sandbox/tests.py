@@ -5,13 +5,16 @@ Tests are ``def test_*`` functions, bare top-level asserts (each becomes one tes
 them (``def check(candidate): assert ...`` then ``check(entry_point)``). A checker of one
 parameter is split into one test per statement of its body that asserts
 (``test_check_1``...), each after the body's other statements that come before it, so the
-score is per case as the data set counts it; any other top-level call of a function the
+score is per case as the data set counts it. A checker with statements after its last assert
+(a helper's calls, a raise-based check) is not split: it runs whole, as the harness runs it,
+as one test. Any other top-level call of a function the
 tests define becomes one test (``test_call_N``). Tests that define no test run nothing,
 and that is status ``error`` "no test ran", never a pass. They run in the judge sandbox, never beside the candidate
 (flywheel_sandbox.judge), so the judge's report is trusted as it stands; what the candidate
 printed or returned is never read as a result. stdin/stdout tasks are compared here on
-the host, token by token per line (trailing whitespace and blank lines ignored, as
-APPS and CodeContests judges do).
+the host, by the rule of the set they come from (``same_output``): token by token per line,
+ASCII blanks only, blank lines ignored (APPS, CodeContests and your own data), or
+LiveCodeBench's own line and Decimal comparison.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import copy
 import functools
 import signal
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 from flywheel_sandbox.result import Result, TestOutcome
 
@@ -122,11 +126,17 @@ def _split_checker(checker: ast.FunctionDef, call: ast.Call) -> list[list[ast.st
     bind = ast.copy_location(ast.Assign(targets=[ast.Name(params.args[0].arg, ast.Store())], value=call.args[0]), call)
     cases, setup = [], []
     for statement in checker.body:
-        if _asserts(statement):
+        # A helper defined in the checker asserts only when called, so its definition is setup, not a case.
+        if _asserts(statement) and not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             cases.append([bind, *setup, copy.deepcopy(statement)])  # its own copy: the assert is rewritten per case
+            setup_before_last_case = len(setup)
         else:
             setup.append(statement)
-    return cases or None
+    if not cases or len(setup) > setup_before_last_case:
+        # Statements after the last assert (a helper's calls, a raise-based check) would run in no case: the
+        # harness runs them, so the checker runs whole, as one test.
+        return None
+    return cases
 
 
 @functools.lru_cache(maxsize=512)
@@ -173,11 +183,52 @@ def prepare_tests(source: str) -> PreparedTests:
     return PreparedTests(ast.unparse(ast.Module(body=body, type_ignores=[])), tuple(names))
 
 
-def same_output(actual: str, expected: str) -> bool:
+_ASCII_BLANKS = " \t\r\f\v"
+
+
+def _tokens_same(actual: str, expected: str) -> bool:
+    """Token by token per line, as APPS's, TACO's and CodeContests' checkers read output: lines are split at
+    '\n' only and tokens at ASCII blanks only (a Unicode separator such as U+2028, U+3000, NBSP or \x1e is part
+    of a token), and blank lines are ignored."""
     def lines(text: str) -> list[list[str]]:
-        rows = [line.split() for line in text.strip().splitlines()]
-        return [row for row in rows if row]
+        rows = [line.translate(_BLANKS_TO_SPACE).split(" ") for line in text.split("\n")]
+        return [tokens for tokens in ([t for t in row if t] for row in rows) if tokens]
     return lines(actual) == lines(expected)
+
+
+_BLANKS_TO_SPACE = str.maketrans({blank: " " for blank in _ASCII_BLANKS})
+
+
+def _livecodebench_same(actual: str, expected: str) -> bool:
+    """LiveCodeBench's grade_stdio, rule for rule (lcb_runner/evaluation/testing_util.py): the output stripped,
+    split at '\n', each line stripped (Python's str.strip, so Unicode blanks at a line's ends go); the same
+    number of lines; each line equal, or its str.split() tokens equal as Decimals."""
+    def lines(text: str) -> list[str]:
+        return [line.strip() for line in text.strip().split("\n")]
+
+    def decimals(line: str) -> list[Decimal] | None:
+        try:
+            return [Decimal(token) for token in line.split()]
+        except (InvalidOperation, ValueError):
+            return None
+    got, want = lines(actual), lines(expected)
+    if len(got) != len(want):
+        return False
+    for line, reference in zip(got, want):
+        if line == reference:
+            continue
+        as_numbers = decimals(line)
+        if as_numbers is None or as_numbers != decimals(reference):
+            return False
+    return True
+
+
+OUTPUT_RULES = {"tokens": _tokens_same, "livecodebench": _livecodebench_same}
+
+
+def same_output(actual: str, expected: str, rule: str = "tokens") -> bool:
+    """Whether a stdin/stdout run's output is the expected one, by ``rule`` (a key of OUTPUT_RULES)."""
+    return OUTPUT_RULES[rule](actual, expected)
 
 
 def judge_run(run, prepared: PreparedTests | None) -> Result:

@@ -7,8 +7,8 @@ functions, bare asserts, or a checker called at the top level as HumanEval's
 JSON ``{"tests": SOURCE, "prefix": CODE}`` where the program is ``prefix`` followed by the
 response's code (HumanEval's prompt, so a completion that is only the function's body
 runs as the data set's harness runs it), or a stdin/stdout task as JSON,
-``{"io": [["input", "expected output"], ...]}`` (APPS and CodeContests style), compared on
-the host. flywheel.public_datasets writes these from the public data sets' own fields.
+``{"io": [["input", "expected output"], ...], "compare": RULE}`` (APPS and CodeContests style), compared on
+the host by RULE (flywheel_sandbox.tests.OUTPUT_RULES: "tokens" by default, "livecodebench"). flywheel.public_datasets writes these from the public data sets' own fields.
 The score is the fraction of tests (cases) passed.
 
 Verdicts: a reference that cannot run (tests that do not parse, malformed JSON) is
@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from flywheel.verify import VerdictResult, VerifyItem
 from flywheel_sandbox import Limits, run_io, run_python
 from flywheel_sandbox.runner import default_pool_size
-from flywheel_sandbox.tests import prepare_tests
+from flywheel_sandbox.tests import OUTPUT_RULES, prepare_tests
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
 
@@ -39,7 +39,8 @@ def extract_code(response: str) -> str:
 
 
 def parse_reference(reference: str) -> tuple[str, object, str]:
-    """``(kind, payload, prefix)``: ``("tests", source, prefix)`` or ``("io", [(input, output), ...], prefix)``.
+    """``(kind, payload, prefix)``: ``("tests", source, prefix)`` or ``("io", ([(input, output), ...], compare),
+    prefix)``, ``compare`` naming the output rule (``"tokens"`` unless the reference says otherwise).
 
     Raises ValueError naming what is wrong.
     """
@@ -66,7 +67,10 @@ def parse_reference(reference: str) -> tuple[str, object, str]:
                 raise ValueError(f"stdin/stdout reference is not {{\"io\": [[input, output], ...]}}: {error}") from None
             if not cases:
                 raise ValueError("stdin/stdout reference has no cases")
-            return "io", cases, prefix
+            compare = data.get("compare", "tokens")
+            if compare not in OUTPUT_RULES:
+                raise ValueError(f"the reference's 'compare' is {compare!r}; it must be one of {sorted(OUTPUT_RULES)}")
+            return "io", (cases, compare), prefix
     elif stripped.startswith("["):
         raise ValueError("a JSON list is not a reference: MBPP-style assert strings are read by format: mbpp "
                          "(or join them into Python tests)")
@@ -113,7 +117,8 @@ class UnitTestVerifier:
             code = f"{prefix}\n{code}" if not code.startswith((" ", "\t")) else prefix + code
         options = {"backend": self.backend, "allow_unsafe": self.allow_unsafe}
         if kind == "io":
-            result = run_io(code, reference, self.limits, **options)
+            cases, compare = reference
+            result = run_io(code, cases, self.limits, compare=compare, **options)
         else:
             result = run_python(code, reference, self.limits, **options)
         passed_tests = sum(t.passed for t in result.tests)

@@ -56,8 +56,10 @@ def test_the_references_are_the_published_answers():
     assert [p.id for p in load_prompts(PUBLIC / "humaneval.jsonl")][:2] == ["HumanEval/0", "HumanEval/2"]
     mbpp = load_prompts(PUBLIC / "mbpp.jsonl")
     assert "assert similar_elements" in mbpp[0].messages[0].content  # the tests name the function to write
-    reference = json.loads(mbpp[2].reference)["tests"]
-    assert reference.startswith("import heapq as hq") and reference.count("assert") == 3  # setup + test + challenge
+    reference = json.loads(mbpp[2].reference)
+    # the setup runs before the tests and before the candidate's code; challenge_test_list is not scored
+    assert reference["tests"].startswith("import heapq as hq") and reference["tests"].count("assert") == 2
+    assert reference["prefix"] == "import heapq as hq\n"
 
 
 @needs_bwrap
