@@ -2,7 +2,7 @@
 
 As with bubblewrap, the tests and the untrusted program never share a process: the
 judge container runs the tests, the candidate container the program, and they speak
-only plain data (flywheel_sandbox.wire) over a Unix socket in a folder both mount at /link. Only
+only plain data (flywheel_sandbox.wire) over a Unix socket in a 1 MiB tmpfs volume both mount at /link. Only
 the judge mounts /results, where its report goes. Each container gets no network, a
 read-only root filesystem with size-capped tmpfs work dirs, pid/memory/CPU limits,
 every capability dropped, ``no-new-privileges``, a non-root user, an empty environment
@@ -25,6 +25,9 @@ from flywheel_sandbox.tests import judge_run, prepare_tests
 from flywheel_sandbox.worker import Run, frames
 
 IMAGE = "flywheel-sandbox:latest"
+# /link holds only the socket: a tmpfs volume this small bounds what a candidate can write there (a host folder
+# did not: 384 MiB went through it past the candidate's own 64 MiB tmpfs).
+LINK_BYTES = 1 << 20
 HERE = Path(__file__).resolve().parent
 MODULES = ("wire", "candidate", "judge", "docker_entry")
 BOOTSTRAP = (
@@ -75,6 +78,10 @@ class DockerBackend:
                         Ulimit(name="nofile", soft=limits.open_files, hard=limits.open_files),
                         Ulimit(name="core", soft=0, hard=0)],
             "volumes": volumes,
+            # The engine keeps a container's output on disk until it is removed: bounded, so a flood neither fills
+            # the disk nor takes the host's read minutes (the read itself is cut at output_bytes, _capped_logs).
+            "log_config": {"type": "json-file", "config": {"max-size": str(max(1 << 20, 16 * limits.output_bytes)),
+                                                           "max-file": "1"}},
         }
 
     def _command(self, job: dict) -> list[str]:
@@ -89,21 +96,23 @@ class DockerBackend:
         job = {"wall_seconds": limits.wall_seconds, "link_path": "/link/sock", "results_path": "/results/events",
                "limits": limits.for_job()}
         with tempfile.TemporaryDirectory(prefix="flywheel-docker-") as folder:
-            link_dir, results_dir = Path(folder, "link"), Path(folder, "results")
-            for path in (link_dir, results_dir):
-                path.mkdir()
-                path.chmod(0o777)  # the containers' user (nobody) writes here
+            results_dir = Path(folder, "results")
+            results_dir.mkdir()
+            results_dir.chmod(0o777)  # the judge's user (nobody) writes here
             started = time.perf_counter()
             containers = []
+            link = self.client.volumes.create(driver="local", driver_opts={
+                "type": "tmpfs", "device": "tmpfs", "o": f"size={LINK_BYTES},mode=1777"})
+            # nocopy: the image's own /link (root, 755) is not copied over the tmpfs, which would undo its mode 1777
+            link_mount = {link.name: {"bind": "/link", "mode": "rw,nocopy"}}
             try:
                 if prepared is not None:
                     containers.append(self.client.containers.run(**self.container_spec(
                         self._command(dict(job, role="judge", tests=prepared.source, names=prepared.names)), limits,
-                        {str(link_dir): {"bind": "/link", "mode": "rw"},
-                         str(results_dir): {"bind": "/results", "mode": "rw"}})))
+                        {**link_mount, str(results_dir): {"bind": "/results", "mode": "rw"}})))
                 candidate = self.client.containers.run(**self.container_spec(
                     self._command(dict(job, role="candidate", program=code, mode="tests" if prepared else "run")),
-                    limits, {str(link_dir): {"bind": "/link", "mode": "rw"}}))
+                    limits, link_mount))
                 containers.insert(0, candidate)
                 timed_out, statuses = False, []
                 for container in containers:
@@ -115,13 +124,15 @@ class DockerBackend:
                         statuses.append(None)
                         container.kill()
                 wall = time.perf_counter() - started
-                raw_stdout = candidate.logs(stdout=True, stderr=False)
+                raw_stdout = _capped_logs(candidate, limits.output_bytes, stdout=True, stderr=False)
                 truncated = len(raw_stdout) > limits.output_bytes
                 stdout = raw_stdout[: limits.output_bytes].decode("utf-8", "replace")
-                stderr = candidate.logs(stdout=False, stderr=True)[: limits.output_bytes].decode("utf-8", "replace")
+                stderr = _capped_logs(candidate, limits.output_bytes, stdout=False, stderr=True)[
+                    : limits.output_bytes].decode("utf-8", "replace")
             finally:
                 for container in containers:
                     container.remove(force=True)
+                link.remove(force=True)
             report = results_dir / "events"
             events = frames(report.read_bytes()[: 16 << 20]) if report.exists() else []
         # Docker reports death by signal N as 128 + N; the other backends as -N.
@@ -131,3 +142,19 @@ class DockerBackend:
                   cpu_exceeded=False, memory_exceeded=False, judge_failed=judge_failed, wall_seconds=wall,
                   recycle=False, output_truncated=truncated)
         return judge_run(run, prepared)
+
+
+def _capped_logs(container, cap: int, **which) -> bytes:
+    """At most ``cap`` + 1 bytes of a container's output, streamed: reading all of a flood took the host minutes."""
+    out = bytearray()
+    stream = container.logs(stream=True, follow=False, **which)
+    try:
+        for chunk in stream:
+            out += chunk
+            if len(out) > cap:
+                break
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+    return bytes(out)

@@ -2,8 +2,13 @@
 
 import base64
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
+import types
 from pathlib import Path
 
 import pytest
@@ -36,8 +41,9 @@ class RecordingContainer:
         self.output = self.process.communicate(timeout=timeout)
         return {"StatusCode": self.process.returncode}
 
-    def logs(self, stdout=True, stderr=False):
-        return self.output[0] if stdout else self.output[1]
+    def logs(self, stdout=True, stderr=False, stream=False, follow=False):
+        data = self.output[0] if stdout else self.output[1]
+        return iter([data[i:i + 4096] for i in range(0, len(data), 4096)]) if stream else data
 
     def kill(self):
         self.process.kill()
@@ -47,10 +53,27 @@ class RecordingContainer:
         self.removed = True
 
 
+class RecordingVolume:
+    """Stands in for the link's tmpfs volume: a host folder, named by its path, so the mounts above resolve."""
+
+    def __init__(self, options):
+        self.options = options
+        self.name = tempfile.mkdtemp(prefix="flywheel-link-")
+        os.chmod(self.name, 0o777)
+
+    def remove(self, force=False):
+        shutil.rmtree(self.name, ignore_errors=True)
+
+
 class RecordingClient:
     def __init__(self):
-        self.calls, self.started = [], []
+        self.calls, self.started, self.link_volumes = [], [], []
         self.containers = self
+        self.volumes = types.SimpleNamespace(create=self._create_volume)
+
+    def _create_volume(self, driver, driver_opts):
+        self.link_volumes.append(RecordingVolume(dict(driver_opts, driver=driver)))
+        return self.link_volumes[-1]
 
     def run(self, **spec):
         self.calls.append(spec)
@@ -83,6 +106,11 @@ def test_container_specs_lock_everything_down():
     assert "tests" not in candidate_job and "add(1, 2)" not in json.dumps(candidate_job)
     assert all(c.removed for c in client.started)
     assert result.status == "passed", result  # the report came back through the results folder and was judged
+    # the link is a 1 MiB tmpfs volume, removed after the run; the engine keeps a bounded log
+    (link,) = client.link_volumes
+    assert link.options == {"driver": "local", "type": "tmpfs", "device": "tmpfs", "o": "size=1048576,mode=1777"}
+    assert not os.path.exists(link.name)
+    assert judge["log_config"]["config"] == {"max-size": str(1 << 20), "max-file": "1"}
 
 
 def test_wrong_answer_fails_through_the_same_path():
@@ -111,6 +139,23 @@ def _engine():
 ENGINE = _engine()
 needs_engine = pytest.mark.skipif(ENGINE is None, reason="no Docker engine answers (.ci/run starts dockerd where "
                                                           "Debian's docker.io is installed)")
+
+
+@needs_engine
+def test_real_engine_bounds_the_link_folder_and_the_output_it_reads():
+    backend = DockerBackend(client=ENGINE)
+    # The link folder was a host folder: 384 MiB went through it, past the candidate's own 64 MiB tmpfs.
+    filler = ("import os\nwritten = 0\ntry:\n    for i in range(48):\n        with open('/link/f%d' % i, 'wb') as f:\n"
+              "            f.write(bytes(1 << 20))\n        written += 1\nexcept OSError as error:\n"
+              "    print(error.errno)\nprint(written)\n")
+    result = backend.run(filler, None, LIMITS)
+    errno, files = result.stdout.split()
+    assert result.status == "passed" and errno == "28" and int(files) <= 1, result  # ENOSPC past 1 MiB
+    # A stdout flood: the host read the whole log into memory and took over 45 s to return.
+    started = time.monotonic()
+    flood = backend.run("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n", None, LIMITS)
+    assert time.monotonic() - started < LIMITS.wall_seconds + 20
+    assert flood.stdout_truncated and len(flood.stdout) == LIMITS.output_bytes, (flood.status, len(flood.stdout))
 
 
 @needs_engine
