@@ -123,13 +123,18 @@ COMMON_SPECIAL_TOKENS = (
 ZERO_WIDTH_SPACE = "\u200b"
 
 
+# Any <|name|>: Llama 3's 250 reserved tokens, Qwen's tool, vision and FIM tokens, and those of families not listed
+# above, for an endpoint judge whose tokenizer is not known here.
+_PIPE_TOKEN = r"<\|[A-Za-z0-9_.\-]{1,80}\|>"
+
+
 def neutralize_special_tokens(text: str, special_tokens: tuple[str, ...] = ()) -> str:
     """``text`` with a zero-width space after the first character of every control token it spells out, so a
     tokenizer reads plain text where the data wrote ``<|im_end|>``; text without one is returned unchanged."""
     tokens = sorted({t for t in (*COMMON_SPECIAL_TOKENS, *special_tokens) if len(t) > 1}, key=len, reverse=True)
-    if not any(token in text for token in tokens):
+    if "<|" not in text and not any(token in text for token in tokens):
         return text
-    pattern = re.compile("|".join(re.escape(token) for token in tokens))
+    pattern = re.compile("|".join([_PIPE_TOKEN, *(re.escape(token) for token in tokens)]))
     return pattern.sub(lambda m: m.group(0)[0] + ZERO_WIDTH_SPACE + m.group(0)[1:], text)
 
 
