@@ -1,4 +1,5 @@
-"""The ``flywheel`` command: init, check, run, demo, launch, sql, snapshot, report, verifiers, decontaminate, sft-worker.
+"""The ``flywheel`` command: init, check, run, demo, launch, sql, snapshot, report, verifiers, verify, decontaminate,
+sft-worker.
 
 ``demo`` hands off to dagster_project through the ``flywheel.commands`` entry point, so the
 library itself never imports dagster or its Dagster layer.
@@ -158,6 +159,23 @@ def cmd_verifiers(args: argparse.Namespace, console: Console) -> int:
     return 0 if all(r["loads"] for r in rows) else 1
 
 
+def cmd_verify(args: argparse.Namespace, console: Console) -> int:
+    from tqdm import tqdm
+
+    from flywheel.config import load_config
+    from flywheel.verify_file import verify_file
+
+    config = load_config(args.config, workdir=args.workdir)
+    with tqdm(desc="verify", unit="response", disable=None) as bar:
+        summary = verify_file(config, args.prompts, args.responses, args.out, fmt=args.format, workers=args.workers,
+                              progress=bar.update)
+    print_table(console, ["domain/verifier", "responses", "passed", "pass rate"],
+                [(key, c["responses"], c["passed"], f"{c['passed'] / c['responses']:.3f}")
+                 for key, c in summary.items()])
+    console.print(f"wrote {args.out}", highlight=False, soft_wrap=True)
+    return 0
+
+
 def cmd_decontaminate(args: argparse.Namespace, console: Console) -> int:
     from flywheel.decontaminate import decontaminate_file
 
@@ -252,6 +270,19 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("query")
     verifiers = sub.add_parser("verifiers", help="list installed verifier plugins and whether they load")
     verifiers.add_argument("--json", action="store_true", help="machine-readable output")
+    verify = sub.add_parser("verify", help="judge a file of responses with the configured verifiers (outside a "
+                                           "round): one verdict row per response, and a summary")
+    verify.add_argument("--prompts", type=Path, required=True,
+                        help="prompts, read as a round's source: JSONL, Parquet or a datasets folder, any format")
+    verify.add_argument("--format", default=None, help="the prompts' format (humaneval, mbpp, apps, livecodebench, "
+                                                       "gsm8k, math, numina...); detected when left out")
+    verify.add_argument("--responses", type=Path, required=True,
+                        help="JSONL or Parquet rows: id (or task_id) and response (or completion, solution)")
+    verify.add_argument("--out", type=Path, required=True, help="one row per response: .jsonl, or .parquet")
+    verify.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                        help="whose verifiers, options and combine rules judge (default: the demo's)")
+    verify.add_argument("--workdir", type=Path, default=None, help="where the judge's cache lives (the config's)")
+    verify.add_argument("--workers", type=int, default=None, help="sandboxes running code at once")
     decon = sub.add_parser("decontaminate", help="drop training rows that overlap eval sets by n-grams; write a report")
     decon.add_argument("--train", type=Path, required=True, help="JSONL or Parquet in a collect format")
     decon.add_argument("--eval", action="append", required=True, metavar="NAME=FILE", help="repeatable")
@@ -271,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = make_console()
-    handlers = {"demo": cmd_demo, "run": cmd_demo, "check": cmd_check, "init": cmd_init, "sql": cmd_sql, "verifiers": cmd_verifiers, "decontaminate": cmd_decontaminate,
+    handlers = {"demo": cmd_demo, "run": cmd_demo, "check": cmd_check, "init": cmd_init, "sql": cmd_sql, "verifiers": cmd_verifiers, "verify": cmd_verify,
+                "decontaminate": cmd_decontaminate,
                 "report": cmd_report, "export": cmd_export, "snapshot": cmd_snapshot, "launch": cmd_launch, "sft-worker": cmd_sft_worker}
     _record_sigint()
     owns_processes = args.command in ROUND_COMMANDS
