@@ -38,7 +38,7 @@ def _meta(values: dict) -> dict:
 
 def _view(value):
     if isinstance(value, Image):
-        return dg.MetadataValue.md(f"![{value.path.stem}](data:image/png;base64,"
+        return dg.MetadataValue.md(f"![{value.alt or value.path.stem}](data:image/png;base64,"
                                    f"{base64.b64encode(value.path.read_bytes()).decode()})")
     return dg.MetadataValue.path(str(value)) if isinstance(value, Path) else dg.MetadataValue.md(value)
 

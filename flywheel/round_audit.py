@@ -164,7 +164,7 @@ def _series(store: Store, sql: str, params: list) -> dict[int, float | None]:
 def _round_chart(config: RoundConfig, round_number: int, store: Store, result: dict) -> dict:
     _, chart = write_report(config.workdir)
     return {"stop_reason": f"**{'STOP' if result['stop'] else 'CONTINUE'}**: {result['stop_reason']}",
-            "chart": Image(chart), "chart_path": chart,
+            "chart": Image(chart, "round over round"), "chart_path": chart,
             "duckdb_path": Path(store.path)}  # flywheel launch prints the table from it
 
 

@@ -47,9 +47,10 @@ class Input:
 
 @dataclass(frozen=True)
 class Image:
-    """A PNG a stage's view shows inline (a plain ``Path`` in a view is shown as a path)."""
+    """A PNG a stage's view shows inline (a plain ``Path`` in a view is shown as a path), titled ``alt``."""
 
     path: Path
+    alt: str = ""
 
 
 @dataclass(frozen=True)
