@@ -35,7 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from flywheel import stages  # noqa: E402 - after the path
+from flywheel import round_audit, stages  # noqa: E402 - after the path
 from flywheel.config import parse_config  # noqa: E402
 from flywheel.io import RoundPaths  # noqa: E402
 from flywheel.schema import PROMPT_SCHEMA, SAMPLE_SCHEMA  # noqa: E402
@@ -170,7 +170,7 @@ def run(n_samples: int, folder: Path) -> dict:
     config = config_for(folder)
     store = Store(config.workdir / "flywheel.duckdb")
     steps = [("record_samples", record_samples), ("verify", stages.verify), ("select", stages.select), ("decontaminate", stages.decontaminate_round),
-             ("mix", stages.mix), ("round_metrics", stages.round_metrics)]
+             ("mix", stages.mix), ("round_metrics", round_audit.round_metrics)]
     report, total = {}, 0.0
     for name, stage in steps:
         _reset_peak()

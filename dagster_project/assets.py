@@ -1,4 +1,9 @@
-"""One asset per stage of a round, partitioned by round. Each is a thin wrapper over flywheel.stages.
+"""One asset per stage of a round, partitioned by round, derived from the stage registry.
+
+Each stage's declaration (flywheel.stage_registry, next to its function in flywheel.stages
+or flywheel.round_audit) gives its asset's name, deps (the stages it reads in its own
+round), description, resources, asset checks and markdown views; this module turns them
+into Dagster definitions and adds nothing of its own.
 
 Round N's generation reads round N-1's checkpoint through the workdir layout
 (flywheel.io.generation_checkpoint): dynamic partitions cannot depend on their own
@@ -7,17 +12,15 @@ previous partition. Every asset writes DuckDB, so all sit in the ``duckdb`` pool
 
 
 import base64
+import inspect
+from pathlib import Path
 
 import dagster as dg
 
 from dagster_project.k8s import op_tags
 from dagster_project.location import CONFIG
-from dagster_project.resources import DuckDBStore, FlywheelConfig, GeneratorResource, SandboxResource
-from flywheel import stage_views as views
-from flywheel import shards, stages
-from flywheel.preflight import require_preflight
-from flywheel.report import write_report
-from flywheel.round_audit import previous_eval_pass_at_1
+from flywheel import stage_registry
+from flywheel.stage_registry import Image, Stage
 
 rounds = dg.DynamicPartitionsDefinition(name="round")
 COMMON = {"partitions_def": rounds, "group_name": "round", "pool": "duckdb"}
@@ -28,170 +31,134 @@ def _stage(name: str) -> dict:
     return {**COMMON, "op_tags": op_tags(CONFIG, name)}
 
 
-def _round(context: dg.AssetExecutionContext) -> int:
-    return int(context.partition_key)
-
-
 def _meta(values: dict) -> dict:
     return {key: dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value
             for key, value in values.items() if value is not None and key != "lineage_key"}
 
 
-def _with_views(values: dict, metadata: dict | None = None, views: dict | None = None) -> dict:
-    """The stage's metadata, plus its markdown views."""
-    metadata = dict(metadata if metadata is not None else _meta(values))
-    metadata.update({name: dg.MetadataValue.md(text) for name, text in (views or {}).items() if text})
+def _view(value):
+    if isinstance(value, Image):
+        return dg.MetadataValue.md(f"![{value.alt or value.path.stem}](data:image/png;base64,"
+                                   f"{base64.b64encode(value.path.read_bytes()).decode()})")
+    return dg.MetadataValue.path(str(value)) if isinstance(value, Path) else dg.MetadataValue.md(value)
+
+
+def _metadata(stage: Stage, config, round_number: int, db, result: dict) -> dict:
+    metadata = _meta(result)
+    shown = stage.views(config, round_number, db, result) if stage.views else {}
+    metadata.update({name: _view(value) for name, value in shown.items() if value})
     return metadata
 
 
-def _done(values: dict, metadata: dict | None = None, views: dict | None = None, **kwargs) -> dg.MaterializeResult:
-    """The stage's metadata and markdown views, with its lineage key as the data version (a changed upstream
-    then shows its downstream stale)."""
-    return dg.MaterializeResult(metadata=_with_views(values, metadata, views),
-                                data_version=dg.DataVersion(values["lineage_key"]), **kwargs)
+# What a stage's named resource hands its run function: (keyword, value from the op's context), or None when
+# the resource only has to be up (the sandbox is checked at run start; the config carries its settings).
+RESOURCE_ARGUMENTS = {
+    "generator": ("make_generator", lambda context: context.resources.generator.for_checkpoint),
+    "log": ("echo", lambda context: context.log.info),
+    "sandbox": None,
+}
+_RESOURCE_KEYS = {"generator": {"generator"}, "sandbox": {"sandbox"}, "log": set()}
 
 
-def _image(path) -> str | None:
-    return f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})" if path else None
+def _resource_keys(stage: Stage) -> set[str]:
+    unknown = [name for name in stage.resources if name not in RESOURCE_ARGUMENTS]
+    if unknown:
+        raise ValueError(f"stage {stage.name!r} asks for resource(s) {unknown}; known: {sorted(RESOURCE_ARGUMENTS)}")
+    return {"flywheel", "store"}.union(*(_RESOURCE_KEYS[name] for name in stage.resources))
 
 
-@dg.asset(**_stage("prompts"), description="Prompts collected from the configured sources, after the preflight "
-          "(flywheel check) found nothing that would stop the round later.")
-def prompts(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
-    config = flywheel.load()
-    require_preflight(config)  # the round's first step: a typo fails here, not after generation
-    return _done(stages.collect(config, _round(context), store.get()))
+def _run_stage(stage: Stage, context) -> tuple[dict, dict, list]:
+    """Run the stage for the context's round: (result, metadata, check results)."""
+    config, round_number, db = context.resources.flywheel.load(), int(context.partition_key), context.resources.store.get()
+    if stage.before:
+        stage.before(config)
+    arguments = dict(RESOURCE_ARGUMENTS[name] for name in stage.resources if RESOURCE_ARGUMENTS[name])
+    result = stage.run(config, round_number, db, **{key: make(context) for key, make in arguments.items()})
+    checks = []
+    for check in stage.checks:
+        passed, values = check.run(config, round_number, db, result)
+        checks.append(dg.AssetCheckResult(check_name=check.name, passed=passed, metadata=values,
+                                          severity=dg.AssetCheckSeverity.WARN if check.warn
+                                          else dg.AssetCheckSeverity.ERROR))
+    return result, _metadata(stage, config, round_number, db, result), checks
 
 
-@dg.asset(**_stage("samples"), deps=[prompts], description="N samples per prompt from round N-1's checkpoint.")
-def samples(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore,
-            generator: GeneratorResource) -> dg.MaterializeResult:
-    return _done(stages.generate(flywheel.load(), _round(context), store.get(), generator.for_checkpoint))
+def stage_asset(stage: Stage, outputs: dict[str, str]):
+    """The asset of one registered stage; ``outputs`` maps every stage to its asset (for the deps)."""
+    deps = [outputs[name] for name in stage.same_round_inputs() if name in outputs]
+    if stage.shards:
+        return _sharded_asset(stage, deps)
+
+    @dg.asset(name=stage.output, deps=deps, description=stage.description, required_resource_keys=_resource_keys(stage),
+              check_specs=[dg.AssetCheckSpec(c.name, asset=stage.output, description=c.description) for c in stage.checks],
+              **_stage(stage.output))
+    def materialize_stage(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        result, metadata, checks = _run_stage(stage, context)
+        return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(result["lineage_key"]),
+                                    check_results=checks or None)
+
+    return materialize_stage
 
 
-# Verification fans out: one op per shard (verifiers.shards, by prompt-id hash), each writing its own
-# Parquet part and holding no DuckDB connection, so the executor runs them side by side (processes under
-# the multiprocess executor, pods under k8s_job_executor) and retries a failed one alone. The merge is the
-# verify stage itself: it keeps every current part, redoes any missing one, and writes DuckDB.
-@dg.op(out=dg.DynamicOut(int), ins={"samples": dg.In(dg.Nothing)}, tags=op_tags(CONFIG, "verdicts"))
-def plan_verify_shards(context: dg.OpExecutionContext, flywheel: FlywheelConfig):
-    for shard in range(flywheel.load().verifiers.shards):
-        yield dg.DynamicOutput(shard, mapping_key=f"shard_{shard}")
+def _sharded_asset(stage: Stage, deps: list[str]):
+    """A stage whose shards run as their own ops (a dynamic fan-out), then the stage itself as their merge."""
+    if stage.checks:
+        raise ValueError(f"stage {stage.name!r}: a sharded stage has no asset checks (its merge is an op)")
+    tags, plan = op_tags(CONFIG, stage.output), stage.shards
+
+    @dg.op(name=f"plan_{stage.name}_shards", out=dg.DynamicOut(int), tags=tags, required_resource_keys={"flywheel"},
+           ins={dep: dg.In(dg.Nothing) for dep in deps})
+    def plan_shards(context: dg.OpExecutionContext):
+        for shard in range(plan.count(context.resources.flywheel.load())):
+            yield dg.DynamicOutput(shard, mapping_key=f"shard_{shard}")
+
+    @dg.op(name=f"{stage.name}_one_shard", retry_policy=dg.RetryPolicy(max_retries=2, delay=1.0), tags=tags,
+           required_resource_keys=_resource_keys(stage) - {"store"})
+    def one_shard(context: dg.OpExecutionContext, shard: int) -> int:
+        config = context.resources.flywheel.load()
+        context.log.info(plan.describe(shard, plan.run(config, int(context.partition_key), shard, plan.count(config))))
+        return shard
+
+    @dg.op(name=f"merge_{stage.name}_shards", pool="duckdb", out=dg.Out(dg.Nothing), tags=tags,
+           required_resource_keys=_resource_keys(stage))
+    def merge_shards(context: dg.OpExecutionContext, done: list[int]):
+        result, metadata, _ = _run_stage(stage, context)
+        yield dg.Output(None, metadata=metadata, data_version=dg.DataVersion(result["lineage_key"]))
+
+    def sharded(**upstream):
+        return merge_shards(plan_shards(**upstream).map(one_shard).collect())
+
+    # Dagster reads a graph's inputs from its compose function's parameters: name them for the deps.
+    sharded.__signature__ = inspect.Signature([inspect.Parameter(dep, inspect.Parameter.KEYWORD_ONLY) for dep in deps])
+    return dg.graph_asset(sharded, name=stage.output, partitions_def=rounds, group_name="round",
+                          description=stage.description, ins={dep: dg.AssetIn(dagster_type=dg.Nothing) for dep in deps})
 
 
-@dg.op(retry_policy=dg.RetryPolicy(max_retries=2, delay=1.0), tags=op_tags(CONFIG, "verdicts"))
-def verify_one_shard(context: dg.OpExecutionContext, flywheel: FlywheelConfig, sandbox: SandboxResource,
-                     shard: int) -> int:
-    config = flywheel.load()
-    result = shards.verify_shard(config, int(context.partition_key), shard, config.verifiers.shards)
-    kept = " (kept from an earlier run)" if result["reused"] else \
-        f" ({result['chunks_verified']} chunk(s) judged, {result['chunks_kept']} kept from an earlier run)"
-    context.log.info(f"shard {shard}: {result['n_verdicts']} verdicts{kept}")
-    return shard
+def build_round_assets(stages: list[Stage]) -> list:
+    """One asset per stage, in the registry's order."""
+    outputs = {s.name: s.output for s in stages}
+    return [stage_asset(s, outputs) for s in stages]
 
 
-@dg.op(pool="duckdb", out=dg.Out(dg.Nothing), tags=op_tags(CONFIG, "verdicts"))
-def merge_verify_shards(context: dg.OpExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore,
-                        done: list[int]):
-    round_number = int(context.partition_key)
-    result = stages.verify(flywheel.load(), round_number, store.get())
-    metadata = _with_views(result, views={"verifier_errors": views.verifier_errors(store.get(), round_number)})
-    yield dg.Output(None, metadata=metadata, data_version=dg.DataVersion(result["lineage_key"]))
+ROUND_ASSETS = build_round_assets(stage_registry.all_stages())
 
 
-@dg.graph_asset(partitions_def=rounds, group_name="round", ins={"samples": dg.AssetIn(dagster_type=dg.Nothing)},
-                description="One verdict per (sample, verifier) from the plugin verifiers, verified in shards.")
-def verdicts(samples):
-    return merge_verify_shards(plan_verify_shards(samples).map(verify_one_shard).collect())
+def asset_named(name: str, assets: list | None = None):
+    return next(a for a in (assets or ROUND_ASSETS) if a.key.to_user_string() == name)
 
 
-@dg.asset(**_stage("selected"), deps=[verdicts], description="Best passing samples per prompt, pooled with earlier rounds.")
-def selected(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
-    result = stages.select(flywheel.load(), _round(context), store.get())
-    return _done(result, views={"examples": views.sample_examples(store.get(), _round(context))})
+def round_zero_assets(seed_round: bool, assets: list | None = None) -> list:
+    """Round 0: the stages whose declaration runs them there (flywheel.stage_registry): the seed SFT round
+    (decontaminate and mix the seed data, train, evaluate) or just the evaluation of the base model."""
+    names = {s.output for s in stage_registry.all_stages() if s.in_round_zero(seed_round)}
+    return [a for a in (assets or ROUND_ASSETS) if a.key.to_user_string() in names]
 
 
-@dg.asset(**_stage("decontaminated"), deps=[selected], description="Training candidates with eval-set n-gram overlaps removed.",
-          check_specs=[dg.AssetCheckSpec("no_overlap_left", asset="decontaminated",
-                                         description="An independent re-scan finds no contamination left.")])
-def decontaminated(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore):
-    config, round_number = flywheel.load(), _round(context)
-    result = stages.decontaminate_round(config, round_number, store.get())
-    left = stages.remaining_contamination(config, round_number)
-    check = dg.AssetCheckResult(check_name="no_overlap_left", passed=not left,
-                                metadata={"remaining_hits": len(left)})
-    hits = views.top_decontamination_hits(store.get(), round_number)
-    return _done(result, views={"top_hits": hits}, check_results=[check])
-
-
-@dg.asset(**_stage("mixture"), deps=[decontaminated], description="The weighted training mixture.")
-def mixture(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
-    return _done(stages.mix(flywheel.load(), _round(context), store.get()))
-
-
-@dg.asset(**_stage("checkpoint"), deps=[mixture], description="The round's SFT checkpoint (DeepSpeed), a Hugging Face folder.",
-          check_specs=[dg.AssetCheckSpec("checkpoint_loads", asset="checkpoint",
-                                         description="The checkpoint loads with transformers and runs a forward pass.")])
-def checkpoint(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore):
-    result = stages.sft(flywheel.load(), _round(context), store.get(), echo=context.log.info)
-    loads, error = stages.checkpoint_loads(result["checkpoint"])
-    check = dg.AssetCheckResult(check_name="checkpoint_loads", passed=loads, metadata={"error": error})
-    config, round_number = flywheel.load(), _round(context)
-    curve = views.loss_curve(store.get(), round_number, config.workdir / "rounds" / str(round_number) / "loss.png")
-    return _done(result, views={"loss_curve": _image(curve)}, check_results=[check])
-
-
-@dg.asset(**_stage("evaluation"), deps=[checkpoint],
-          description="Held-out pass@1/pass@k per domain and the train/test gap. Partition 0 scores the starting model.",
-          check_specs=[dg.AssetCheckSpec("no_eval_regression", asset="evaluation",
-                                         description="Held-out pass@1 is not below the previous round's.")])
-def evaluation(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore,
-               generator: GeneratorResource, sandbox: SandboxResource):
-    round_number, db = _round(context), store.get()
-    result = stages.evaluate(flywheel.load(), round_number, db, generator.for_checkpoint)
-    now, before = result["pass_at_1/all"], previous_eval_pass_at_1(db, round_number)
-    check = dg.AssetCheckResult(check_name="no_eval_regression", passed=before is None or now >= before,
-                                severity=dg.AssetCheckSeverity.WARN,
-                                metadata={"pass_at_1": now, "previous_pass_at_1": before if before is not None else "none"})
-    return _done(result, views={"pass_at_1_by_domain": views.pass_at_1_by_domain(db, round_number)},
-                 check_results=[check])
-
-
-@dg.asset(**_stage("diversity"), deps=[selected, evaluation],
-          description="Diversity of accepted and evaluation samples: distinct-n, self-BLEU, gzip, embedding Vendi.")
-def diversity(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
-    return _done(stages.measure_diversity(flywheel.load(), _round(context), store.get()))
-
-
-@dg.asset(**_stage("round_metrics"), deps=[evaluation, diversity], description="Round-over-round metrics and the stopping decision.")
-def round_metrics(context: dg.AssetExecutionContext, flywheel: FlywheelConfig, store: DuckDBStore) -> dg.MaterializeResult:
-    config = flywheel.load()
-    row = stages.round_metrics(config, _round(context), store.get())
-    _, chart = write_report(config.workdir)
-    metadata = _meta(row)
-    metadata["stop_reason"] = dg.MetadataValue.md(f"**{'STOP' if row['stop'] else 'CONTINUE'}**: {row['stop_reason']}")
-    metadata["chart"] = dg.MetadataValue.md(f"![round over round](data:image/png;base64,"
-                                            f"{base64.b64encode(chart.read_bytes()).decode()})")
-    metadata["chart_path"] = dg.MetadataValue.path(str(chart))
-    metadata["duckdb_path"] = dg.MetadataValue.path(str(store.get().path))  # flywheel launch prints the table from it
-    return _done(row, metadata)
-
-
-ROUND_ASSETS = [prompts, samples, verdicts, selected, decontaminated, mixture, checkpoint, evaluation, diversity,
-                round_metrics]
-
-
-def round_zero_assets(seed_round: bool) -> list:
-    """Round 0: the seed SFT round (decontaminate and mix the seed data, train, evaluate) or just
-    the evaluation of the base model."""
-    names = ["decontaminated", "mixture", "checkpoint", "evaluation", "diversity"] if seed_round else ["evaluation"]
-    return [a for a in ROUND_ASSETS if a.key.to_user_string() in names]
-
-
-def round_jobs(seed_round: bool, executor_def=None) -> list:
+def round_jobs(seed_round: bool, executor_def=None, assets: list | None = None) -> list:
     """The ``round`` and ``round_zero`` jobs, declared once for the code location and the in-process demo."""
-    return [dg.define_asset_job("round", selection=dg.AssetSelection.assets(*ROUND_ASSETS), executor_def=executor_def,
+    assets = assets or ROUND_ASSETS
+    return [dg.define_asset_job("round", selection=dg.AssetSelection.assets(*assets), executor_def=executor_def,
                                 description="Materialize every stage of one round."),
-            dg.define_asset_job("round_zero", selection=dg.AssetSelection.assets(*round_zero_assets(seed_round)),
+            dg.define_asset_job("round_zero", selection=dg.AssetSelection.assets(*round_zero_assets(seed_round, assets)),
                                 executor_def=executor_def, description="Round 0: the seed SFT round, or the base "
                                 "model's evaluation (run it before round 1).")]

@@ -19,7 +19,7 @@ from rich.console import Console
 
 from dagster_project.assets import ROUND_ASSETS, round_jobs, round_zero_assets
 from dagster_project.resources import default_resources
-from flywheel import lineage
+from flywheel import lineage, stage_registry
 from flywheel.cli import print_rounds
 from flywheel.preflight import require_preflight
 from flywheel.config import DEFAULT_CONFIG, load_config, with_backend, with_seed, write_effective_config
@@ -220,7 +220,7 @@ def _summary(metadata: dict) -> str:
 
 def _finished(config, round_number: int, name: str, console: Console) -> bool:
     """A stage whose recorded inputs, config section and code are unchanged is not run again."""
-    fresh, _ = lineage.freshness(config, round_number, lineage.ASSET_STAGE[name])
+    fresh, _ = lineage.freshness(config, round_number, stage_registry.by_output(name).name)
     if fresh:
         console.print(f"round {round_number} · {name:<15}   done earlier, inputs unchanged: skipped")
     return fresh

@@ -17,19 +17,10 @@ import hashlib
 import json
 from pathlib import Path
 
+from flywheel import stage_registry
 from flywheel.config import RoundConfig
 from flywheel.io import write_text_atomic
 
-STAGES = ["collect", "generate", "verify", "select", "decontaminate", "mix", "sft", "evaluate", "diversity",
-          "round_metrics"]
-ASSET_STAGE = {"prompts": "collect", "samples": "generate", "verdicts": "verify", "selected": "select",
-               "decontaminated": "decontaminate", "mixture": "mix", "checkpoint": "sft", "evaluation": "evaluate",
-               "diversity": "diversity", "round_metrics": "round_metrics"}
-SECTIONS = {"collect": ["prompts"], "generate": ["generation", "model"], "verify": ["verifiers", "sandbox"],
-            "select": ["selection", "verifiers"], "decontaminate": ["decontamination", "dedup", "mixture"],
-            "mix": ["mixture"], "sft": ["sft", "model"],
-            "evaluate": ["evaluation", "generation", "verifiers", "sandbox", "selection"], "diversity": [],
-            "round_metrics": ["stopping"]}
 _CODE_PACKAGES = ("flywheel", "verifiers", "sandbox")
 _HASH_WHOLE_FILE_BELOW = 64 << 20  # bigger files (model weights) are fingerprinted by size and mtime
 
@@ -64,38 +55,13 @@ def file_fingerprint(path: Path) -> str:
 
 
 def upstream(config: RoundConfig, round_number: int, stage: str) -> list[tuple[str, int]]:
-    """The (stage, round) pairs whose outputs ``stage`` of ``round_number`` reads."""
-    r = round_number
-    seeded_previous = r - 1 > 0 or (r - 1 == 0 and config.seed_round)
-    found = {
-        "collect": [],
-        "generate": [("collect", r)] + ([("sft", r - 1)] if seeded_previous else []),
-        "verify": [("generate", r)],
-        "select": [("verify", r)] + ([("select", r - 1)] if config.selection.pool_previous_rounds and r > 1 else []),
-        "decontaminate": [("select", r)] if r > 0 else [],
-        "mix": [("decontaminate", r)],
-        "sft": [("mix", r)] + ([("sft", r - 1)] if config.sft.init_from == "previous" and seeded_previous else []),
-        "evaluate": [("sft", r)] if r > 0 or config.seed_round else [],
-        "diversity": ([("select", r)] if r > 0 else []) + [("evaluate", r)],
-        "round_metrics": [("evaluate", r), ("diversity", r)] + ([("round_metrics", r - 1)] if r > 1 else []),
-    }[stage]
-    return found
+    """The (stage, round) pairs whose outputs ``stage`` of ``round_number`` reads (its registry entry's inputs)."""
+    return stage_registry.get(stage).upstream(config, round_number)
 
 
 def external_files(config: RoundConfig, round_number: int, stage: str) -> list[Path]:
-    files = {
-        "collect": [s.path for s in config.prompts.sources if s.path],  # a hub source is read through its cache
-        "generate": [config.model.base] if round_number == 1 and not config.seed_round else [],
-        "decontaminate": [e.path for e in config.decontamination.eval_sets]
-                         + [m.path for m in config.mixture.sources if m.path],
-        "mix": [m.path for m in config.mixture.sources if m.path],
-        "sft": [config.model.base],
-        "evaluate": [config.evaluation.path] + ([config.model.base] if round_number == 0 else []),
-    }.get(stage, [])
-    for options in config.verifiers.options.values():
-        if stage in ("verify", "evaluate") and isinstance(options.get("path"), str):
-            files.append(Path(options["path"]))
-    return files
+    """The files outside the workdir that ``stage`` reads: their fingerprints are part of its key."""
+    return [Path(p) for p in stage_registry.get(stage).files(config, round_number)]
 
 
 def marker_path(config: RoundConfig, round_number: int, stage: str) -> Path:
@@ -117,7 +83,7 @@ def stage_key(config: RoundConfig, round_number: int, stage: str) -> tuple[str, 
         marker = read_marker(config, r, name)
         consumed[f"{name}@{r}"] = marker["key"] if marker else None
     payload = {"stage": stage, "round": round_number, "code": code_version(),
-               "config": {section: settings[section] for section in SECTIONS[stage]},
+               "config": {section: settings[section] for section in stage_registry.get(stage).sections},
                "seed_round": config.seed_round,
                "files": {str(p): file_fingerprint(p) for p in external_files(config, round_number, stage)},
                "consumed": consumed}

@@ -8,6 +8,7 @@ later round has a baseline.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,7 +20,10 @@ from flywheel.evaluate import evaluation_scores
 from flywheel.generation import SamplingParams, close_generator
 from flywheel.io import RoundPaths, generation_checkpoint, read_parquet, write_parquet_atomic
 from flywheel.schema import EVAL_SAMPLE_SCHEMA, EVAL_VERDICT_SCHEMA, table_to_prompts
-from flywheel.stage_runs import checkers_by_domain, recorded, utc_now
+from flywheel.report import write_report
+from flywheel.stage_registry import Check, Image, Input
+from flywheel.stage_runs import checkers_by_domain, stage, utc_now, verifier_files
+from flywheel import stage_views as views
 from flywheel.round_warnings import round_warnings, zero_yield_everywhere
 from flywheel.stopping import StopDecision, decide
 from flywheel.store import Store
@@ -79,40 +83,46 @@ def _score(config: RoundConfig, prompts, checkpoint: str, round_number: int, gen
     return scores, sum(s.num_tokens for s in samples), rows
 
 
-def _score_splits(config: RoundConfig, round_number: int, checkpoint: str, heldout, generators):
-    """Every split's scores and rows: held-out, the train subset (the train/test gap) and, in a seed round, the
-    base model."""
-    scores, tokens, per_sample = _score(config, heldout, checkpoint, round_number, generators)
-    rows = [{"split": "heldout", "domain": d, **v, "checkpoint": checkpoint} for d, v in scores.items()]
-    sample_rows = [{**r, "split": "heldout"} for r in per_sample[0]]
-    verdict_rows = [{**r, "split": "heldout"} for r in per_sample[1]]
-    train = _train_subset(config, round_number, config.evaluation.train_prompts)
-    train_scores = {}
-    splits = []
-    if train:
-        splits.append(("train", train, checkpoint))
-    if round_number == 0 and config.seed_round:
-        # Round 0 scores the seed-SFT model; the base model it started from is reported beside it.
-        splits.append(("base_model", heldout, str(config.model.base)))
-    for split, prompts, scored_checkpoint in splits:
-        split_scores, split_tokens, per_sample = _score(config, prompts, scored_checkpoint, round_number, generators)
-        tokens += split_tokens
-        train_scores = split_scores if split == "train" else train_scores
-        rows += [{"split": split, "domain": d, **v, "checkpoint": scored_checkpoint} for d, v in split_scores.items()]
-        sample_rows += [{**r, "split": split} for r in per_sample[0]]
-        verdict_rows += [{**r, "split": split} for r in per_sample[1]]
-    return scores, tokens, train_scores, rows, sample_rows, verdict_rows
+def _no_eval_regression(config: RoundConfig, round_number: int, store: Store, result: dict) -> tuple[bool, dict]:
+    now, before = result["pass_at_1/all"], previous_eval_pass_at_1(store, round_number)
+    return before is None or now >= before, {"pass_at_1": now,
+                                             "previous_pass_at_1": before if before is not None else "none"}
 
 
-@recorded("evaluate")
+@stage("evaluate", "evaluation", "Held-out pass@1/pass@k per domain and the train/test gap. Partition 0 scores the "
+       "starting model.", inputs=(Input("sft", when=lambda c, r: r > 0 or c.seed_round),),
+       sections=("evaluation", "generation", "verifiers", "sandbox", "selection"),
+       files=lambda c, r: [c.evaluation.path] + ([c.model.base] if r == 0 else []) + verifier_files(c),
+       in_round_zero=lambda seed_round: True, resources=("generator", "sandbox"),
+       views=lambda c, r, db, result: {"pass_at_1_by_domain": views.pass_at_1_by_domain(db, r)},
+       checks=(Check("no_eval_regression", "Held-out pass@1 is not below the previous round's.", _no_eval_regression,
+                     warn=True),))
 def evaluate(config: RoundConfig, round_number: int, store: Store, make_generator) -> dict:
     """Held-out pass@1/pass@k per domain, and the same on training prompts for the train/test gap."""
     paths = RoundPaths(config.workdir, round_number)
     checkpoint = evaluated_checkpoint(config, round_number)
     heldout = load_prompts(config.evaluation.path)[: config.evaluation.max_prompts]
     with _GeneratorPerCheckpoint(make_generator) as generators:
-        scores, tokens, train_scores, rows, sample_rows, verdict_rows = _score_splits(
-            config, round_number, checkpoint, heldout, generators)
+        scores, tokens, per_sample = _score(config, heldout, checkpoint, round_number, generators)
+        rows = [{"split": "heldout", "domain": d, **v, "checkpoint": checkpoint} for d, v in scores.items()]
+        sample_rows = [{**r, "split": "heldout"} for r in per_sample[0]]
+        verdict_rows = [{**r, "split": "heldout"} for r in per_sample[1]]
+        train = _train_subset(config, round_number, config.evaluation.train_prompts)
+        train_scores = {}
+        splits = []
+        if train:
+            splits.append(("train", train, checkpoint))
+        if round_number == 0 and config.seed_round:
+            # Round 0 scores the seed-SFT model; the base model it started from is reported beside it.
+            splits.append(("base_model", heldout, str(config.model.base)))
+        for split, prompts, scored_checkpoint in splits:
+            split_scores, split_tokens, per_sample = _score(config, prompts, scored_checkpoint, round_number,
+                                                            generators)
+            tokens += split_tokens
+            train_scores = split_scores if split == "train" else train_scores
+            rows += [{"split": split, "domain": d, **v, "checkpoint": scored_checkpoint} for d, v in split_scores.items()]
+            sample_rows += [{**r, "split": split} for r in per_sample[0]]
+            verdict_rows += [{**r, "split": split} for r in per_sample[1]]
     store.replace_round("evaluations", round_number, rows)
     # Every split's rows, in one file per kind: the eval_samples / eval_verdicts views read them.
     write_parquet_atomic(pa.Table.from_pylist(sample_rows, schema=EVAL_SAMPLE_SCHEMA), paths.eval_samples)
@@ -126,7 +136,9 @@ def evaluate(config: RoundConfig, round_number: int, store: Store, make_generato
     return {**result, "checkpoint": checkpoint, "tokens": tokens}
 
 
-@recorded("diversity")
+@stage("diversity", "diversity", "Diversity of accepted and evaluation samples: distinct-n, self-BLEU, gzip, "
+       "embedding Vendi.", inputs=(Input("select", when=lambda c, r: r > 0), Input("evaluate")),
+       in_round_zero=lambda seed_round: seed_round)
 def measure_diversity(config: RoundConfig, round_number: int, store: Store) -> dict:
     """Diversity of the round's accepted samples and of its held-out evaluation samples."""
     paths = RoundPaths(config.workdir, round_number)
@@ -149,7 +161,16 @@ def _series(store: Store, sql: str, params: list) -> dict[int, float | None]:
     return {r: v for r, v in store.query(sql, params)[1]}
 
 
-@recorded("round_metrics")
+def _round_chart(config: RoundConfig, round_number: int, store: Store, result: dict) -> dict:
+    _, chart = write_report(config.workdir)
+    return {"stop_reason": f"**{'STOP' if result['stop'] else 'CONTINUE'}**: {result['stop_reason']}",
+            "chart": Image(chart, "round over round"), "chart_path": chart,
+            "duckdb_path": Path(store.path)}  # flywheel launch prints the table from it
+
+
+@stage("round_metrics", "round_metrics", "Round-over-round metrics and the stopping decision.",
+       inputs=(Input("evaluate"), Input("diversity"), Input("round_metrics", 1, when=lambda c, r: r > 1)),
+       sections=("stopping",), views=_round_chart)
 def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
     paths = RoundPaths(config.workdir, round_number)
 

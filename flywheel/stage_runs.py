@@ -1,6 +1,6 @@
 """What every stage shares: the verifier lists per domain, and a record of each stage's run.
 
-``recorded`` writes one ``stage_runs`` row per stage call (wall time and the tokens the
+``run_recorded`` writes one ``stage_runs`` row per stage call (wall time and the tokens the
 stage reports), so the ``stage_costs`` view answers "where did this round's time go".
 """
 
@@ -11,8 +11,10 @@ import json
 import os
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 from flywheel import lineage
+from flywheel.stage_registry import Stage, register
 from flywheel.config import RoundConfig
 from flywheel.workdir_lock import workdir_lock
 
@@ -33,36 +35,51 @@ def checkers_by_domain(config: RoundConfig) -> dict[str, list[str]]:
     return {d: [v for v in names if v != reward] for d, names in verifiers_by_domain(config).items()}
 
 
-def recorded(stage: str):
-    """Decorate ``fn(config, round_number, store, ...) -> dict``; a ``tokens`` key in the result is recorded.
+def verifier_files(config: RoundConfig) -> list[Path]:
+    """Files the verifiers' options name (``path``: a reward model, a rubric): the stages that verify read them."""
+    return [Path(o["path"]) for o in config.verifiers.options.values() if isinstance(o.get("path"), str)]
+
+
+def run_recorded(stage: str, fn):
+    """``fn(config, round_number, store, ...) -> dict`` with a stage run's bookkeeping around it (the
+    registry's ``@stage`` applies it); a ``tokens`` key in the result is recorded.
 
     The stage runs holding the workdir's lock (flywheel.workdir_lock), waiting a while for another holder;
     it refuses stale inputs and records what it consumed (flywheel.lineage); every finished run is
     appended to ``<workdir>/stage_log.jsonl``, so an audit can tell whether a stage ran twice.
     """
 
-    def decorate(fn):
-        @functools.wraps(fn)
-        def run(config, round_number, store, *args, **kwargs):
-            with workdir_lock(config.workdir, wait_seconds=STAGE_LOCK_WAIT_SECONDS):
-                lineage.check_inputs(config, round_number, stage)
-                lineage.forget(config, round_number, stage)  # a crash from here on leaves it unfinished
-                started_at, started = utc_now(), time.perf_counter()
-                result = fn(config, round_number, store, *args, **kwargs)
-                seconds = time.perf_counter() - started
-                store.replace_round("stage_runs", round_number, [{
-                    "stage": stage, "started_at": started_at, "finished_at": utc_now(), "seconds": seconds,
-                    "tokens": result.get("tokens")}], where={"stage": stage})
-                result["lineage_key"] = lineage.record(config, round_number, stage)
-                _log(config, round_number, stage, started_at, seconds)  # after the marker: a logged run is finished
-                return result
+    @functools.wraps(fn)
+    def run(config, round_number, store, *args, **kwargs):
+        with workdir_lock(config.workdir, wait_seconds=STAGE_LOCK_WAIT_SECONDS):
+            lineage.check_inputs(config, round_number, stage)
+            lineage.forget(config, round_number, stage)  # a crash from here on leaves it unfinished
+            started_at, started = utc_now(), time.perf_counter()
+            result = fn(config, round_number, store, *args, **kwargs)
+            seconds = time.perf_counter() - started
+            store.replace_round("stage_runs", round_number, [{
+                "stage": stage, "started_at": started_at, "finished_at": utc_now(), "seconds": seconds,
+                "tokens": result.get("tokens")}], where={"stage": stage})
+            result["lineage_key"] = lineage.record(config, round_number, stage)
+            _log(config, round_number, stage, started_at, seconds)  # after the marker: a logged run is finished
+            return result
 
-        return run
-
-    return decorate
+    return run
 
 
 def _log(config: RoundConfig, round_number: int, stage: str, started_at: datetime, seconds: float) -> None:
     with (config.workdir / "stage_log.jsonl").open("a") as log:
         log.write(json.dumps({"round": round_number, "stage": stage, "started_at": started_at.isoformat(),
                               "seconds": round(seconds, 3), "pid": os.getpid()}) + "\n")
+
+
+def stage(name: str, output: str, description: str, **declared):
+    """Declare the decorated function as a stage (flywheel.stage_registry.Stage has the fields); it is
+    registered, and returned, with a run's bookkeeping around it (``run_recorded``)."""
+
+    def decorate(fn):
+        wrapped = run_recorded(name, fn)
+        register(Stage(name=name, output=output, run=wrapped, description=description, **declared))
+        return wrapped
+
+    return decorate

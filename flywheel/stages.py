@@ -1,9 +1,13 @@
-"""One function per stage of a round: read inputs, run the stage, write outputs, record rows.
+"""One function per stage of a round, from collection to SFT: read inputs, run the stage, write outputs,
+record rows.
 
 Each reads the round's upstream Parquet files, writes its own atomically, replaces its
-rows in DuckDB for that round, and returns a small dict of metadata. Dagster assets are
-thin wrappers over these, and tests call them directly. The stages that judge a round
-(evaluate, diversity, round metrics) live in :mod:`flywheel.round_audit`.
+rows in DuckDB for that round, and returns a small dict of metadata. Its ``@stage``
+declaration (flywheel.stage_registry) is the stage's whole story: what it reads (other
+stages, config sections, files), what Dagster shows of it, and whether round 0 runs it.
+Dagster assets are derived from these declarations, and tests call the functions directly.
+The stages that judge a round (evaluate, diversity, round metrics) live in
+:mod:`flywheel.round_audit`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from flywheel import lineage
+from flywheel import stage_views as views
 from flywheel.collect import collect_prompts
 from flywheel.config import RoundConfig
 from flywheel.decontaminate import build_index, decontaminate, hits_summary
@@ -47,14 +52,28 @@ from flywheel.schema import (
 from flywheel.select import Policy
 from flywheel.select_round import select_round
 from flywheel.sft.launch import run_sft
-from flywheel.stage_runs import recorded, utc_now, verifiers_by_domain
+from flywheel.stage_registry import Check, Image, Input, Shards
+from flywheel.stage_runs import stage, utc_now, verifier_files, verifiers_by_domain
 from flywheel.store import Store
 from flywheel.shards import merge_verdicts, round_key, verify_shard
+from flywheel.preflight import require_preflight
 
 GeneratorFactory = Callable[[str], Generator]
 
 
-@recorded("collect")
+def seeded_previous(config: RoundConfig, round_number: int) -> bool:
+    """Whether round N-1 trained a checkpoint (round 0 does only with a seed round)."""
+    return round_number - 1 > 0 or (round_number - 1 == 0 and config.seed_round)
+
+
+def seed_round_only(seed_round: bool) -> bool:
+    return seed_round
+
+
+@stage("collect", "prompts", "Prompts collected from the configured sources, after the preflight (flywheel check) "
+       "found nothing that would stop the round later.",
+       sections=("prompts",), files=lambda c, r: [s.path for s in c.prompts.sources if s.path],  # hub: its cache
+       before=require_preflight)  # the round's first step: a typo fails here, not after generation
 def collect(config: RoundConfig, round_number: int, store: Store) -> dict:
     paths = RoundPaths(config.workdir, round_number)
     checked = {domain for domain, names in verifiers_by_domain(config).items()
@@ -68,7 +87,9 @@ def collect(config: RoundConfig, round_number: int, store: Store) -> dict:
     return {"n_prompts": len(prompts), "by_domain": dict(Counter(p.domain for p in prompts))}
 
 
-@recorded("generate")
+@stage("generate", "samples", "N samples per prompt from round N-1's checkpoint.",
+       inputs=(Input("collect"), Input("sft", 1, when=seeded_previous)), sections=("generation", "model"),
+       files=lambda c, r: [c.model.base] if r == 1 and not c.seed_round else [], resources=("generator",))
 def generate(config: RoundConfig, round_number: int, store: Store, make_generator: GeneratorFactory,
              progress: Callable[[int], None] | None = None) -> dict:
     """N samples per prompt, ``generation.chunk_prompts`` prompts at a time. Each chunk is written under
@@ -109,7 +130,20 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
             "mean_tokens": tokens / max(1, table.num_rows), "tokens": tokens, "chunks": len(chunk_paths)}
 
 
-@recorded("verify")
+# Verification fans out: one shard per prompt-id hash (verifiers.shards), each writing its own Parquet part
+# and holding no DuckDB connection, so Dagster runs them side by side (processes under the multiprocess
+# executor, pods under k8s_job_executor) and retries a failed one alone. The stage itself is the merge:
+# it keeps every current part, redoes any missing one, and writes DuckDB.
+def _describe_shard(shard: int, result: dict) -> str:
+    kept = " (kept from an earlier run)" if result["reused"] else \
+        f" ({result['chunks_verified']} chunk(s) judged, {result['chunks_kept']} kept from an earlier run)"
+    return f"shard {shard}: {result['n_verdicts']} verdicts{kept}"
+
+
+@stage("verify", "verdicts", "One verdict per (sample, verifier) from the plugin verifiers, verified in shards.",
+       inputs=(Input("generate"),), sections=("verifiers", "sandbox"), files=lambda c, r: verifier_files(c),
+       resources=("sandbox",), views=lambda c, r, db, result: {"verifier_errors": views.verifier_errors(db, r)},
+       shards=Shards(count=lambda c: c.verifiers.shards, run=verify_shard, describe=_describe_shard))
 def verify(config: RoundConfig, round_number: int, store: Store) -> dict:
     """Judge the round's samples shard by shard and chunk by chunk (parts and chunks that are still
     current are kept) and merge them into the stage's output, in Arrow throughout."""
@@ -129,7 +163,9 @@ def verify(config: RoundConfig, round_number: int, store: Store) -> dict:
                             for r in per_verifier}}
 
 
-@recorded("select")
+@stage("select", "selected", "Best passing samples per prompt, pooled with earlier rounds.",
+       inputs=(Input("verify"), Input("select", 1, when=lambda c, r: c.selection.pool_previous_rounds and r > 1)),
+       sections=("selection", "verifiers"), views=lambda c, r, db, result: {"examples": views.sample_examples(db, r)})
 def select(config: RoundConfig, round_number: int, store: Store) -> dict:
     """Judge and choose per prompt, a chunk of prompts at a time (flywheel.select_round), pooled with the
     previous round's pool."""
@@ -155,7 +191,16 @@ def eval_index(config: RoundConfig):
     return build_index([(e.name, e.path, e.fields) for e in d.eval_sets], d.n, cache_dir=config.workdir / "cache")
 
 
-@recorded("decontaminate")
+def _no_overlap_left(config: RoundConfig, round_number: int, store: Store, result: dict) -> tuple[bool, dict]:
+    left = remaining_contamination(config, round_number)
+    return not left, {"remaining_hits": len(left)}
+
+
+@stage("decontaminate", "decontaminated", "Training candidates with eval-set n-gram overlaps removed.",
+       inputs=(Input("select", when=lambda c, r: r > 0),), sections=("decontamination", "dedup", "mixture"),
+       files=lambda c, r: [e.path for e in c.decontamination.eval_sets] + [m.path for m in c.mixture.sources if m.path],
+       in_round_zero=seed_round_only, views=lambda c, r, db, result: {"top_hits": views.top_decontamination_hits(db, r)},
+       checks=(Check("no_overlap_left", "An independent re-scan finds no contamination left.", _no_overlap_left),))
 def decontaminate_round(config: RoundConfig, round_number: int, store: Store) -> dict:
     """Every training candidate (the pooled selection and each file source): eval overlap, then duplicates."""
     paths = RoundPaths(config.workdir, round_number)
@@ -195,7 +240,8 @@ def remaining_contamination(config: RoundConfig, round_number: int) -> list[dict
                          check_responses=d.check_responses)[1]
 
 
-@recorded("mix")
+@stage("mix", "mixture", "The weighted training mixture.", inputs=(Input("decontaminate"),), sections=("mixture",),
+       files=lambda c, r: [m.path for m in c.mixture.sources if m.path], in_round_zero=seed_round_only)
 def mix(config: RoundConfig, round_number: int, store: Store) -> dict:
     paths = RoundPaths(config.workdir, round_number)
     candidates = read_parquet(paths.decontaminated).to_pylist()
@@ -210,7 +256,22 @@ def mix(config: RoundConfig, round_number: int, store: Store) -> dict:
             "quota_shortfalls": shortfalls or None}
 
 
-@recorded("sft")
+def _checkpoint_loads(config: RoundConfig, round_number: int, store: Store, result: dict) -> tuple[bool, dict]:
+    loads, error = checkpoint_loads(result["checkpoint"])
+    return loads, {"error": error}
+
+
+def _loss_curve(config: RoundConfig, round_number: int, store: Store, result: dict) -> dict:
+    curve = views.loss_curve(store, round_number, RoundPaths(config.workdir, round_number).dir / "loss.png")
+    return {"loss_curve": Image(curve) if curve else None}
+
+
+@stage("sft", "checkpoint", "The round's SFT checkpoint (DeepSpeed), a Hugging Face folder.",
+       inputs=(Input("mix"), Input("sft", 1, when=lambda c, r: c.sft.init_from == "previous" and seeded_previous(c, r))),
+       sections=("sft", "model"), files=lambda c, r: [c.model.base], in_round_zero=seed_round_only, resources=("log",),
+       views=_loss_curve,
+       checks=(Check("checkpoint_loads", "The checkpoint loads with transformers and runs a forward pass.",
+                     _checkpoint_loads),))
 def sft(config: RoundConfig, round_number: int, store: Store, echo=print) -> dict:
     paths = RoundPaths(config.workdir, round_number)
     # Round 0 is the seed round: the base model learns the format from the seed demonstrations.
@@ -241,5 +302,3 @@ def checkpoint_loads(path: str) -> tuple[bool, str]:
     except Exception as error:  # noqa: BLE001 - the check reports any failure
         return False, f"{type(error).__name__}: {error}"
 
-
-from flywheel.round_audit import evaluate, measure_diversity, round_metrics  # noqa: E402,F401 - the stage API in one place

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_ONE = textwrap.dedent("""
     import sys
     import dagster as dg
-    from dagster_project.assets import ROUND_ASSETS, prompts
+    from dagster_project.assets import ROUND_ASSETS, asset_named
+    prompts = asset_named("prompts")
     from dagster_project.resources import default_resources
 
     key, workdir = sys.argv[1], sys.argv[2]

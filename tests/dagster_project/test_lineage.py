@@ -8,13 +8,14 @@ import yaml
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._core.loader import LoadingContextForTest
 
-from dagster_project.assets import ROUND_ASSETS, prompts, samples
+from dagster_project.assets import ROUND_ASSETS, asset_named
 from dagster_project.definitions import defs
 from dagster_project.demo import RUN_CONFIG
 from dagster_project.resources import default_resources
 from tests.conftest import TASKS, small_config_dict
 
 pytestmark = pytest.mark.slow
+prompts, samples = asset_named("prompts"), asset_named("samples")
 
 
 def test_a_changed_prompt_source_shows_the_samples_stale(tmp_path):
