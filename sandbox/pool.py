@@ -83,11 +83,17 @@ class SandboxPool:
             prepared = prepare_tests(tests) if tests is not None else None
         except SyntaxError as error:
             return Result(status="error", reason=f"tests do not parse: {error}")
-        with self._slots.worker() as (slot, retire):
-            run = slot.run(code, prepared.source if prepared else None, prepared.names if prepared else [], limits,
-                           stdin=stdin)
-            if run.lost or run.recycle:
-                retire()
+        for _ in range(2):
+            with self._slots.worker() as (slot, retire):
+                run = slot.run(code, prepared.source if prepared else None, prepared.names if prepared else [], limits,
+                               stdin=stdin)
+                if run.lost or run.recycle:
+                    retire()
+            # A sandbox lost mid-job (killed from outside, or starved under load) says nothing about the program:
+            # the job runs once more on a fresh slot, so a loaded machine gives the verdicts an idle one does. A
+            # program that takes its sandbox down itself is lost twice and reported so ('killed').
+            if not run.lost:
+                break
         return judge_run(run, prepared)
 
     def map(self, jobs: list[tuple[str, str | None]], limits: Limits | None = None) -> list[Result]:

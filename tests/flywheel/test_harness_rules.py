@@ -29,6 +29,8 @@ def judged(tmp_path, row: dict, answers: dict[str, str], fmt: str) -> dict[str, 
              for i, code in enumerate(answers.values())]
     results = UnitTestVerifier().verify_batch(items)
     assert all(r.status == "ok" for r in results), [r.reason for r in results]
+    for label, result in zip(answers, results):
+        print(f"{label}: {result.reason}")  # shown when an assertion below fails
     return {label: result.passed for label, result in zip(answers, results)}
 
 

@@ -49,6 +49,14 @@ def verdict_rows(config):
     return [{k: v for k, v in row.items() if k != "cost_seconds"} for row in rows]  # cost is a measurement
 
 
+def assert_same_verdicts(rows: list[dict], single: list[dict]) -> None:
+    """Field for field, scores within float32 noise; a difference is named by prompt, sample, verifier and field."""
+    assert [row["score"] for row in rows] == pytest.approx([row["score"] for row in single], rel=1e-5)
+    differences = [(a["prompt_id"], a["sample_index"], a["verifier"], key, a[key], b[key])
+                   for a, b in zip(rows, single, strict=True) for key in a if key != "score" and a[key] != b[key]]
+    assert not differences, differences  # (prompt, sample, verifier, field, this run, one pass)
+
+
 def test_two_shards_give_the_verdicts_of_one_pass_reward_quantile_included(small_config_path):
     one = config_with(small_config_path, 1)
     prompts, samples = round_with_samples(one)
@@ -61,10 +69,7 @@ def test_two_shards_give_the_verdicts_of_one_pass_reward_quantile_included(small
     sharded = verdict_rows(two)
     # The reward model's float32 score moves by ~1e-7 with its batch-mates (padding, matmul shape): equal
     # within that; every other field, pass/fail and reasons included, is identical.
-    assert [row["score"] for row in sharded] == pytest.approx([row["score"] for row in single], rel=1e-5)
-    differences = [(a["prompt_id"], a["sample_index"], a["verifier"], key, a[key], b[key])
-                   for a, b in zip(sharded, single, strict=True) for key in a if key != "score" and a[key] != b[key]]
-    assert not differences, differences  # (prompt, sample, verifier, field, sharded, single)
+    assert_same_verdicts(sharded, single)
     assert {shard_of(p.id, 2) for p in prompts} == {0, 1}
     reward = [row["passed"] for row in single if row["verifier"] == "reward_model"]
     assert 0 < sum(reward) < len(reward)  # the round's top half, not each shard's

@@ -19,7 +19,7 @@ from flywheel.io import RoundPaths, write_parquet_atomic
 from flywheel.schema import SAMPLE_SCHEMA
 from flywheel.shards import chunk_folder, part_path, shard_chunks, verify_shard
 from flywheel.store import Store
-from tests.flywheel.test_shards import config_with, round_with_samples, verdict_rows
+from tests.flywheel.test_shards import assert_same_verdicts, config_with, round_with_samples, verdict_rows
 
 # A third-party verifier for every domain: it logs each sample it judges (to count work done twice),
 # sleeps per batch (so a kill lands mid-stage), and hangs on a sample that says HANG.
@@ -81,8 +81,7 @@ def test_chunks_cut_at_prompt_boundaries_and_give_the_verdicts_of_one_pass(small
     chunked = config_with(small_config_path, 2, chunk_size=3)  # math (sympy), unit tests, reward model
     stages.verify(chunked, 1, Store(chunked.workdir / "flywheel.duckdb"))
     rows = verdict_rows(chunked)
-    assert [row["score"] for row in rows] == pytest.approx([row["score"] for row in single], rel=1e-5)
-    assert [{**row, "score": None} for row in rows] == [{**row, "score": None} for row in single]
+    assert_same_verdicts(rows, single)
     assert not chunk_folder(part_path(chunked, 1, 0, 2)).exists()  # the part holds the chunks now
 
 

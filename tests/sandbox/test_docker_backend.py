@@ -153,8 +153,9 @@ def test_real_engine_bounds_the_link_folder_and_the_output_it_reads():
     assert result.status == "passed" and errno == "28" and int(files) <= 1, result  # ENOSPC past 1 MiB
     # A stdout flood: the host read the whole log into memory and took over 45 s to return.
     started = time.monotonic()
-    flood = backend.run("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n", None, LIMITS)
-    assert time.monotonic() - started < LIMITS.wall_seconds + 20
+    limits = Limits(wall_seconds=10, memory_bytes=256 << 20, processes=16, tmpfs_bytes=32 << 20)  # time to flood,
+    flood = backend.run("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n", None, limits)  # even loaded
+    assert time.monotonic() - started < limits.wall_seconds + 20
     assert flood.stdout_truncated and len(flood.stdout) == LIMITS.output_bytes, (flood.status, len(flood.stdout))
 
 
