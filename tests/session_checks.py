@@ -70,11 +70,24 @@ def left_by(tag: str) -> list[str]:
     return [process_tree.describe(p) for p in marked_processes("FLYWHEEL_TEST_COMMAND", tag)]
 
 
+# Helpers an interpreter keeps for its whole life and ends at its exit: multiprocessing's resource tracker and
+# wandb's service. A child of the run's own process running one of them is the run's, not a test's leftover.
+INTERPRETER_HELPERS = ("multiprocessing.resource_tracker", "wandb-core")
+
+
 def _run_itself() -> set[int]:
-    """The test run's own processes: this one, its parents and xdist's workers (they end after the session)."""
+    """The test run's own processes: this one, its parents, xdist's workers (they end after the session) and the
+    interpreter helpers of this process (they end with it)."""
     me = psutil.Process()
     own = {me.pid, *(p.pid for p in me.parents())}
-    return own | {p.pid for p in process_tree.live_descendants() if _is_worker_command(p)}
+    return own | {p.pid for p in process_tree.live_descendants() if _is_worker_command(p) or _is_helper_of(p, me.pid)}
+
+
+def _is_helper_of(process, pid: int) -> bool:
+    try:
+        return process.ppid() == pid and any(h in " ".join(process.cmdline()[:4]) for h in INTERPRETER_HELPERS)
+    except Exception:  # noqa: BLE001 - a process that ended while we looked is not a helper
+        return False
 
 
 def _is_worker_command(process) -> bool:
