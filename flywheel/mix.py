@@ -101,5 +101,23 @@ def mix_sources(candidates: list[dict], sources, *, seed: int, round_number: int
                              "n_requested": wanted, "n_taken": taken.get(domain, 0),
                              "shortfall": max(0, wanted - distinct_taken) if domain in source.quotas else 0})
         mixture.extend(drawn)
+    if not mixture:
+        raise EmptyMixture(round_number, manifest)
     rng.shuffle(mixture)
     return mixture, manifest
+
+
+class EmptyMixture(MixtureError):
+    """No source gave the round a training example: refused here, before SFT starts (it would fail minutes
+    later with only its log saying why). The message counts, per source, what was available and what was taken."""
+
+    def __init__(self, round_number: int, manifest: list[dict]):
+        counts = defaultdict(lambda: [0, 0])
+        for row in manifest:
+            counts[row["source"]][0] += row["n_available"]
+            counts[row["source"]][1] += row["n_taken"]
+        per_source = "; ".join(f"{name}: {available} available, {taken} taken"
+                               for name, (available, taken) in counts.items()) or "no sources configured"
+        super().__init__(f"round {round_number}: the training mixture is empty, so there is nothing to fine-tune on "
+                         f"({per_source}). Check the round's yield (SELECT * FROM round_metrics), the sources' "
+                         f"weights and quotas (mixture.sources), and the decontamination report.")

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from flywheel.config import MixtureSource
-from flywheel.mix import MixtureError, file_source_examples, mix_sources
+from flywheel.mix import EmptyMixture, MixtureError, file_source_examples, mix_sources
 
 
 def rows(source, n, domain="math", origin_round=1, start=0):
@@ -69,8 +69,18 @@ def test_mix_is_deterministic_for_a_seed():
 
 
 def test_empty_source_still_reported():
-    _, manifest = mix_sources([], [MixtureSource(name="new", kind="selected")], seed=0, round_number=1)
-    assert [(m["source"], m["domain"], m["n_available"], m["n_taken"]) for m in manifest] == [("new", "-", 0, 0)]
+    sources = [MixtureSource(name="new", kind="selected"), MixtureSource(name="seed", kind="file", path="x.jsonl")]
+    _, manifest = mix_sources(rows("seed", 1), sources, seed=0, round_number=1)
+    assert [(m["source"], m["domain"], m["n_available"], m["n_taken"]) for m in manifest] == [
+        ("new", "-", 0, 0), ("seed", "math", 1, 1)]
+
+
+def test_an_empty_mixture_is_refused_before_sft_with_the_counts_per_source():
+    sources = [MixtureSource(name="new", kind="selected"),
+               MixtureSource(name="seed", kind="file", path="x.jsonl", quotas={"math": 0})]
+    with pytest.raises(EmptyMixture, match=r"round 2: the training mixture is empty.*\(new: 0 available, 0 taken; "
+                                           r"seed: 3 available, 0 taken\)"):
+        mix_sources(rows("seed", 3), sources, seed=0, round_number=2)
 
 
 def test_unknown_source_is_an_error():
