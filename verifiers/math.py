@@ -247,6 +247,16 @@ class MathVerifier:
                 extracted = extract_answer(item.sample.text)
             except Exception:  # noqa: BLE001
                 extracted = None
-            reason = f"expected {item.prompt.reference!r}, extracted {extracted!r}{_NOTE.get(outcome, '')}"
+            reason = f"expected {_gold_shown(item.prompt.reference)!r}, extracted {extracted!r}{_NOTE.get(outcome, '')}"
             results.append(VerdictResult(ok, float(ok), reason, _STATUS[outcome], per_item))
         return results
+
+
+def _gold_shown(reference: str, limit: int = 80) -> str:
+    """The gold answer as a reason shows it: a full reference solution (MATH's) by its answer, not its text."""
+    try:
+        gold = extract_gold(reference)
+    except Exception:  # noqa: BLE001 - a reason is never worth failing a verdict over
+        gold = None
+    shown = gold if gold else reference
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"

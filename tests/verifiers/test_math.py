@@ -228,3 +228,15 @@ def test_unicode_in_the_gold_answer(gold, response, expected, pool):
 ])
 def test_decimal_approximations_and_swapped_products(gold, response, expected, pool):
     assert answers_match(gold, response, pool=pool) is expected
+
+
+def test_a_reason_shows_the_gold_answer_not_the_whole_reference_solution():
+    solution = ("We have $x^2 - 5x + 6 = (x-2)(x-3)$, so the roots are 2 and 3, and their sum is "
+                "$\\boxed{5}$. " + "Checking each root by substitution confirms it. " * 10)
+    prompt = Prompt(id="p", domain="math", source="s", messages=[Message(role="user", content="Sum of roots?")],
+                    reference=solution)
+    sample = Sample(prompt_id="p", sample_index=0, text="The answer is 6.", num_tokens=1, finish_reason="stop",
+                    round=1, checkpoint="c", seed=0)
+    (result,) = MathVerifier().verify_batch([VerifyItem(prompt, sample)])
+    assert not result.passed and result.reason.startswith("expected '5', extracted '6'"), result.reason
+    assert "substitution" not in result.reason
