@@ -118,6 +118,8 @@ class PromptSource(_Strict):
     split: str | None = Field(None, description="the split of a DatasetDict folder or hub data set (default train)")
     fields: dict[str, str] = Field({}, description="the format's field name -> this file's column, for a copy of a "
                                    "data set whose columns were renamed (e.g. {question: query})")
+    max_prompts: int | None = Field(None, ge=1, description="the first N prompts of this source (every row is still "
+                                    "read and checked); prompts.max_prompts caps all sources together")
 
     @model_validator(mode="after")
     def _one_place(self) -> "PromptSource":

@@ -118,3 +118,19 @@ def test_a_checked_prompt_without_a_reference_is_caught_at_collect(tmp_path):
     with pytest.raises(PromptFormatError, match=r"rows\.jsonl:2: math prompt 'bad' has no reference"):
         collect_prompts([PromptSource(path=rows)], needs_reference={"math"})
     assert len(collect_prompts([PromptSource(path=rows)])) == 2  # no checker asks for one: fine
+
+
+def test_max_prompts_per_source_takes_the_first_n_of_each_and_still_reads_every_row(tmp_path):
+    from flywheel.collect import collect_prompts
+    from flywheel.config import PromptSource
+
+    for name, count in (("a", 5), ("b", 3)):
+        (tmp_path / f"{name}.jsonl").write_text("".join(
+            json.dumps({"id": f"{name}{i}", "instruction": f"q{i}", "domain": "general"}) + "\n" for i in range(count)))
+    prompts = collect_prompts([PromptSource(path=tmp_path / "a.jsonl", max_prompts=2),
+                               PromptSource(path=tmp_path / "b.jsonl")])
+    assert [p.id for p in prompts] == ["a0", "a1", "b0", "b1", "b2"]
+    with (tmp_path / "a.jsonl").open("a") as handle:
+        handle.write("{not json\n")  # past the cap, still found
+    with pytest.raises(PromptFormatError, match=r"a\.jsonl:6"):
+        collect_prompts([PromptSource(path=tmp_path / "a.jsonl", max_prompts=2)])
