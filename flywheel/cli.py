@@ -128,9 +128,30 @@ def cmd_sql(args: argparse.Namespace, console: Console) -> int:
         writer.writerows(rows)
     elif args.format == "json":
         print(json.dumps([dict(zip(names, row)) for row in rows], default=str, indent=1))
+    elif _table_width(names, rows) > console.width:
+        print_records(console, names, rows)  # 28 columns of round_metrics squeezed into a table are unreadable
     else:
         print_table(console, names, rows)
     return 0
+
+
+def _table_width(names: list[str], rows: list[tuple]) -> int:
+    """The width a table needs to show every cell on one line: each column's widest cell, plus borders."""
+    widths = [max([len(name)] + [len("" if row[i] is None else str(row[i])) for row in rows])
+              for i, name in enumerate(names)]
+    return sum(widths) + 3 * len(widths) + 1
+
+
+def print_records(console: Console, names: list[str], rows: list[tuple]) -> None:
+    """One block per row, a line per column, as psql's expanded mode (\\x) prints a wide result."""
+    width = max((len(name) for name in names), default=0)
+    for number, row in enumerate(rows, start=1):
+        console.print(f"-[ RECORD {number} ]" + "-" * max(0, width - 8), highlight=False, markup=False)
+        for name, value in zip(names, row):
+            console.print(f"{name.ljust(width)} | {'' if value is None else value}", highlight=False, markup=False,
+                          soft_wrap=True)
+    if not rows:
+        console.print("(0 rows)", highlight=False)
 
 
 def cmd_sft_worker(args: argparse.Namespace, console: Console) -> int:

@@ -210,3 +210,15 @@ def test_an_interrupt_is_recognised_however_a_library_rewraps_it():
     assert done.stdout.split()[-1] == "True", done.stdout + done.stderr
     assert not was_interrupted(RuntimeError("Query failed"))
     assert not was_interrupted(ValueError("x"))
+
+
+def test_sql_prints_a_result_too_wide_for_the_terminal_one_record_per_block(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    Store(tmp_path / "flywheel.duckdb").replace_round("round_metrics", 1, [{"n_prompts": 5}])
+    wide = "SELECT " + ", ".join(f"{i * 1000.5} AS column_{i:02d}" for i in range(28))  # as wide as round_metrics
+    assert main(["sql", "--workdir", str(tmp_path), wide + " UNION ALL " + wide]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("-[ RECORD 1 ]") and lines[29].startswith("-[ RECORD 2 ]") and len(lines) == 58
+    assert "column_27 | 27013.5" in lines and all(len(line) <= 80 for line in lines)
+    assert main(["sql", "--workdir", str(tmp_path), "SELECT round, n_prompts FROM round_metrics"]) == 0
+    assert "RECORD" not in capsys.readouterr().out  # a narrow result stays a table
