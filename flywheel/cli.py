@@ -79,10 +79,13 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     from flywheel.config import load_config
     from flywheel.preflight import preflight
 
-    config = load_config(args.config, workdir=args.workdir)
+    config = load_config(args.config, workdir=args.workdir, check_files=False)  # missing files: with the rest
     problems, summary = preflight(config)
     console.print(f"config {args.config}: prompts {summary['prompts']}, verifiers {', '.join(summary['verifiers'])}, "
                   f"model {summary['model']}, workdir {summary['workdir']}", highlight=False, soft_wrap=True)
+    for where, (count, example) in summary["overlong_prompts"].items():
+        console.print(f"[yellow]warning:[/yellow] {where}: {count} prompt(s) too long for the model's context, "
+                      f"e.g. {example}", highlight=False, soft_wrap=True)
     for problem in problems:
         console.print(f"[red]problem:[/red] {problem}", highlight=False, soft_wrap=True)
     console.print("ready to run" if not problems else f"{len(problems)} problem(s)", highlight=False)

@@ -7,6 +7,7 @@ file's own directory, so a config and its data can move together.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -473,8 +474,17 @@ def _format_errors(source: str, error: ValidationError) -> str:
     lines = [f"{source}: invalid round config"]
     for item in error.errors():
         field = ".".join(str(part) for part in item["loc"]) or "<root>"
-        lines.append(f"  {field}: {item['msg']}")
+        lines.append(f"  {field}: {item['msg']}{_did_you_mean(item)}")
     return "\n".join(lines)
+
+
+def _did_you_mean(item: dict) -> str:
+    """For a value outside a field's choices, the nearest choice: 'humaneva' -> 'humaneval'."""
+    if item["type"] != "literal_error" or not isinstance(item.get("input"), str):
+        return ""
+    choices = re.findall(r"'([^']*)'", (item.get("ctx") or {}).get("expected", ""))
+    close = difflib.get_close_matches(item["input"], choices, n=1, cutoff=0.6)
+    return f" (got {item['input']!r}; did you mean {close[0]!r}?)" if close else f" (got {item['input']!r})"
 
 
 def _resolve_option_paths(data: dict, base: Path) -> None:
@@ -538,8 +548,10 @@ def parse_config(data: dict, *, base_dir: Path, source: str = "<config>") -> Rou
     return _resolve_paths(config, base_dir)  # type: ignore[return-value]
 
 
-def load_config(path: str | Path | None = None, *, workdir: str | Path | None = None) -> RoundConfig:
-    """Load and validate a round config; ``workdir`` overrides the file's own."""
+def load_config(path: str | Path | None = None, *, workdir: str | Path | None = None,
+                check_files: bool = True) -> RoundConfig:
+    """Load and validate a round config; ``workdir`` overrides the file's own. ``check_files=False`` leaves the
+    input paths unchecked (flywheel check reports them with the preflight's other findings)."""
     path = Path(path) if path is not None else DEFAULT_CONFIG
     try:
         data = yaml.safe_load(path.read_text())
@@ -552,12 +564,24 @@ def load_config(path: str | Path | None = None, *, workdir: str | Path | None = 
     if workdir is not None:
         data["workdir"] = str(Path(workdir).resolve())
     config = parse_config(data, base_dir=path.resolve().parent, source=str(path))
-    check_paths(config, str(path))
+    if check_files:
+        check_paths(config, str(path))
     return config
 
 
 def check_paths(config: RoundConfig, source: str = "<config>") -> None:
-    """Every input path the config names exists, so a typo fails now, naming its field, not stages later."""
+    """Every input path the config names exists, so a typo fails now, naming its field, not stages later; every
+    missing one is named at once."""
+    missing = missing_paths(config)
+    if len(missing) == 1:
+        raise ConfigError(f"{source}: {missing[0][0]}: {missing[0][1]} does not exist")
+    if missing:
+        raise ConfigError(f"{source}: {len(missing)} paths do not exist:\n" +
+                          "\n".join(f"  {field}: {path}" for field, path in missing))
+
+
+def missing_paths(config: RoundConfig) -> list[tuple[str, Path]]:
+    """(field, path) for each input path the config names that does not exist."""
     wanted = [("model.base", config.model.base)]
     wanted += [(f"prompts.sources[{i}].path", s.path) for i, s in enumerate(config.prompts.sources) if s.path]
     wanted += [("evaluation.path", config.evaluation.path)]
@@ -566,9 +590,7 @@ def check_paths(config: RoundConfig, source: str = "<config>") -> None:
     for name, options in config.verifiers.options.items():
         if isinstance(options.get("path"), str):
             wanted.append((f"verifiers.options.{name}.path", Path(options["path"])))
-    for field, path in wanted:
-        if not Path(path).exists():
-            raise ConfigError(f"{source}: {field}: {path} does not exist")
+    return [(field, Path(path)) for field, path in wanted if not Path(path).exists()]
 
 
 def with_seed(config: RoundConfig, seed: int) -> RoundConfig:

@@ -66,19 +66,49 @@ def check_verifiers(config: RoundConfig) -> tuple[list[Problem], dict]:
                 problems.append(Problem("verifiers", f"verifiers.{domain}", f"verifier {name!r} is not installed "
                                         f"(installed: {', '.join(sorted(installed))}){hint}"))
     wanted = {n for d in DOMAINS for n in config.verifiers.for_domain(d) if n in installed}
-    loaded = load_verifiers(sorted(wanted), config.verifier_options())
+    options = config.verifier_options()
+    if "llm_judge" in options:  # a check writes nothing: the judge's cache is opened by a round, not here
+        options["llm_judge"] = {**options["llm_judge"], "cache_path": None}
+    loaded = load_verifiers(sorted(wanted), options)
     for name, (_, error) in loaded.items():
         if error:
             problems.append(Problem("verifiers", f"verifiers.options.{name}", error))
     return problems, {name: verifier for name, (verifier, _) in loaded.items() if verifier is not None}
 
 
-def check_prompts(config: RoundConfig, verifiers: dict) -> tuple[list[Problem], Counter]:
+def overlong_prompts(config: RoundConfig, prompts) -> tuple[int, str] | None:
+    """(how many prompts leave fewer than generation.max_new_tokens tokens of the model's context, the longest
+    one's id and length), counted with the model's own tokenizer.json; None when there are none or no tokenizer.
+    The chat template's own tokens are not counted, so this is a lower bound."""
+    base = Path(config.model.base)
+    try:
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
+        context = config.generation.vllm.max_model_len or json.loads((base / "config.json").read_text())[
+            "max_position_embeddings"]
+    except Exception:  # noqa: BLE001 - no tokenizer or no context length: check_model says what is missing
+        return None
+    room = context - config.generation.max_new_tokens
+    texts = ["\n".join(m.content for m in p.messages) for p in prompts]
+    lengths = [(len(encoding.ids), p.id) for encoding, p in zip(tokenizer.encode_batch(texts), prompts)]  # threads
+    over = [(length, pid) for length, pid in lengths if length > room]
+    if not over:
+        return None
+    length, pid = max(over)
+    return len(over), f"{pid!r} has {length} tokens; the context is {context} with max_new_tokens " \
+                      f"{config.generation.max_new_tokens}"
+
+
+def check_prompts(config: RoundConfig, verifiers: dict) -> tuple[list[Problem], Counter, dict]:
+    """(problems, prompts per domain, {source: (prompts too long for the context, an example)})."""
     from flywheel.collect import load_prompts
 
-    problems, by_domain, origin = [], Counter(), {}
+    problems, by_domain, origin, overlong = [], Counter(), {}, {}
     for i, source in enumerate(config.prompts.sources):
         where = f"prompts.sources[{i}]"
+        if not _exists(source.path):
+            continue  # named by check_files
         try:
             prompts = load_prompts(source.path, fmt=source.format, domain=source.domain, split=source.split,
                                    fields=source.fields, hub=source.hub)
@@ -89,6 +119,8 @@ def check_prompts(config: RoundConfig, verifiers: dict) -> tuple[list[Problem], 
             problems.append(Problem("prompts", where, f"{source.path or source.hub} has no prompts "
                                     "(set prompts.allow_empty: true if that is expected)"))
         by_domain.update(p.domain for p in prompts)
+        if (found := overlong_prompts(config, prompts)) is not None:
+            overlong[where] = found
         repeated = [p for p in prompts if p.id in origin]
         for prompt in repeated[:MAX_REFERENCE_PROBLEMS]:
             problems.append(Problem("prompts", prompt.source, f"id {prompt.id!r} already read from {origin[prompt.id]}"))
@@ -105,7 +137,7 @@ def check_prompts(config: RoundConfig, verifiers: dict) -> tuple[list[Problem], 
             if len(bad) > MAX_REFERENCE_PROBLEMS:
                 problems.append(Problem("prompts", where, f"... and {len(bad) - MAX_REFERENCE_PROBLEMS} more "
                                         f"references {name} cannot read"))
-    return problems, by_domain
+    return problems, by_domain, overlong
 
 
 def check_mixture_files(config: RoundConfig) -> list[Problem]:
@@ -114,7 +146,7 @@ def check_mixture_files(config: RoundConfig) -> list[Problem]:
 
     problems = []
     for i, source in enumerate(config.mixture.sources):
-        if source.kind != "file":
+        if source.kind != "file" or not _exists(source.path):
             continue
         try:
             if not file_source_examples(source):
@@ -154,29 +186,47 @@ def check_model(config: RoundConfig) -> list[Problem]:
 
 
 def check_workdir(workdir: Path, needed: int = MIN_FREE_BYTES) -> list[Problem]:
+    """The workdir, or the folder it would be made in, is writable and has room; nothing is created."""
+    existing = workdir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        workdir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=workdir, prefix=".preflight-"):
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "not a directory", str(existing))
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".preflight-"):
             pass
     except OSError as error:
         if error.errno == 30:
             return [Problem("workdir", "workdir", f"read-only file system: cannot write {workdir}; choose a "
                             "writable --workdir")]
         return [Problem("workdir", "workdir", f"{workdir} is not writable: {error.strerror or error}")]
-    free = shutil.disk_usage(workdir).free
+    free = shutil.disk_usage(existing).free
     if free < needed:
         return [Problem("workdir", "workdir", f"not enough space left on the device: {free / 2**20:.1f} MiB free "
                         f"in {workdir}, a round needs about {needed / 2**20:.0f} MiB")]
     return []
 
 
+def check_files(config: RoundConfig) -> list[Problem]:
+    """Every input path that does not exist, each by its field (the other checks skip those paths)."""
+    from flywheel.config import missing_paths
+
+    return [Problem("files", field, f"{path} does not exist") for field, path in missing_paths(config)]
+
+
+def _exists(path) -> bool:
+    return path is None or Path(path).exists()
+
+
 def preflight(config: RoundConfig, *, model: bool = True) -> tuple[list[Problem], dict]:
     """(every problem found, a summary of what was checked)."""
-    problems, verifiers = check_verifiers(config)
-    prompt_problems, by_domain = check_prompts(config, verifiers)
+    problems = check_files(config)
+    verifier_problems, verifiers = check_verifiers(config)
+    problems += verifier_problems
+    prompt_problems, by_domain, overlong = check_prompts(config, verifiers)
     problems += prompt_problems
     problems += check_mixture_files(config)
-    if model:
+    if model and _exists(config.model.base):
         problems += check_model(config)
     problems += check_workdir(config.workdir)
     from flywheel.tracking import missing_library
@@ -188,7 +238,7 @@ def preflight(config: RoundConfig, *, model: bool = True) -> tuple[list[Problem]
         if close is not None:
             close()
     summary = {"prompts": dict(by_domain), "verifiers": sorted(verifiers), "model": str(config.model.base),
-               "workdir": str(config.workdir)}
+               "workdir": str(config.workdir), "overlong_prompts": overlong}
     return problems, summary
 
 

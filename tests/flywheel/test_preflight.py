@@ -138,3 +138,31 @@ def test_a_folder_beside_the_config_wins_over_a_hub_id(tmp_path):
     data["model"]["base"] = "not a hub id/at all/x"
     with pytest.raises(ConfigError, match="model.base: .* does not exist"):
         load_config(write_config(tmp_path, data))
+
+
+def test_check_names_missing_files_schema_typos_and_long_prompts_at_once_and_creates_nothing(tmp_path, capsys):
+    from flywheel.cli import main
+
+    data = small_config_dict(tmp_path / "never" / "made")
+    data["model"]["base"] = str(tmp_path / "no-model")
+    data["prompts"] = {"sources": [{"path": str(tmp_path / "missing.jsonl")}, {"path": str(TASKS / "train.jsonl")}]}
+    data["evaluation"]["path"] = str(tmp_path / "missing-eval.jsonl")
+    data["verifiers"]["code"] = ["unit_test"]
+    assert main(["check", "--config", str(write_config(tmp_path, data))]) == 1
+    out = capsys.readouterr().out.replace("\n", " ")
+    for expected in ("model.base: ", "no-model does not exist", "prompts.sources[0].path: ", "missing.jsonl does not",
+                     "evaluation.path: ", "did you mean 'unit_tests'?", "4 problem(s)"):
+        assert expected in out, (expected, out)
+    assert not (tmp_path / "never").exists()  # a config that fails creates nothing
+    # a typo in a field of fixed choices says what it is close to
+    data = small_config_dict(tmp_path / "work")
+    data["prompts"]["sources"][0]["format"] = "humaneva"
+    with pytest.raises(ConfigError, match=r"prompts\.sources\.0\.format: .*\(got 'humaneva'; did you mean 'humaneval'\?\)"):
+        load_config(write_config(tmp_path, data))
+    # prompts that leave no room to answer are counted, with the longest as the example
+    data = small_config_dict(tmp_path / "work")
+    data["generation"]["max_new_tokens"] = 500  # the tiny model's context is 512 tokens
+    assert main(["check", "--config", str(write_config(tmp_path, data))]) == 0
+    out = capsys.readouterr().out.replace("\n", " ")
+    assert "warning: prompts.sources[0]: " in out and "too long for the model's context, e.g. " in out
+    assert "the context is 512 with max_new_tokens 500" in out
