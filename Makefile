@@ -32,12 +32,10 @@ lint: $(STAMP)
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS) --durations=15
 
-# The UI opens the instance that flywheel demo recorded into, with the config the demo used (make ui PORT=3001).
+# The UI opens the instance that flywheel demo recorded into, with the config the demo used (make ui PORT=3001):
+# flywheel ui, which runs from any folder.
 ui: $(STAMP)
-	mkdir -p $(abspath $(WORKDIR))/.dagster
-	DAGSTER_HOME=$(abspath $(WORKDIR))/.dagster FLYWHEEL_WORKDIR=$(abspath $(WORKDIR)) \
-	FLYWHEEL_CONFIG=$$(test -f $(abspath $(WORKDIR))/config.yaml && echo $(abspath $(WORKDIR))/config.yaml || echo flywheel/configs/demo.yaml) \
-	$(VENV)/bin/dagster dev -m dagster_project.definitions -p $(PORT)
+	$(VENV)/bin/flywheel ui --workdir $(WORKDIR) --port $(PORT)
 
 clean:
 	rm -rf runs .pytest_cache

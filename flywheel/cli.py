@@ -1,5 +1,5 @@
-"""The ``flywheel`` command: init, check, run, demo, launch, sql, snapshot, report, verifiers, verify, decontaminate,
-sft-worker.
+"""The ``flywheel`` command: init, check, run, demo, launch, ui, sql, snapshot, report, verifiers, verify,
+decontaminate, sft-worker.
 
 ``demo`` hands off to dagster_project through the ``flywheel.commands`` entry point, so the
 library itself never imports dagster or its Dagster layer.
@@ -183,6 +183,43 @@ def cmd_verifiers(args: argparse.Namespace, console: Console) -> int:
     return 0 if all(r["loads"] for r in rows) else 1
 
 
+def cmd_ui(args: argparse.Namespace, console: Console) -> int:
+    """``dagster dev`` on a workdir's own Dagster instance, from any folder (``make ui`` needed the repository).
+    Started as a child of this command, so Ctrl-C stops it and everything it started."""
+    import os
+    import subprocess
+
+    workdir = Path(args.workdir).resolve()
+    if args.config is not None:  # rounds materialized from the UI itself, with this config
+        from flywheel.config import load_config
+
+        load_config(args.config, workdir=workdir)  # a bad config fails here, by its field, not in the UI
+        config = Path(args.config).resolve()
+    elif (workdir / "flywheel.duckdb").exists():
+        config = workdir / "config.yaml" if (workdir / "config.yaml").exists() else DEFAULT_CONFIG
+    else:
+        raise ConfigError(f"{workdir}: no rounds here (no flywheel.duckdb); run a round into it first "
+                          f"(flywheel run --config ... --workdir {args.workdir}), or pass --config to run rounds "
+                          f"from the UI")
+    (workdir / ".dagster").mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, DAGSTER_HOME=str(workdir / ".dagster"), FLYWHEEL_WORKDIR=str(workdir),
+               FLYWHEEL_CONFIG=str(config))
+    dagster = Path(sys.executable).with_name("dagster")
+    console.print(f"the Dagster UI on {workdir}: http://{args.host}:{args.port} (Ctrl-C stops it)", highlight=False,
+                  soft_wrap=True)
+    server = subprocess.Popen([str(dagster), "dev", "-m", "dagster_project.definitions", "-h", args.host,
+                               "-p", str(args.port)], env=env)
+    try:
+        return server.wait()
+    except KeyboardInterrupt:  # the server got the same Ctrl-C: let it shut down on its own, then say so
+        try:
+            server.wait(60)
+        except KeyboardInterrupt:
+            pass
+        console.print("stopped")
+        return 0
+
+
 def cmd_verify(args: argparse.Namespace, console: Console) -> int:
     from tqdm import tqdm
 
@@ -294,6 +331,13 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("query")
     verifiers = sub.add_parser("verifiers", help="list installed verifier plugins and whether they load")
     verifiers.add_argument("--json", action="store_true", help="machine-readable output")
+    ui = sub.add_parser("ui", help="open the Dagster UI on a workdir's rounds (its own Dagster instance), from any "
+                                   "folder")
+    ui.add_argument("--workdir", type=Path, required=True)
+    ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve other machines")
+    ui.add_argument("--config", type=Path, default=None,
+                    help="for a new workdir: the round config the UI's runs use (default: the workdir's config.yaml)")
     verify = sub.add_parser("verify", help="judge a file of responses with the configured verifiers (outside a "
                                            "round): one verdict row per response, and a summary")
     verify.add_argument("--prompts", type=Path, required=True,
@@ -326,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = make_console()
-    handlers = {"demo": cmd_demo, "run": cmd_demo, "check": cmd_check, "init": cmd_init, "sql": cmd_sql, "verifiers": cmd_verifiers, "verify": cmd_verify,
+    handlers = {"demo": cmd_demo, "run": cmd_demo, "check": cmd_check, "init": cmd_init, "sql": cmd_sql, "verifiers": cmd_verifiers, "verify": cmd_verify, "ui": cmd_ui,
                 "decontaminate": cmd_decontaminate,
                 "report": cmd_report, "export": cmd_export, "snapshot": cmd_snapshot, "launch": cmd_launch, "sft-worker": cmd_sft_worker}
     _record_sigint()
@@ -355,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # The commands that start engines, servers, DeepSpeed ranks and sandboxes.
-ROUND_COMMANDS = {"demo", "run", "launch"}
+ROUND_COMMANDS = {"demo", "run", "launch", "ui"}
 
 
 EXPECTED_ERRORS = (ConfigError, FileNotFoundError, ValueError, PermissionError, OSError, TimeoutError)

@@ -222,3 +222,10 @@ def test_sql_prints_a_result_too_wide_for_the_terminal_one_record_per_block(tmp_
     assert "column_27 | 27013.5" in lines and all(len(line) <= 80 for line in lines)
     assert main(["sql", "--workdir", str(tmp_path), "SELECT round, n_prompts FROM round_metrics"]) == 0
     assert "RECORD" not in capsys.readouterr().out  # a narrow result stays a table
+
+
+def test_ui_on_a_folder_without_rounds_says_so_and_creates_nothing(tmp_path, capsys):
+    assert main(["ui", "--workdir", str(tmp_path / "nothing")]) == 2
+    out = capsys.readouterr().out.replace("\n", "")
+    assert "nothing: no rounds here (no flywheel.duckdb)" in out and "flywheel run" in out
+    assert not (tmp_path / "nothing").exists()

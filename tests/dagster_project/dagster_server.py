@@ -27,9 +27,28 @@ def dagster_dev(env: dict):
     """Yield the URL of a ``dagster dev`` serving dagster_project.definitions with ``env`` added."""
     port = free_port()
     dagster = Path(sys.executable).with_name("dagster")
-    server = subprocess.Popen([str(dagster), "dev", "-m", "dagster_project.definitions", "-p", str(port)], cwd=ROOT,
-                              env=dict(os.environ, PYTHONPATH=str(ROOT), **env), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+    with _served([str(dagster), "dev", "-m", "dagster_project.definitions", "-p", str(port)], port,
+                 dict(os.environ, PYTHONPATH=str(ROOT), **env)) as (url, _):
+        yield url
+
+
+@contextmanager
+def flywheel_ui(workdir: Path, cwd: Path):
+    """Yield the URL of ``flywheel ui --workdir workdir``, started from ``cwd`` as a user would; after a Ctrl-C
+    (SIGINT to its process group) the command must have exited 0, saying it stopped."""
+    port = free_port()
+    flywheel = Path(sys.executable).with_name("flywheel")
+    with _served([str(flywheel), "ui", "--workdir", str(workdir), "--port", str(port)], port, dict(os.environ),
+                 cwd=cwd, stdout=subprocess.PIPE) as (url, server):
+        yield url
+    out = server.stdout.read().decode()
+    assert server.returncode == 0 and "stopped" in out, (server.returncode, out[-2000:])
+
+
+@contextmanager
+def _served(command: list[str], port: int, env: dict, cwd: Path = ROOT, stdout=subprocess.DEVNULL):
+    server = subprocess.Popen(command, cwd=cwd, env=env, stdout=stdout, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -41,7 +60,7 @@ def dagster_dev(env: dict):
                 time.sleep(1)
         else:
             pytest.fail("dagster dev did not come up within 180 s")
-        yield url
+        yield url, server
     finally:
         os.killpg(server.pid, signal.SIGINT)
         try:

@@ -1,9 +1,8 @@
 """After `flywheel demo`, the Dagster UI on that workdir shows the demo's rounds (one instance for CLI and UI).
 
 Takes a copy of the test run's shared ``flywheel demo --rounds 1`` (the small test config; tests/conftest.py),
-then starts ``dagster dev``
-exactly as ``make ui`` does (DAGSTER_HOME=<workdir>/.dagster, the workdir's config.yaml)
-and, in headless Chromium, without materializing anything: sees partitions 0 and 1 of the
+then starts ``flywheel ui --workdir`` from another folder, as a user would (the workdir's own
+Dagster instance, DAGSTER_HOME=<workdir>/.dagster, and its config.yaml), and, in headless Chromium, without materializing anything: sees partitions 0 and 1 of the
 round assets materialized, round 1's stop decision and chart on ``round_metrics``, the loss
 curve on ``checkpoint``, the run list (one run per round), and screenshots the run list (to docs/ when
 FLYWHEEL_UPDATE_DOCS=1) and the asset graph.
@@ -16,7 +15,7 @@ import shutil
 import pytest
 
 from tests.conftest import copy_workdir
-from tests.dagster_project.dagster_server import ROOT, chromium_page, dagster_dev
+from tests.dagster_project.dagster_server import ROOT, chromium_page, flywheel_ui
 
 pytestmark = pytest.mark.slow
 
@@ -24,9 +23,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def ui_after_demo(tmp_path, finished_small_demo):
     workdir = copy_workdir(finished_small_demo, tmp_path / "work")  # the UI writes to the workdir's instance
-    env = dict(DAGSTER_HOME=str(workdir / ".dagster"), FLYWHEEL_WORKDIR=str(workdir),
-               FLYWHEEL_CONFIG=str(workdir / "config.yaml"))
-    with dagster_dev(env) as url:
+    with flywheel_ui(workdir, cwd=tmp_path) as url:  # from a user's own folder, not the repository
         yield url, workdir
 
 
