@@ -342,8 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
                                            "round): one verdict row per response, and a summary")
     verify.add_argument("--prompts", type=Path, required=True,
                         help="prompts, read as a round's source: JSONL, Parquet or a datasets folder, any format")
-    verify.add_argument("--format", default=None, help="the prompts' format (humaneval, mbpp, apps, livecodebench, "
-                                                       "gsm8k, math, numina...); detected when left out")
+    verify.add_argument("--format", default="auto", help="the prompts' format (humaneval, mbpp, apps, livecodebench, "
+                                                         "gsm8k, math, numina...); detected when left out")
     verify.add_argument("--responses", type=Path, required=True,
                         help="JSONL or Parquet rows: id (or task_id) and response (or completion, solution)")
     verify.add_argument("--out", type=Path, required=True, help="one row per response: .jsonl, or .parquet")

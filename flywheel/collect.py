@@ -265,7 +265,7 @@ def collect_prompts(sources, max_prompts: int | None = None, *, allow_empty: boo
     for source in sources:
         loaded = load_prompts(source.path, fmt=source.format, domain=source.domain, split=source.split,
                               fields=source.fields, hub=source.hub)
-        loaded = loaded[: getattr(source, "max_prompts", None) or None]
+        loaded = loaded[: source.max_prompts]
         if not loaded and not allow_empty:
             raise PromptFormatError(f"{source.path or source.hub}: no prompts in this source (set prompts.allow_empty: true "
                                     f"if an empty source is expected)")

@@ -76,10 +76,9 @@ def check_verifiers(config: RoundConfig) -> tuple[list[Problem], dict]:
     return problems, {name: verifier for name, (verifier, _) in loaded.items() if verifier is not None}
 
 
-def overlong_prompts(config: RoundConfig, prompts) -> tuple[int, str] | None:
-    """(how many prompts leave fewer than generation.max_new_tokens tokens of the model's context, the longest
-    one's id and length), counted with the model's own tokenizer.json; None when there are none or no tokenizer.
-    The chat template's own tokens are not counted, so this is a lower bound."""
+def model_context(config: RoundConfig):
+    """(the model's own tokenizer, its context length), read once per check; None without a tokenizer.json or a
+    context length (check_model says what is missing)."""
     base = Path(config.model.base)
     try:
         from tokenizers import Tokenizer
@@ -87,8 +86,15 @@ def overlong_prompts(config: RoundConfig, prompts) -> tuple[int, str] | None:
         tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
         context = config.generation.vllm.max_model_len or json.loads((base / "config.json").read_text())[
             "max_position_embeddings"]
-    except Exception:  # noqa: BLE001 - no tokenizer or no context length: check_model says what is missing
+    except Exception:  # noqa: BLE001 - the tokenizers library raises its own types for an unreadable file
         return None
+    return tokenizer, context
+
+
+def overlong_prompts(config: RoundConfig, prompts, tokenizer, context: int) -> tuple[int, str] | None:
+    """(how many prompts leave fewer than generation.max_new_tokens tokens of the model's context, the longest
+    one's id and length), counted with the model's tokenizer; None when there are none. The chat template's own
+    tokens are not counted, so this is a lower bound."""
     room = context - config.generation.max_new_tokens
     texts = ["\n".join(m.content for m in p.messages) for p in prompts]
     lengths = [(len(encoding.ids), p.id) for encoding, p in zip(tokenizer.encode_batch(texts), prompts)]  # threads
@@ -105,6 +111,7 @@ def check_prompts(config: RoundConfig, verifiers: dict) -> tuple[list[Problem], 
     from flywheel.collect import load_prompts
 
     problems, by_domain, origin, overlong = [], Counter(), {}, {}
+    measure = model_context(config) if _exists(config.model.base) else None
     for i, source in enumerate(config.prompts.sources):
         where = f"prompts.sources[{i}]"
         if not _exists(source.path):
@@ -119,7 +126,7 @@ def check_prompts(config: RoundConfig, verifiers: dict) -> tuple[list[Problem], 
             problems.append(Problem("prompts", where, f"{source.path or source.hub} has no prompts "
                                     "(set prompts.allow_empty: true if that is expected)"))
         by_domain.update(p.domain for p in prompts)
-        if (found := overlong_prompts(config, prompts)) is not None:
+        if measure is not None and (found := overlong_prompts(config, prompts, *measure)) is not None:
             overlong[where] = found
         repeated = [p for p in prompts if p.id in origin]
         for prompt in repeated[:MAX_REFERENCE_PROBLEMS]:

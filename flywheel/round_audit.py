@@ -21,7 +21,7 @@ from flywheel.generation import SamplingParams, close_generator
 from flywheel.io import RoundPaths, generation_checkpoint, read_parquet, write_parquet_atomic
 from flywheel.schema import EVAL_SAMPLE_SCHEMA, EVAL_VERDICT_SCHEMA, table_to_prompts
 from flywheel.report import write_report
-from flywheel.stage_registry import Check, Image, Input
+from flywheel.stage_registry import Check, Image, Input, seed_round_only
 from flywheel.stage_runs import checkers_by_domain, stage, utc_now, verifier_files
 from flywheel import stage_views as views
 from flywheel.round_warnings import round_warnings, zero_yield_everywhere
@@ -138,7 +138,7 @@ def evaluate(config: RoundConfig, round_number: int, store: Store, make_generato
 
 @stage("diversity", "diversity", "Diversity of accepted and evaluation samples: distinct-n, self-BLEU, gzip, "
        "embedding Vendi.", inputs=(Input("select", when=lambda c, r: r > 0), Input("evaluate")),
-       in_round_zero=lambda seed_round: seed_round)
+       in_round_zero=seed_round_only)
 def measure_diversity(config: RoundConfig, round_number: int, store: Store) -> dict:
     """Diversity of the round's accepted samples and of its held-out evaluation samples."""
     paths = RoundPaths(config.workdir, round_number)

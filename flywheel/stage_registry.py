@@ -36,6 +36,11 @@ def always(config: RoundConfig, round_number: int) -> bool:
     return True
 
 
+def seed_round_only(seed_round: bool) -> bool:
+    """An ``in_round_zero`` rule: round 0 runs the stage only when it is a seed SFT round."""
+    return seed_round
+
+
 @dataclass(frozen=True)
 class Input:
     """A stage's read of another stage's output, ``offset`` rounds back (0: the same round), when ``when`` holds."""

@@ -52,7 +52,7 @@ from flywheel.schema import (
 from flywheel.select import Policy
 from flywheel.select_round import select_round
 from flywheel.sft.launch import run_sft
-from flywheel.stage_registry import Check, Image, Input, Shards
+from flywheel.stage_registry import Check, Image, Input, Shards, seed_round_only
 from flywheel.stage_runs import stage, utc_now, verifier_files, verifiers_by_domain
 from flywheel.store import Store
 from flywheel.shards import merge_verdicts, round_key, verify_shard
@@ -64,10 +64,6 @@ GeneratorFactory = Callable[[str], Generator]
 def seeded_previous(config: RoundConfig, round_number: int) -> bool:
     """Whether round N-1 trained a checkpoint (round 0 does only with a seed round)."""
     return round_number - 1 > 0 or (round_number - 1 == 0 and config.seed_round)
-
-
-def seed_round_only(seed_round: bool) -> bool:
-    return seed_round
 
 
 @stage("collect", "prompts", "Prompts collected from the configured sources, after the preflight (flywheel check) "

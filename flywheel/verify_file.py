@@ -25,6 +25,7 @@ from flywheel.collect import PromptFormatError, _rows, load_prompts
 from flywheel.config import RoundConfig
 from flywheel.schema import Sample
 from flywheel.select import Policy, combined_decision, top_quantile_cut, weighted_score
+from flywheel.stage_runs import verifiers_by_domain
 from flywheel.verify import close_verifiers, load_verifiers, verify_samples
 
 ID_FIELDS = ("id", "task_id")
@@ -60,14 +61,14 @@ def read_responses(path: Path, prompt_ids: set[str]) -> list[Sample]:
 
 
 def verify_file(config: RoundConfig, prompts_path: Path, responses_path: Path, out_path: Path, *,
-                fmt: str | None = None, workers: int | None = None,
+                fmt: str = "auto", workers: int | None = None,
                 progress: Callable[[int], None] | None = None) -> dict:
     """Judge every response in ``responses_path`` against the prompts in ``prompts_path`` and write one row per
     response to ``out_path`` (JSONL, or Parquet by its suffix). Returns the summary per domain and verifier."""
-    prompts = load_prompts(Path(prompts_path), fmt=fmt or "auto")
+    prompts = load_prompts(Path(prompts_path), fmt=fmt)
     by_id = {p.id: p for p in prompts}
     samples = read_responses(Path(responses_path), set(by_id))
-    names_by_domain = {domain: config.verifiers.for_domain(domain) for domain in ("math", "code", "general")}
+    names_by_domain = verifiers_by_domain(config)
     missing = sorted({by_id[s.prompt_id].domain for s in samples} - {d for d, n in names_by_domain.items() if n})
     if missing:
         raise ValueError(f"no verifier is configured for domain(s) {missing} (verifiers.<domain> in the config)")

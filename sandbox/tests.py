@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import copy
 import functools
+import re
 import signal
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -183,7 +184,7 @@ def prepare_tests(source: str) -> PreparedTests:
     return PreparedTests(ast.unparse(ast.Module(body=body, type_ignores=[])), tuple(names))
 
 
-_ASCII_BLANKS = " \t\r\f\v"
+_TOKEN = re.compile(r"[^ \t\r\f\v\n]+")  # a run of anything but ASCII blanks
 
 
 def _tokens_same(actual: str, expected: str) -> bool:
@@ -191,12 +192,8 @@ def _tokens_same(actual: str, expected: str) -> bool:
     '\n' only and tokens at ASCII blanks only (a Unicode separator such as U+2028, U+3000, NBSP or \x1e is part
     of a token), and blank lines are ignored."""
     def lines(text: str) -> list[list[str]]:
-        rows = [line.translate(_BLANKS_TO_SPACE).split(" ") for line in text.split("\n")]
-        return [tokens for tokens in ([t for t in row if t] for row in rows) if tokens]
+        return [tokens for tokens in (_TOKEN.findall(line) for line in text.split("\n")) if tokens]
     return lines(actual) == lines(expected)
-
-
-_BLANKS_TO_SPACE = str.maketrans({blank: " " for blank in _ASCII_BLANKS})
 
 
 def _livecodebench_same(actual: str, expected: str) -> bool:

@@ -27,6 +27,7 @@ the response it judges. Hence:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -128,14 +129,18 @@ ZERO_WIDTH_SPACE = "\u200b"
 _PIPE_TOKEN = r"<\|[A-Za-z0-9_.\-]{1,80}\|>"
 
 
+@functools.lru_cache(maxsize=16)
+def _control_tokens(special_tokens: tuple[str, ...]) -> re.Pattern:
+    """One pattern per judge tokenizer (built once: every request renders two texts through it), longest first."""
+    tokens = sorted({t for t in (*COMMON_SPECIAL_TOKENS, *special_tokens) if len(t) > 1}, key=len, reverse=True)
+    return re.compile("|".join([_PIPE_TOKEN, *(re.escape(token) for token in tokens)]))
+
+
 def neutralize_special_tokens(text: str, special_tokens: tuple[str, ...] = ()) -> str:
     """``text`` with a zero-width space after the first character of every control token it spells out, so a
     tokenizer reads plain text where the data wrote ``<|im_end|>``; text without one is returned unchanged."""
-    tokens = sorted({t for t in (*COMMON_SPECIAL_TOKENS, *special_tokens) if len(t) > 1}, key=len, reverse=True)
-    if "<|" not in text and not any(token in text for token in tokens):
-        return text
-    pattern = re.compile("|".join([_PIPE_TOKEN, *(re.escape(token) for token in tokens)]))
-    return pattern.sub(lambda m: m.group(0)[0] + ZERO_WIDTH_SPACE + m.group(0)[1:], text)
+    return _control_tokens(tuple(special_tokens)).sub(lambda m: m.group(0)[0] + ZERO_WIDTH_SPACE + m.group(0)[1:],
+                                                      text)
 
 
 def quoted_block(text: str) -> str:
