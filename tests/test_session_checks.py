@@ -86,3 +86,20 @@ def _alive(process: psutil.Process) -> bool:
         return process.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def test_each_test_worker_computes_on_its_share_of_the_cores():
+    """Two xdist workers on 2 cores, each with torch's default of one thread per core, spin-waited on each other
+    (a small training loop: 11.5 s side by side against 1.1 s with one thread each). The conftest gives each
+    worker, and what it starts, its share; a user's own OMP_NUM_THREADS is left alone."""
+    probe = ("import tests.conftest, torch, subprocess, sys, os; print(torch.get_num_threads(), "
+             "os.environ.get('VLLM_CPU_OMP_THREADS_BIND'), subprocess.run([sys.executable, '-c', "
+             "'import torch; print(torch.get_num_threads())'], capture_output=True, text=True).stdout.strip())")
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "VLLM_CPU_OMP_THREADS_BIND")}
+    share = max(1, (os.cpu_count() or 1) // 2)
+    two_workers = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                                 env={**clean, "PYTEST_XDIST_WORKER_COUNT": "2"}, timeout=120)
+    assert two_workers.stdout.split() == [str(share), "nobind", str(share)], two_workers.stderr[-2000:]
+    users_own = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                               env={**clean, "PYTEST_XDIST_WORKER_COUNT": "4", "OMP_NUM_THREADS": "2"}, timeout=120)
+    assert users_own.stdout.split() == ["2", "None", "2"], users_own.stderr[-2000:]
