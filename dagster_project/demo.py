@@ -23,6 +23,7 @@ from flywheel import lineage, stage_registry
 from flywheel.cli import print_rounds
 from flywheel.preflight import require_preflight
 from flywheel.config import DEFAULT_CONFIG, load_config, with_backend, with_seed, write_effective_config
+from flywheel.generation import kept
 from flywheel.store import Store
 from flywheel.workdir_lock import workdir_lock
 
@@ -111,7 +112,8 @@ def interrupt_latch() -> Iterator[Callable[[], None]]:
 def materialize_rounds(config_path: str | None, workdir: str, first: int, last: int, console: Console | None = None,
                        instance: dg.DagsterInstance | None = None, stop_on_rule: bool = True) -> list[dict]:
     """Materialize rounds first..last; returns one dict of timings per round."""
-    with interrupt_latch() as check_interrupt:
+    # One process runs round after round: round N's evaluation hands its engine to round N+1's generation.
+    with interrupt_latch() as check_interrupt, kept.handing_over():
         return _materialize_rounds(config_path, workdir, first, last, console or Console(), instance, stop_on_rule,
                                    check_interrupt)
 

@@ -17,7 +17,7 @@ from flywheel.collect import load_prompts
 from flywheel.config import RoundConfig
 from flywheel.diversity import diversity_metrics
 from flywheel.evaluate import evaluation_scores
-from flywheel.generation import SamplingParams, close_generator
+from flywheel.generation import SamplingParams, close_generator, kept
 from flywheel.io import RoundPaths, generation_checkpoint, read_parquet, write_parquet_atomic
 from flywheel.schema import EVAL_SAMPLE_SCHEMA, EVAL_VERDICT_SCHEMA, table_to_prompts
 from flywheel.report import write_report
@@ -47,12 +47,15 @@ def _train_subset(config: RoundConfig, round_number: int, count: int):
 
 
 class _GeneratorPerCheckpoint:
-    """One generator per checkpoint for the whole evaluation, closed with it: the held-out and train splits score
-    the same checkpoint, and each new generator of a server backend is a `vllm serve` start (27 s for the tiny
-    model here, minutes for an 8B one)."""
+    """One generator per checkpoint for the whole evaluation: the held-out and train splits score the same
+    checkpoint, and each new generator of a server backend is a `vllm serve` start (27 s for the tiny model here,
+    minutes for an 8B one). When the evaluation succeeds, the generator of ``keep_for_next_round`` (the checkpoint
+    the next round generates with) is kept for that generation (flywheel.generation.kept); the others are closed,
+    and all of them when it fails."""
 
-    def __init__(self, make_generator):
+    def __init__(self, make_generator, generation=None, keep_for_next_round: str | None = None):
         self._make, self._made = make_generator, {}
+        self._generation, self._keep = generation, keep_for_next_round
 
     def __call__(self, checkpoint: str):
         if checkpoint not in self._made:
@@ -62,9 +65,12 @@ class _GeneratorPerCheckpoint:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc) -> None:  # failed or not, engines and servers go away with the stage
-        for generator in self._made.values():
-            close_generator(generator)
+    def __exit__(self, error_type, *exc) -> None:
+        for checkpoint, generator in self._made.items():
+            if error_type is None and checkpoint == self._keep and self._generation is not None:
+                kept.keep(checkpoint, self._generation, generator)
+            else:
+                close_generator(generator)
         self._made.clear()
 
 
@@ -102,7 +108,8 @@ def evaluate(config: RoundConfig, round_number: int, store: Store, make_generato
     paths = RoundPaths(config.workdir, round_number)
     checkpoint = evaluated_checkpoint(config, round_number)
     heldout = load_prompts(config.evaluation.path)[: config.evaluation.max_prompts]
-    with _GeneratorPerCheckpoint(make_generator) as generators:
+    # the checkpoint evaluated here is the one round N+1 generates with
+    with _GeneratorPerCheckpoint(make_generator, config.generation, keep_for_next_round=checkpoint) as generators:
         scores, tokens, per_sample = _score(config, heldout, checkpoint, round_number, generators)
         rows = [{"split": "heldout", "domain": d, **v, "checkpoint": checkpoint} for d, v in scores.items()]
         sample_rows = [{**r, "split": "heldout"} for r in per_sample[0]]
@@ -138,7 +145,7 @@ def evaluate(config: RoundConfig, round_number: int, store: Store, make_generato
 
 @stage("diversity", "diversity", "Diversity of accepted and evaluation samples: distinct-n, self-BLEU, gzip, "
        "embedding Vendi.", inputs=(Input("select", when=lambda c, r: r > 0), Input("evaluate")),
-       in_round_zero=seed_round_only)
+       in_round_zero=seed_round_only, beside_kept_generator=True)
 def measure_diversity(config: RoundConfig, round_number: int, store: Store) -> dict:
     """Diversity of the round's accepted samples and of its held-out evaluation samples."""
     paths = RoundPaths(config.workdir, round_number)
@@ -170,7 +177,7 @@ def _round_chart(config: RoundConfig, round_number: int, store: Store, result: d
 
 @stage("round_metrics", "round_metrics", "Round-over-round metrics and the stopping decision.",
        inputs=(Input("evaluate"), Input("diversity"), Input("round_metrics", 1, when=lambda c, r: r > 1)),
-       sections=("stopping",), views=_round_chart)
+       sections=("stopping",), views=_round_chart, beside_kept_generator=True)
 def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
     paths = RoundPaths(config.workdir, round_number)
 

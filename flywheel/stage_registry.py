@@ -98,6 +98,10 @@ class Stage:
     views: Callable | None = None  # (config, round, store, result) -> {name: markdown, Image or Path} for the UI
     checks: tuple[Check, ...] = ()
     shards: Shards | None = None
+    # True for a stage that may run while round N's evaluation keeps its generator up for round N+1's generation
+    # (flywheel.generation.kept): the generation itself, and stages that put nothing big on the device. Any other
+    # stage stops the kept generator before it starts.
+    beside_kept_generator: bool = False
     extra: dict = field(default_factory=dict)
 
     def upstream(self, config: RoundConfig, round_number: int) -> list[tuple[str, int]]:

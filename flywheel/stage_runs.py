@@ -16,6 +16,7 @@ from pathlib import Path
 from flywheel import lineage
 from flywheel.stage_registry import Stage, register
 from flywheel.config import RoundConfig
+from flywheel.generation import kept
 from flywheel.workdir_lock import workdir_lock
 
 STAGE_LOCK_WAIT_SECONDS = 600.0  # a stage started beside another run's stage waits this long for it
@@ -40,17 +41,20 @@ def verifier_files(config: RoundConfig) -> list[Path]:
     return [Path(o["path"]) for o in config.verifiers.options.values() if isinstance(o.get("path"), str)]
 
 
-def run_recorded(stage: str, fn):
+def run_recorded(stage: str, fn, beside_kept_generator: bool = False):
     """``fn(config, round_number, store, ...) -> dict`` with a stage run's bookkeeping around it (the
     registry's ``@stage`` applies it); a ``tokens`` key in the result is recorded.
 
     The stage runs holding the workdir's lock (flywheel.workdir_lock), waiting a while for another holder;
     it refuses stale inputs and records what it consumed (flywheel.lineage); every finished run is
-    appended to ``<workdir>/stage_log.jsonl``, so an audit can tell whether a stage ran twice.
+    appended to ``<workdir>/stage_log.jsonl``, so an audit can tell whether a stage ran twice. Unless the stage
+    may run ``beside_kept_generator``, a generator kept for the next round's generation is stopped first.
     """
 
     @functools.wraps(fn)
     def run(config, round_number, store, *args, **kwargs):
+        if not beside_kept_generator:
+            kept.release()  # the device is this stage's
         with workdir_lock(config.workdir, wait_seconds=STAGE_LOCK_WAIT_SECONDS):
             lineage.check_inputs(config, round_number, stage)
             lineage.forget(config, round_number, stage)  # a crash from here on leaves it unfinished
@@ -78,7 +82,7 @@ def stage(name: str, output: str, description: str, **declared):
     registered, and returned, with a run's bookkeeping around it (``run_recorded``)."""
 
     def decorate(fn):
-        wrapped = run_recorded(name, fn)
+        wrapped = run_recorded(name, fn, declared.get("beside_kept_generator", False))
         register(Stage(name=name, output=output, run=wrapped, description=description, **declared))
         return wrapped
 

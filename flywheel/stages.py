@@ -69,7 +69,8 @@ def seeded_previous(config: RoundConfig, round_number: int) -> bool:
 @stage("collect", "prompts", "Prompts collected from the configured sources, after the preflight (flywheel check) "
        "found nothing that would stop the round later.",
        sections=("prompts",), files=lambda c, r: [s.path for s in c.prompts.sources if s.path],  # hub: its cache
-       before=require_preflight)  # the round's first step: a typo fails here, not after generation
+       before=require_preflight,  # the round's first step: a typo fails here, not after generation
+       beside_kept_generator=True)
 def collect(config: RoundConfig, round_number: int, store: Store) -> dict:
     paths = RoundPaths(config.workdir, round_number)
     checked = {domain for domain, names in verifiers_by_domain(config).items()
@@ -85,7 +86,8 @@ def collect(config: RoundConfig, round_number: int, store: Store) -> dict:
 
 @stage("generate", "samples", "N samples per prompt from round N-1's checkpoint.",
        inputs=(Input("collect"), Input("sft", 1, when=seeded_previous)), sections=("generation", "model"),
-       files=lambda c, r: [c.model.base] if r == 1 and not c.seed_round else [], resources=("generator",))
+       files=lambda c, r: [c.model.base] if r == 1 and not c.seed_round else [], resources=("generator",),
+       beside_kept_generator=True)  # it takes over the one round N-1's evaluation kept
 def generate(config: RoundConfig, round_number: int, store: Store, make_generator: GeneratorFactory,
              progress: Callable[[int], None] | None = None) -> dict:
     """N samples per prompt, ``generation.chunk_prompts`` prompts at a time. Each chunk is written under

@@ -1,7 +1,9 @@
 """`flywheel demo --rounds 1 --backend vllm|vllm_server` end to end on the small round config.
 
 Each run must finish, record its backend in every sample's ``sampling``, and leave no vLLM
-process behind (engines and servers are closed with the stage that started them).
+process behind (engines and servers are closed with the stage that started them). Round 0's
+evaluation hands its engine to round 1's generation (the same checkpoint): two engine starts,
+not three.
 """
 
 from __future__ import annotations
@@ -38,3 +40,8 @@ def test_demo_round_with_a_vllm_backend(backend, small_config_path, tmp_path):
     assert {finish for _, finish, _ in rows} <= {"stop", "length"}
     assert all(0 < tokens <= 24 for _, _, tokens in rows)
     assert left_by(tag) == []  # engines and servers (VLLM::EngineCore, vllm serve, its supervisor) included
+    # one engine for the base model (round 0's evaluation, then round 1's generation), one for round 1's checkpoint
+    output = result.stdout + result.stderr
+    starts = output.count("vllm serve replica 0 ready") if backend == "vllm_server" else output.count(
+        "Initializing a V1 LLM engine")
+    assert starts == 2, output[-3000:]

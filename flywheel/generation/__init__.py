@@ -52,10 +52,16 @@ BACKENDS = {"transformers": _transformers, "vllm": _vllm, "vllm_server": _vllm_s
 
 def make_generator(checkpoint: str | Path, generation=None) -> Generator:
     """The backend ``generation`` (a GenerationConfig; default settings when None) names, for ``checkpoint``.
-    Everything a backend needs, the device included, comes from that one config."""
+    Everything a backend needs, the device included, comes from that one config. A generator that round N's
+    evaluation kept for this checkpoint and these settings (flywheel.generation.kept) is handed over instead."""
     from flywheel.config import GenerationConfig
+
+    from flywheel.generation import kept
 
     generation = generation or GenerationConfig()
     if generation.backend not in BACKENDS:
         raise ValueError(f"unknown generation backend {generation.backend!r} (known: {sorted(BACKENDS)})")
+    handed_over = kept.take(checkpoint, generation)  # the previous round's evaluation of this checkpoint kept it
+    if handed_over is not None:
+        return handed_over
     return BACKENDS[generation.backend](str(checkpoint), generation)
