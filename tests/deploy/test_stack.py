@@ -3,11 +3,11 @@ and the webserver; rounds run through ``flywheel launch``; faults are injected; 
 and leaves no process behind.
 
 One module-scoped stack, with tests run in file order (each builds on the rounds before it):
-1. rounds 0..2 through ``flywheel launch --wait``, seen in Postgres and DuckDB;
+1. rounds 0..1 through ``flywheel launch --wait``, seen in Postgres and DuckDB;
 2. Postgres restarted: the webserver answers and the daemon launches a queued run;
 3. the daemon killed: two runs wait in the queue, and start once it is back; the ``duckdb`` pool
    keeps their writing steps apart;
-4. next_round_sensor turned on through the API starts round 3; the code server is killed in its
+4. next_round_sensor turned on through the API starts round 2; the code server is killed in its
    middle; the run fails saying why; relaunching resumes it without duplicating a row; and the
    sensor then stops on the stopping rule.
 """
@@ -103,8 +103,8 @@ def stack():
     folder = Path(tempfile.mkdtemp(prefix="flywheel-stack-"))
     folder.chmod(0o755)
     config = small_config_dict(folder / "unused")  # compose's FLYWHEEL_WORKDIR (a volume) replaces the workdir
-    # Only the round limit stops this loop: the tiny model's scores would stop it on a flat gain at round 2.
-    config["stopping"] = {"max_rounds": 3, "min_eval_gain": None, "min_diversity_fraction": None,
+    # Only the round limit stops this loop: the tiny model's scores could stop it on a flat gain.
+    config["stopping"] = {"max_rounds": 2, "min_eval_gain": None, "min_diversity_fraction": None,
                           "max_diversity_drop": None, "stop_on_zero_yield": False}
     (folder / "round.yaml").write_text(yaml.safe_dump(config))
     live = LiveStack(folder, free_port(), free_port(), free_port())
@@ -128,11 +128,11 @@ def test_status_says_every_service_is_healthy(stack):
     assert owner == (os.geteuid() if os.geteuid() else __import__("pwd").getpwnam("postgres").pw_uid)
 
 
-def test_two_rounds_through_launch_land_in_postgres_and_duckdb(stack):
-    result = stack.launch("--rounds", "2", "--wait", "--in-process")
+def test_rounds_through_launch_land_in_postgres_and_duckdb(stack):
+    result = stack.launch("--rounds", "1", "--wait", "--in-process")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "round 2: launched" in result.stdout and "round_metrics" in result.stdout  # the round table
-    for job, key in [("round_zero", "0"), ("round", "1"), ("round", "2")]:
+    assert "round 1: launched" in result.stdout and "round_metrics" in result.stdout  # the round table
+    for job, key in [("round_zero", "0"), ("round", "1")]:
         assert latest_run(stack.api, job, key)["status"] == "SUCCESS"
     # The runs are in Postgres itself, not a SQLite file beside it.
     import psycopg2
@@ -140,13 +140,13 @@ def test_two_rounds_through_launch_land_in_postgres_and_duckdb(stack):
     with psycopg2.connect(host="127.0.0.1", port=stack.postgres, user="dagster", password="dagster",
                           dbname="dagster") as connection, connection.cursor() as cursor:
         cursor.execute("SELECT status, count(*) FROM runs GROUP BY status")
-        assert dict(cursor.fetchall()) == {"SUCCESS": 3}
+        assert dict(cursor.fetchall()) == {"SUCCESS": 2}
     store = stack.store()
-    assert store.query("SELECT round, count(*) FROM samples GROUP BY round ORDER BY round")[1] == [(1, 48), (2, 48)]
-    assert store.query("SELECT round, stop FROM round_metrics ORDER BY round")[1] == [(1, False), (2, False)]
+    assert store.query("SELECT round, count(*) FROM samples GROUP BY round ORDER BY round")[1] == [(1, 48)]
+    assert store.query("SELECT round, stop FROM round_metrics ORDER BY round")[1] == [(1, False)]
     # A second launch finds both rounds done and runs nothing.
-    again = stack.launch("--rounds", "2", "--in-process")
-    assert again.returncode == 0 and again.stdout.count("already succeeded") == 3, again.stdout
+    again = stack.launch("--rounds", "1", "--in-process")
+    assert again.returncode == 0 and again.stdout.count("already succeeded") == 2, again.stdout
 
 
 def test_postgres_restart_webserver_and_daemon_reconnect(stack):
@@ -157,7 +157,7 @@ def test_postgres_restart_webserver_and_daemon_reconnect(stack):
     run_id = stack.launch_assets("1", ["prompts"])
     assert stack.storage_errors == 0
     assert stack.wait_status(run_id, {"SUCCESS", "FAILURE"}, 240)["status"] == "SUCCESS"  # dequeued by the daemon
-    assert latest_run(stack.api, "round", "2")["status"] == "SUCCESS"  # reads work again
+    assert latest_run(stack.api, "round", "1")["status"] == "SUCCESS"  # reads work again
 
 
 def test_killed_daemon_queued_runs_wait_then_start_and_the_pool_keeps_writers_apart(stack):
@@ -175,12 +175,12 @@ def test_killed_daemon_queued_runs_wait_then_start_and_the_pool_keeps_writers_ap
 
 def test_sensor_round_survives_a_killed_code_server_and_stops_on_the_rule(stack):
     started = time.time()
-    result = stack.launch("--rounds", "2", "--loop", "--in-process")
+    result = stack.launch("--rounds", "1", "--loop", "--in-process")
     assert result.returncode == 0 and "next_round_sensor is on" in result.stdout, result.stdout + result.stderr
     deadline = time.monotonic() + 240
-    while (run := latest_run(stack.api, "round", "3")) is None and time.monotonic() < deadline:
+    while (run := latest_run(stack.api, "round", "2")) is None and time.monotonic() < deadline:
         time.sleep(2)
-    assert run is not None, "the sensor did not start round 3"
+    assert run is not None, "the sensor did not start round 2"
     deadline = time.monotonic() + 420
     while time.monotonic() < deadline:  # kill it in the middle: once SFT is running
         steps = {s["stepKey"]: s["status"] for s in stack.run(run["runId"])["stepStats"]}
@@ -188,7 +188,7 @@ def test_sensor_round_survives_a_killed_code_server_and_stops_on_the_rule(stack)
             break
         time.sleep(1)
     else:
-        pytest.fail(f"round 3 never reached its checkpoint step: {steps}")
+        pytest.fail(f"round 2 never reached its checkpoint step: {steps}")
     stack.sh("kill", "code-location")
     failed = stack.wait_status(run["runId"], {"FAILURE", "SUCCESS", "CANCELED"}, 120)
     assert failed["status"] == "FAILURE"
@@ -197,23 +197,22 @@ def test_sensor_round_survives_a_killed_code_server_and_stops_on_the_rule(stack)
     reason = failure_reason(stack.api, run["runId"])
     assert "code server" in reason and "stopped answering" in reason, reason
     stack.sh("up")
-    resumed = stack.launch("--rounds", "3", "--wait", "--in-process")
+    resumed = stack.launch("--rounds", "2", "--wait", "--in-process")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert "round 3: resumed from the failure" in resumed.stdout
+    assert "round 2: resumed from the failure" in resumed.stdout
     store = stack.store()
-    assert store.query("SELECT round, count(*) FROM samples GROUP BY round ORDER BY round")[1] == [
-        (1, 48), (2, 48), (3, 48)]
+    assert store.query("SELECT round, count(*) FROM samples GROUP BY round ORDER BY round")[1] == [(1, 48), (2, 48)]
     for table, key in [("samples", "round, prompt_id, sample_index"), ("verdicts", "round, prompt_id, sample_index, verifier"),
                        ("training_steps", "round, step"), ("round_metrics", "round"), ("selections", "round, example_id")]:
         assert store.query(f"SELECT count(*) FROM (SELECT {key} FROM {table} GROUP BY ALL HAVING count(*) > 1)")[1] == [(0,)]
-    assert round_metrics_entry(stack.api, "3")["stop"] is True  # stopping.max_rounds: 3
+    assert round_metrics_entry(stack.api, "2")["stop"] is True  # stopping.max_rounds: 2
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         tick = stack.api.query("""query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) { ... on Sensor {
             sensorState { ticks(limit: 1) { status skipReason timestamp } } } } }""",
                                {"s": {**find_location(stack.api).selector(), "sensorName": "next_round_sensor"}})
         ticks = tick["sensorOrError"]["sensorState"]["ticks"]
-        if ticks and ticks[0]["timestamp"] > started and "stopping rule ended the loop after round 3" in (
+        if ticks and ticks[0]["timestamp"] > started and "stopping rule ended the loop after round 2" in (
                 ticks[0]["skipReason"] or ""):
             break
         time.sleep(3)

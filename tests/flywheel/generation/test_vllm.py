@@ -4,7 +4,8 @@
   the batch it shares;
 - ``vllm_server``: the round starts `vllm serve`, generates through it and stops it, with no
   process left behind, also when the orchestrator is killed;
-- ``openai``: against a `vllm serve` this test starts, token counts from the server.
+- ``openai``: against `vllm serve` replicas this test starts, one URL or several, token counts from the
+  server (the two-server test).
 """
 
 from __future__ import annotations
@@ -137,24 +138,6 @@ def test_a_server_that_cannot_start_fails_the_stage_with_its_log(tmp_path):
     assert server_processes("--port 8250") == []
 
 
-def test_openai_backend_against_a_real_vllm_serve(tmp_path):
-    from flywheel.generation.vllm_server import VLLMServers
-
-    servers = VLLMServers(str(TINY), VLLMConfig(port=8260), seed=5, log_dir=tmp_path)
-    try:
-        config = GenerationConfig(backend="openai", openai=OpenAIConfig(base_url=servers.urls[0], model=str(TINY)))
-        generator = make_generator("/unused", config)
-        samples = generator.generate(prompts(3), PARAMS, 1)
-        generator.close()
-    finally:
-        servers.close()
-    assert [(s.prompt_id, s.sample_index) for s in samples] == [(f"p{i}", j) for i in range(3) for j in range(3)]
-    # each choice's own token count, from the server (never a word count)
-    assert all(0 < s.num_tokens <= 24 for s in samples)
-    assert all(s.num_tokens == 24 for s in samples if s.finish_reason == "length")
-    assert all(s.checkpoint == str(TINY) for s in samples)
-
-
 def test_two_servers_one_killed_mid_round_give_the_samples_of_one(tmp_path):
     """generation.openai.base_urls over two real `vllm serve` processes; one is SIGKILLed mid-round.
     Its prompts move to the other, nothing is lost, and every sample equals the single-server run's."""
@@ -162,12 +145,12 @@ def test_two_servers_one_killed_mid_round_give_the_samples_of_one(tmp_path):
 
     servers = VLLMServers(str(TINY), VLLMConfig(port=8270, replicas=2), seed=5, log_dir=tmp_path)
     try:
-        def client(urls):
+        def client(**where):
             return make_generator("/unused", GenerationConfig(backend="openai", openai=OpenAIConfig(
-                base_urls=urls, model=str(TINY), max_concurrency=2, endpoint_retry_seconds=1.0)))
+                **where, model=str(TINY), max_concurrency=2, endpoint_retry_seconds=1.0)))
 
         done, killed = [], []
-        both = client(servers.urls)
+        both = client(base_urls=servers.urls)
 
         def kill_the_second_once_it_has_served_two(count):
             # Triggered by the second server's own progress (not the round's): under load the first one
@@ -180,11 +163,16 @@ def test_two_servers_one_killed_mid_round_give_the_samples_of_one(tmp_path):
         spread = both.generate(prompts(24), PARAMS, 1, kill_the_second_once_it_has_served_two)
         served_by_second = both.endpoints[1].served
         both.close()
-        alone = client(servers.urls[:1])
+        alone = client(base_url=servers.urls[0])  # the openai backend as a user points it at one server
         reference = alone.generate(prompts(24), PARAMS, 1)
         alone.close()
     finally:
         servers.close()
     assert killed and 0 < served_by_second < 20 and sum(done) == 24
+    assert [(s.prompt_id, s.sample_index) for s in reference] == [(f"p{i}", j) for i in range(24) for j in range(3)]
+    # each choice's own token count, from the server (never a word count)
+    assert all(0 < s.num_tokens <= 24 for s in reference)
+    assert all(s.num_tokens == 24 for s in reference if s.finish_reason == "length")
+    assert all(s.checkpoint == str(TINY) for s in reference)
     assert [s.model_dump() for s in spread] == [s.model_dump() for s in reference]
     assert server_processes("--port 8270") == [] and server_processes("--port 8271") == []
