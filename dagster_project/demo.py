@@ -179,7 +179,10 @@ class _StageProgress:
 
     def on_event(self, entry, cursor=None) -> None:
         event = entry.dagster_event
-        if event is None:
+        if event is None:  # a stage's own log line: SFT's steps ("step 12/40 loss ... tok/s") show in the status
+            message = entry.user_message or ""
+            if message.startswith("step ") and self.status is not None and entry.step_key:
+                self.status.update(f"round {self.key} · {entry.step_key.split('.')[0]} · {message}")
             return
         identity = (entry.timestamp, event.event_type_value, event.step_key, str(event.asset_key))
         with self._lock:
