@@ -22,7 +22,7 @@ from flywheel.io import RoundPaths, generation_checkpoint, read_parquet, write_p
 from flywheel.schema import EVAL_SAMPLE_SCHEMA, EVAL_VERDICT_SCHEMA, table_to_prompts
 from flywheel.report import write_report
 from flywheel.stage_registry import Check, Image, Input, seed_round_only
-from flywheel.stage_runs import checkers_by_domain, stage, utc_now, verifier_files
+from flywheel.stage_runs import checkers_by_domain, stage, timed, utc_now, verifier_files
 from flywheel import stage_views as views
 from flywheel.round_warnings import round_warnings, zero_yield_everywhere
 from flywheel.stopping import StopDecision, decide
@@ -56,10 +56,12 @@ class _GeneratorPerCheckpoint:
     def __init__(self, make_generator, generation=None, keep_for_next_round: str | None = None):
         self._make, self._made = make_generator, {}
         self._generation, self._keep = generation, keep_for_next_round
+        self.parts = {"start": 0.0, "stop": 0.0}  # engines brought up and down, apart from the scoring
 
     def __call__(self, checkpoint: str):
         if checkpoint not in self._made:
-            self._made[checkpoint] = self._make(checkpoint)
+            with timed(self.parts, "start"):
+                self._made[checkpoint] = self._make(checkpoint)
         return self._made[checkpoint]
 
     def __enter__(self):
@@ -70,7 +72,8 @@ class _GeneratorPerCheckpoint:
             if error_type is None and checkpoint == self._keep and self._generation is not None:
                 kept.keep(checkpoint, self._generation, generator)
             else:
-                close_generator(generator)
+                with timed(self.parts, "stop"):
+                    close_generator(generator)
         self._made.clear()
 
 
@@ -140,7 +143,7 @@ def evaluate(config: RoundConfig, round_number: int, store: Store, make_generato
     result[f"pass_at_{scores['all']['k']}/all"] = round(scores["all"]["pass_at_k"], 4)
     if train_scores:
         result["train_test_gap/all"] = round(train_scores["all"]["pass_at_1"] - scores["all"]["pass_at_1"], 4)
-    return {**result, "checkpoint": checkpoint, "tokens": tokens}
+    return {**result, "checkpoint": checkpoint, "tokens": tokens, "parts": generators.parts}
 
 
 @stage("diversity", "diversity", "Diversity of accepted and evaluation samples: distinct-n, self-BLEU, gzip, "

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -50,8 +51,17 @@ from flywheel.io import (
 )
 from flywheel.lineage import stage_key
 from flywheel.schema import VERDICT_SCHEMA, table_to_prompts, table_to_samples, verdicts_to_table
-from flywheel.stage_runs import verifiers_by_domain
+from flywheel.stage_runs import timed, verifiers_by_domain
 from flywheel.verify import VerifierFailed, close_verifiers, discover, load_verifier, load_verifiers, verify_samples
+
+
+SECONDS_FIELD = b"flywheel.seconds"  # a part's Parquet metadata: its shard's seconds, and its start and stop parts
+
+
+def part_seconds(path: Path) -> dict[str, float]:
+    """The seconds a part's shard spent (``seconds``, ``start``, ``stop``); zeros for a part written without them."""
+    raw = (pq.read_schema(path).metadata or {}).get(SECONDS_FIELD)
+    return {"seconds": 0.0, "start": 0.0, "stop": 0.0, **(json.loads(raw) if raw else {})}
 
 
 class StaleShard(RuntimeError):
@@ -126,6 +136,8 @@ def verify_shard(config: RoundConfig, round_number: int, shard: int, n_shards: i
     key = part_key(key or round_key(config, round_number), shard, n_shards)
     if written_key(path) == key:
         return {"shard": shard, "reused": True, "n_verdicts": pq.read_metadata(path).num_rows}
+    started = time.perf_counter()
+    parts = {"start": 0.0, "stop": 0.0}  # verifiers loaded (a judge's server, a reward model) and closed
     paths = RoundPaths(config.workdir, round_number)
     prompts = read_parquet(paths.prompts)
     by_domain, size, folder = verifiers_by_domain(config), config.verifiers.chunk_size, chunk_folder(path)
@@ -136,8 +148,9 @@ def verify_shard(config: RoundConfig, round_number: int, shard: int, n_shards: i
             chunk_path, chunk_key = keyed_chunk(folder, key, index, size)
             if written_key(chunk_path) != chunk_key:
                 if loaded is None:
-                    loaded = load_verifiers({n for names in by_domain.values() for n in names},
-                                            config.verifier_options())
+                    with timed(parts, "start"):
+                        loaded = load_verifiers({n for names in by_domain.values() for n in names},
+                                                config.verifier_options())
                 ids = pc.unique(chunk.column("prompt_id"))
                 verdicts = verify_samples(
                     table_to_prompts(prompts.filter(pc.is_in(prompts.column("id"), value_set=ids))),
@@ -150,8 +163,12 @@ def verify_shard(config: RoundConfig, round_number: int, shard: int, n_shards: i
                 progress(chunk.num_rows)
     finally:
         if loaded is not None:
-            close_verifiers(loaded)  # a managed judge server stops with the shard, on failure too
+            with timed(parts, "stop"):
+                close_verifiers(loaded)  # a managed judge server stops with the shard, on failure too
     table = concat_parquet(chunk_paths, VERDICT_SCHEMA)
+    # the shard's seconds travel with its part: the verify stage records them, also when it runs elsewhere
+    seconds = {**parts, "seconds": time.perf_counter() - started}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), SECONDS_FIELD: json.dumps(seconds).encode()})
     write_parquet_keyed(table, key, path)
     shutil.rmtree(folder, ignore_errors=True)  # the part holds them now
     return {"shard": shard, "reused": False, "n_verdicts": table.num_rows, "chunks": len(chunk_paths),

@@ -6,10 +6,12 @@ stage reports), so the ``stage_costs`` view answers "where did this round's time
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -41,9 +43,24 @@ def verifier_files(config: RoundConfig) -> list[Path]:
     return [Path(o["path"]) for o in config.verifiers.options.values() if isinstance(o.get("path"), str)]
 
 
+@contextlib.contextmanager
+def timed(parts: dict[str, float], name: str) -> Iterator[None]:
+    """Add the block's wall seconds to ``parts[name]`` (a stage's ``start`` or ``stop``), failed or not."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        parts[name] = parts.get(name, 0.0) + time.perf_counter() - started
+
+
 def run_recorded(stage: str, fn, beside_kept_generator: bool = False):
     """``fn(config, round_number, store, ...) -> dict`` with a stage run's bookkeeping around it (the
     registry's ``@stage`` applies it); a ``tokens`` key in the result is recorded.
+
+    The recorded ``seconds`` cover everything the stage did: its call, plus ``shard_seconds`` from the result
+    (the seconds its shards spent before the call, each counted, side by side or not). A result's ``parts``
+    (``start``: engines, servers and verifiers brought up; ``stop``: brought down) are recorded beside it, and
+    ``work_seconds`` is the rest, so the three add up to ``seconds``.
 
     The stage runs holding the workdir's lock (flywheel.workdir_lock), waiting a while for another holder;
     it refuses stale inputs and records what it consumed (flywheel.lineage); every finished run is
@@ -60,10 +77,12 @@ def run_recorded(stage: str, fn, beside_kept_generator: bool = False):
             lineage.forget(config, round_number, stage)  # a crash from here on leaves it unfinished
             started_at, started = utc_now(), time.perf_counter()
             result = fn(config, round_number, store, *args, **kwargs)
-            seconds = time.perf_counter() - started
+            seconds = time.perf_counter() - started + result.get("shard_seconds", 0.0)
+            parts = result.get("parts") or {}
             store.replace_round("stage_runs", round_number, [{
                 "stage": stage, "started_at": started_at, "finished_at": utc_now(), "seconds": seconds,
-                "tokens": result.get("tokens")}], where={"stage": stage})
+                "tokens": result.get("tokens"), "start_seconds": parts.get("start"), "stop_seconds": parts.get("stop"),
+                "work_seconds": seconds - parts.get("start", 0.0) - parts.get("stop", 0.0)}], where={"stage": stage})
             result["lineage_key"] = lineage.record(config, round_number, stage)
             _log(config, round_number, stage, started_at, seconds)  # after the marker: a logged run is finished
             return result

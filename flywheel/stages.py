@@ -53,9 +53,9 @@ from flywheel.select import Policy
 from flywheel.select_round import select_round
 from flywheel.sft.launch import run_sft
 from flywheel.stage_registry import Check, Image, Input, Shards, seed_round_only
-from flywheel.stage_runs import stage, utc_now, verifier_files, verifiers_by_domain
+from flywheel.stage_runs import stage, timed, utc_now, verifier_files, verifiers_by_domain
 from flywheel.store import Store
-from flywheel.shards import merge_verdicts, round_key, verify_shard
+from flywheel.shards import merge_verdicts, part_path, part_seconds, round_key, verify_shard
 from flywheel.preflight import require_preflight
 
 GeneratorFactory = Callable[[str], Generator]
@@ -102,20 +102,24 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
     key, _ = lineage.stage_key(config, round_number, "generate")
     folder, size = paths.samples.with_name("samples.chunks"), g.chunk_prompts
     started, generator, chunk_paths = utc_now(), None, []
+    parts = {"start": 0.0, "stop": 0.0}  # the engine's start and stop, apart from the generation itself
     try:
         for index, first in enumerate(range(0, len(prompts), size)):
             chunk_path, chunk_key = keyed_chunk(folder, key, index, size)
             chunk_paths.append(chunk_path)
             if written_key(chunk_path) == chunk_key:
                 continue
-            generator = generator or make_generator(str(checkpoint))  # not built when every chunk is kept
+            if generator is None:  # not built when every chunk is kept
+                with timed(parts, "start"):
+                    generator = make_generator(str(checkpoint))
             samples = generator.generate(prompts[first:first + size], params, round_number, progress)
             for sample in samples:
                 sample.sampling = sampling
             write_parquet_keyed(samples_to_table(samples), chunk_key, chunk_path)
     finally:  # engines and `vllm serve` replicas go away with the stage, failed or not
         if generator is not None:
-            close_generator(generator)
+            with timed(parts, "stop"):
+                close_generator(generator)
     table = concat_parquet(chunk_paths, SAMPLE_SCHEMA)
     write_parquet_atomic(table, paths.samples)
     shutil.rmtree(folder, ignore_errors=True)  # samples.parquet holds them now
@@ -125,7 +129,8 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
     tokens = pc.sum(table.column("num_tokens")).as_py() or 0
     return {"n_samples": table.num_rows, "checkpoint": str(checkpoint),
             "n_truncated": pc.sum(pc.equal(table.column("finish_reason"), "length")).as_py() or 0,
-            "mean_tokens": tokens / max(1, table.num_rows), "tokens": tokens, "chunks": len(chunk_paths)}
+            "mean_tokens": tokens / max(1, table.num_rows), "tokens": tokens, "chunks": len(chunk_paths),
+            "parts": parts}
 
 
 # Verification fans out: one shard per prompt-id hash (verifiers.shards), each writing its own Parquet part
@@ -150,15 +155,18 @@ def verify(config: RoundConfig, round_number: int, store: Store) -> dict:
     key = round_key(config, round_number)
     with tqdm(total=pq.read_metadata(paths.samples).num_rows if paths.samples.exists() else None,
               desc=f"round {round_number} verify", unit="sample", disable=None, leave=False) as bar:
-        for shard in range(n_shards):
-            verify_shard(config, round_number, shard, n_shards, key, progress=bar.update)
+        ran_before = [shard for shard in range(n_shards)  # by Dagster's shard steps, or a run that was killed
+                      if verify_shard(config, round_number, shard, n_shards, key, progress=bar.update)["reused"]]
+    seconds = [part_seconds(part_path(config, round_number, shard, n_shards)) for shard in range(n_shards)]
+    parts = {name: sum(s[name] for s in seconds) for name in ("start", "stop")}
     verdicts = merge_verdicts(config, round_number, n_shards)
     write_parquet_atomic(verdicts, paths.verdicts)
     store.attach_parquet("verdicts", round_number, paths.verdicts)
     per_verifier = verdicts.group_by(["verifier", "status", "passed"]).aggregate([([], "count_all")]).to_pylist()
     return {"n_verdicts": verdicts.num_rows,
             "by_verifier": {f"{r['verifier']}/{r['status']}/{'pass' if r['passed'] else 'fail'}": r["count_all"]
-                            for r in per_verifier}}
+                            for r in per_verifier},
+            "parts": parts, "shard_seconds": sum(seconds[shard]["seconds"] for shard in ran_before)}
 
 
 @stage("select", "selected", "Best passing samples per prompt, pooled with earlier rounds.",

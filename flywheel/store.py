@@ -78,7 +78,8 @@ TABLES: dict[str, dict[str, str]] = {
                   "distinct_2": "DOUBLE", "distinct_3": "DOUBLE", "self_bleu": "DOUBLE", "gzip_ratio": "DOUBLE",
                   "embedding_vendi": "DOUBLE", "embedding_cosine_distance": "DOUBLE"},
     "stage_runs": {"round": "INTEGER", "stage": "VARCHAR", "started_at": "TIMESTAMP", "finished_at": "TIMESTAMP",
-                   "seconds": "DOUBLE", "tokens": "BIGINT"},
+                   "seconds": "DOUBLE", "tokens": "BIGINT", "start_seconds": "DOUBLE", "work_seconds": "DOUBLE",
+                   "stop_seconds": "DOUBLE"},
     "round_metrics": {"round": "INTEGER", "n_prompts": "INTEGER", "n_samples": "INTEGER", "n_accepted": "INTEGER",
                       "yield": "DOUBLE", "n_selected_pool": "INTEGER", "n_decontaminated_dropped": "INTEGER",
                       "n_deduplicated_dropped": "INTEGER", "n_train_examples": "INTEGER", "train_loss": "DOUBLE",
@@ -177,8 +178,8 @@ VIEWS: dict[str, str] = {
     # pass@1 and pass@k recomputed from the per-sample evaluation rows, with the k that `evaluations` used.
     "eval_recomputed": EVAL_RECOMPUTED_SQL,
     # Tokens and wall time per round and stage.
-    "stage_costs": "SELECT round, stage, seconds, tokens, tokens / nullif(seconds, 0) AS tokens_per_second "
-                   "FROM stage_runs ORDER BY round, started_at",
+    "stage_costs": "SELECT round, stage, seconds, start_seconds, work_seconds, stop_seconds, tokens, "
+                   "tokens / nullif(seconds, 0) AS tokens_per_second FROM stage_runs ORDER BY round, started_at",
 }
 
 

@@ -79,6 +79,10 @@ def test_a_crash_mid_round_keeps_the_chunks_written_and_the_rerun_makes_the_rest
     prompt_ids = [row["id"] for row in pq.read_table(RoundPaths(config.workdir, 1).prompts).to_pylist()]
     assert rerun.calls == [prompt_ids[6:9], prompt_ids[9:]]  # chunks 0 and 1 were kept
     assert sample_rows(config) == one_pass
+    # the recorded time names the engine's start and stop; they and the work add up to the stage's seconds
+    (seconds, start, work, stop), = store.query("SELECT seconds, start_seconds, work_seconds, stop_seconds "
+                                                 "FROM stage_runs WHERE round = 1 AND stage = 'generate'")[1]
+    assert start > 0 and work > 0 and stop >= 0 and start + work + stop == pytest.approx(seconds)
 
 
 def test_chunks_made_under_other_inputs_are_not_kept(tmp_path):

@@ -9,7 +9,7 @@ from flywheel import stages
 from flywheel.config import load_config
 from flywheel.io import RoundPaths, write_parquet_atomic
 from flywheel.schema import Sample, samples_to_table, table_to_prompts
-from flywheel.shards import StaleShard, merge_verdicts, part_path, shard_of, verify_shard
+from flywheel.shards import StaleShard, merge_verdicts, part_path, part_seconds, shard_of, verify_shard
 from flywheel.store import Store
 from tests.conftest import TASKS
 
@@ -106,3 +106,21 @@ def test_a_sample_of_an_uncollected_prompt_is_refused_in_a_shard_too(small_confi
     write_parquet_atomic(samples_to_table([*samples, stray]), RoundPaths(config.workdir, 1).samples)
     with pytest.raises(ValueError, match="never-collected"):
         verify_shard(config, 1, shard_of("never-collected", 2), 2)
+
+
+def test_the_stage_records_the_seconds_its_shards_spent_before_it_with_start_and_stop(small_config_path):
+    """Under Dagster the shards run as steps before the verify stage, which then only merges: its stage_runs row
+    counts their seconds too (it recorded the merge alone), with the verifiers' start and stop named."""
+    config = config_with(small_config_path, 2)
+    round_with_samples(config)
+    store = Store(config.workdir / "flywheel.duckdb")
+    verify_shard(config, 1, 0, 2)  # as Dagster's shard step does, before the stage
+    before = part_seconds(part_path(config, 1, 0, 2))
+    assert before["seconds"] > before["start"] > 0  # the reward model loaded, then judged
+    stages.verify(config, 1, store)  # runs shard 1 itself, keeps shard 0, merges
+    after = part_seconds(part_path(config, 1, 1, 2))
+    (seconds, start, work, stop), = store.query("SELECT seconds, start_seconds, work_seconds, stop_seconds "
+                                                 "FROM stage_runs WHERE round = 1 AND stage = 'verify'")[1]
+    assert seconds > before["seconds"] + after["seconds"]  # shard 0 before the call, shard 1 and the merge in it
+    assert start == pytest.approx(before["start"] + after["start"]) and stop == pytest.approx(before["stop"] + after["stop"])
+    assert start + work + stop == pytest.approx(seconds)
