@@ -327,6 +327,12 @@ def run_tests(channel, source, names, emit):
     except (TypeError, ValueError) as error:
         emit({"kind": "program_error", "error": "the program's globals could not be read (%s)" % error})
         return
+    asserted = [0]  # the asserts a checker's split case ran: counted here, on the judge's side of the link
+
+    def count_assert():
+        asserted[0] += 1
+
+    namespace["__fw_count__"] = count_assert
     emit({"kind": "program_done"})
     try:
         exec(code, namespace)
@@ -337,12 +343,13 @@ def run_tests(channel, source, names, emit):
         emit({"kind": "program_error", "error": "tests failed to load: %s" % _text(error)})
         return
     for name in names:
+        asserted[0] = 0
         try:
             _run_one(namespace[name])
             passed, error_text = channel.broken is None, channel.broken or ""
         except BaseException as error:  # noqa: BLE001 - a test's failure, whatever it raised
             passed, error_text = False, channel.broken or _text(error)
-        emit({"kind": "test", "name": name, "passed": passed, "error": error_text[:2000]})
+        emit({"kind": "test", "name": name, "passed": passed, "error": error_text[:2000], "asserted": asserted[0]})
 
 
 def _run_one(test):

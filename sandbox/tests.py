@@ -34,6 +34,9 @@ from flywheel_sandbox.result import Result, TestOutcome
 class PreparedTests:
     source: str
     names: tuple[str, ...]
+    # Cases split out of a checker: each counts only when one of its asserts actually ran (the judge counts them
+    # on its side; a case whose asserts all sat in a branch not taken is not a test that passed).
+    counted: tuple[str, ...] = ()
 
 
 def _function(name: str, body: list[ast.stmt]) -> ast.FunctionDef:
@@ -51,6 +54,9 @@ class _ExplainAsserts:
 
     _BODIES = ("body", "orelse", "finalbody")
 
+    def __init__(self, count: bool = False):
+        self.count = count  # precede each assert with a call of the judge's __fw_count__()
+
     def visit(self, node: ast.AST) -> ast.AST:
         for field in self._BODIES:
             statements = getattr(node, field, None)
@@ -64,6 +70,9 @@ class _ExplainAsserts:
         rewritten = []
         for statement in statements:
             if isinstance(statement, ast.Assert):
+                if self.count:
+                    rewritten.append(ast.copy_location(ast.Expr(ast.Call(ast.Name("__fw_count__", ast.Load()), [], [])),
+                                                       statement))
                 rewritten.extend(self._assert(statement))
             else:
                 rewritten.append(self.visit(statement))
@@ -155,12 +164,14 @@ def prepare_tests(source: str) -> PreparedTests:
         call = _checker_call(node, checkers)
         if call is not None:
             splits[id(node)] = (call, _split_checker(checkers[call.func.id], call))
-    explain = _ExplainAsserts()
-    body, names, counts = [], [], {"assert": 0, "call": 0}
+    explain, counting = _ExplainAsserts(), _ExplainAsserts(count=True)
+    body, names, counted, counts = [], [], [], {"assert": 0, "call": 0}
 
-    def add(name: str, statements: list[ast.stmt], where: ast.stmt) -> None:
-        body.append(explain.visit(ast.copy_location(_function(name, statements), where)))
+    def add(name: str, statements: list[ast.stmt], where: ast.stmt, count: bool = False) -> None:
+        body.append((counting if count else explain).visit(ast.copy_location(_function(name, statements), where)))
         names.append(name)
+        if count:
+            counted.append(name)
 
     for node in tree.body:
         if isinstance(node, ast.Assert):
@@ -175,13 +186,13 @@ def prepare_tests(source: str) -> PreparedTests:
                 prefix = f"test_{call.func.id}" + ("" if call.func.id not in counts else f"_{counts[call.func.id] + 1}")
                 counts[call.func.id] = counts.get(call.func.id, 0) + 1
                 for number, statements in enumerate(cases, start=1):
-                    add(f"{prefix}_{number}", statements, node)
+                    add(f"{prefix}_{number}", statements, node, count=True)
         else:
             body.append(explain.visit(node))
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
                 names.append(node.name)
     # only unparsed (the judge compiles the text), so no fix_missing_locations pass over the tree
-    return PreparedTests(ast.unparse(ast.Module(body=body, type_ignores=[])), tuple(names))
+    return PreparedTests(ast.unparse(ast.Module(body=body, type_ignores=[])), tuple(names), tuple(counted))
 
 
 _TOKEN = re.compile(r"[^ \t\r\f\v\n]+")  # a run of anything but ASCII blanks
@@ -240,6 +251,12 @@ def judge_run(run, prepared: PreparedTests | None) -> Result:
                 outcomes.append(TestOutcome(name, False, "never reported"))
             else:
                 outcomes.append(TestOutcome(name, event.get("passed") is True, str(event.get("error", ""))[:2000]))
+        # A checker's case that passed without running any of its asserts is no test: it is left out, unless no
+        # case ran one (then the checker as a whole returned without a failure, which its harness calls a pass).
+        idle = {name for name in prepared.counted if reported.get(name, {}).get("passed") is True
+                and reported[name].get("asserted") == 0}
+        if idle and len(idle) < len(prepared.counted):
+            outcomes = [o for o in outcomes if o.name not in idle]
     errors = [str(e.get("error", "")) for e in events if e.get("kind") == "program_error"]
     memory = run.memory_exceeded or "MemoryError" in run.stderr or any("MemoryError" in text for text in errors)
 

@@ -123,3 +123,27 @@ def test_mbpp_runs_its_imports_and_setup_with_the_code_and_scores_test_list_only
             "challenge_test_list": ["assert double('a') == 'aa' and False"]}
     assert judged(tmp_path, full, {"reference": full["code"], "wrong": "def double(x):\n    return x"}, "mbpp") == {
         "reference": True, "wrong": False}
+
+
+def test_a_humaneval_case_counts_only_when_one_of_its_asserts_ran(tmp_path):
+    """A checker's statement whose asserts sit in a branch the candidate steers past, or in a loop over nothing,
+    ran no assert: it is no passing case. The judge counts executed asserts on its side of the link."""
+    from flywheel_verifiers.unit_tests import UnitTestVerifier
+
+    test = ("def check(candidate):\n    assert candidate(0) == 1\n"
+            "    if candidate(2) == 0:\n        assert candidate(3) == 4\n"
+            "    for x in []:\n        assert candidate(x) == x + 1\n    assert candidate(1) == 2\n")
+    path = tmp_path / "humaneval.jsonl"
+    path.write_text(json.dumps({"task_id": "HumanEval/901", "entry_point": "f", "prompt": "def f(x):\n",
+                                "canonical_solution": "    return x + 1\n", "test": test}) + "\n")
+    (prompt,) = load_prompts(path, fmt="humaneval")
+    answers = {"right": "    return x + 1", "constant": "    return 7", "only the first": "    return 1"}
+    items = [VerifyItem(prompt=prompt, sample=Sample(prompt_id=prompt.id, sample_index=i, text=f"```python\n{code}\n```",
+                                                      num_tokens=1, finish_reason="stop", round=1, checkpoint="c",
+                                                      seed=0)) for i, code in enumerate(answers.values())]
+    results = dict(zip(answers, UnitTestVerifier().verify_batch(items)))
+    # the two cases that ran an assert count; the branch not taken and the empty loop do not (they were 4 of 4,
+    # 2 of 4 and 3 of 4 before: a constant answer scored a half)
+    assert {label: (r.passed, r.score) for label, r in results.items()} == {
+        "right": (True, 1.0), "constant": (False, 0.0), "only the first": (False, 0.5)}
+    assert [t["name"] for t in results["right"].details["tests"]] == ["test_check_1", "test_check_4"]
