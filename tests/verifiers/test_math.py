@@ -12,7 +12,7 @@ from flywheel.schema import Message, Prompt, Sample
 from flywheel.verify import VerifyItem
 from flywheel_verifiers.math import MathVerifier, answers_match, answers_match_batch, extract_answer
 from flywheel_verifiers.math_extract import normalize_answer
-from flywheel_verifiers.math_worker import MathWorkerPool
+from flywheel_verifiers.math_worker import MathWorkerPool, wall_backstop
 
 SUITE = [json.loads(line) for line in (Path(__file__).parent / "math_suite.jsonl").read_text().splitlines()]
 # Each of these must come back False within the bound, whatever sympy would make of it.
@@ -90,7 +90,8 @@ def test_percent_is_remembered():
 def test_adversarial_input_returns_false_within_the_bound(response, pool):
     started = time.monotonic()
     assert answers_match("1", response, timeout=2.0, pool=pool) is False
-    assert time.monotonic() - started < 2.0 + 1.0
+    # the budget is the worker's CPU seconds; on a loaded machine wall time stretches, up to the backstop
+    assert time.monotonic() - started < wall_backstop(2.0)
 
 
 def test_overrunning_comparison_kills_its_worker_and_the_pool_recovers():
@@ -99,7 +100,7 @@ def test_overrunning_comparison_kills_its_worker_and_the_pool_recovers():
     worker = workers.idle_workers()[0]
     started = time.monotonic()
     assert answers_match("1", "\\boxed{(x+1)^{3000} - (x+1)^{2999}}", timeout=0.5, pool=workers) is False
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < wall_backstop(0.5)
     assert worker.process.poll() is not None  # killed and reaped: no stray process computing on
     assert not Path(f"/proc/{worker.process.pid}").exists()
     assert answers_match("\\frac{1}{2}", "\\boxed{\\sin(\\pi/6)}", pool=workers) is True
