@@ -94,7 +94,7 @@ class DockerBackend:
         except SyntaxError as error:
             return Result(status="error", reason=f"tests do not parse: {error}")
         job = {"wall_seconds": limits.wall_seconds, "link_path": "/link/sock", "results_path": "/results/events",
-               "limits": limits.for_job()}
+               "limits": limits.for_job(), "output_bytes": limits.output_bytes}
         with tempfile.TemporaryDirectory(prefix="flywheel-docker-") as folder:
             results_dir = Path(folder, "results")
             results_dir.mkdir()

@@ -9,6 +9,7 @@ to the socket and answers calls, its stdout and stderr being the container's log
 
 import os
 import socket
+import sys
 import time
 
 import candidate
@@ -50,4 +51,56 @@ def run(job):
                 time.sleep(0.01)
         os.close(link)
         link = client.detach()
-    return candidate.main({"mode": job["mode"], "limits": job["limits"]}, [_memfd(job["program"]), 1, 2, link])
+    return _candidate_with_capped_output(job, link)
+
+
+def _candidate_with_capped_output(job, link):
+    """Run the candidate in a child whose stdout and stderr are pipes; this process (the container's PID 1) forwards
+    the first output_bytes + 1 bytes of each to the container's own, and drains the rest.
+
+    The engine keeps a container's output in a log that rotates at its max-size: a flood past it left only the
+    tail in the log, so a program could print junk and then the expected answer and be judged on the answer
+    alone. Forwarded this way, the log holds a prefix of the output, never more than the cap (it cannot rotate),
+    and a longer output shows as truncated. The candidate cannot write past this process: PID 1 takes no signal
+    it has no handler for, and it is made undumpable, so /proc/1/fd is closed to the candidate's user."""
+    import ctypes
+    import select
+
+    cap = int(job["output_bytes"]) + 1
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            os.close(out_read)
+            os.close(err_read)
+            code = candidate.main({"mode": job["mode"], "limits": job["limits"]},
+                                  [_memfd(job["program"]), out_write, err_write, link])
+        except SystemExit as request:
+            code = request.code if isinstance(request.code, int) else 1
+        finally:
+            for stream in (sys.stdout, sys.stderr):  # os._exit skips the interpreter's own flush
+                try:
+                    stream.flush()
+                except BaseException:  # noqa: BLE001
+                    pass
+            os._exit(code or 0)
+    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: /proc/1/* is not the candidate's to open
+    for fd in (out_write, err_write, link):
+        os.close(fd)
+    left = {out_read: [1, cap], err_read: [2, cap]}  # pipe -> [container descriptor, bytes still forwarded]
+    while left:
+        ready, _, _ = select.select(list(left), [], [])
+        for fd in ready:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                os.close(fd)
+                del left[fd]
+                continue
+            target, budget = left[fd]
+            if budget > 0:
+                os.write(target, chunk[:budget])
+                left[fd][1] = budget - len(chunk)
+    _, status = os.waitpid(child, 0)
+    return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)

@@ -190,3 +190,23 @@ def test_the_docker_backend_is_selectable_in_the_config():
 def test_dockerfile_exists_and_runs_as_nobody():
     text = (Path(__file__).resolve().parents[2] / "sandbox" / "Dockerfile").read_text()
     assert "USER 65534:65534" in text
+
+
+@needs_engine
+def test_real_engine_a_flood_then_the_answer_is_judged_on_the_prefix_not_the_tail():
+    """The engine's log rotates at its max-size, and a flood past it left only the tail: junk then "42" was
+    judged as the output "42". The container's PID 1 now forwards a capped prefix, and /proc/1/fd is closed to
+    the candidate, so writing past it fails."""
+    backend = DockerBackend(client=ENGINE)
+    # 1,000 numbered lines of 1,000 bytes: the log rotated at about line 980, and its last lines read as the
+    # whole output, under the cap and not marked truncated
+    flood_then_answer = ("import sys\nfor i in range(1000):\n    sys.stdout.write('%04d' % i + 'x' * 995 + '\\n')\n"
+                         "sys.stdout.write('42\\n')\n")
+    result = backend.run(flood_then_answer, None, LIMITS)
+    assert result.status == "passed" and result.stdout_truncated, (result.status, result.stdout[:20])
+    printed = "".join("%04d" % i + "x" * 995 + "\n" for i in range(1000)) + "42\n"
+    assert result.stdout == printed[:LIMITS.output_bytes]  # the prefix, never the tail with the answer in it
+    around = ("try:\n    open('/proc/1/fd/1', 'w').write('42\\n')\n    print('wrote past the forwarder')\n"
+              "except OSError as error:\n    print('refused', error.errno)\n")
+    result = backend.run(around, None, LIMITS)
+    assert result.stdout.split()[0] == "refused", result.stdout
