@@ -15,6 +15,7 @@ from pathlib import Path
 import warnings
 
 import dagster as dg
+from dagster._core.instance.ref import InstanceRef
 from rich.console import Console
 
 from dagster_project.assets import ROUND_ASSETS, round_jobs, round_zero_assets
@@ -55,7 +56,11 @@ def workdir_instance(workdir: str | Path) -> dg.DagsterInstance:
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text(INSTANCE_YAML)
-    return dg.DagsterInstance.from_config(str(home))
+    # Steps' stdout/stderr go to the stock manager's files (the UI reads them), mirrored by a thread rather than
+    # by `tail` and watcher processes (dagster_project.compute_logs).
+    mirrored = {"module": "dagster_project.compute_logs", "class": "MirroredComputeLogManager",
+                "config": {"base_dir": str(home / "storage")}}
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides={"compute_logs": mirrored}))
 
 
 def fail_abandoned_runs(instance: dg.DagsterInstance, console: Console) -> int:

@@ -1,3 +1,4 @@
+import os
 import signal
 import subprocess
 import sys
@@ -101,12 +102,16 @@ def test_an_interrupted_demo_ends_with_one_line_and_leaves_nothing_running(tmp_p
     config.write_text(yaml.safe_dump(small_config_dict(tmp_path / "w")))
     env, tag = tagged_environment()
     demo = subprocess.Popen([sys.executable, "-m", "flywheel.cli", "demo", "--rounds", "1", "--config", str(config)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (tmp_path / "w" / "flywheel.duckdb").exists():
         time.sleep(0.2)
     time.sleep(1.0)
-    demo.send_signal(signum)
+    if signum == signal.SIGINT:  # Ctrl-C at a terminal: the whole foreground process group gets it
+        os.killpg(demo.pid, signum)
+    else:  # `kill PID`
+        demo.send_signal(signum)
     out, _ = demo.communicate(timeout=120)
     assert demo.returncode == 130, out
     assert out.strip().splitlines()[-1] == "interrupted; rerun to resume"
