@@ -98,7 +98,7 @@ def cmd_init(args: argparse.Namespace, console: Console) -> int:
     written = write_starter(args.folder)
     for path in written:
         console.print(f"wrote {path}", highlight=False)
-    console.print(f"next: flywheel check --config {written[0]}  then  flywheel run --config {written[0]} --rounds 1",
+    console.print(f"next: flywheel check --config {written[0]}  then  flywheel run --config {written[0]} --rounds 2",
                   highlight=False, soft_wrap=True)
     return 0
 

@@ -52,6 +52,9 @@ CONFIG = """\
 # Check it with:   flywheel check --config {config}
 # Run rounds with: flywheel run --config {config} --rounds 2
 # Every field and its default: flywheel/config.py (each has a description).
+# As written it runs the bundled tiny model on CPU and learns: round 2 accepts samples the checkers proved
+# right. For a real model, change model.base, the prompts and evaluation files, and the SFT settings
+# marked "tiny model" (docs/guides/your-own-task.md).
 workdir: runs/my-task            # every round's files, the DuckDB audit database and the Dagster runs
 
 model:
@@ -69,14 +72,21 @@ prompts:
     - path: prompts/alpaca.jsonl
     - path: prompts/sharegpt.jsonl
     - path: prompts/messages.jsonl
+    - path: prompts/tasks.jsonl  # bundled arithmetic, Python and short questions: replace with your own
 
 verifiers:                       # `flywheel verifiers` lists what is installed
   math: [math]                   # final answer against `reference`, with sympy
   code: [unit_tests]             # `reference` is Python tests, run in the sandbox
-  general: []                    # e.g. [reward_model, llm_judge] with combine: {{general: any_of}}
+  general: [reward_model]        # no checker for open questions: a reward model ranks them (add llm_judge
+                                 # with combine: {{general: any_of}} once you have a capable judge)
   required: [math]               # a required verifier that fails stops the round
+  options:
+    reward_model:
+      path: {reward_model}       # the bundled tiny reward model: it only shows the plumbing
+      top_quantile: 0.25         # Llama 3 kept the reward model's top quartile
 
 selection:
+  policies: {{math: all_correct, code: all_correct, general: best_of_n}}
   k: 2                           # samples kept per prompt
 
 decontamination:
@@ -85,38 +95,59 @@ decontamination:
       path: prompts/heldout.jsonl
 
 mixture:
-  sources:
-    - {{name: selected, kind: selected}}            # this round's accepted samples
-    - {{name: pool, kind: pool}}                    # the best of earlier rounds
-    - {{name: seed, kind: file, path: {seed}, weight: 0.25}}
+  sources:                       # general answers stay out (quota 0): the tiny reward model's picks are noise
+    - {{name: selected, kind: selected, quotas: {{general: 0}}}}   # this round's accepted samples
+    - {{name: pool, kind: pool, quotas: {{general: 0}}}}           # the best of earlier rounds
+    - {{name: seed, kind: file, path: {seed}, weight: 2.0}}        # demonstrations, replayed every round
+
+# Round 0 teaches the base model the chat format from the seed demonstrations, so round 1 samples
+# answers that end; a chat model you start from does not need it (seed_round: false).
+seed_round: true
 
 sft:
-  learning_rate: 1.0e-3          # a tiny model; 1e-5 is usual at 8B
-  epochs: 1
-  batch_size: 8
-  max_seq_len: 128
+  learning_rate: 1.0e-3          # tiny model: 1e-5 is usual at 8B
+  epochs: 4                      # tiny model
+  batch_size: 2                  # packed rows of max_seq_len tokens
+  max_seq_len: 256
+  packing: true
+  init_from: base                # ReST-EM: every round fine-tunes the base model on all data so far
 
 evaluation:
   path: prompts/heldout.jsonl    # held-out prompts with references: pass@1 and pass@k per round
-  n: 2
-  k: 2
+  n: 4
+  k: 4
 
 stopping:
   max_rounds: 3
 """
 
+# Bundled tasks the starter copies (prompts/tasks.jsonl and more of heldout.jsonl): enough checkable prompts for
+# the tiny model to learn on in two rounds, in the bundled pool's proportions.
+TASKS_PER_DOMAIN = {"math": 24, "code": 8, "general": 8}
+HELDOUT_PER_DOMAIN = {"math": 16, "code": 8}
+
+
+def _first_per_domain(path: Path, wanted: dict[str, int]) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [row for domain, count in wanted.items() for row in [r for r in rows if r["domain"] == domain][:count]]
+
 
 def write_starter(folder: Path) -> list[Path]:
-    """Write round.yaml and prompts/*.jsonl (three training sources, one held out) under ``folder``; refuse to overwrite a config already there."""
+    """Write round.yaml and prompts/*.jsonl (one training source per chat format, the bundled tasks, one held out)
+    under ``folder``; refuse to overwrite a config already there."""
     folder = Path(folder)
     config = folder / "round.yaml"
     if config.exists():
         raise FileExistsError(f"{config} already exists; choose an empty folder (nothing was written)")
     (folder / "prompts").mkdir(parents=True, exist_ok=True)
     written = []
-    for name, rows in PROMPTS.items():
+    files = {**PROMPTS, "tasks.jsonl": _first_per_domain(DATA / "tasks" / "train.jsonl", TASKS_PER_DOMAIN)}
+    files["heldout.jsonl"] = PROMPTS["heldout.jsonl"] + _first_per_domain(DATA / "tasks" / "heldout.jsonl",
+                                                                          HELDOUT_PER_DOMAIN)
+    for name, rows in files.items():
         path = folder / "prompts" / name
         path.write_text("".join(json.dumps(row) + "\n" for row in rows))
         written.append(path)
-    config.write_text(CONFIG.format(config=config, model=DATA / "tiny-base", seed=DATA / "tasks" / "seed.jsonl"))
+    config.write_text(CONFIG.format(config=config, model=DATA / "tiny-base", seed=DATA / "tasks" / "seed.jsonl",
+                                    reward_model=DATA / "tiny-rm"))
     return [config, *written]
