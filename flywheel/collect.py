@@ -81,8 +81,10 @@ def _hub_rows(name: str, split: str | None) -> Iterator[tuple[int, Any]]:
         yield number, row
 
 
-def _rows(path: Path, split: str | None = None) -> Iterator[tuple[int, Any]]:
-    """(line number, decoded row); Parquet and Arrow rows are numbered from 1 like lines."""
+def numbered_rows(path: Path, split: str | None = None) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded row) of any file collect reads (JSONL, gzipped JSONL, Parquet, a datasets folder):
+    the one record reader, shared by decontamination's eval sets and flywheel verify's responses. Parquet and
+    Arrow rows are numbered from 1 like lines; a bad line is a PromptFormatError naming it."""
     if path.is_dir():
         yield from _arrow_rows(_datasets_folder_files(path, split))
         return
@@ -236,7 +238,7 @@ def load_prompts(path: str | Path | None, *, fmt: str = "auto", domain: str | No
         raise PromptFormatError(f"{path}: expected a .jsonl, .jsonl.gz or .parquet file, or a datasets folder "
                                 f"(save_to_disk)")
     else:
-        rows = _rows(path, split)
+        rows = numbered_rows(path, split)
     prompts, seen = [], {}
     for number, row in rows:
         where = f"{path}:{number}"

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flywheel.collect import _rows, row_to_prompt
+from flywheel.collect import numbered_rows, row_to_prompt
 from flywheel.io import atomic_path
 from flywheel.text import normalise
 
@@ -271,7 +271,7 @@ class EvalIndex:
 def eval_texts(path: Path, fields: list[str]) -> list[tuple[str, str]]:
     """(instance id, text) per row; the field ``prompt`` also reads chat-format rows' user turns."""
     texts = []
-    for number, row in _rows(Path(path)):
+    for number, row in numbered_rows(Path(path)):
         parts = []
         for name in fields:
             if name in row and row[name] is not None:
@@ -377,7 +377,7 @@ def decontaminate_file(train: Path, eval_sets: list[tuple[str, Path, list[str]]]
     and ``out/report.json``; return the report."""
     train = Path(train)
     raw, examples = [], []
-    for number, row in _rows(train):
+    for number, row in numbered_rows(train):
         prompt = row_to_prompt(row, fmt="auto", source=f"{train}:{number}", default_domain="general")
         messages = [m.model_dump() for m in prompt.messages]
         if prompt.response is not None:

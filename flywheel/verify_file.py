@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flywheel.collect import PromptFormatError, _rows, load_prompts
+from flywheel.collect import PromptFormatError, load_prompts, numbered_rows
 from flywheel.config import RoundConfig
 from flywheel.schema import Sample
 from flywheel.select import Policy, combined_decision, top_quantile_cut, weighted_score
@@ -37,7 +37,7 @@ def read_responses(path: Path, prompt_ids: set[str]) -> list[Sample]:
     """One Sample per row (``sample_index`` counts the responses to one prompt); a row without an id or a text, or
     with an id the prompts do not have, is an error naming the file, the line and the field."""
     samples, seen = [], defaultdict(int)
-    for number, row in _rows(Path(path)):
+    for number, row in numbered_rows(Path(path)):
         where = f"{path}:{number}"
         if not isinstance(row, dict):
             raise PromptFormatError(f"{where}: a response row must be an object with an id and a response")
