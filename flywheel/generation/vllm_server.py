@@ -14,6 +14,7 @@ and interrupt alike, and also when the orchestrator itself is killed.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -75,6 +76,8 @@ class VLLMServers:
         self.groups: list[int] = []  # each replica's server process group
         self.logs: list[Path] = []
         self.urls: list[str] = []
+        # A folder made here goes with a clean close(); after a failure it stays, named in the error, as evidence.
+        self._own_log_dir, self._failed = log_dir is None, False
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="flywheel-vllm-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -90,6 +93,7 @@ class VLLMServers:
                 self._wait_healthy(replica, url, started + settings.startup_timeout_seconds)
                 echo(f"vllm serve replica {replica} ready at {url} ({time.monotonic() - started:.0f}s)")
         except BaseException:
+            self._failed = True
             self.close()
             raise
 
@@ -152,6 +156,8 @@ class VLLMServers:
             if process.stdout is not None:
                 process.stdout.close()
         self.processes, self.groups = [], []
+        if self._own_log_dir and not self._failed:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
 
 
 class VLLMServerGenerator:

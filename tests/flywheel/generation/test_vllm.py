@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -82,10 +83,12 @@ def test_vllm_server_backend_serves_generates_and_leaves_nothing_behind(tmp_path
                               openai=OpenAIConfig(max_concurrency=2))
     generator = make_generator(TINY, config)
     try:
-        groups = list(generator.servers.groups)
+        groups, logs = list(generator.servers.groups), generator.servers.log_dir
+        assert logs.is_dir()
         samples = generator.generate(prompts(), PARAMS, 1)
     finally:
         generator.close()
+    assert not logs.exists()  # its own log folder goes with a clean stop (one stayed behind per server start)
     assert [(s.prompt_id, s.sample_index) for s in samples] == [(f"p{i}", j) for i in range(4) for j in range(3)]
     assert all(0 < s.num_tokens <= 24 for s in samples)
     assert all(s.num_tokens == 24 for s in samples if s.finish_reason == "length")
@@ -133,8 +136,10 @@ def test_a_server_that_cannot_start_fails_the_stage_with_its_log(tmp_path):
     shutil.copytree(TINY, broken)
     (broken / "model.safetensors").write_bytes(b"not safetensors")  # tokenizer fine, weights unreadable
     config = GenerationConfig(backend="vllm_server", vllm=VLLMConfig(port=8250, startup_timeout_seconds=120))
-    with pytest.raises(ServerFailed, match="exited with code .* before it was healthy; log"):
+    with pytest.raises(ServerFailed, match="exited with code .* before it was healthy; log") as failed:
         make_generator(broken, config)
+    log = failed.value.args[0].split("; log ", 1)[1].split(":\n", 1)[0]
+    assert Path(log).is_file()  # a failed start keeps its log: it is the error's evidence
     assert server_processes("--port 8250") == []
 
 
