@@ -90,8 +90,13 @@ def _candidate_with_capped_output(job, link):
     for fd in (out_write, err_write, link):
         os.close(fd)
     left = {out_read: [1, cap], err_read: [2, cap]}  # pipe -> [container descriptor, bytes still forwarded]
+    status = None
     while left:
-        ready, _, _ = select.select(list(left), [], [])
+        # Once the candidate has ended, only what is already written is read: a process it left behind holding
+        # the pipes does not keep the container up (it ended with the candidate when the candidate was PID 1).
+        ready, _, _ = select.select(list(left), [], [], 0.1 if status is None else 0)
+        if not ready and status is not None:
+            break
         for fd in ready:
             chunk = os.read(fd, 1 << 16)
             if not chunk:
@@ -102,5 +107,9 @@ def _candidate_with_capped_output(job, link):
             if budget > 0:
                 os.write(target, chunk[:budget])
                 left[fd][1] = budget - len(chunk)
-    _, status = os.waitpid(child, 0)
+        if status is None:
+            ended, found = os.waitpid(child, os.WNOHANG)
+            status = found if ended else None
+    if status is None:
+        _, status = os.waitpid(child, 0)
     return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)

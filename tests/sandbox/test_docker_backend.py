@@ -210,3 +210,15 @@ def test_real_engine_a_flood_then_the_answer_is_judged_on_the_prefix_not_the_tai
               "except OSError as error:\n    print('refused', error.errno)\n")
     result = backend.run(around, None, LIMITS)
     assert result.stdout.split()[0] == "refused", result.stdout
+
+
+@needs_engine
+def test_real_engine_a_process_left_behind_does_not_keep_the_container_up():
+    """The candidate runs under the output forwarder: a child it leaves holding stdout does not keep the run going
+    past the candidate's end (when the candidate was the container's PID 1, the child ended with it)."""
+    backend = DockerBackend(client=ENGINE)
+    started = time.monotonic()
+    result = backend.run("import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time; "
+                         "time.sleep(60)'])\nprint('done')\n", None, LIMITS)
+    assert result.status == "passed" and result.stdout == "done\n", (result.status, result.reason)
+    assert time.monotonic() - started < LIMITS.wall_seconds
