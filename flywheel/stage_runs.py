@@ -7,6 +7,7 @@ stage reports), so the ``stage_costs`` view answers "where did this round's time
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -101,8 +102,9 @@ def stage(name: str, output: str, description: str, **declared):
     registered, and returned, with a run's bookkeeping around it (``run_recorded``)."""
 
     def decorate(fn):
-        wrapped = run_recorded(name, fn, declared.get("beside_kept_generator", False))
-        register(Stage(name=name, output=output, run=wrapped, description=description, **declared))
+        entry = Stage(name=name, output=output, run=fn, description=description, **declared)
+        wrapped = run_recorded(name, fn, entry.beside_kept_generator)  # the entry's field, its default included
+        register(dataclasses.replace(entry, run=wrapped))
         return wrapped
 
     return decorate

@@ -50,7 +50,8 @@ def identity(checkpoint: str | Path, generation) -> tuple:
     path = Path(checkpoint)
     files = ()
     if path.is_dir():
-        files = tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in path.iterdir() if f.is_file()))
+        stats = ((f.name, f.stat()) for f in path.iterdir() if f.is_file())
+        files = tuple(sorted((name, stat.st_size, stat.st_mtime_ns) for name, stat in stats))
     return str(path.resolve()) if path.exists() else str(checkpoint), files, generation.model_dump_json()
 
 
