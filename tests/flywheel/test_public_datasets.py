@@ -132,9 +132,15 @@ def test_a_datasets_folder_and_a_dataset_dict_split(tmp_path):
 
 
 def test_a_hub_name_offline_says_so(monkeypatch):
-    pytest.importorskip("datasets")
+    datasets = pytest.importorskip("datasets")
+    import huggingface_hub
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    # Both libraries read the variables when first imported, maybe by an earlier test of this worker; without
+    # these, the load went to the network and retried for 23 s before it failed.
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(PromptFormatError, match="flywheel-nonexistent/nothing: could not load this hub data set"):
         load_prompts(None, hub="flywheel-nonexistent/nothing")
 
