@@ -122,10 +122,34 @@ def call_tests(name: str, cases: list[tuple[list, Any]], rule: str = "apps") -> 
 
 _EVALPLUS_HELPERS = '''
 import copy as _fw_copy
+import math as _fw_math
 
 _fw_reference_namespace = {{}}
 exec({reference!r}, _fw_reference_namespace)
 _fw_reference = _fw_reference_namespace[{entry!r}]
+_fw_dataset, _fw_entry = {dataset!r}, {entry!r}
+
+# evalplus's special oracles (evalplus/eval/_special_oracle.py and check_output in evalplus/eval/__init__.py), for
+# tasks whose recorded output is not the only right one: compared as sets, graded on "returned something", or
+# checked against an oracle of their own.
+_FW_SET_EQ = {{"similar_elements", "find_char_long", "common_in_nested_lists", "extract_singly", "larg_nnum",
+              "intersection_array", "find_dissimilar", "Diff"}}
+_FW_NOT_NONE = {{"check_str", "text_match_three", "text_starta_endb"}}
+
+
+def _fw_surface_Area(base_edge, height):  # Mbpp/581: height is the base-to-apex distance
+    slant_height = _fw_math.sqrt((base_edge / 2) ** 2 + height ** 2)
+    return round(base_edge ** 2 + 4 * (base_edge * slant_height) / 2)
+
+
+def _fw_digit_distance_nums(num1, num2):  # Mbpp/558: both numbers zero-padded to one length
+    left, right = str(num1), str(num2)
+    width = max(len(left), len(right))
+    return sum(abs(int(a) - int(b)) for a, b in zip(left.zfill(width), right.zfill(width)))
+
+
+def _fw_poly(xs, x):  # HumanEval/32: find_zero is right when the polynomial is 0 there
+    return sum(coeff * _fw_math.pow(x, power) for power, coeff in enumerate(xs))
 
 
 def _fw_is_floats(value):
@@ -143,15 +167,32 @@ def _fw_allclose(output, expected, atol):
     return abs(output - expected) <= atol + 1e-7 * abs(expected)
 
 
-def _fw_close(output, expected, atol):
-    # evalplus (evalplus/eval/__init__.py, unsafe_execute): == first; otherwise, when a tolerance applies (the
-    # set's atol, or 1e-6 for a float or a list of floats), the output's type must be the expected type, a list
-    # or tuple of the same length, and then allclose.
-    if output == expected:
-        return True
+def _fw_close(args, output, expected, atol):
+    # evalplus's check_output, rule for rule: == first, then the special oracles; otherwise, when a tolerance
+    # applies (the set's atol, or 1e-6 for a float or a list of floats), the output's type must be the expected
+    # type, a list or tuple of the same length, and then allclose.
+    if _fw_dataset == "humaneval" and _fw_entry == "find_zero":
+        return abs(_fw_poly(*args, output)) <= atol
+    if _fw_dataset == "mbpp" and _fw_entry in _FW_NOT_NONE:  # expected is already "the reference returned something"
+        # (never == first here: the output may be a match object, which crosses as a handle that refuses ==)
+        return output == expected if isinstance(output, bool) else expected == (output is not None)
+    exact = output == expected
+    if _fw_dataset == "mbpp":
+        if _fw_entry == "are_equivalent":  # Mbpp/164: evalplus accepts any output (its reference is wrong)
+            exact = True
+        elif _fw_entry == "sum_div":  # Mbpp/295
+            exact = exact or output == 0
+        elif _fw_entry == "surface_Area":
+            exact = exact or abs(output - _fw_surface_Area(*args)) <= atol
+        elif _fw_entry == "digit_distance_nums":
+            exact = exact or output == _fw_digit_distance_nums(*args)
+        elif _fw_entry in _FW_SET_EQ:
+            exact = set(output) == set(expected)
     if atol == 0 and _fw_is_floats(expected):
         atol = 1e-6
-    if atol == 0 or type(output) is not type(expected):
+    if exact or atol == 0:
+        return bool(exact)
+    if type(output) is not type(expected):
         return False
     if isinstance(expected, (list, tuple)) and len(output) != len(expected):
         return False
@@ -160,18 +201,69 @@ def _fw_close(output, expected, atol):
 
 def _fw_check(args, atol):
     expected = _fw_reference(*_fw_copy.deepcopy(args))
-    assert _fw_close({entry}(*_fw_copy.deepcopy(args)), expected, atol), "input %.300r" % (args,)
+    if _fw_dataset == "mbpp" and _fw_entry in _FW_NOT_NONE:
+        expected = expected is not None
+    output = {entry}(*_fw_copy.deepcopy(args))
+    assert _fw_close(_fw_copy.deepcopy(args), output, expected, atol), "input %.300r" % (args,)
 '''
 
 
-def evalplus_tests(entry: str, reference_program: str, inputs: list, atol: float) -> str:
-    """One test per input, the candidate's output against the canonical solution's (run beside the tests)."""
+def evalplus_tests(entry: str, reference_program: str, inputs: list, atol: float, dataset: str) -> str:
+    """One test per input, the candidate's output against the canonical solution's (run beside the tests), by
+    evalplus's rules for ``dataset`` (humaneval or mbpp)."""
     if not entry.isidentifier():
         raise ValueError(f"entry_point {entry!r} is not a Python name")
-    lines = [_EVALPLUS_HELPERS.format(reference=reference_program, entry=entry)]
+    lines = [_EVALPLUS_HELPERS.format(reference=reference_program, entry=entry, dataset=dataset)]
     for number, args in enumerate(inputs, start=1):
         lines.append(f"\ndef test_input_{number}():\n    _fw_check({args!r}, {float(atol or 0)!r})\n")
     return "".join(lines)
+
+
+def _tuples_all_the_way(value):
+    return tuple(_tuples_all_the_way(item) for item in value) if isinstance(value, list) else value
+
+
+def _is_mbpp_plus(task_id) -> bool:
+    """evalplus names MBPP+ tasks ``Mbpp/N`` (HumanEval+ ones ``HumanEval/N``); both are published in the fields
+    the ``humaneval`` reader reads."""
+    return str(task_id or "").startswith("Mbpp/") and str(task_id)[5:].isdigit()
+
+
+def mbpp_plus_inputs(task_id: str, inputs: list) -> list:
+    """MBPP+'s inputs with the types JSON could not carry (tuples, sets, complex numbers) put back, task by task,
+    as evalplus's own mbpp_deserialize_inputs does (evalplus/data/mbpp.py): without it a candidate receives a list
+    where the task promised a tuple. Quirks included (Mbpp/115's empty members become ``{}``)."""
+    if not _is_mbpp_plus(task_id):
+        return inputs  # the task numbers below are MBPP+'s
+    number = int(str(task_id)[5:])
+    if number in (2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424, 429, 470, 560, 579, 596, 616, 630, 726, 740,
+                  744, 809):
+        return [[tuple(part) for part in args] for args in inputs]
+    if number in (63, 64, 70, 94, 120, 237, 272, 299, 400, 409, 417, 438, 473, 614, 780):
+        return [[[tuple(item) for item in part] for part in args] for args in inputs]
+    if number in (75, 413, 444, 753):
+        return [[[tuple(item) for item in args[0]], args[1]] for args in inputs]
+    if number in (106, 750):
+        return [[args[0], tuple(args[1])] for args in inputs]
+    if number == 115:
+        return [[[set(item) if isinstance(item, list) and len(item) else {} for item in args[0]]] for args in inputs]
+    if number == 124:
+        return [(float(args[0]), complex(args[1])) for args in inputs]
+    if number in (250, 405, 446, 617, 720, 763, 808):
+        return [[tuple(args[0]), args[1]] for args in inputs]
+    if number in (259, 401, 445):
+        return [[tuple(tuple(item) for item in part) for part in args] for args in inputs]
+    if number == 278:
+        return [[tuple(tuple(item) if isinstance(item, list) else item for item in args[0])] for args in inputs]
+    if number == 307:
+        return [[tuple(args[0]), args[1], args[2]] for args in inputs]
+    if number == 722:
+        return [[{key: tuple(value) for key, value in args[0].items()}, *args[1:]] for args in inputs]
+    if number == 252:
+        return [[complex(args[0])] for args in inputs]
+    if number in (580, 615, 791):
+        return [_tuples_all_the_way(args) for args in inputs]
+    return inputs
 
 
 def _plus_inputs(row: dict) -> list | None:
@@ -195,7 +287,9 @@ def read_humaneval(row: dict) -> dict:
     if inputs is not None:
         if solution is None:
             raise KeyError("canonical_solution")
-        tests = evalplus_tests(entry, prompt + solution, inputs, row.get("atol") or 0)
+        dataset = "mbpp" if _is_mbpp_plus(row.get("task_id")) else "humaneval"
+        tests = evalplus_tests(entry, prompt + solution, mbpp_plus_inputs(row.get("task_id"), inputs),
+                               row.get("atol") or 0, dataset)
     else:
         tests = f"{_text(row, 'test')}\n\ncheck({entry})\n"
     return {"id": row.get("task_id"), "domain": "code", "user": CODE_INSTRUCTION.format(prompt=prompt.strip()),
@@ -212,7 +306,8 @@ def read_mbpp(row: dict) -> dict:
         entry = _text(row, "entry_point")
         if code is None:
             raise KeyError("code")
-        reference = code_reference(evalplus_tests(entry, code, inputs, row.get("atol") or 0))
+        inputs = mbpp_plus_inputs(row.get("task_id") or "", inputs)
+        reference = code_reference(evalplus_tests(entry, code, inputs, row.get("atol") or 0, "mbpp"))
     else:
         if not tests:
             raise ValueError("field 'test_list' is empty: MBPP rows are judged by their asserts")

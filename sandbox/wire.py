@@ -4,7 +4,7 @@ Standard library only: this module is copied into the sandboxes. A frame is a 4-
 big-endian length and a UTF-8 JSON document. Values are encoded with exact-type checks
 and rebuilt by ``decode`` from JSON data alone, so the side that decodes never holds an
 object the other side made: a metaclass, an ``int`` subclass or an object whose
-arithmetic lies cannot cross. Plain values are None, bool, int, float, str, bytes, and
+arithmetic lies cannot cross. Plain values are None, bool, int, float, complex, str, bytes, and
 lists, tuples, dicts, sets and frozensets of them. Anything else travels as a *handle*
 (an id on the sending side) that the receiver may only call methods on, never compare.
 """
@@ -32,7 +32,8 @@ class FrameError(OSError):
 _BASES = ((dict, lambda v: dict(dict.items(v))), (list, lambda v: list(list.__iter__(v))),
           (tuple, lambda v: tuple(tuple.__iter__(v))), (frozenset, lambda v: frozenset(frozenset.__iter__(v))),
           (set, lambda v: set(set.__iter__(v))), (int, int.__int__), (float, float.__float__),
-          (str, str.__str__), (bytes, lambda v: bytes(memoryview(v))))
+          (str, str.__str__), (bytes, lambda v: bytes(memoryview(v))),
+          (complex, lambda v: complex(complex.__complex__(v))))
 
 
 def encode(value, handle_of=None, depth=0, budget=None):
@@ -54,6 +55,8 @@ def encode(value, handle_of=None, depth=0, budget=None):
         return {"i": str(value)} if abs(value) >= 1 << 53 else value
     if kind is float:
         return {"f": value.hex()}
+    if kind is complex:
+        return {"c": [value.real.hex(), value.imag.hex()]}
     if kind is bytes:
         return {"b": base64.b64encode(value).decode("ascii")}
     if kind is list:
@@ -93,6 +96,8 @@ def decode(data, make_handle=None, depth=0):
             return int(inner)
         if tag == "f" and type(inner) is str:
             return float.fromhex(inner)
+        if tag == "c" and type(inner) is list and len(inner) == 2 and all(type(x) is str for x in inner):
+            return complex(float.fromhex(inner[0]), float.fromhex(inner[1]))
         if tag == "b" and type(inner) is str:
             return base64.b64decode(inner, validate=True)
         if tag in ("t", "s", "fs") and type(inner) is list:

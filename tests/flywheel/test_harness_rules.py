@@ -52,6 +52,55 @@ def test_evalplus_checks_the_type_before_the_tolerance(tmp_path):
     }, "humaneval") == {"float": True, "int": False, "bool": False}
 
 
+def test_humaneval_find_zero_is_right_at_any_root_as_evalplus_checks_it(tmp_path):
+    # HumanEval/32: evalplus checks poly(xs, output) == 0 within atol, not the recorded root
+    row = {"task_id": "HumanEval/32", "entry_point": "find_zero",
+           "prompt": "import math\n\ndef poly(xs, x):\n    return sum(c * math.pow(x, i) for i, c in enumerate(xs))\n\n"
+                     "def find_zero(xs: list):\n",
+           "canonical_solution": "    return 1.0\n", "base_input": [[[-2.0, 1.0, 1.0]]], "plus_input": [], "atol": 1e-6}
+    assert judged(tmp_path, row, {"the recorded root": "    return 1.0", "the other root": "    return -2.0",
+                                  "not a root": "    return 0.5"},
+                  "humaneval") == {"the recorded root": True, "the other root": True, "not a root": False}
+
+
+def mbpp_plus_row(number: int, entry: str, solution: str, inputs: list, atol: float = 0) -> dict:
+    return {"task_id": f"Mbpp/{number}", "entry_point": entry, "prompt": f'"""\nWrite {entry}.\n"""\n',
+            "canonical_solution": solution, "base_input": inputs, "plus_input": [], "atol": atol}
+
+
+@pytest.mark.parametrize("fmt", ["humaneval", "mbpp"])  # MBPP+ is published in HumanEval's fields
+def test_mbpp_plus_special_oracles_grade_as_evalplus_does(tmp_path, fmt):
+    same_elements = mbpp_plus_row(2, "similar_elements", "def similar_elements(a, b):\n    return tuple(set(a) & set(b))\n",
+                                  [[[3, 4, 5, 6], [5, 7, 4, 10]]])
+    assert judged(tmp_path, same_elements, {
+        "another order": "def similar_elements(a, b):\n    return (5, 4) if 4 in a else ()",
+        "as a list": "def similar_elements(a, b):\n    return [4, 5]",  # evalplus compares set(out) == set(exp)
+        "one missing": "def similar_elements(a, b):\n    return (4,)",
+        # MBPP+ stores tuples as JSON lists; evalplus hands the function tuples again (mbpp_deserialize_inputs)
+        "needs tuples": "def similar_elements(a, b):\n    assert type(a) is tuple and type(b) is tuple\n"
+                        "    return tuple(set(a) & set(b))",
+    }, fmt) == {"another order": True, "as a list": True, "one missing": False, "needs tuples": True}
+    matches = mbpp_plus_row(787, "text_match_three", "import re\ndef text_match_three(text):\n"
+                                                       "    return re.search('ab{3}?', text)\n", [["ac"], ["dabbbba"]])
+    assert judged(tmp_path, matches, {
+        "a match object": "import re\ndef text_match_three(text):\n    return re.search('abbb', text)",
+        "booleans": "def text_match_three(text):\n    return 'abbb' in text",
+        "never": "def text_match_three(text):\n    return None",
+    }, fmt) == {"a match object": True, "booleans": True, "never": False}
+    complex_input = mbpp_plus_row(124, "angle_complex", "import cmath\ndef angle_complex(a, b):\n"
+                                                       "    return cmath.phase(a + b)\n", [[0.0, "1j"], [2.0, "1+2j"]])
+    assert judged(tmp_path, complex_input, {
+        "phase": "import cmath\ndef angle_complex(a, b):\n    return cmath.phase(a + b)",
+        "ignores b": "def angle_complex(a, b):\n    return 0.0",
+    }, fmt) == {"phase": True, "ignores b": False}
+    pyramid = mbpp_plus_row(581, "surface_Area", "def surface_Area(b, s):\n    return 2 * b * s + b * b\n", [[3, 4]])
+    assert judged(tmp_path, pyramid, {
+        "the recorded answer": "def surface_Area(b, s):\n    return 33",
+        "height read as the apex's": "def surface_Area(b, s):\n    return 35",  # evalplus's own oracle
+        "neither": "def surface_Area(b, s):\n    return 34",
+    }, fmt) == {"the recorded answer": True, "height read as the apex's": True, "neither": False}
+
+
 def livecodebench_row(tests: list[dict], func_name: str | None = None) -> dict:
     return {"question_id": "9001", "question_title": "t", "question_content": "Do it.", "platform": "leetcode",
             "starter_code": "", "public_test_cases": json.dumps(tests), "private_test_cases": "",

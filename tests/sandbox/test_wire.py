@@ -14,7 +14,7 @@ import pytest
 from flywheel_sandbox.wire import FrameError, Unplain, decode, encode, recv, send
 from flywheel_sandbox.worker import frames, valid_text
 
-PLAIN = [None, True, 0, -(1 << 80), 0.1, float("inf"), "é\n", b"\x00\xff", [1, [2]], (1, "a"), {1, 2},
+PLAIN = [None, True, 0, -(1 << 80), 0.1, float("inf"), complex(1.5, -2), "é\n", b"\x00\xff", [1, [2]], (1, "a"), {1, 2},
          frozenset({"x"}), {"k": (1, 2), 3: None}, fractions.Fraction(1, 3), decimal.Decimal("1.10")]
 
 
