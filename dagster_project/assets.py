@@ -83,6 +83,34 @@ def _run_stage(stage: Stage, context) -> tuple[dict, dict, list]:
     return result, _metadata(stage, config, round_number, db, result), checks
 
 
+NOT_RUN_IN_ROUND_ZERO = "not run in round 0"  # the metadata key of a partition 0 that round 0 vouches for
+
+
+def round_zero_vouches(stage: Stage, seed_round: bool) -> tuple[list[str], list[str]]:
+    """The outputs round 0 does not make that this round-0 stage reports as done for partition 0, so the asset
+    graph after a round reads as done (Dagster has no "not applicable" partition state): (before its own
+    materialization, after it). Each round-0 stage reports those between the previous round-0 stage and itself,
+    the last one also those after it; upstream reports come first, so nothing reads as stale."""
+    stages = stage_registry.all_stages()
+    ran = [s.name for s in stages if s.in_round_zero(seed_round)]
+    if stage.name not in ran:
+        return [], []
+    names = [s.name for s in stages]
+    index = names.index(stage.name)
+    previous = max((names.index(name) for name in ran if names.index(name) < index), default=-1)
+    before = [s.output for s in stages[previous + 1:index]]
+    after = [s.output for s in stages[index + 1:]] if stage.name == ran[-1] else []
+    return before, after
+
+
+def _not_run(outputs: list[str], seed_round: bool):
+    why = ("round 0 is the seed SFT round: it trains on the seed files" if seed_round
+           else "round 0 evaluates the base model only")
+    for name in outputs:
+        yield dg.AssetMaterialization(asset_key=name, partition="0", description=f"{why}; it makes no {name}",
+                                      metadata={NOT_RUN_IN_ROUND_ZERO: why})
+
+
 def stage_asset(stage: Stage, outputs: dict[str, str]):
     """The asset of one registered stage; ``outputs`` maps every stage to its asset (for the deps)."""
     deps = [outputs[name] for name in stage.same_round_inputs() if name in outputs]
@@ -92,10 +120,14 @@ def stage_asset(stage: Stage, outputs: dict[str, str]):
     @dg.asset(name=stage.output, deps=deps, description=stage.description, required_resource_keys=_resource_keys(stage),
               check_specs=[dg.AssetCheckSpec(c.name, asset=stage.output, description=c.description) for c in stage.checks],
               **_stage(stage.output))
-    def materialize_stage(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    def materialize_stage(context: dg.AssetExecutionContext):
         result, metadata, checks = _run_stage(stage, context)
-        return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(result["lineage_key"]),
-                                    check_results=checks or None)
+        seed_round = context.resources.flywheel.load().seed_round
+        before, after = round_zero_vouches(stage, seed_round) if context.partition_key == "0" else ([], [])
+        yield from _not_run(before, seed_round)
+        yield dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(result["lineage_key"]),
+                                   check_results=checks or None)
+        yield from _not_run(after, seed_round)
 
     return materialize_stage
 

@@ -18,7 +18,7 @@ import dagster as dg
 from dagster._core.instance.ref import InstanceRef
 from rich.console import Console
 
-from dagster_project.assets import ROUND_ASSETS, round_jobs, round_zero_assets
+from dagster_project.assets import NOT_RUN_IN_ROUND_ZERO, ROUND_ASSETS, round_jobs, round_zero_assets
 from dagster_project.resources import default_resources
 from flywheel import lineage, stage_registry
 from flywheel.cli import print_rounds
@@ -200,6 +200,8 @@ class _StageProgress:
                 if self.status is not None:
                     self.status.update(f"round {self.key} · {asset} …")
             elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+                if NOT_RUN_IN_ROUND_ZERO in event.materialization.metadata:
+                    return  # round 0 vouches for a stage it does not run: nothing ran, nothing to time
                 self._materialized(event.asset_key.to_user_string(), event.materialization.metadata, entry.timestamp)
             elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
                 check = event.event_specific_data
