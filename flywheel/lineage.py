@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
 
@@ -21,7 +22,11 @@ from flywheel import stage_registry
 from flywheel.config import RoundConfig
 from flywheel.io import write_text_atomic
 
-_CODE_PACKAGES = ("flywheel", "verifiers", "sandbox")
+# The packages whose sources are the stages' code, by import name, hashed wherever they are installed: in a checkout
+# (editable) the last two live in verifiers/ and sandbox/, in a wheel in flywheel_verifiers/ and flywheel_sandbox/.
+# Looking beside flywheel for verifiers/ and sandbox/ found nothing in a wheel install, so a changed checker left
+# verify fresh there.
+_CODE_PACKAGES = ("flywheel", "flywheel_verifiers", "flywheel_sandbox")
 _HASH_WHOLE_FILE_BELOW = 64 << 20  # bigger files (model weights) are fingerprinted by size and mtime
 
 
@@ -31,12 +36,13 @@ class StaleInput(RuntimeError):
 
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """A hash of the installed flywheel, verifiers and sandbox sources: changed code reruns stages."""
+    """A hash of the installed flywheel, verifiers and sandbox sources: changed code reruns stages. Each file is
+    named by its import path, so the same sources give the same version installed either way."""
     digest = hashlib.sha256()
-    root = Path(__file__).resolve().parents[1]
     for package in _CODE_PACKAGES:
-        for path in sorted((root / package).rglob("*.py")):
-            digest.update(str(path.relative_to(root)).encode())
+        folder = Path(next(iter(importlib.util.find_spec(package).submodule_search_locations))).resolve()
+        for path in sorted(folder.rglob("*.py")):
+            digest.update(f"{package}/{path.relative_to(folder).as_posix()}".encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
