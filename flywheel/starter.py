@@ -51,7 +51,7 @@ CONFIG = """\
 # A flywheel round config. Relative paths are read from this file's folder.
 # Check it with:   flywheel check --config {config}
 # Run rounds with: flywheel run --config {config} --rounds 2
-# Every field and its default: flywheel/config.py (each has a description).
+# Every field and its default: docs/reference/config.md, from flywheel/config/ (each has a description).
 # As written it runs the bundled tiny model on CPU and learns: round 2 accepts samples the checkers proved
 # right. For a real model, change model.base, the prompts and evaluation files, and the SFT settings
 # marked "tiny model" (docs/guides/your-own-task.md).

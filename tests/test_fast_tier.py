@@ -4,7 +4,8 @@
 A module counts when a test file that holds at least one test not marked ``slow`` imports it, runs it with
 ``python -m``, or mirrors it (tests/sandbox/test_zygote.py for sandbox/zygote.py: a module that runs as a
 program, inside a sandbox or a container, is tested through the command that runs it); a package counts when
-one of its modules does. A file's slow tests and fast tests are not told
+one of its modules does, and a module its package's ``__init__`` re-exports (flywheel/config/sft.py) counts
+when the package does: its tests reach it through that public face. A file's slow tests and fast tests are not told
 apart any finer: a module named only by a file's slow tests still counts there, so keep such a file's fast tests
 about what it imports."""
 
@@ -62,8 +63,22 @@ def named_by_fast_tests(tests: Path) -> tuple[set[str], set[Path]]:
     return with_packages, fast_files
 
 
+def reexported(root: Path = ROOT) -> dict[str, str]:
+    """module -> its package, for each module a package's ``__init__`` imports names from."""
+    found = {}
+    for module, _ in modules(root).items():
+        folder = next(f for f, name in PACKAGES.items() if module.split(".")[0] == name)
+        init = root / folder / Path(*module.split(".")[1:]) / "__init__.py"
+        if init.exists():
+            for node in ast.walk(ast.parse(init.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(module + "."):
+                    found[node.module] = module
+    return found
+
+
 def test_every_module_has_a_fast_test():
     named, fast_files = named_by_fast_tests(ROOT / "tests")
+    named |= {module for module, package in reexported().items() if package in named}
     missing = [module for module, mirror in modules().items() if module not in named and mirror not in fast_files]
     assert not missing, f"no fast test imports or runs: {', '.join(missing)} (add one; see tests/test_fast_tier.py)"
 

@@ -1,0 +1,74 @@
+"""``decontamination``, ``mixture`` and ``dedup``: what may train, and in which proportions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from flywheel.config.base import Domain, _Strict
+from flywheel.config.prompts import SourceFormat
+
+
+class EvalSet(_Strict):
+    name: str
+    path: Path
+    fields: list[str] = Field(["prompt"], min_length=1, description="text fields compared")
+
+
+class DecontaminationConfig(_Strict):
+    n: int = Field(8, ge=1)
+    threshold: float = Field(0.5, gt=0.0, le=1.0, description="Tulu 3: fraction of an eval instance's tokens")
+    rule: Literal["tulu", "any_hit"] = "tulu"
+    check_responses: bool = False
+    eval_sets: list[EvalSet] = []
+
+
+class MixtureSource(_Strict):
+    """One source of training examples.
+
+    kinds: ``selected`` (this round's newly accepted samples), ``pool`` (the best of earlier
+    rounds, carried by selection pooling), ``file`` (seed, human or replay data in any
+    collect format, each row with an answer).
+    """
+
+    name: str
+    kind: Literal["selected", "pool", "file"] = "file"
+    path: Path | None = None
+    format: SourceFormat = "auto"
+    domain: Domain | None = None
+    weight: float = Field(1.0, ge=0.0, description="1.0 takes every example once, 0.5 a seeded half, 2.0 twice")
+    decay: float = Field(1.0, gt=0.0, le=1.0, description="pool only: weight x decay^(rounds since the example's round)")
+    cap: int | None = Field(None, ge=0, description="at most this many distinct examples")
+    epochs: int = Field(1, ge=1, description="times the drawn examples repeat in the mixture")
+    quotas: dict[Domain, int] = Field({}, description="distinct examples wanted per domain (overrides weight there)")
+
+    @model_validator(mode="after")
+    def _file_needs_path(self) -> "MixtureSource":
+        if self.kind == "file" and self.path is None:
+            raise ValueError(f"mixture source {self.name!r} of kind 'file' needs a path")
+        if self.kind != "file" and self.path is not None:
+            raise ValueError(f"mixture source {self.name!r} of kind {self.kind!r} takes no path")
+        return self
+
+
+class MixtureConfig(_Strict):
+    sources: list[MixtureSource] = [MixtureSource(name="selected", kind="selected"),
+                                    MixtureSource(name="pool", kind="pool")]
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "MixtureConfig":
+        names = [s.name for s in self.sources]
+        if len(names) != len(set(names)):
+            raise ValueError(f"mixture source names must be unique, got {names}")
+        return self
+
+
+class DedupConfig(_Strict):
+    enabled: bool = True
+    near: bool = Field(True, description="MinHash LSH near duplicates, besides exact ones")
+    threshold: float = Field(0.8, gt=0.0, le=1.0, description="estimated Jaccard of word shingles")
+    shingle_size: int = Field(5, ge=1)
+    num_perm: int = Field(128, ge=16)

@@ -1,0 +1,22 @@
+"""``selection``: how the best samples per prompt are chosen and pooled with earlier rounds."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from flywheel.config.base import Domain, _Strict
+
+
+class SelectionConfig(_Strict):
+    policies: dict[Domain, Literal["all_correct", "best_of_n"]] = Field(
+        {"math": "all_correct", "code": "all_correct", "general": "best_of_n"},
+        description="all_correct: every passing sample up to k; best_of_n: the reward model's best per prompt")
+    k: int = Field(2, ge=1, description="samples kept per prompt")
+    reward_verifier: str = Field("reward_model", description="the verifier whose score ranks best_of_n")
+    best_of_n_requires_checker: bool = Field(True, description="best_of_n only among samples the other verifiers passed")
+    near_duplicate_threshold: float | None = Field(0.8, gt=0.0, le=1.0,
+                                                   description="MinHash Jaccard above which a prompt's samples are duplicates")
+    all_pass_keep: int | None = Field(1, ge=1, description="prompts that every sample passed keep at most this many")
+    pool_previous_rounds: bool = Field(True, description="pool with the best of earlier rounds (Llama 2)")
