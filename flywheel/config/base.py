@@ -1,4 +1,6 @@
-"""What every section shares: the strict base model (unknown keys fail), the error type, the domains and the bundled demo config."""
+"""What every section shares: the strict base model (unknown keys fail), the error type, the domains and the
+bundled demo config.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 Domain = Literal["math", "code", "general"]
-
-
 DOMAINS: tuple[str, ...] = ("math", "code", "general")
-
-
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # flywheel/
-
-
 DEFAULT_CONFIG = PACKAGE_DIR / "configs" / "demo.yaml"
 
 

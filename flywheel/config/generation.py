@@ -1,4 +1,6 @@
-"""``model`` and ``generation``: the checkpoint round 1 starts from and how samples are made (transformers, vLLM in-process or served, any OpenAI-compatible server)."""
+"""``model`` and ``generation``: the checkpoint round 1 starts from and how samples are made (transformers, vLLM
+in-process or served, any OpenAI-compatible server).
+"""
 
 from __future__ import annotations
 

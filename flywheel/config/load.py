@@ -1,4 +1,6 @@
-"""Loading a round config from YAML: paths resolved against the file's folder, hub model ids, errors that name the field (with a \"did you mean\"), every missing input path at once, and the effective config a run used."""
+"""Loading a round config from YAML: paths resolved against the file's folder, hub model ids, errors that name
+the field (with a "did you mean"), every missing input path at once, and the effective config a run used.
+"""
 
 from __future__ import annotations
 
