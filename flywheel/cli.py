@@ -312,13 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot = sub.add_parser("snapshot", help="copy the database for a long audit that never blocks a round")
     snapshot.add_argument("--workdir", type=Path, required=True)
     snapshot.add_argument("--out", type=Path, required=True)
-    export = sub.add_parser("export", help="write a round's SFT mixture or accepted samples as messages JSONL "
+    export = sub.add_parser("export", help="write a round's SFT mixture, accepted samples or preference pairs as JSONL "
                             "(what TRL and open-instruct read) or a Hugging Face datasets folder with a card")
     export.add_argument("--workdir", type=Path, required=True)
     export.add_argument("--round", type=int, required=True)
-    export.add_argument("--set", choices=["mixture", "accepted"], default="mixture",
+    export.add_argument("--set", choices=["mixture", "accepted", "pairs"], default="mixture",
                         help="mixture: the SFT data as trained (default); accepted: the round's selected samples "
-                             "that decontamination kept")
+                             "that decontamination kept; pairs: its preference pairs (chosen/rejected)")
     export.add_argument("--format", choices=["jsonl", "hf"], default="jsonl")
     export.add_argument("--out", type=Path, required=True, help="a .jsonl file, or a new folder for --format hf")
     report = sub.add_parser("report", help="print the round-over-round table and write its chart")

@@ -1,11 +1,15 @@
 """``flywheel export``: a round's training data in the formats other trainers read.
 
-Two sets, both as trained, never recomputed:
+Three sets, as stored, never recomputed:
 - ``mixture``: the round's SFT mixture (``rounds/<N>/mixture.parquet``), every source and epoch copy;
 - ``accepted``: the round's selected samples (pooled with earlier rounds' best) that survived
-  decontamination and dedup, i.e. the flywheel's own contribution to the mixture.
+  decontamination and dedup, i.e. the flywheel's own contribution to the mixture;
+- ``pairs``: the round's preference pairs (``rounds/<N>/pairs.parquet``, flywheel.pairs), each row
+  ``{"chosen": [...], "rejected": [...]}``, two conversations sharing the prompt's turns (the
+  implicit-prompt format of TRL's DPOTrainer and open-instruct), with pair_id, prompt_id, domain,
+  source, origin_round, margin and both scores beside them.
 
-Each row is ``{"messages": [{"role", "content"}, ...], ...}``, the conversational format TRL's
+A mixture or accepted row is ``{"messages": [{"role", "content"}, ...], ...}``, the conversational format TRL's
 SFTTrainer and open-instruct read, with flywheel's keys beside it (example_id, prompt_id, domain,
 source, mix_source, origin_round, score) so a row can be traced back with ``flywheel sql``.
 ``--format hf`` writes a Hugging Face ``datasets`` folder (``save_to_disk``) with a dataset card
@@ -21,12 +25,24 @@ from pathlib import Path
 import duckdb
 
 from flywheel.config import ConfigError
-from flywheel.io import RoundPaths, atomic_path, write_text_atomic
+from flywheel.io import RoundPaths, atomic_path, read_parquet, write_text_atomic
 from flywheel.store import Store
 
-SETS = ("mixture", "accepted")
+SETS = ("mixture", "accepted", "pairs")
 FORMATS = ("jsonl", "hf")
 COLUMNS = ("messages", "example_id", "prompt_id", "domain", "source", "mix_source", "origin_round", "score")
+PAIR_COLUMNS = ("pair_id", "prompt_id", "domain", "source", "origin_round", "margin", "chosen_score", "rejected_score")
+
+
+def _pair_rows(path: Path) -> list[dict]:
+    """Preference pairs in the implicit-prompt conversational format (TRL's DPOTrainer, open-instruct): ``chosen``
+    and ``rejected`` are whole conversations that share the prompt's turns."""
+    rows = []
+    for pair in read_parquet(path).to_pylist():
+        rows.append({"chosen": [*pair["prompt"], {"role": "assistant", "content": pair["chosen"]}],
+                     "rejected": [*pair["prompt"], {"role": "assistant", "content": pair["rejected"]}],
+                     **{key: pair[key] for key in PAIR_COLUMNS}})
+    return rows
 
 
 def export_rows(workdir: Path, round_number: int, what: str) -> list[dict]:
@@ -34,12 +50,14 @@ def export_rows(workdir: Path, round_number: int, what: str) -> list[dict]:
     paths = RoundPaths(Path(workdir), round_number)
     if what not in SETS:
         raise ConfigError(f"export: unknown set {what!r}; choose one of {', '.join(SETS)}")
-    needed = [paths.mixture] if what == "mixture" else [paths.selected, paths.decontaminated]
+    needed = {"mixture": [paths.mixture], "pairs": [paths.pairs]}.get(what, [paths.selected, paths.decontaminated])
     for path in needed:
         if not path.exists():
             raise FileNotFoundError(f"{path}: round {round_number} has no {path.stem} yet; run the round first "
                                     f"(flywheel run), or pick a finished round (flywheel sql \"SELECT round, status "
                                     f"FROM rounds\")")
+    if what == "pairs":
+        return _pair_rows(paths.pairs)
     columns = ", ".join(COLUMNS)
     if what == "mixture":
         query = f"SELECT {columns} FROM read_parquet(?)"
@@ -71,6 +89,11 @@ def write_hf(rows: list[dict], out: Path, card: str) -> Path:
     return out
 
 
+DESCRIBED = {"mixture": "the SFT mixture as trained", "accepted": "selected samples kept by decontamination",
+             "pairs": "preference pairs: a passed sample over a failed one of the same prompt, filtered and "
+                      "decontaminated"}
+
+
 def dataset_card(workdir: Path, round_number: int, what: str, rows: list[dict]) -> str:
     """Where the rows came from, in numbers a reader can check against ``flywheel sql``."""
     workdir = Path(workdir)
@@ -80,12 +103,13 @@ def dataset_card(workdir: Path, round_number: int, what: str, rows: list[dict]) 
     by_source: dict[str, int] = {}
     for row in rows:
         by_domain[row["domain"]] = by_domain.get(row["domain"], 0) + 1
-        by_source[row["mix_source"]] = by_source.get(row["mix_source"], 0) + 1
+        origin = row.get("mix_source", "pairs")
+        by_source[origin] = by_source.get(origin, 0) + 1
     hits = _decontamination_summary(workdir, round_number)
     lines = [
         "---", "tags:", "- flywheel", "- rejection-sampling", "---", "",
         f"# flywheel round {round_number}: {what}", "",
-        f"- round: {round_number}", f"- set: {what} ({'the SFT mixture as trained' if what == 'mixture' else 'selected samples kept by decontamination'})",
+        f"- round: {round_number}", f"- set: {what} ({DESCRIBED[what]})",
         f"- config: `{config}` (sha256 {config_hash})", f"- rows: {len(rows)}",
         "- rows per domain: " + (", ".join(f"{k} {v}" for k, v in sorted(by_domain.items())) or "none"),
         "- rows per mixture source: " + (", ".join(f"{k} {v}" for k, v in sorted(by_source.items())) or "none"),

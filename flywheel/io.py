@@ -149,6 +149,10 @@ class RoundPaths:
         return self.dir / "selected.parquet"
 
     @property
+    def pairs(self) -> Path:
+        return self.dir / "pairs.parquet"
+
+    @property
     def decontaminated(self) -> Path:
         return self.dir / "decontaminated.parquet"
 

@@ -87,6 +87,27 @@ class Example(BaseModel):
     score: float
 
 
+class PreferencePair(BaseModel):
+    """One prompt's passed sample (chosen) over a failed or lower-scored one (rejected), both of one round; the
+    samples' keys are (origin_round, prompt_id, chosen_index / rejected_index), so their verdicts are a join away."""
+
+    pair_id: str
+    prompt_id: str
+    domain: str
+    source: str  # "file:line" of the prompt
+    origin_round: Int32  # the round whose checkpoint wrote both responses
+    prompt: list[Message]  # the conversation the responses answer
+    chosen: str
+    rejected: str
+    chosen_index: Int32
+    rejected_index: Int32
+    chosen_score: float
+    rejected_score: float
+    margin: float
+    chosen_tokens: Int32
+    rejected_tokens: Int32
+
+
 def training_example(prompt: Prompt, response: str, *, example_id: str, mix_source: str, origin_round: int,
                      score: float) -> dict:
     """The one place a training row is built: the prompt's turns and one assistant answer."""
@@ -151,6 +172,7 @@ VERDICT_SCHEMA = arrow_schema(Verdict)
 EVAL_SAMPLE_SCHEMA = pa.schema([pa.field("split", pa.string()), pa.field("domain", pa.string()), *SAMPLE_SCHEMA])
 EVAL_VERDICT_SCHEMA = pa.schema([pa.field("split", pa.string()), *VERDICT_SCHEMA])
 EXAMPLE_SCHEMA = arrow_schema(Example)
+PAIR_SCHEMA = arrow_schema(PreferencePair)
 
 
 def prompts_to_table(prompts: list[Prompt]) -> pa.Table:

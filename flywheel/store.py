@@ -34,7 +34,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flywheel.schema import Example, Prompt, Sample, Verdict, duckdb_columns
+from flywheel.schema import Example, PreferencePair, Prompt, Sample, Verdict, duckdb_columns
 
 # Column lists are the contract documented in docs/guides/sql-audit.md ("Tables"). Tables that hold a record
 # (prompts, samples, verdicts, selections) take their columns from its model in flywheel.schema.
@@ -47,6 +47,10 @@ TABLES: dict[str, dict[str, str]] = {
     "verdicts": duckdb_columns(Verdict, leading=ROUND),
     "selections": duckdb_columns(Example, leading=ROUND, only=("example_id", "prompt_id", "domain",
                                                                "origin_round", "score", "source")),
+    # Preference pairs (flywheel.pairs): both samples' keys, scores and texts; the prompt's turns stay in Parquet.
+    "pairs": duckdb_columns(PreferencePair, leading=ROUND, exclude=("prompt",)),
+    "pair_drops": {"round": "INTEGER", "prompt_id": "VARCHAR", "domain": "VARCHAR", "chosen_index": "INTEGER",
+                   "rejected_index": "INTEGER", "reason": "VARCHAR", "detail": "VARCHAR"},
     "prompt_difficulty": {"round": "INTEGER", "prompt_id": "VARCHAR", "domain": "VARCHAR", "n_samples": "INTEGER",
                           "n_passed": "INTEGER", "pass_rate": "DOUBLE", "status": "VARCHAR"},
     "decontamination_hits": {"round": "INTEGER", "benchmark": "VARCHAR", "instance_id": "VARCHAR",
@@ -118,7 +122,7 @@ GROUP BY b.round, b.split, b.domain, e.k ORDER BY b.round, b.split, b.domain
 """
 
 # Tables whose rows are the rounds' Parquet files (see the module docstring).
-PARQUET_TABLES = ("samples", "verdicts", "selections", "eval_samples", "eval_verdicts")
+PARQUET_TABLES = ("samples", "verdicts", "selections", "pairs", "eval_samples", "eval_verdicts")
 PARQUET_FILES_DDL = "CREATE TABLE IF NOT EXISTS parquet_files (table_name VARCHAR, round INTEGER, path VARCHAR)"
 PARQUET_BASE_DDL = "CREATE TABLE IF NOT EXISTS parquet_base (path VARCHAR)"
 

@@ -31,5 +31,6 @@ from flywheel.config.load import (  # noqa: F401
 from flywheel.config.prompts import PromptsConfig, PromptSource, SourceFormat  # noqa: F401
 from flywheel.config.round import RoundConfig  # noqa: F401
 from flywheel.config.selection import SelectionConfig  # noqa: F401
+from flywheel.config.pairs import PairsConfig  # noqa: F401
 from flywheel.config.sft import LoRAConfig, SFTConfig  # noqa: F401
 from flywheel.config.verifiers import CombineRule, VerifiersConfig  # noqa: F401

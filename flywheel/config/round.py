@@ -11,6 +11,7 @@ from flywheel.config.data import DecontaminationConfig, DedupConfig, MixtureConf
 from flywheel.config.deployment import KubernetesConfig, SandboxConfig, TrackingConfig
 from flywheel.config.evaluation import EvaluationConfig, StoppingConfig
 from flywheel.config.generation import GenerationConfig, ModelConfig
+from flywheel.config.pairs import PairsConfig
 from flywheel.config.prompts import PromptsConfig
 from flywheel.config.selection import SelectionConfig
 from flywheel.config.sft import SFTConfig
@@ -24,6 +25,7 @@ class RoundConfig(_Strict):
     prompts: PromptsConfig
     verifiers: VerifiersConfig = VerifiersConfig()
     selection: SelectionConfig = SelectionConfig()
+    pairs: PairsConfig = PairsConfig()
     decontamination: DecontaminationConfig = DecontaminationConfig()
     dedup: DedupConfig = DedupConfig()
     mixture: MixtureConfig = MixtureConfig()

@@ -94,7 +94,7 @@ print(json.dumps({"tags": tags, "ops": ops, "executor": d.defs.resolve_job_def("
     limits = {name: pod(tags)["container_config"]["resources"].get("limits") for name, tags in found["tags"].items()}
     assert limits.pop("samples") == limits.pop("evaluation") == {"nvidia.com/gpu": "1"}
     assert limits.pop("checkpoint") == {"nvidia.com/gpu": "4"}
-    assert set(limits) == {"prompts", "selected", "decontaminated", "mixture", "diversity", "round_metrics"}
+    assert set(limits) == {"prompts", "selected", "decontaminated", "mixture", "diversity", "round_metrics", "pairs"}
     assert all(value is None for value in limits.values())  # CPU pods: requests only
     assert set(found["ops"]) == {"plan_verify_shards", "verify_one_shard", "merge_verify_shards"}
     assert all(TAG in tags for tags in found["ops"].values())

@@ -55,8 +55,8 @@ def test_hf_folder_loads_and_its_card_counts_the_round(mixed_round, tmp_path):
 
 
 def test_bad_requests_are_named(mixed_round, tmp_path):
-    with pytest.raises(ConfigError, match="unknown set 'pairs'"):
-        export_rows(mixed_round.workdir, 1, "pairs")
+    with pytest.raises(ConfigError, match="unknown set 'preferences'"):
+        export_rows(mixed_round.workdir, 1, "preferences")
     with pytest.raises(ConfigError, match="unknown format 'csv'"):
         export_round(mixed_round.workdir, 1, "mixture", "csv", tmp_path / "x")
     with pytest.raises(FileNotFoundError, match="round 2 has no mixture yet"):

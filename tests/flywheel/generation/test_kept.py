@@ -62,7 +62,7 @@ def test_the_end_of_the_block_stops_what_is_kept_even_on_an_error(checkpoint):
 
 def test_a_stage_that_needs_the_device_stops_the_kept_generator_first(checkpoint, small_config_path):
     beside = {s.name for s in all_stages() if s.beside_kept_generator}
-    assert beside == {"collect", "generate", "diversity", "round_metrics"}
+    assert beside == {"collect", "generate", "diversity", "round_metrics", "pairs"}
     config = load_config(small_config_path)
     with kept.handing_over():
         generator = make_generator(checkpoint, SETTINGS)

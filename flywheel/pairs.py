@@ -1,0 +1,133 @@
+"""The ``pairs`` stage: preference pairs from a round's judged samples, the data of Llama 3.1's DPO step.
+
+A round already judges N samples per prompt and records each one's combined decision (the ``decisions`` table,
+written by select): the pairs are a query away. Per prompt of a domain in ``pairs.domains``, the samples that
+passed (by the domain's combined rule, finished on their own) are ranked best first by their combined score, the
+ones that failed worst first; the i-th best is paired with the i-th worst, up to ``pairs.max_per_prompt``. A
+sample without a combined score counts 1 when it passed and 0 when it failed. Each candidate pair is then kept
+or dropped for the first rule it breaks, in this order, and every drop is a row of ``pair_drops`` with its reason:
+
+- ``identical``: the two responses are the same text (case, width and spacing aside);
+- ``near_duplicate``: their estimated Jaccard over word shingles (dedup's sketch) is at least
+  ``pairs.near_duplicate_threshold``;
+- ``margin``: chosen's score minus rejected's is under ``pairs.min_margin``;
+- ``length_ratio``: the longer response has more than ``pairs.max_length_ratio`` times the shorter's tokens;
+- ``contaminated``: the prompt (and the responses, with ``decontamination.check_responses``) overlaps an
+  evaluation set, by the decontamination stage's own index and rule.
+
+Kept pairs go to ``rounds/<N>/pairs.parquet`` (flywheel.schema.PreferencePair) and the ``pairs`` view.
+``flywheel export --set pairs`` writes them in the chosen/rejected messages format TRL and open-instruct read.
+Pairs are per round: pooling them across rounds, and the DPO stage that trains on them, are not built yet.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pyarrow as pa
+
+from flywheel.config import RoundConfig
+from flywheel.decontaminate import example_text, scan_texts
+from flywheel.dedup import jaccard, sketch
+from flywheel.io import RoundPaths, read_parquet, write_parquet_atomic
+from flywheel.schema import PAIR_SCHEMA, Message, conversation, table_to_prompts
+from flywheel.stage_registry import Input
+from flywheel.stage_runs import stage
+from flywheel.store import Store
+from flywheel.text import exact_key
+
+# Per prompt, the passed samples best first and the failed ones worst first, only as many as pairs can use.
+CANDIDATES_SQL = """
+WITH judged AS (
+    SELECT prompt_id, sample_index, domain, passed, finished,
+           coalesce(score, CASE WHEN passed THEN 1.0 ELSE 0.0 END) AS score
+    FROM decisions WHERE round = ? AND list_contains(?, domain)),
+ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY prompt_id, passed
+                                 ORDER BY CASE WHEN passed THEN -score ELSE score END, sample_index) AS rank
+    FROM judged WHERE NOT passed OR finished)
+SELECT r.prompt_id, r.domain, r.passed, r.rank, r.sample_index, r.score, s.text, s.num_tokens
+FROM ranked r JOIN read_parquet(?) s USING (prompt_id, sample_index)
+WHERE r.rank <= ? ORDER BY r.prompt_id, r.passed DESC, r.rank
+"""
+DROP_REASONS = ("identical", "near_duplicate", "margin", "length_ratio", "contaminated")
+
+
+def candidate_pairs(rows: list[tuple], max_per_prompt: int) -> list[dict]:
+    """(prompt_id, domain, passed, rank, sample_index, score, text, num_tokens) rows, ordered as CANDIDATES_SQL
+    orders them, zipped per prompt: the i-th best passed sample against the i-th worst failed one."""
+    by_prompt: dict[str, dict[bool, list[tuple]]] = {}
+    for row in rows:
+        by_prompt.setdefault(row[0], {True: [], False: []})[bool(row[2])].append(row)
+    pairs = []
+    for prompt_id, sides in by_prompt.items():
+        for chosen, rejected in list(zip(sides[True], sides[False]))[:max_per_prompt]:
+            pairs.append({"prompt_id": prompt_id, "domain": chosen[1], "chosen_index": chosen[4],
+                          "rejected_index": rejected[4], "chosen_score": float(chosen[5]),
+                          "rejected_score": float(rejected[5]), "chosen": chosen[6], "rejected": rejected[6],
+                          "chosen_tokens": int(chosen[7]), "rejected_tokens": int(rejected[7])})
+    return pairs
+
+
+def first_broken_rule(pair: dict, config: RoundConfig) -> tuple[str, str] | None:
+    """(reason, detail) for the first filter the pair breaks, or None (contamination is checked after)."""
+    p = config.pairs
+    if exact_key(pair["chosen"]) == exact_key(pair["rejected"]):
+        return "identical", "the two responses are the same text"
+    similarity = jaccard(sketch(pair["chosen"], config.dedup.shingle_size, config.dedup.num_perm),
+                         sketch(pair["rejected"], config.dedup.shingle_size, config.dedup.num_perm))
+    if similarity >= p.near_duplicate_threshold:
+        return "near_duplicate", f"estimated Jaccard {similarity:.3f} >= {p.near_duplicate_threshold}"
+    margin = pair["chosen_score"] - pair["rejected_score"]
+    if margin < p.min_margin:
+        return "margin", f"margin {margin:.4g} < {p.min_margin}"
+    shorter, longer = sorted((max(pair["chosen_tokens"], 1), max(pair["rejected_tokens"], 1)))
+    if longer / shorter > p.max_length_ratio:
+        return "length_ratio", f"{longer} / {shorter} tokens > {p.max_length_ratio}"
+    return None
+
+
+def _contaminated(pairs: list[dict], prompts: dict, config: RoundConfig) -> list[list[dict]]:
+    """Per pair, the evaluation instances its texts overlap (the decontamination stage's index and rule)."""
+    from flywheel.stages import eval_index
+
+    d = config.decontamination
+    if not pairs or not d.eval_sets:
+        return [[] for _ in pairs]
+    texts = [example_text(conversation(prompts[pair["prompt_id"]], pair[side]), d.check_responses)
+             for pair in pairs for side in ("chosen", "rejected")]
+    found = scan_texts(texts, eval_index(config), rule=d.rule, threshold=d.threshold)
+    return [found[2 * i] + found[2 * i + 1] for i in range(len(pairs))]
+
+
+@stage("pairs", "pairs", "Preference pairs per prompt: a passed sample over a failed one, filtered and decontaminated.",
+       inputs=(Input("select"),), sections=("pairs", "decontamination", "dedup"),
+       files=lambda c, r: [e.path for e in c.decontamination.eval_sets],
+       beside_kept_generator=True)  # SQL and n-gram sets on the CPU: a kept engine may stay up
+def make_pairs(config: RoundConfig, round_number: int, store: Store) -> dict:
+    paths = RoundPaths(config.workdir, round_number)
+    p = config.pairs
+    rows = store.query(CANDIDATES_SQL, [round_number, list(p.domains), str(paths.samples), p.max_per_prompt])[1] \
+        if p.enabled else []
+    candidates = candidate_pairs(rows, p.max_per_prompt)
+    prompts = {prompt.id: prompt for prompt in table_to_prompts(read_parquet(paths.prompts))
+               if prompt.id in {pair["prompt_id"] for pair in candidates}}
+    kept, drops = [], []
+    for pair in candidates:
+        broken = first_broken_rule(pair, config)
+        (drops if broken else kept).append({**pair, "reason": broken[0], "detail": broken[1]} if broken else pair)
+    for pair, hits in zip(list(kept), _contaminated(kept, prompts, config)):
+        if hits:
+            kept.remove(pair)
+            names = sorted({f"{hit['benchmark']}:{hit['instance_id']}" for hit in hits})
+            drops.append({**pair, "reason": "contaminated", "detail": ", ".join(names)[:500]})
+    records = [{"pair_id": f"r{round_number}-{pair['prompt_id']}-{pair['chosen_index']}-{pair['rejected_index']}",
+                "source": prompts[pair["prompt_id"]].source, "origin_round": round_number,
+                "prompt": [Message.model_validate(m).model_dump() for m in conversation(prompts[pair["prompt_id"]], "")[:-1]],
+                "margin": pair["chosen_score"] - pair["rejected_score"], **pair} for pair in kept]
+    write_parquet_atomic(pa.Table.from_pylist(records, schema=PAIR_SCHEMA), paths.pairs)
+    store.attach_parquet("pairs", round_number, paths.pairs)
+    store.replace_round("pair_drops", round_number, drops)
+    return {"enabled": p.enabled, "n_candidates": len(candidates), "n_pairs": len(records),
+            "by_domain": dict(sorted(Counter(r["domain"] for r in records).items())),
+            "dropped": {reason: n for reason, n in Counter(d["reason"] for d in drops).items()}}

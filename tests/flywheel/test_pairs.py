@@ -1,0 +1,121 @@
+"""Preference pairs from a round's judged samples (flywheel.pairs), on a small hand-made round taken through real
+verification and selection: every pair recomputed from the stored decisions, each filter's drops counted by
+reason, contaminated prompts dropped, and the export TRL reads."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from flywheel.cli import main
+from flywheel.config import DecontaminationConfig, EvalSet, PairsConfig
+from flywheel.io import RoundPaths
+from flywheel.pairs import candidate_pairs, first_broken_rule, make_pairs
+from flywheel.schema import table_to_prompts
+from tests.flywheel.test_stage_views import selected_round
+
+
+def with_pairs(config, **settings):
+    return config.model_copy(update={"pairs": PairsConfig(**settings)})
+
+
+def test_each_pair_is_a_passed_sample_over_a_failed_one_of_the_same_prompt(small_config_path):
+    config, store = selected_round(small_config_path)
+    result = make_pairs(with_pairs(config), 1, store)
+    pairs = pq.read_table(RoundPaths(config.workdir, 1).pairs).to_pylist()
+    # Recomputed from the decisions table: prompts with a passed (finished) sample and a failed one.
+    _, expected = store.query("SELECT prompt_id FROM decisions WHERE round = 1 GROUP BY prompt_id "
+                              "HAVING bool_or(passed AND finished) AND bool_or(NOT passed) ORDER BY prompt_id")
+    assert sorted(p["prompt_id"] for p in pairs) == [row[0] for row in expected] and result["n_pairs"] == len(pairs)
+    decided = {(r[0], r[1]): (r[2], r[3]) for r in store.query(
+        "SELECT prompt_id, sample_index, passed, coalesce(score, passed::INT) FROM decisions WHERE round = 1")[1]}
+    for pair in pairs:
+        assert decided[(pair["prompt_id"], pair["chosen_index"])][0] is True
+        assert decided[(pair["prompt_id"], pair["rejected_index"])][0] is False
+        assert pair["margin"] == pytest.approx(pair["chosen_score"] - pair["rejected_score"])
+        assert pair["prompt"][-1]["role"] == "user" and pair["chosen"] != pair["rejected"]
+    # The hand-made wrong answers all start "I think it is": none is ever chosen.
+    assert all(p["rejected"].startswith("I think it is") and not p["chosen"].startswith("I think") for p in pairs)
+    assert result["by_domain"].keys() <= {"math", "general"} and "code" not in result["by_domain"]  # code: no pass
+    assert store.query("SELECT count(*) FROM pairs WHERE round = 1")[1] == [(len(pairs),)]
+
+
+def test_only_the_configured_domains_give_pairs_and_disabled_gives_none(small_config_path):
+    config, store = selected_round(small_config_path)
+    assert make_pairs(with_pairs(config, domains=["general"]), 1, store)["by_domain"].keys() == {"general"}
+    assert make_pairs(with_pairs(config, enabled=False), 1, store)["n_pairs"] == 0
+    assert pq.read_table(RoundPaths(config.workdir, 1).pairs).num_rows == 0
+
+
+def row(prompt, passed, rank, index, score, text, tokens=None):
+    return (prompt, "math", passed, rank, index, score, text, tokens or len(text.split()))
+
+
+def test_candidates_zip_the_best_passed_with_the_worst_failed_up_to_the_cap():
+    rows = [row("p", True, 1, 3, 0.9, "best"), row("p", True, 2, 0, 0.8, "second"),
+            row("p", False, 1, 1, 0.0, "worst"), row("p", False, 2, 2, 0.1, "less bad"),
+            row("q", True, 1, 0, 1.0, "only a pass")]  # q has no failed sample: no pair
+    pairs = candidate_pairs(rows, max_per_prompt=2)
+    assert [(p["chosen"], p["rejected"]) for p in pairs] == [("best", "worst"), ("second", "less bad")]
+    assert len(candidate_pairs(rows, max_per_prompt=1)) == 1
+
+
+@pytest.mark.parametrize(("chosen", "rejected", "scores", "reason"), [
+    ("The answer is 4.", "the  answer is 4.", (1.0, 0.0), "identical"),  # case and spacing aside
+    ("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen!",
+     "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen?",
+     (1.0, 0.0), "near_duplicate"),
+    ("The answer is 4.", "It is 5, I believe.", (0.6, 0.5), "margin"),
+    ("4", "Let me think about it at great length before I answer with five", (1.0, 0.0), "length_ratio"),
+    ("The answer is 4.", "It is 5, I believe.", (1.0, 0.0), None),
+])
+def test_each_filter_names_its_reason(small_config, chosen, rejected, scores, reason):
+    config = with_pairs(small_config, min_margin=0.5, max_length_ratio=3.0, near_duplicate_threshold=0.9)
+    pair = {"chosen": chosen, "rejected": rejected, "chosen_score": scores[0], "rejected_score": scores[1],
+            "chosen_tokens": len(chosen.split()), "rejected_tokens": len(rejected.split())}
+    broken = first_broken_rule(pair, config)
+    assert (broken[0] if broken else None) == reason
+
+
+def test_a_prompt_that_overlaps_an_evaluation_set_gives_no_pair(small_config_path, tmp_path):
+    config, store = selected_round(small_config_path)
+    paths = RoundPaths(config.workdir, 1)
+    first = make_pairs(with_pairs(config), 1, store)
+    pairs = pq.read_table(paths.pairs).to_pylist()
+    leaked = next(p for p in table_to_prompts(pq.read_table(paths.prompts)) if p.id == pairs[0]["prompt_id"])
+    (tmp_path / "leaked_eval.jsonl").write_text(json.dumps({"id": "e1", "prompt": leaked.messages[-1].content}) + "\n")
+    leaky = config.model_copy(update={"decontamination": DecontaminationConfig(
+        eval_sets=[EvalSet(name="leaked", path=tmp_path / "leaked_eval.jsonl")])})
+    result = make_pairs(with_pairs(leaky), 1, store)
+    assert result["n_pairs"] == first["n_pairs"] - 1 and result["dropped"].get("contaminated") == 1
+    (reason, detail), = store.query("SELECT reason, detail FROM pair_drops WHERE round = 1 AND prompt_id = ?",
+                                    [leaked.id])[1]
+    assert reason == "contaminated" and detail.startswith("leaked:")
+
+
+def test_export_writes_the_pairs_as_chosen_and_rejected_conversations(small_config_path, tmp_path):
+    config, store = selected_round(small_config_path)
+    make_pairs(with_pairs(config), 1, store)
+    assert main(["export", "--workdir", str(config.workdir), "--round", "1", "--set", "pairs",
+                 "--out", str(tmp_path / "pairs.jsonl")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "pairs.jsonl").read_text().splitlines()]
+    stored = pq.read_table(RoundPaths(config.workdir, 1).pairs).to_pylist()
+    assert len(rows) == len(stored) > 0
+    for exported, pair in zip(rows, stored):
+        # the implicit-prompt conversational format: both conversations share the prompt's turns
+        assert exported["chosen"][:-1] == exported["rejected"][:-1] == pair["prompt"]
+        assert exported["chosen"][-1] == {"role": "assistant", "content": pair["chosen"]}
+        assert exported["rejected"][-1] == {"role": "assistant", "content": pair["rejected"]}
+        assert exported["pair_id"] == pair["pair_id"] and exported["margin"] == pytest.approx(pair["margin"])
+    assert main(["export", "--workdir", str(config.workdir), "--round", "1", "--set", "pairs", "--format", "hf",
+                 "--out", str(tmp_path / "hf")]) == 0
+    import datasets
+
+    assert datasets.load_from_disk(str(tmp_path / "hf")).num_rows == len(stored)
+    assert "- set: pairs" in (tmp_path / "hf" / "README.md").read_text()
+    with duckdb.connect(str(config.workdir / "flywheel.duckdb"), read_only=True) as db:  # auditable in SQL
+        assert db.execute("SELECT count(*) FROM pairs p JOIN verdicts v ON v.round = p.round AND "
+                          "v.prompt_id = p.prompt_id AND v.sample_index = p.chosen_index").fetchone()[0] >= len(stored)
