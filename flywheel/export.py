@@ -105,7 +105,7 @@ def dataset_card(workdir: Path, round_number: int, what: str, rows: list[dict]) 
         by_domain[row["domain"]] = by_domain.get(row["domain"], 0) + 1
         origin = row.get("mix_source", "pairs")
         by_source[origin] = by_source.get(origin, 0) + 1
-    hits = _decontamination_summary(workdir, round_number)
+    hits = _decontamination_summary(workdir, round_number, what)
     lines = [
         "---", "tags:", "- flywheel", "- rejection-sampling", "---", "",
         f"# flywheel round {round_number}: {what}", "",
@@ -113,7 +113,8 @@ def dataset_card(workdir: Path, round_number: int, what: str, rows: list[dict]) 
         f"- config: `{config}` (sha256 {config_hash})", f"- rows: {len(rows)}",
         "- rows per domain: " + (", ".join(f"{k} {v}" for k, v in sorted(by_domain.items())) or "none"),
         "- rows per mixture source: " + (", ".join(f"{k} {v}" for k, v in sorted(by_source.items())) or "none"),
-        "- decontamination (examples dropped per evaluation set): "
+        ("- pairs dropped per reason (pair_drops; contaminated: against the evaluation sets): " if what == "pairs"
+         else "- decontamination (examples dropped per evaluation set): ")
         + (", ".join(f"{k} {v}" for k, v in hits) if hits else "none dropped"), "",
         "Each row is `messages` (the conversation, the assistant turn last) plus flywheel's keys; "
         f"`flywheel sql --workdir {workdir} \"SELECT * FROM decontamination_hits WHERE round = {round_number}\"` "
@@ -122,10 +123,14 @@ def dataset_card(workdir: Path, round_number: int, what: str, rows: list[dict]) 
     return "\n".join(lines) + "\n"
 
 
-def _decontamination_summary(workdir: Path, round_number: int) -> list[tuple[str, int]]:
+def _decontamination_summary(workdir: Path, round_number: int, what: str) -> list[tuple[str, int]]:
     database = workdir / "flywheel.duckdb"
     if not database.exists():
         return []
+    if what == "pairs":
+        _, rows = Store(database).query("SELECT reason, count(*) FROM pair_drops WHERE round = ? GROUP BY reason "
+                                        "ORDER BY reason", [round_number])
+        return [(reason, count) for reason, count in rows]
     _, rows = Store(database).query("SELECT benchmark, count(DISTINCT example_id) FROM decontamination_hits "
                                     "WHERE round = ? GROUP BY benchmark ORDER BY benchmark", [round_number])
     return [(name, count) for name, count in rows]

@@ -15,9 +15,12 @@ or dropped for the first rule it breaks, in this order, and every drop is a row 
 - ``contaminated``: the prompt (and the responses, with ``decontamination.check_responses``) overlaps an
   evaluation set, by the decontamination stage's own index and rule.
 
-Kept pairs go to ``rounds/<N>/pairs.parquet`` (flywheel.schema.PreferencePair) and the ``pairs`` view.
-``flywheel export --set pairs`` writes them in the chosen/rejected messages format TRL and open-instruct read.
-Pairs are per round: pooling them across rounds, and the DPO stage that trains on them, are not built yet.
+With ``pairs.pool_previous_rounds`` a prompt this round pairs fewer than ``max_per_prompt`` times keeps earlier
+rounds' pairs up to the cap, newest first, as the selection pool keeps earlier rounds' best samples; carried pairs
+are checked for contamination again, against this round's evaluation sets. Kept pairs go to
+``rounds/<N>/pairs.parquet`` (flywheel.schema.PreferencePair; ``origin_round`` says which round made each) and
+the ``pairs`` view. ``flywheel export --set pairs`` writes them in the chosen/rejected messages format TRL and
+open-instruct read. The DPO stage that would train on them is not built yet.
 """
 
 from __future__ import annotations
@@ -87,21 +90,37 @@ def first_broken_rule(pair: dict, config: RoundConfig) -> tuple[str, str] | None
     return None
 
 
-def _contaminated(pairs: list[dict], prompts: dict, config: RoundConfig) -> list[list[dict]]:
+def _contaminated(records: list[dict], config: RoundConfig) -> list[list[dict]]:
     """Per pair, the evaluation instances its texts overlap (the decontamination stage's index and rule)."""
     from flywheel.stages import eval_index
 
     d = config.decontamination
-    if not pairs or not d.eval_sets:
-        return [[] for _ in pairs]
-    texts = [example_text(conversation(prompts[pair["prompt_id"]], pair[side]), d.check_responses)
-             for pair in pairs for side in ("chosen", "rejected")]
+    if not records or not d.eval_sets:
+        return [[] for _ in records]
+    texts = [example_text([*record["prompt"], {"role": "assistant", "content": record[side]}], d.check_responses)
+             for record in records for side in ("chosen", "rejected")]
     found = scan_texts(texts, eval_index(config), rule=d.rule, threshold=d.threshold)
-    return [found[2 * i] + found[2 * i + 1] for i in range(len(pairs))]
+    return [found[2 * i] + found[2 * i + 1] for i in range(len(records))]
+
+
+def _pooled(config: RoundConfig, round_number: int) -> bool:
+    return config.pairs.pool_previous_rounds and round_number > 1
+
+
+def carried_pairs(previous: list[dict], new: list[dict], max_per_prompt: int) -> list[dict]:
+    """Earlier rounds' pairs (the previous round's pooled file, newest first) that fill a prompt up to the cap."""
+    room = Counter({pair["prompt_id"]: max_per_prompt for pair in previous})
+    room.subtract(Counter(pair["prompt_id"] for pair in new))
+    carried = []
+    for pair in sorted(previous, key=lambda p: -p["origin_round"]):  # a stable sort: the file's order within a round
+        if room[pair["prompt_id"]] > 0:
+            room[pair["prompt_id"]] -= 1
+            carried.append(pair)
+    return carried
 
 
 @stage("pairs", "pairs", "Preference pairs per prompt: a passed sample over a failed one, filtered and decontaminated.",
-       inputs=(Input("select"),), sections=("pairs", "decontamination", "dedup"),
+       inputs=(Input("select"), Input("pairs", 1, when=_pooled)), sections=("pairs", "decontamination", "dedup"),
        files=lambda c, r: [e.path for e in c.decontamination.eval_sets],
        beside_kept_generator=True)  # SQL and n-gram sets on the CPU: a kept engine may stay up
 def make_pairs(config: RoundConfig, round_number: int, store: Store) -> dict:
@@ -115,19 +134,27 @@ def make_pairs(config: RoundConfig, round_number: int, store: Store) -> dict:
     kept, drops = [], []
     for pair in candidates:
         broken = first_broken_rule(pair, config)
-        (drops if broken else kept).append({**pair, "reason": broken[0], "detail": broken[1]} if broken else pair)
-    for pair, hits in zip(list(kept), _contaminated(kept, prompts, config)):
-        if hits:
-            kept.remove(pair)
-            names = sorted({f"{hit['benchmark']}:{hit['instance_id']}" for hit in hits})
-            drops.append({**pair, "reason": "contaminated", "detail": ", ".join(names)[:500]})
+        (drops if broken else kept).append({**pair, "origin_round": round_number, "reason": broken[0],
+                                            "detail": broken[1]} if broken else pair)
     records = [{"pair_id": f"r{round_number}-{pair['prompt_id']}-{pair['chosen_index']}-{pair['rejected_index']}",
                 "source": prompts[pair["prompt_id"]].source, "origin_round": round_number,
                 "prompt": [Message.model_validate(m).model_dump() for m in conversation(prompts[pair["prompt_id"]], "")[:-1]],
                 "margin": pair["chosen_score"] - pair["rejected_score"], **pair} for pair in kept]
+    if p.enabled and _pooled(config, round_number):
+        previous = read_parquet(RoundPaths(config.workdir, round_number - 1).pairs).to_pylist()
+        records += carried_pairs(previous, records, p.max_per_prompt)
+    clean = []
+    for record, hits in zip(records, _contaminated(records, config)):
+        if not hits:
+            clean.append(record)
+            continue
+        names = sorted({f"{hit['benchmark']}:{hit['instance_id']}" for hit in hits})
+        drops.append({**record, "reason": "contaminated", "detail": ", ".join(names)[:500]})
+    records = clean
     write_parquet_atomic(pa.Table.from_pylist(records, schema=PAIR_SCHEMA), paths.pairs)
     store.attach_parquet("pairs", round_number, paths.pairs)
     store.replace_round("pair_drops", round_number, drops)
     return {"enabled": p.enabled, "n_candidates": len(candidates), "n_pairs": len(records),
+            "n_carried": sum(r["origin_round"] != round_number for r in records),
             "by_domain": dict(sorted(Counter(r["domain"] for r in records).items())),
             "dropped": {reason: n for reason, n in Counter(d["reason"] for d in drops).items()}}

@@ -49,8 +49,8 @@ TABLES: dict[str, dict[str, str]] = {
                                                                "origin_round", "score", "source")),
     # Preference pairs (flywheel.pairs): both samples' keys, scores and texts; the prompt's turns stay in Parquet.
     "pairs": duckdb_columns(PreferencePair, leading=ROUND, exclude=("prompt",)),
-    "pair_drops": {"round": "INTEGER", "prompt_id": "VARCHAR", "domain": "VARCHAR", "chosen_index": "INTEGER",
-                   "rejected_index": "INTEGER", "reason": "VARCHAR", "detail": "VARCHAR"},
+    "pair_drops": {"round": "INTEGER", "prompt_id": "VARCHAR", "domain": "VARCHAR", "origin_round": "INTEGER",
+                   "chosen_index": "INTEGER", "rejected_index": "INTEGER", "reason": "VARCHAR", "detail": "VARCHAR"},
     "prompt_difficulty": {"round": "INTEGER", "prompt_id": "VARCHAR", "domain": "VARCHAR", "n_samples": "INTEGER",
                           "n_passed": "INTEGER", "pass_rate": "DOUBLE", "status": "VARCHAR"},
     "decontamination_hits": {"round": "INTEGER", "benchmark": "VARCHAR", "instance_id": "VARCHAR",

@@ -16,6 +16,9 @@ class PairsConfig(_Strict):
                               "sample without a score counts 1 passed, 0 failed)")
     max_length_ratio: float = Field(3.0, ge=1.0, description="the longer response's tokens over the shorter's, at "
                                     "most: a pair that only teaches length is dropped")
+    pool_previous_rounds: bool = Field(True, description="a prompt this round pairs fewer than max_per_prompt "
+                                       "times keeps earlier rounds' pairs up to the cap, newest first (like the "
+                                       "selection pool); carried pairs are decontaminated again")
     near_duplicate_threshold: float = Field(0.9, gt=0.0, le=1.0, description="a pair whose two responses' "
                                             "estimated Jaccard (dedup's word-shingle sketch) is at least this is "
                                             "dropped; identical ones always are")

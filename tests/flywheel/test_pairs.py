@@ -115,7 +115,46 @@ def test_export_writes_the_pairs_as_chosen_and_rejected_conversations(small_conf
     import datasets
 
     assert datasets.load_from_disk(str(tmp_path / "hf")).num_rows == len(stored)
-    assert "- set: pairs" in (tmp_path / "hf" / "README.md").read_text()
+    card = (tmp_path / "hf" / "README.md").read_text()
+    assert "- set: pairs" in card and f"- rows: {len(stored)}" in card
+    _, drops = store.query("SELECT reason, count(*) FROM pair_drops WHERE round = 1 GROUP BY reason ORDER BY reason")
+    assert "- pairs dropped per reason (pair_drops" in card
+    assert all(f"{reason} {n}" in card for reason, n in drops)
     with duckdb.connect(str(config.workdir / "flywheel.duckdb"), read_only=True) as db:  # auditable in SQL
         assert db.execute("SELECT count(*) FROM pairs p JOIN verdicts v ON v.round = p.round AND "
                           "v.prompt_id = p.prompt_id AND v.sample_index = p.chosen_index").fetchone()[0] >= len(stored)
+
+
+def test_earlier_rounds_fill_a_prompt_up_to_the_cap_newest_first():
+    from flywheel.pairs import carried_pairs
+
+    previous = [{"prompt_id": "a", "origin_round": 1, "pair_id": "r1-a"}, {"prompt_id": "a", "origin_round": 2,
+                "pair_id": "r2-a"}, {"prompt_id": "b", "origin_round": 2, "pair_id": "r2-b"}]
+    new = [{"prompt_id": "b", "origin_round": 3, "pair_id": "r3-b"}]
+    assert [p["pair_id"] for p in carried_pairs(previous, new, max_per_prompt=1)] == ["r2-a"]
+    assert [p["pair_id"] for p in carried_pairs(previous, new, max_per_prompt=2)] == ["r2-a", "r2-b", "r1-a"]
+
+
+def test_round_two_carries_round_ones_pair_for_a_prompt_it_could_not_pair(small_config_path):
+    import shutil
+
+    config, store = selected_round(small_config_path)
+    make_pairs(with_pairs(config), 1, store)
+    first = pq.read_table(RoundPaths(config.workdir, 1).pairs).to_pylist()
+    # Round 2: the same prompts and samples, but the first paired prompt now has no failed sample.
+    second = RoundPaths(config.workdir, 2)
+    second.dir.mkdir(parents=True)
+    for name in ("prompts.parquet", "samples.parquet"):
+        shutil.copy(RoundPaths(config.workdir, 1).dir / name, second.dir / name)
+    columns, rows = store.query("SELECT * EXCLUDE (round) FROM decisions WHERE round = 1")
+    decisions = [dict(zip(columns, r)) for r in rows]
+    for d in decisions:
+        if d["prompt_id"] == first[0]["prompt_id"]:
+            d.update(passed=True, finished=True, score=1.0)
+    store.replace_round("decisions", 2, decisions)
+    result = make_pairs(with_pairs(config), 2, store)
+    pairs = pq.read_table(second.pairs).to_pylist()
+    carried = [p for p in pairs if p["origin_round"] == 1]
+    assert [p["pair_id"] for p in carried] == [first[0]["pair_id"]] and result["n_carried"] == 1
+    assert len(pairs) == len(first) and {p["prompt_id"] for p in pairs} == {p["prompt_id"] for p in first}
+    assert make_pairs(with_pairs(config, pool_previous_rounds=False), 2, store)["n_pairs"] == len(first) - 1
