@@ -14,12 +14,11 @@ from flywheel.cli import main
 from flywheel.config import ConfigError
 from flywheel.export import export_round, export_rows
 from flywheel.io import RoundPaths
-from tests.flywheel.test_stage_views import selected_round
 
 
 @pytest.fixture
-def mixed_round(small_config_path):
-    config, store = selected_round(small_config_path)
+def mixed_round(selected_round_copy):
+    config, store = selected_round_copy
     stages.decontaminate_round(config, 1, store)
     stages.mix(config, 1, store)
     return config

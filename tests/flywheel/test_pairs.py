@@ -15,15 +15,14 @@ from flywheel.config import DecontaminationConfig, EvalSet, PairsConfig
 from flywheel.io import RoundPaths
 from flywheel.pairs import candidate_pairs, first_broken_rule, make_pairs
 from flywheel.schema import table_to_prompts
-from tests.flywheel.test_stage_views import selected_round
 
 
 def with_pairs(config, **settings):
     return config.model_copy(update={"pairs": PairsConfig(**settings)})
 
 
-def test_each_pair_is_a_passed_sample_over_a_failed_one_of_the_same_prompt(small_config_path):
-    config, store = selected_round(small_config_path)
+def test_each_pair_is_a_passed_sample_over_a_failed_one_of_the_same_prompt(selected_round_copy):
+    config, store = selected_round_copy
     result = make_pairs(with_pairs(config), 1, store)
     pairs = pq.read_table(RoundPaths(config.workdir, 1).pairs).to_pylist()
     # Recomputed from the decisions table: prompts with a passed (finished) sample and a failed one.
@@ -43,8 +42,8 @@ def test_each_pair_is_a_passed_sample_over_a_failed_one_of_the_same_prompt(small
     assert store.query("SELECT count(*) FROM pairs WHERE round = 1")[1] == [(len(pairs),)]
 
 
-def test_only_the_configured_domains_give_pairs_and_disabled_gives_none(small_config_path):
-    config, store = selected_round(small_config_path)
+def test_only_the_configured_domains_give_pairs_and_disabled_gives_none(selected_round_copy):
+    config, store = selected_round_copy
     assert make_pairs(with_pairs(config, domains=["general"]), 1, store)["by_domain"].keys() == {"general"}
     assert make_pairs(with_pairs(config, enabled=False), 1, store)["n_pairs"] == 0
     assert pq.read_table(RoundPaths(config.workdir, 1).pairs).num_rows == 0
@@ -80,8 +79,8 @@ def test_each_filter_names_its_reason(small_config, chosen, rejected, scores, re
     assert (broken[0] if broken else None) == reason
 
 
-def test_a_prompt_that_overlaps_an_evaluation_set_gives_no_pair(small_config_path, tmp_path):
-    config, store = selected_round(small_config_path)
+def test_a_prompt_that_overlaps_an_evaluation_set_gives_no_pair(selected_round_copy, tmp_path):
+    config, store = selected_round_copy
     paths = RoundPaths(config.workdir, 1)
     first = make_pairs(with_pairs(config), 1, store)
     pairs = pq.read_table(paths.pairs).to_pylist()
@@ -96,8 +95,8 @@ def test_a_prompt_that_overlaps_an_evaluation_set_gives_no_pair(small_config_pat
     assert reason == "contaminated" and detail.startswith("leaked:")
 
 
-def test_export_writes_the_pairs_as_chosen_and_rejected_conversations(small_config_path, tmp_path):
-    config, store = selected_round(small_config_path)
+def test_export_writes_the_pairs_as_chosen_and_rejected_conversations(selected_round_copy, tmp_path):
+    config, store = selected_round_copy
     make_pairs(with_pairs(config), 1, store)
     assert main(["export", "--workdir", str(config.workdir), "--round", "1", "--set", "pairs",
                  "--out", str(tmp_path / "pairs.jsonl")]) == 0
@@ -135,10 +134,10 @@ def test_earlier_rounds_fill_a_prompt_up_to_the_cap_newest_first():
     assert [p["pair_id"] for p in carried_pairs(previous, new, max_per_prompt=2)] == ["r2-a", "r2-b", "r1-a"]
 
 
-def test_round_two_carries_round_ones_pair_for_a_prompt_it_could_not_pair(small_config_path):
+def test_round_two_carries_round_ones_pair_for_a_prompt_it_could_not_pair(selected_round_copy):
     import shutil
 
-    config, store = selected_round(small_config_path)
+    config, store = selected_round_copy
     make_pairs(with_pairs(config), 1, store)
     first = pq.read_table(RoundPaths(config.workdir, 1).pairs).to_pylist()
     # Round 2: the same prompts and samples, but the first paired prompt now has no failed sample.

@@ -24,8 +24,8 @@ def selected_round(small_config_path):
     return config, store
 
 
-def test_views_show_the_rounds_rows(small_config_path, tmp_path):
-    config, store = selected_round(small_config_path)
+def test_views_show_the_rounds_rows(selected_round_copy, tmp_path):
+    config, store = selected_round_copy
     examples = sample_examples(store, 1, per_kind=2)
     assert examples.startswith("**Accepted**") and "**Rejected**" in examples
     accepted, rejected = examples.split("**Rejected**")
@@ -42,8 +42,8 @@ def test_views_show_the_rounds_rows(small_config_path, tmp_path):
     assert loss_curve(store, 1, tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_warnings_name_truncation_and_a_domain_that_yields_nothing(small_config_path):
-    config, store = selected_round(small_config_path)
+def test_warnings_name_truncation_and_a_domain_that_yields_nothing(selected_round_copy):
+    config, store = selected_round_copy
     # The hand-made code answers are prose, so code accepts nothing; math and general accept some.
     assert round_warnings(config, 1, store) == [
         "domain code: yield 0 (0 of 8 samples accepted; unit_tests passed none of the 8 that finished)"]
