@@ -68,8 +68,10 @@ def launch_command(spec_path: Path, config: SFTConfig, port: int) -> tuple[list[
 
 
 def run_sft(init_checkpoint: Path, data: Path, output: Path, config: SFTConfig, *, work_dir: Path,
-            echo=print) -> SFTResult:
-    """Fine-tune ``init_checkpoint`` on the conversations in ``data`` (Parquet); write ``output``.
+            echo=print, objective: str = "sft", beta: float = 0.1, nll_weight: float = 0.2) -> SFTResult:
+    """Fine-tune ``init_checkpoint`` on the conversations in ``data`` (Parquet); write ``output``. With
+    ``objective="dpo"`` the data is preference pairs and the loss is DPO's (flywheel.sft.dpo: ``beta``, and
+    ``nll_weight`` on the chosen responses), against ``init_checkpoint`` as the reference.
 
     With ``nnodes`` > 1 this is node 0: it writes ``work_dir/spec.json``, which nodes 1.. start
     from with :func:`run_sft_worker` (``flywheel sft-worker``), and it alone writes the checkpoint.
@@ -83,7 +85,8 @@ def run_sft(init_checkpoint: Path, data: Path, output: Path, config: SFTConfig, 
     metrics, log = work_dir / "steps.jsonl", work_dir / "train.log"
     checkpoints = work_dir / "ds_checkpoints"  # kept after a failure, so a rerun resumes from it
     spec = TrainingSpec(**config.model_dump(), init_checkpoint=init_checkpoint, data=data, output=staging,
-                        metrics=metrics, checkpoint_dir=checkpoints)
+                        metrics=metrics, checkpoint_dir=checkpoints, objective=objective, beta=beta,
+                        nll_weight=nll_weight)
     spec_path = work_dir / "spec.json"
     write_text_atomic(spec_path, spec.model_dump_json(indent=2))  # other nodes may be polling for it
     _run_trainer(*launch_command(spec_path, config, free_port()), log, echo, config.timeout_seconds, "SFT")

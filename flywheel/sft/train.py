@@ -103,6 +103,66 @@ def micro_batches(examples: list[dict], spec: TrainingSpec, epoch: int, rank: in
         yield {"input_ids": ids, "labels": labels, "attention_mask": mask, "use_cache": False}, int(mask.sum()), mask.numel()
 
 
+def tokenize_pairs(tokenizer, rows: list[dict], spec: TrainingSpec) -> tuple[list[dict], dict]:
+    """Each pair's chosen and rejected conversations with Llama 3.1's DPO masks (flywheel.sft.dpo); a pair whose
+    truncation leaves either response nothing to score is dropped and counted."""
+    from flywheel.sft.dpo import preference_mask
+
+    kept, stats = [], {"pairs": len(rows), "truncated": 0, "no_labels": 0}
+    for row in rows:
+        sides = {}
+        for side in ("chosen", "rejected"):
+            ids, mask = preference_mask(tokenizer, [*row["prompt"], {"role": "assistant", "content": row[side]}])
+            if len(ids) > spec.max_seq_len:
+                stats["truncated"] += 1
+                ids, mask = ids[:spec.max_seq_len], mask[:spec.max_seq_len]
+            sides[side] = (ids, mask)
+        if not all(any(mask) for _, mask in sides.values()):
+            stats["no_labels"] += 1
+            continue
+        kept.append({"chosen": sides["chosen"], "rejected": sides["rejected"]})
+    return kept, stats
+
+
+def pair_batches(pairs: list[dict], spec: TrainingSpec, epoch: int, rank: int, world: int, pad_id: int):
+    """This rank's micro-batches of pairs for one epoch, as (forward kwargs, loss mask, pair indices, tokens,
+    slots): the chosen conversations first, the rejected ones after, padded to one width."""
+    import torch
+
+    generator = torch.Generator().manual_seed(spec.seed * 1000 + epoch)
+    order = _share(torch.randperm(len(pairs), generator=generator).tolist(), rank, world)
+    for start in range(0, len(order), spec.batch_size):
+        chosen = order[start:start + spec.batch_size]
+        rows = [pairs[i]["chosen"] for i in chosen] + [pairs[i]["rejected"] for i in chosen]
+        width = max(len(ids) for ids, _ in rows)
+        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for row, (token_ids, loss_mask) in enumerate(rows):
+            ids[row, :len(token_ids)] = torch.tensor(token_ids)
+            attention[row, :len(token_ids)] = 1
+            mask[row, :len(token_ids)] = torch.tensor(loss_mask)
+        yield ({"input_ids": ids, "attention_mask": attention, "use_cache": False}, mask, torch.tensor(chosen),
+               int(attention.sum()), attention.numel())
+
+
+def pair_reference_logps(model, pairs: list[dict], spec: TrainingSpec, pad_id: int):
+    """Every pair's reference log-probs (chosen, rejected), from the model training starts from, before any step:
+    computed once per run, so a resumed run scores against the same reference."""
+    import torch
+
+    from flywheel.sft.dpo import reference_logps
+
+    reference = torch.zeros((len(pairs), 2))
+    was_training = model.training
+    model.eval()
+    for kwargs, mask, indices, _, _ in pair_batches(pairs, spec, 0, 0, 1, pad_id):  # every pair, in any order
+        logps = reference_logps(model, kwargs["input_ids"], kwargs["attention_mask"], mask)
+        reference[indices, 0], reference[indices, 1] = logps.chunk(2)
+    model.train(was_training)
+    return reference
+
+
 def add_neftune(model, alpha: float) -> None:
     """NEFTune: uniform noise on the input embeddings while training, scaled by alpha / sqrt(length * dim)."""
     import torch
@@ -196,13 +256,24 @@ def main(spec_path: str) -> None:
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
     tokenizer = AutoTokenizer.from_pretrained(spec.init_checkpoint)
+    dpo = spec.objective == "dpo"
     try:
-        examples, stats = tokenize_examples(tokenizer, pq.read_table(spec.data).to_pylist(), spec)
+        tokenize = tokenize_pairs if dpo else tokenize_examples
+        examples, stats = tokenize(tokenizer, pq.read_table(spec.data).to_pylist(), spec)
     except BadExample as error:
         raise SystemExit(f"bad training example: {error}") from None
     if not examples:
-        raise SystemExit(f"{spec.data}: no trainable examples ({stats})")
+        raise SystemExit(f"{spec.data}: no trainable {'pairs' if dpo else 'examples'} ({stats})")
     model = AutoModelForCausalLM.from_pretrained(spec.init_checkpoint, dtype=torch.float32)
+    # DPO's reference is the model training starts from (the round's SFT checkpoint), scored before any step.
+    reference = pair_reference_logps(model, examples, spec, tokenizer.pad_token_id) if dpo else None
+
+    def batches(epoch: int):
+        if dpo:
+            yield from pair_batches(examples, spec, epoch, rank, world, tokenizer.pad_token_id)
+            return
+        for kwargs, tokens, slots in micro_batches(examples, spec, epoch, rank, world, tokenizer.pad_token_id):
+            yield kwargs, None, None, tokens, slots
     if spec.lora:
         from peft import LoraConfig, get_peft_model
 
@@ -215,7 +286,7 @@ def main(spec_path: str) -> None:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
 
-    per_epoch = sum(1 for _ in micro_batches(examples, spec, 0, rank, world, tokenizer.pad_token_id))
+    per_epoch = sum(1 for _ in batches(0))
     steps_per_epoch = math.ceil(per_epoch / spec.gradient_accumulation_steps)
     total_steps = spec.max_steps or steps_per_epoch * spec.epochs
     epochs = math.ceil(total_steps / steps_per_epoch) if spec.max_steps else spec.epochs
@@ -242,18 +313,30 @@ def main(spec_path: str) -> None:
         truncate_step_log(spec.metrics, engine.global_steps)
     metrics = spec.metrics.open("a" if done_micro else "w") if rank == 0 else None
     micro, started, tokens_total, slots_total, train_started = 0, time.perf_counter(), 0, 0, time.perf_counter()
-    window = {"tokens": 0, "loss": 0.0, "micro": 0}
+    window = {"tokens": 0, "loss": 0.0, "micro": 0, "reward_margin": 0.0, "pair_accuracy": 0.0}
     for epoch in range(epochs):
         if engine.global_steps >= total_steps:
             break
-        for kwargs, tokens, slots in micro_batches(examples, spec, epoch, rank, world, tokenizer.pad_token_id):
+        for kwargs, loss_mask, indices, tokens, slots in batches(epoch):
             if engine.global_steps >= total_steps:
                 break
             micro += 1
             if micro <= done_micro:
                 continue  # already trained before the interruption
             kwargs = {k: v.to(engine.device) if hasattr(v, "to") else v for k, v in kwargs.items()}
-            loss = engine(**kwargs).loss
+            if dpo:
+                from flywheel.sft.dpo import preference_objective
+
+                pair_reference = reference[indices]
+                objective = preference_objective(
+                    engine(**kwargs).logits, kwargs["input_ids"], loss_mask.to(engine.device),
+                    torch.cat([pair_reference[:, 0], pair_reference[:, 1]]).to(engine.device), beta=spec.beta,
+                    nll_weight=spec.nll_weight)
+                loss = objective["loss"]
+                window["reward_margin"] += float(objective["reward_margin"])
+                window["pair_accuracy"] += float(objective["pair_accuracy"])
+            else:
+                loss = engine(**kwargs).loss
             engine.backward(loss)
             engine.step()
             window["tokens"] += tokens * world
@@ -266,12 +349,16 @@ def main(spec_path: str) -> None:
             record = {"step": engine.global_steps, "epoch": epoch, "loss": window["loss"] / window["micro"],
                       "learning_rate": schedule.get_last_lr()[0], "tokens": window["tokens"],
                       "tokens_per_second": window["tokens"] / max(elapsed, 1e-9), "total_steps": total_steps}
+            if dpo:
+                record.update({key: window[key] / window["micro"] for key in ("reward_margin", "pair_accuracy")})
             if metrics:
                 metrics.write(json.dumps(record) + "\n")
                 metrics.flush()
-                print(f"step {record['step']}/{total_steps} loss {record['loss']:.4f} "
+                shown = f" margin {record['reward_margin']:.4f} acc {record['pair_accuracy']:.2f}" if dpo else ""
+                print(f"step {record['step']}/{total_steps} loss {record['loss']:.4f}{shown} "
                       f"lr {record['learning_rate']:.2e} {record['tokens_per_second']:.0f} tok/s", flush=True)
-            window, started = {"tokens": 0, "loss": 0.0, "micro": 0}, time.perf_counter()
+            window = {"tokens": 0, "loss": 0.0, "micro": 0, "reward_margin": 0.0, "pair_accuracy": 0.0}
+            started = time.perf_counter()
             epoch_end = micro % per_epoch == 0 and not spec.checkpoint_every_steps
             if engine.global_steps % every == 0 or epoch_end:
                 engine.save_checkpoint(str(checkpoints), client_state={"micro_step": micro})

@@ -67,8 +67,28 @@ def test_round_one_generates_with_the_seed_checkpoint(demo_run):
 
 
 def test_the_demo_fills_every_table(demo_run):
-    for table in TABLES:
+    for table in set(TABLES) - {"pair_drops"}:  # a round may drop no pair: the pairs test accounts for every one
         assert demo_run.query(f"SELECT count(*) FROM {table}")[1][0][0] > 0, table
+
+
+def test_the_demo_writes_preference_pairs_and_accounts_for_every_candidate(demo_run):
+    # Recomputed from the decisions: each prompt with a passed and a failed sample gives one candidate pair
+    # (pairs.max_per_prompt 1); every candidate is a kept pair or a drop with its reason.
+    for round_number in (1, 2):
+        (candidates,), = demo_run.query(
+            "SELECT coalesce(sum(least(passed, failed, 1)), 0) FROM (SELECT prompt_id, count(*) FILTER (WHERE passed "
+            "AND finished) AS passed, count(*) FILTER (WHERE NOT passed) AS failed FROM decisions WHERE round = ? "
+            "GROUP BY prompt_id)", [round_number])[1]
+        (kept,), = demo_run.query("SELECT count(*) FROM pairs WHERE round = ? AND origin_round = ?",
+                                  [round_number, round_number])[1]
+        (dropped,), = demo_run.query("SELECT count(*) FROM pair_drops WHERE round = ? AND origin_round = ?",
+                                     [round_number, round_number])[1]
+        assert candidates == kept + dropped > 0, (round_number, candidates, kept, dropped)
+    (wrong,), = demo_run.query(
+        "SELECT count(*) FROM pairs p JOIN decisions c ON c.round = p.origin_round AND c.prompt_id = p.prompt_id AND "
+        "c.sample_index = p.chosen_index JOIN decisions r ON r.round = p.origin_round AND r.prompt_id = p.prompt_id "
+        "AND r.sample_index = p.rejected_index WHERE NOT c.passed OR r.passed")[1]
+    assert wrong == 0 and demo_run.query("SELECT count(*) FROM pairs WHERE round = 2")[1][0][0] > 0
 
 
 def test_each_round_is_one_named_dagster_run(demo_run):

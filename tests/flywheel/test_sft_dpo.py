@@ -66,3 +66,85 @@ def test_the_parts_by_hand():
     # pair 1: 0.1 * (0.5 - 0) = 0.05; pair 2: 0.1 * (0 - (-1)) = 0.1
     assert losses.tolist() == pytest.approx([math.log1p(math.exp(-0.05)), math.log1p(math.exp(-0.1))])
     assert chosen_rewards.tolist() == pytest.approx([0.05, 0.0]) and rejected_rewards.tolist() == pytest.approx([0.0, -0.1])
+
+
+def pairs_file(path, n=8):
+    """Preference pairs as the pairs stage writes them: the right sum over a wrong one."""
+    import pyarrow as pa
+
+    from flywheel.io import write_parquet_atomic
+    from flywheel.schema import PAIR_SCHEMA
+
+    rows = [{"pair_id": f"r1-p{i}-0-1", "prompt_id": f"p{i}", "domain": "math", "source": f"t.jsonl:{i + 1}",
+             "origin_round": 1, "prompt": [{"role": "user", "content": f"What is {i} plus 1?"}],
+             "chosen": f"{i} + 1 = {i + 1}. The answer is {i + 1}.", "rejected": f"I think it is {i + 7}, or so.",
+             "chosen_index": 0, "rejected_index": 1, "chosen_score": 1.0, "rejected_score": 0.0, "margin": 1.0,
+             "chosen_tokens": 12, "rejected_tokens": 9} for i in range(n)]
+    return write_parquet_atomic(pa.Table.from_pylist(rows, schema=PAIR_SCHEMA), path)
+
+
+def test_pairs_tokenize_with_both_masks_and_batch_chosen_first(tmp_path, tokenizer):
+    import pyarrow.parquet as pq
+
+    from flywheel.sft.spec import TrainingSpec
+    from flywheel.sft.train import pair_batches, tokenize_pairs
+
+    spec = TrainingSpec(init_checkpoint=tmp_path, data=tmp_path / "p.parquet", output=tmp_path / "o",
+                        metrics=tmp_path / "m", checkpoint_dir=tmp_path / "c", objective="dpo", batch_size=3,
+                        max_seq_len=256)
+    rows = pq.read_table(pairs_file(tmp_path / "p.parquet", 5)).to_pylist()
+    pairs, stats = tokenize_pairs(tokenizer, rows, spec)
+    assert stats == {"pairs": 5, "truncated": 0, "no_labels": 0}
+    batches = list(pair_batches(pairs, spec, epoch=0, rank=0, world=1, pad_id=tokenizer.pad_token_id))
+    assert [len(indices) for _, _, indices, _, _ in batches] == [3, 2]
+    for kwargs, mask, indices, _, _ in batches:
+        for row, index in enumerate(indices.tolist()):
+            chosen_ids, chosen_mask = pairs[index]["chosen"]
+            assert kwargs["input_ids"][row, :len(chosen_ids)].tolist() == chosen_ids
+            assert mask[row, :len(chosen_ids)].tolist() == chosen_mask
+            rejected_ids, _ = pairs[index]["rejected"]
+            assert kwargs["input_ids"][len(indices) + row, :len(rejected_ids)].tolist() == rejected_ids
+    short = spec.model_copy(update={"max_seq_len": 12})  # the prompt alone is longer: nothing left to score
+    assert tokenize_pairs(tokenizer, rows, short)[1]["no_labels"] == 5
+
+
+@pytest.mark.slow
+def test_dpo_on_deepspeed_learns_the_preference_logs_it_and_writes_a_checkpoint(tmp_path, random_tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    from flywheel.config import SFTConfig
+    from flywheel.sft.launch import run_sft
+
+    config = SFTConfig(learning_rate=3e-3, epochs=6, batch_size=4, max_seq_len=128, packing=False,
+                       timeout_seconds=300)
+    result = run_sft(random_tiny_model_dir, pairs_file(tmp_path / "pairs.parquet"), tmp_path / "ckpt", config,
+                     work_dir=tmp_path / "work", echo=lambda line: None, objective="dpo", beta=0.1, nll_weight=0.2)
+    steps = result.steps
+    assert len(steps) == 12 and all({"reward_margin", "pair_accuracy"} <= set(step) for step in steps)
+    assert steps[0]["reward_margin"] == pytest.approx(0.0, abs=1e-6)  # the first step's policy is the reference
+    assert steps[-1]["reward_margin"] > 0.05 and steps[-1]["pair_accuracy"] == 1.0
+    assert steps[-1]["loss"] < steps[0]["loss"]
+    assert "margin" in result.log.read_text()  # the console line shows it
+    AutoModelForCausalLM.from_pretrained(tmp_path / "ckpt")  # a plain Hugging Face folder
+
+
+@pytest.mark.slow
+def test_an_interrupted_dpo_run_resumes_against_the_same_reference(tmp_path, random_tiny_model_dir, monkeypatch):
+    from flywheel.config import SFTConfig
+    from flywheel.sft.launch import SFTFailed, run_sft
+    from flywheel.sft.train import INTERRUPT_ENV
+
+    config = SFTConfig(learning_rate=3e-3, epochs=3, batch_size=4, max_seq_len=128, packing=False,
+                       checkpoint_every_steps=2, timeout_seconds=300)
+    data, quiet = pairs_file(tmp_path / "pairs.parquet"), {"echo": lambda line: None, "objective": "dpo"}
+    uninterrupted = run_sft(random_tiny_model_dir, data, tmp_path / "whole", config, work_dir=tmp_path / "w1", **quiet)
+    monkeypatch.setenv(INTERRUPT_ENV, "4")
+    with pytest.raises(SFTFailed, match="exited with code 75"):
+        run_sft(random_tiny_model_dir, data, tmp_path / "ckpt", config, work_dir=tmp_path / "w2", **quiet)
+    monkeypatch.delenv(INTERRUPT_ENV)
+    resumed = run_sft(random_tiny_model_dir, data, tmp_path / "ckpt", config, work_dir=tmp_path / "w2", **quiet)
+    assert "resuming from DeepSpeed checkpoint" in resumed.log.read_text()
+    assert [s["step"] for s in resumed.steps] == [s["step"] for s in uninterrupted.steps] == list(range(1, 7))
+    # the resumed run scores against the init checkpoint, as the uninterrupted one did: the same margins after it
+    assert [round(s["reward_margin"], 4) for s in resumed.steps[4:]] == \
+        [round(s["reward_margin"], 4) for s in uninterrupted.steps[4:]]
