@@ -9,7 +9,8 @@ pods with it:
 - samples and evaluation: the in-process vLLM engine's ``tensor_parallel_size``; for
   ``vllm_server``, that times ``replicas``; one GPU for transformers; none when generation runs
   on ``device: cpu`` or on someone else's server (``openai``);
-- checkpoint: ``sft.num_processes``, the GPUs of one node (other nodes run ``flywheel sft-worker``).
+- checkpoint: ``sft.num_processes``, the GPUs of one node (other nodes run ``flywheel sft-worker``);
+- dpo_checkpoint: ``dpo.num_processes`` when ``dpo.enabled`` (none when it is off: the step only records that).
 
 ``kubernetes.gpus`` overrides any of them. Nothing here applies unless ``kubernetes.enabled``.
 """
@@ -31,7 +32,8 @@ def gpus_per_stage(config: RoundConfig) -> dict[str, int]:
         generating = generation.vllm.tensor_parallel_size
     else:
         generating = 1
-    derived = {"samples": generating, "checkpoint": config.sft.num_processes, "evaluation": generating}
+    derived = {"samples": generating, "checkpoint": config.sft.num_processes, "evaluation": generating,
+               "dpo_checkpoint": config.dpo.num_processes if config.dpo.enabled else 0}
     return {**derived, **config.kubernetes.gpus}
 
 

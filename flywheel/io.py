@@ -165,6 +165,15 @@ class RoundPaths:
         return self.dir / "checkpoint"
 
     @property
+    def dpo_checkpoint(self) -> Path:
+        return self.dir / "dpo_checkpoint"
+
+    def final_checkpoint(self, dpo: bool) -> Path:
+        """The checkpoint the round ends with: its DPO checkpoint when the config trains one (never in round 0,
+        which has no pairs), else its SFT checkpoint."""
+        return self.dpo_checkpoint if dpo and self.round > 0 else self.checkpoint
+
+    @property
     def sft_work(self) -> Path:
         return self.dir / "sft"
 
@@ -177,9 +186,10 @@ class RoundPaths:
         return self.dir / "eval_verdicts.parquet"
 
 
-def generation_checkpoint(workdir: Path, round_number: int, base_model: Path, seed_round: bool = False) -> Path:
-    """Round N generates with round N-1's checkpoint; round 1 with the base model, or with
-    round 0's seed-SFT checkpoint when the config has a seed round.
+def generation_checkpoint(workdir: Path, round_number: int, base_model: Path, seed_round: bool = False,
+                          dpo: bool = False) -> Path:
+    """Round N generates with round N-1's final checkpoint (its DPO checkpoint with ``dpo``); round 1 with the base
+    model, or with round 0's seed-SFT checkpoint when the config has a seed round.
 
     Dagster's dynamic partitions cannot depend on their own previous partition, so the
     hand-off goes through this layout rather than through the asset graph.
@@ -188,7 +198,7 @@ def generation_checkpoint(workdir: Path, round_number: int, base_model: Path, se
         raise ValueError(f"round numbers start at 1, got {round_number}")
     if round_number == 1 and not seed_round:
         return base_model
-    previous = RoundPaths(workdir, round_number - 1).checkpoint
+    previous = RoundPaths(workdir, round_number - 1).final_checkpoint(dpo)
     if not (previous / "config.json").exists():
         what = "round 0 (the seed SFT round)" if round_number == 1 else f"round {round_number - 1}"
         raise FileNotFoundError(

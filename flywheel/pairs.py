@@ -20,7 +20,7 @@ rounds' pairs up to the cap, newest first, as the selection pool keeps earlier r
 are checked for contamination again, against this round's evaluation sets. Kept pairs go to
 ``rounds/<N>/pairs.parquet`` (flywheel.schema.PreferencePair; ``origin_round`` says which round made each) and
 the ``pairs`` view. ``flywheel export --set pairs`` writes them in the chosen/rejected messages format TRL and
-open-instruct read. The DPO stage that would train on them is not built yet.
+open-instruct read; with ``dpo.enabled`` the ``dpo`` stage trains the round's checkpoint on them.
 """
 
 from __future__ import annotations

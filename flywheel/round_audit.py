@@ -34,7 +34,7 @@ from flywheel.verify import verify_samples
 def evaluated_checkpoint(config: RoundConfig, round_number: int) -> str:
     if round_number == 0:  # the starting model: the base model, or the seed-SFT model round 1 generates with
         return str(generation_checkpoint(config.workdir, 1, config.model.base, config.seed_round))
-    return str(RoundPaths(config.workdir, round_number).checkpoint)
+    return str(RoundPaths(config.workdir, round_number).final_checkpoint(config.dpo.enabled))
 
 
 def _train_subset(config: RoundConfig, round_number: int, count: int):
@@ -99,7 +99,8 @@ def _no_eval_regression(config: RoundConfig, round_number: int, store: Store, re
 
 
 @stage("evaluate", "evaluation", "Held-out pass@1/pass@k per domain and the train/test gap. Partition 0 scores the "
-       "starting model.", inputs=(Input("sft", when=lambda c, r: r > 0 or c.seed_round),),
+       "starting model.", inputs=(Input("sft", when=lambda c, r: r > 0 or c.seed_round),
+                                  Input("dpo", when=lambda c, r: r > 0 and c.dpo.enabled)),
        sections=("evaluation", "generation", "verifiers", "sandbox", "selection"),
        files=lambda c, r: [c.evaluation.path] + ([c.model.base] if r == 0 else []) + verifier_files(c),
        in_round_zero=lambda seed_round: True, resources=("generator", "sandbox"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 from collections import Counter
 from collections.abc import Callable
 
@@ -66,6 +67,17 @@ def seeded_previous(config: RoundConfig, round_number: int) -> bool:
     return round_number - 1 > 0 or (round_number - 1 == 0 and config.seed_round)
 
 
+def previous_dpo(config: RoundConfig, round_number: int) -> bool:
+    """Whether round N-1 ends with a DPO checkpoint (round 0 never does: it has no pairs)."""
+    return config.dpo.enabled and round_number - 1 > 0
+
+
+def previous_final(config: RoundConfig, round_number: int) -> Path:
+    """The checkpoint round N starts from: round N-1's final one (flywheel.io.generation_checkpoint)."""
+    return generation_checkpoint(config.workdir, round_number, config.model.base, config.seed_round,
+                                 dpo=config.dpo.enabled)
+
+
 @stage("collect", "prompts", "Prompts collected from the configured sources, after the preflight (flywheel check) "
        "found nothing that would stop the round later.",
        sections=("prompts",), files=lambda c, r: [s.path for s in c.prompts.sources if s.path],  # hub: its cache
@@ -85,7 +97,8 @@ def collect(config: RoundConfig, round_number: int, store: Store) -> dict:
 
 
 @stage("generate", "samples", "N samples per prompt from round N-1's checkpoint.",
-       inputs=(Input("collect"), Input("sft", 1, when=seeded_previous)), sections=("generation", "model"),
+       inputs=(Input("collect"), Input("sft", 1, when=seeded_previous), Input("dpo", 1, when=previous_dpo)),
+       sections=("generation", "model"),
        files=lambda c, r: [c.model.base] if r == 1 and not c.seed_round else [], resources=("generator",),
        beside_kept_generator=True)  # it takes over the one round N-1's evaluation kept
 def generate(config: RoundConfig, round_number: int, store: Store, make_generator: GeneratorFactory,
@@ -94,7 +107,7 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
     the stage's lineage key as it finishes: a crash keeps the chunks done, and a rerun with the same
     inputs generates only the rest (a sample's seed is its own, so chunking never changes a sample)."""
     paths = RoundPaths(config.workdir, round_number)
-    checkpoint = generation_checkpoint(config.workdir, round_number, config.model.base, config.seed_round)
+    checkpoint = previous_final(config, round_number)
     prompts = table_to_prompts(read_parquet(paths.prompts))
     g = config.generation
     params = SamplingParams.from_config(g)
@@ -273,7 +286,8 @@ def _loss_curve(config: RoundConfig, round_number: int, store: Store, result: di
 
 
 @stage("sft", "checkpoint", "The round's SFT checkpoint (DeepSpeed), a Hugging Face folder.",
-       inputs=(Input("mix"), Input("sft", 1, when=lambda c, r: c.sft.init_from == "previous" and seeded_previous(c, r))),
+       inputs=(Input("mix"), Input("sft", 1, when=lambda c, r: c.sft.init_from == "previous" and seeded_previous(c, r)),
+               Input("dpo", 1, when=lambda c, r: c.sft.init_from == "previous" and previous_dpo(c, r))),
        sections=("sft", "model"), files=lambda c, r: [c.model.base], in_round_zero=seed_round_only, resources=("log",),
        views=_loss_curve,
        checks=(Check("checkpoint_loads", "The checkpoint loads with transformers and runs a forward pass.",
@@ -282,11 +296,42 @@ def sft(config: RoundConfig, round_number: int, store: Store, echo=print) -> dic
     paths = RoundPaths(config.workdir, round_number)
     # Round 0 is the seed round: the base model learns the format from the seed demonstrations.
     start_from = (config.model.base if config.sft.init_from == "base" or round_number == 0
-                  else generation_checkpoint(config.workdir, round_number, config.model.base, config.seed_round))
+                  else previous_final(config, round_number))
     result = run_sft(start_from, paths.mixture, paths.checkpoint, config.sft, work_dir=paths.sft_work, echo=echo)
     store.replace_round("training_steps", round_number, result.steps)
     return {"checkpoint": str(result.checkpoint), "init_from": str(start_from), "steps": len(result.steps),
             "final_loss": result.steps[-1]["loss"] if result.steps else None, **result.stats,
+            "tokens": sum(step.get("tokens") or 0 for step in result.steps)}
+
+
+def _dpo_checkpoint_loads(config: RoundConfig, round_number: int, store: Store, result: dict) -> tuple[bool, dict]:
+    if not result.get("enabled"):
+        return True, {"skipped": "dpo.enabled is false: the round ends with its SFT checkpoint"}
+    loads, error = checkpoint_loads(result["checkpoint"])
+    return loads, {"error": error}
+
+
+@stage("dpo", "dpo_checkpoint", "With dpo.enabled, the round's SFT checkpoint trained on its preference pairs "
+       "(Llama 3.1's DPO step): the round's evaluation and the next round's generation use it.",
+       inputs=(Input("sft", when=lambda c, r: c.dpo.enabled), Input("pairs", when=lambda c, r: c.dpo.enabled)),
+       sections=("dpo",), resources=("log",),
+       checks=(Check("dpo_checkpoint_loads", "The DPO checkpoint loads with transformers and runs a forward pass.",
+                     _dpo_checkpoint_loads),))
+def dpo(config: RoundConfig, round_number: int, store: Store, echo=print) -> dict:
+    """DPO on the round's pairs, from its SFT checkpoint as policy and reference (flywheel.sft.dpo), on the SFT
+    engine; per-step loss, reward margin and pair accuracy go to ``dpo_steps``."""
+    if not config.dpo.enabled:
+        store.replace_round("dpo_steps", round_number, [])
+        return {"enabled": False}
+    paths = RoundPaths(config.workdir, round_number)
+    d = config.dpo
+    result = run_sft(paths.checkpoint, paths.pairs, paths.dpo_checkpoint, d.engine_settings(),
+                     work_dir=paths.dir / "dpo", echo=echo, objective="dpo", beta=d.beta, nll_weight=d.nll_weight)
+    store.replace_round("dpo_steps", round_number, result.steps)
+    last = result.steps[-1] if result.steps else {}
+    return {"enabled": True, "checkpoint": str(result.checkpoint), "steps": len(result.steps),
+            "final_loss": last.get("loss"), "final_reward_margin": last.get("reward_margin"),
+            "final_pair_accuracy": last.get("pair_accuracy"), "pairs": result.stats.get("pairs"),
             "tokens": sum(step.get("tokens") or 0 for step in result.steps)}
 
 

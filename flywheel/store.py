@@ -64,6 +64,11 @@ TABLES: dict[str, dict[str, str]] = {
                 "n_taken": "INTEGER", "shortfall": "INTEGER"},
     "training_steps": {"round": "INTEGER", "step": "INTEGER", "epoch": "INTEGER", "loss": "DOUBLE",
                        "learning_rate": "DOUBLE", "tokens": "BIGINT", "tokens_per_second": "DOUBLE"},
+    # The DPO step's optimizer steps (flywheel.sft.dpo): the loss with its NLL term, the reward margin (beta times
+    # the chosen minus the rejected log-ratio, averaged) and the share of pairs whose margin is positive.
+    "dpo_steps": {"round": "INTEGER", "step": "INTEGER", "epoch": "INTEGER", "loss": "DOUBLE",
+                  "reward_margin": "DOUBLE", "pair_accuracy": "DOUBLE", "learning_rate": "DOUBLE", "tokens": "BIGINT",
+                  "tokens_per_second": "DOUBLE"},
     # Every evaluation sample and its verdicts, per split (heldout, train, base_model): the rows that
     # `evaluations` is computed from (docs/guides/sql-audit.md, "Recomputing the evaluation").
     "eval_samples": duckdb_columns(Sample, leading={**ROUND, "split": "VARCHAR", "domain": "VARCHAR"}),

@@ -33,4 +33,5 @@ from flywheel.config.round import RoundConfig  # noqa: F401
 from flywheel.config.selection import SelectionConfig  # noqa: F401
 from flywheel.config.pairs import PairsConfig  # noqa: F401
 from flywheel.config.sft import LoRAConfig, SFTConfig  # noqa: F401
+from flywheel.config.dpo import DPOConfig  # noqa: F401
 from flywheel.config.verifiers import CombineRule, VerifiersConfig  # noqa: F401

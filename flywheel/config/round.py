@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from flywheel.config.base import _Strict
 from flywheel.config.data import DecontaminationConfig, DedupConfig, MixtureConfig
+from flywheel.config.dpo import DPOConfig
 from flywheel.config.deployment import KubernetesConfig, SandboxConfig, TrackingConfig
 from flywheel.config.evaluation import EvaluationConfig, StoppingConfig
 from flywheel.config.generation import GenerationConfig, ModelConfig
@@ -30,6 +31,7 @@ class RoundConfig(_Strict):
     dedup: DedupConfig = DedupConfig()
     mixture: MixtureConfig = MixtureConfig()
     sft: SFTConfig = SFTConfig()
+    dpo: DPOConfig = DPOConfig()
     evaluation: EvaluationConfig
     seed_round: bool = Field(
         False, description="round 0 fine-tunes the base model on the mixture's file sources (LIMA-style seed "

@@ -10,7 +10,8 @@ NLL weight 0.2). With the same masks it equals TRL's DPOTrainer with ``loss_type
 The masks (``preference_mask``) are Llama 3.1's: the response's own tokens, without the formatting tokens that
 close a turn or open a header (every special token and end-of-turn id), in both the chosen and the rejected
 response. The reference log-probabilities are computed once, before training, from the SFT checkpoint the policy
-starts from (``reference_logps``). The DPO stage that trains with this is not built yet.
+starts from (``reference_logps``). flywheel.sft.train runs it as its ``dpo`` objective; the ``dpo`` stage
+(flywheel.stages) runs that on the round's pairs.
 """
 
 from __future__ import annotations

@@ -67,7 +67,8 @@ def test_round_one_generates_with_the_seed_checkpoint(demo_run):
 
 
 def test_the_demo_fills_every_table(demo_run):
-    for table in set(TABLES) - {"pair_drops"}:  # a round may drop no pair: the pairs test accounts for every one
+    # a round may drop no pair (the pairs test accounts for every one); the demo config trains no DPO step
+    for table in set(TABLES) - {"pair_drops", "dpo_steps"}:
         assert demo_run.query(f"SELECT count(*) FROM {table}")[1][0][0] > 0, table
 
 
@@ -101,11 +102,11 @@ def test_each_round_is_one_named_dagster_run(demo_run):
                     of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=100).records
                     for event in [event.event_log_entry.dagster_event]}
     assert materialized == {"prompts", "samples", "verdicts", "selected", "decontaminated", "mixture", "checkpoint",
-                            "evaluation", "diversity", "round_metrics", "pairs"}
+                            "evaluation", "diversity", "round_metrics", "pairs", "dpo_checkpoint"}
 
 
 def test_after_the_rounds_every_partition_of_every_asset_reads_as_done(demo_run):
-    # Round 0 (the seed SFT round) runs 5 of the 11 stages; it reports partition 0 of the other 6 as not run there,
+    # Round 0 (the seed SFT round) runs 5 of the 12 stages; it reports partition 0 of the other 7 as not run there,
     # so the UI's asset graph shows no missing partition and nothing stale after the demo.
     from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
     from dagster._core.loader import LoadingContextForTest
@@ -126,7 +127,7 @@ def test_after_the_rounds_every_partition_of_every_asset_reads_as_done(demo_run)
             vouched.add(asset.key.to_user_string())
         for partition in ("0", "1", "2"):
             assert stale.get_status(asset.key, partition) == StaleStatus.FRESH, (asset.key, partition)
-    assert vouched == {"prompts", "samples", "verdicts", "selected", "round_metrics", "pairs"}
+    assert vouched == {"prompts", "samples", "verdicts", "selected", "round_metrics", "pairs", "dpo_checkpoint"}
 
 
 def test_export_writes_what_the_round_trained_on(demo_run, tmp_path):

@@ -35,6 +35,9 @@ def test_gpu_counts_follow_the_config(generation, sft, expected):
     config = config_with(generation=generation, sft=sft)
     counts = gpus_per_stage(config)
     assert (counts["samples"], counts["checkpoint"], counts["evaluation"]) == expected
+    assert counts["dpo_checkpoint"] == 0  # off by default: a CPU pod that only records so
+    assert gpus_per_stage(config_with(generation=generation, dpo={"enabled": True, "num_processes": 2})
+                          )["dpo_checkpoint"] == 2
 
 
 def test_an_explicit_count_overrides_and_a_negative_one_is_refused_by_name():
@@ -68,6 +71,7 @@ def test_the_code_location_carries_the_tags_and_runs_steps_as_kubernetes_jobs(tm
     data = load_config(DEFAULT_CONFIG, workdir=tmp_path / "work").model_dump(mode="json")
     data["generation"]["device"] = "cuda"
     data["sft"]["num_processes"] = 4
+    data["dpo"] = {"enabled": True, "num_processes": 4}
     data["kubernetes"]["enabled"] = True
     (tmp_path / "round.yaml").write_text(yaml.safe_dump(data))
     probe = """
@@ -94,6 +98,7 @@ print(json.dumps({"tags": tags, "ops": ops, "executor": d.defs.resolve_job_def("
     limits = {name: pod(tags)["container_config"]["resources"].get("limits") for name, tags in found["tags"].items()}
     assert limits.pop("samples") == limits.pop("evaluation") == {"nvidia.com/gpu": "1"}
     assert limits.pop("checkpoint") == {"nvidia.com/gpu": "4"}
+    assert limits.pop("dpo_checkpoint") == {"nvidia.com/gpu": "4"}  # dpo.num_processes
     assert set(limits) == {"prompts", "selected", "decontaminated", "mixture", "diversity", "round_metrics", "pairs"}
     assert all(value is None for value in limits.values())  # CPU pods: requests only
     assert set(found["ops"]) == {"plan_verify_shards", "verify_one_shard", "merge_verify_shards"}
@@ -104,7 +109,7 @@ def test_the_shipped_cluster_config_asks_for_what_its_comments_say():
     text = (ROOT / "deploy" / "helm" / "round.yaml").read_text()
     config = parse_config(yaml.safe_load(text), base_dir=ROOT / "deploy" / "helm")
     assert config.kubernetes.enabled
-    assert gpus_per_stage(config) == {"samples": 1, "checkpoint": 8, "evaluation": 1}
+    assert gpus_per_stage(config) == {"samples": 1, "checkpoint": 8, "evaluation": 1, "dpo_checkpoint": 0}
 
 
 def test_a_bad_config_fails_the_code_location_load_naming_the_field(tmp_path):

@@ -148,3 +148,33 @@ def test_an_interrupted_dpo_run_resumes_against_the_same_reference(tmp_path, ran
     # the resumed run scores against the init checkpoint, as the uninterrupted one did: the same margins after it
     assert [round(s["reward_margin"], 4) for s in resumed.steps[4:]] == \
         [round(s["reward_margin"], 4) for s in uninterrupted.steps[4:]]
+
+
+@pytest.mark.slow
+def test_with_dpo_enabled_the_round_ends_with_its_dpo_checkpoint(selected_round_copy):
+    from flywheel import stages
+    from flywheel.config import DPOConfig
+    from flywheel.io import RoundPaths
+    from flywheel.pairs import make_pairs
+    from flywheel.round_audit import evaluated_checkpoint
+
+    config, store = selected_round_copy
+    config = config.model_copy(update={"dpo": DPOConfig(enabled=True, learning_rate=1e-3, batch_size=4,
+                                                        max_seq_len=128, timeout_seconds=300)})
+    for step in (stages.decontaminate_round, stages.mix):
+        step(config, 1, store)
+    stages.sft(config, 1, store, echo=lambda line: None)
+    make_pairs(config, 1, store)
+    result = stages.dpo(config, 1, store, echo=lambda line: None)
+    paths = RoundPaths(config.workdir, 1)
+    (pairs,), = store.query("SELECT count(*) FROM pairs WHERE round = 1")[1]
+    assert result["enabled"] and result["pairs"] == pairs > 0
+    steps = store.query("SELECT step, loss, reward_margin, pair_accuracy FROM dpo_steps WHERE round = 1 ORDER BY step")[1]
+    assert len(steps) == result["steps"] > 0 and steps[0][2] == pytest.approx(0.0, abs=1e-6)
+    assert (paths.dpo_checkpoint / "config.json").exists() and stages.checkpoint_loads(str(paths.dpo_checkpoint))[0]
+    # the round's evaluation and the next round's generation use the DPO checkpoint, not the SFT one
+    assert evaluated_checkpoint(config, 1) == str(paths.dpo_checkpoint)
+    assert stages.previous_final(config, 2) == paths.dpo_checkpoint
+    off = config.model_copy(update={"dpo": DPOConfig()})
+    assert stages.previous_final(off, 2) == paths.checkpoint and evaluated_checkpoint(off, 1) == str(paths.checkpoint)
+    assert stages.dpo(off, 1, store)["enabled"] is False
