@@ -84,3 +84,30 @@ def loss_curve(store: Store, round_number: int, path: Path) -> Path | None:
     figure.savefig(path, dpi=90)
     plt.close(figure)
     return path
+
+
+def preference_curve(store: Store, round_number: int, path: Path) -> Path | None:
+    """The round's DPO reward margin and pair accuracy per optimizer step, as a PNG."""
+    _, rows = store.query("SELECT step, reward_margin, pair_accuracy FROM dpo_steps WHERE round = ? ORDER BY step",
+                          [round_number])
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, margin_axis = plt.subplots(figsize=(6, 3))
+    margin_axis.plot([r[0] for r in rows], [r[1] for r in rows], color="tab:blue")
+    margin_axis.set_xlabel("optimizer step")
+    margin_axis.set_ylabel("reward margin", color="tab:blue")
+    accuracy_axis = margin_axis.twinx()
+    accuracy_axis.plot([r[0] for r in rows], [r[2] for r in rows], color="tab:green", alpha=0.7)
+    accuracy_axis.set_ylabel("pair accuracy", color="tab:green")
+    accuracy_axis.set_ylim(0, 1.05)
+    margin_axis.set_title(f"round {round_number} DPO")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path

@@ -311,10 +311,15 @@ def _dpo_checkpoint_loads(config: RoundConfig, round_number: int, store: Store, 
     return loads, {"error": error}
 
 
+def _preference_curve(config: RoundConfig, round_number: int, store: Store, result: dict) -> dict:
+    curve = views.preference_curve(store, round_number, RoundPaths(config.workdir, round_number).dir / "dpo.png")
+    return {"margin_and_accuracy": Image(curve) if curve else None}
+
+
 @stage("dpo", "dpo_checkpoint", "With dpo.enabled, the round's SFT checkpoint trained on its preference pairs "
        "(Llama 3.1's DPO step): the round's evaluation and the next round's generation use it.",
        inputs=(Input("sft", when=lambda c, r: c.dpo.enabled), Input("pairs", when=lambda c, r: c.dpo.enabled)),
-       sections=("dpo",), resources=("log",),
+       sections=("dpo",), resources=("log",), views=_preference_curve,
        checks=(Check("dpo_checkpoint_loads", "The DPO checkpoint loads with transformers and runs a forward pass.",
                      _dpo_checkpoint_loads),))
 def dpo(config: RoundConfig, round_number: int, store: Store, echo=print) -> dict:

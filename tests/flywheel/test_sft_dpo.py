@@ -172,6 +172,9 @@ def test_with_dpo_enabled_the_round_ends_with_its_dpo_checkpoint(selected_round_
     steps = store.query("SELECT step, loss, reward_margin, pair_accuracy FROM dpo_steps WHERE round = 1 ORDER BY step")[1]
     assert len(steps) == result["steps"] > 0 and steps[0][2] == pytest.approx(0.0, abs=1e-6)
     assert (paths.dpo_checkpoint / "config.json").exists() and stages.checkpoint_loads(str(paths.dpo_checkpoint))[0]
+    from flywheel.stage_views import preference_curve
+
+    assert preference_curve(store, 1, paths.dir / "dpo.png").read_bytes()[:4] == b"\x89PNG"  # the asset's view
     # the round's evaluation and the next round's generation use the DPO checkpoint, not the SFT one
     assert evaluated_checkpoint(config, 1) == str(paths.dpo_checkpoint)
     assert stages.previous_final(config, 2) == paths.dpo_checkpoint
