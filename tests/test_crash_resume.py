@@ -24,6 +24,7 @@ from tests.conftest import small_config_dict
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 TIMING = {"verdicts": ["cost_seconds"], "eval_verdicts": ["cost_seconds"], "training_steps": ["tokens_per_second"],
+          "dpo_steps": ["tokens_per_second"],
           "rounds": ["started_at", "finished_at"], "stage_runs": ["started_at", "finished_at", "seconds", "start_seconds", "work_seconds", "stop_seconds"]}
 KEYS = {"samples": ["round", "prompt_id", "sample_index"], "verdicts": ["round", "prompt_id", "sample_index", "verifier"],
         "prompts": ["round", "id"], "evaluations": ["round", "split", "domain"], "round_metrics": ["round"],
