@@ -181,3 +181,21 @@ def test_with_dpo_enabled_the_round_ends_with_its_dpo_checkpoint(selected_round_
     off = config.model_copy(update={"dpo": DPOConfig()})
     assert stages.previous_final(off, 2) == paths.checkpoint and evaluated_checkpoint(off, 1) == str(paths.checkpoint)
     assert stages.dpo(off, 1, store)["enabled"] is False
+
+
+@pytest.mark.slow
+def test_dpo_trains_lora_adapters_and_writes_a_merged_checkpoint(tmp_path, random_tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    from flywheel.config import LoRAConfig, SFTConfig
+    from flywheel.sft.launch import run_sft
+
+    config = SFTConfig(learning_rate=1e-2, epochs=4, batch_size=4, max_seq_len=128, packing=False, timeout_seconds=300,
+                       lora=LoRAConfig(r=4, alpha=8, dropout=0.0))
+    result = run_sft(random_tiny_model_dir, pairs_file(tmp_path / "pairs.parquet"), tmp_path / "ckpt", config,
+                     work_dir=tmp_path / "work", echo=lambda line: None, objective="dpo")
+    # the reference is the base model before any adapter: the first step's margin is 0, later ones move
+    assert result.steps[0]["reward_margin"] == pytest.approx(0.0, abs=1e-6)
+    assert result.steps[-1]["reward_margin"] > 0
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "ckpt")
+    assert not any("lora" in name for name, _ in merged.named_parameters())  # a plain checkpoint
