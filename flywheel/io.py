@@ -107,18 +107,37 @@ def iter_parquet_rows(path: Path, columns: list[str] | None = None, batch_rows: 
         yield from batch.to_pylist()
 
 
+def _remove(path: Path) -> None:
+    """A folder, or a link to one (the link only)."""
+    if path.is_symlink():
+        path.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def replace_dir_atomic(staging: Path, final: Path) -> Path:
     """Move a fully written directory into place, replacing an older one."""
-    if final.exists():
+    if final.exists() or final.is_symlink():
         trash = final.with_name(f".{final.name}.old")
-        shutil.rmtree(trash, ignore_errors=True)
+        _remove(trash)
         os.replace(final, trash)
         os.replace(staging, final)
-        shutil.rmtree(trash, ignore_errors=True)
+        _remove(trash)
     else:
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging, final)
     return final
+
+
+def link_dir(target: Path, link: Path) -> Path:
+    """``link`` becomes a relative symbolic link to the folder ``target``, replacing what was there at once."""
+    staging = link.with_name(f".{link.name}.link")
+    staging.unlink(missing_ok=True)
+    staging.symlink_to(os.path.relpath(target, link.parent), target_is_directory=True)
+    if link.is_dir() and not link.is_symlink():
+        shutil.rmtree(link)
+    os.replace(staging, link)
+    return link
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from flywheel.io import (
     generation_checkpoint,
     iter_parquet_rows,
     keyed_chunk,
+    link_dir,
     read_parquet,
     write_parquet_atomic,
     write_parquet_keyed,
@@ -330,6 +331,13 @@ def dpo(config: RoundConfig, round_number: int, store: Store, echo=print) -> dic
         return {"enabled": False}
     paths = RoundPaths(config.workdir, round_number)
     d = config.dpo
+    if pq.read_metadata(paths.pairs).num_rows == 0:
+        # Nothing to prefer (no prompt had a passed and a failed sample): the round ends with its SFT weights,
+        # linked rather than copied, so the next round and the evaluation find the checkpoint they expect.
+        link_dir(paths.checkpoint, paths.dpo_checkpoint)
+        store.replace_round("dpo_steps", round_number, [])
+        return {"enabled": True, "checkpoint": str(paths.dpo_checkpoint), "steps": 0, "pairs": 0,
+                "skipped": "no preference pairs this round: the round ends with its SFT checkpoint"}
     result = run_sft(paths.checkpoint, paths.pairs, paths.dpo_checkpoint, d.engine_settings(),
                      work_dir=paths.dir / "dpo", echo=echo, objective="dpo", beta=d.beta, nll_weight=d.nll_weight)
     store.replace_round("dpo_steps", round_number, result.steps)

@@ -199,3 +199,26 @@ def test_dpo_trains_lora_adapters_and_writes_a_merged_checkpoint(tmp_path, rando
     assert result.steps[-1]["reward_margin"] > 0
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "ckpt")
     assert not any("lora" in name for name, _ in merged.named_parameters())  # a plain checkpoint
+
+
+@pytest.mark.slow
+def test_a_round_without_pairs_ends_with_its_sft_checkpoint_under_the_dpo_name(selected_round_copy):
+    from flywheel import stages
+    from flywheel.config import DPOConfig, PairsConfig
+    from flywheel.io import RoundPaths
+    from flywheel.pairs import make_pairs
+    from flywheel.round_audit import evaluated_checkpoint
+
+    config, store = selected_round_copy
+    config = config.model_copy(update={"dpo": DPOConfig(enabled=True, timeout_seconds=300),
+                                       "pairs": PairsConfig(domains=["code"])})  # code: nothing passed, no pair
+    for step in (stages.decontaminate_round, stages.mix):
+        step(config, 1, store)
+    stages.sft(config, 1, store, echo=lambda line: None)
+    assert make_pairs(config, 1, store)["n_pairs"] == 0
+    result = stages.dpo(config, 1, store)
+    paths = RoundPaths(config.workdir, 1)
+    assert result["skipped"].startswith("no preference pairs") and result["steps"] == 0
+    assert paths.dpo_checkpoint.is_symlink() and paths.dpo_checkpoint.resolve() == paths.checkpoint.resolve()
+    assert evaluated_checkpoint(config, 1) == str(paths.dpo_checkpoint)
+    assert stages.checkpoint_loads(str(stages.previous_final(config, 2)))[0]
