@@ -62,8 +62,18 @@ def serve_arguments(checkpoint: str, settings, port: int, seed: int) -> list[str
 
 
 def _port_free(port: int) -> bool:
+    """Nothing listens on the port, and a server could bind it: a client's outgoing connection can hold a port
+    (in the ephemeral range) without listening, and the server's bind then fails with EADDRINUSE."""
     with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            return False
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 class VLLMServers:

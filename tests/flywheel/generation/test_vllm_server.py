@@ -4,6 +4,7 @@ vLLM's (test_vllm.py runs the real one, slowly): the supervisor, ports, logs and
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import sys
@@ -31,9 +32,22 @@ FAILING_SERVER = [sys.executable, "-c", "import sys; print('CUDA out of memory (
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port below the ephemeral range (where clients' outgoing connections take theirs), the next one free too."""
+    rng = random.Random()
+    for _ in range(100):
+        port = rng.randrange(20000, 30000)
+        if all(vllm_server._port_free(p) for p in (port, port + 1)):
+            return port
+    raise RuntimeError("no two free ports in 20000-30000")
+
+
+def test_a_port_a_client_holds_without_listening_is_not_free():
+    with socket.socket() as listener, socket.socket() as client:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        client.connect(listener.getsockname())  # the client's own end holds an ephemeral port, listening on nothing
+        assert not vllm_server._port_free(client.getsockname()[1])
+        assert not vllm_server._port_free(listener.getsockname()[1])
 
 
 def test_serve_arguments_carry_the_engine_settings():
