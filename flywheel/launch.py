@@ -123,8 +123,16 @@ query { workspaceOrError { __typename
   ... on PythonError { message } } }"""
 
 
+RELOAD_LOCATION = """
+mutation($name: String!) { reloadRepositoryLocation(repositoryLocationName: $name) { __typename } }"""
+# A code server that is restarting answers UNAVAILABLE for a while; the webserver keeps that as the location's load
+# error until it reloads. Waited out (with a reload asked for), unlike an error in the code itself.
+_UNREACHABLE = "DagsterUserCodeUnreachableError"
+
+
 def find_location(api: DagsterAPI, job: str = "round", wait_seconds: float = 300.0) -> Location:
-    """The code location that holds ``job``, once it has loaded; its load error, if it failed."""
+    """The code location that holds ``job``, once it has loaded; its load error, if it failed (a code server that
+    cannot be reached yet is waited for, up to ``wait_seconds``)."""
     deadline = time.monotonic() + wait_seconds
     while True:
         entries = _result(api.query(WORKSPACE), "workspaceOrError", "Workspace", "reading the workspace")["locationEntries"]
@@ -132,6 +140,10 @@ def find_location(api: DagsterAPI, job: str = "round", wait_seconds: float = 300
         for entry in entries:
             location = entry["locationOrLoadError"] or {}
             if location.get("__typename") == "PythonError":
+                if _UNREACHABLE in location["message"] and time.monotonic() < deadline:
+                    api.query(RELOAD_LOCATION, {"name": entry["name"]})
+                    loading.append(entry["name"])
+                    continue
                 raise LaunchError(f"code location {entry['name']!r} failed to load: {location['message'].strip()}")
             for repository in location.get("repositories", []):
                 jobs = frozenset(j["name"] for j in repository["jobs"])

@@ -78,6 +78,26 @@ def test_a_code_location_that_failed_to_load_shows_its_error():
     assert "code location 'flywheel' failed to load" in str(error.value) and "sft.epochs" in str(error.value)
 
 
+def test_a_code_server_that_is_restarting_is_waited_for_and_reloaded():
+    unreachable = {"workspaceOrError": {"__typename": "Workspace", "locationEntries": [
+        {"name": "flywheel", "loadStatus": "LOADED", "locationOrLoadError": {
+            "__typename": "PythonError", "message": "dagster._core.errors.DagsterUserCodeUnreachableError: Could not "
+                                                    "reach user code server. gRPC Error code: UNAVAILABLE"}}]}}
+    answers = iter([unreachable, unreachable, WORKSPACE_OK])
+
+    def workspace(body):
+        return 200, next(answers, WORKSPACE_OK)
+
+    with Double([("reloadRepositoryLocation", {"reloadRepositoryLocation": {"__typename": "WorkspaceLocationEntry"}}),
+                 ("workspaceOrError", workspace)]) as double:
+        location = find_location(DagsterAPI(double.url), wait_seconds=30)
+    assert location.name == "flywheel" and "round" in location.jobs
+    assert [r["variables"] for r in double.sent("reloadRepositoryLocation")] == [{"name": "flywheel"}] * 2
+    with Double([("reloadRepositoryLocation", {}), ("workspaceOrError", unreachable)]) as double, \
+            pytest.raises(LaunchError, match="failed to load: .*UNAVAILABLE"):
+        find_location(DagsterAPI(double.url), wait_seconds=0)  # past the wait, it is named as any load error
+
+
 def test_a_workspace_without_the_round_job_says_so():
     other = {"workspaceOrError": {"__typename": "Workspace", "locationEntries": [
         {"name": "etl", "loadStatus": "LOADED", "locationOrLoadError": {
