@@ -60,54 +60,43 @@ def sample_examples(store: Store, round_number: int, per_kind: int = 3) -> str:
     return "\n\n".join(parts)
 
 
-def loss_curve(store: Store, round_number: int, path: Path) -> Path | None:
-    """The round's SFT loss and learning rate per optimizer step, as a PNG."""
-    _, rows = store.query("SELECT step, loss, learning_rate FROM training_steps WHERE round = ? ORDER BY step",
-                          [round_number])
-    if not rows:
-        return None
+def _two_axis_curve(rows: list[tuple], left: tuple[str, str, float], right: tuple[str, str, float],
+                    title: str, path: Path, right_limits: tuple[float, float] | None = None) -> Path:
+    """(step, left value, right value) rows as a PNG: each series on its own y axis, (label, colour, alpha)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, loss_axis = plt.subplots(figsize=(6, 3))
-    loss_axis.plot([r[0] for r in rows], [r[1] for r in rows], color="tab:blue", label="loss")
-    loss_axis.set_xlabel("optimizer step")
-    loss_axis.set_ylabel("loss", color="tab:blue")
-    rate_axis = loss_axis.twinx()
-    rate_axis.plot([r[0] for r in rows], [r[2] for r in rows], color="tab:orange", alpha=0.6)
-    rate_axis.set_ylabel("learning rate", color="tab:orange")
-    loss_axis.set_title(f"round {round_number} SFT")
+    figure, left_axis = plt.subplots(figsize=(6, 3))
+    steps = [r[0] for r in rows]
+    left_axis.plot(steps, [r[1] for r in rows], color=left[1], alpha=left[2])
+    left_axis.set_xlabel("optimizer step")
+    left_axis.set_ylabel(left[0], color=left[1])
+    right_axis = left_axis.twinx()
+    right_axis.plot(steps, [r[2] for r in rows], color=right[1], alpha=right[2])
+    right_axis.set_ylabel(right[0], color=right[1])
+    if right_limits:
+        right_axis.set_ylim(*right_limits)
+    left_axis.set_title(title)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=90)
     plt.close(figure)
     return path
+
+
+def loss_curve(store: Store, round_number: int, path: Path) -> Path | None:
+    """The round's SFT loss and learning rate per optimizer step, as a PNG."""
+    _, rows = store.query("SELECT step, loss, learning_rate FROM training_steps WHERE round = ? ORDER BY step",
+                          [round_number])
+    return _two_axis_curve(rows, ("loss", "tab:blue", 1.0), ("learning rate", "tab:orange", 0.6),
+                           f"round {round_number} SFT", path) if rows else None
 
 
 def preference_curve(store: Store, round_number: int, path: Path) -> Path | None:
     """The round's DPO reward margin and pair accuracy per optimizer step, as a PNG."""
     _, rows = store.query("SELECT step, reward_margin, pair_accuracy FROM dpo_steps WHERE round = ? ORDER BY step",
                           [round_number])
-    if not rows:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, margin_axis = plt.subplots(figsize=(6, 3))
-    margin_axis.plot([r[0] for r in rows], [r[1] for r in rows], color="tab:blue")
-    margin_axis.set_xlabel("optimizer step")
-    margin_axis.set_ylabel("reward margin", color="tab:blue")
-    accuracy_axis = margin_axis.twinx()
-    accuracy_axis.plot([r[0] for r in rows], [r[2] for r in rows], color="tab:green", alpha=0.7)
-    accuracy_axis.set_ylabel("pair accuracy", color="tab:green")
-    accuracy_axis.set_ylim(0, 1.05)
-    margin_axis.set_title(f"round {round_number} DPO")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return path
+    return _two_axis_curve(rows, ("reward margin", "tab:blue", 1.0), ("pair accuracy", "tab:green", 0.7),
+                           f"round {round_number} DPO", path, right_limits=(0, 1.05)) if rows else None
