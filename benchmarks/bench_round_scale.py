@@ -1,4 +1,4 @@
-"""A round at real size: how verify, select, decontaminate (with dedup), mix and round metrics grow.
+"""A round at real size: how verify, select, decontaminate (with dedup), pairs, mix and round metrics grow.
 
 Synthesises a round of N samples: N/8 prompts x 8 samples, 80% math (a sympy-checked final
 answer, right about half the time) and 20% general (judged by a cheap third-party plugin,
@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from flywheel import round_audit, stages  # noqa: E402 - after the path
 from flywheel.config import parse_config  # noqa: E402
 from flywheel.io import RoundPaths  # noqa: E402
+from flywheel.pairs import make_pairs  # noqa: E402
 from flywheel.schema import PROMPT_SCHEMA, SAMPLE_SCHEMA  # noqa: E402
 from flywheel.store import Store  # noqa: E402
 from tests.plugin_package import install_verifier_plugin  # noqa: E402
@@ -169,8 +170,9 @@ def run(n_samples: int, folder: Path) -> dict:
           f"{planted['duplicate_samples']} duplicate samples)", flush=True)
     config = config_for(folder)
     store = Store(config.workdir / "flywheel.duckdb")
-    steps = [("record_samples", record_samples), ("verify", stages.verify), ("select", stages.select), ("decontaminate", stages.decontaminate_round),
-             ("mix", stages.mix), ("round_metrics", round_audit.round_metrics)]
+    steps = [("record_samples", record_samples), ("verify", stages.verify), ("select", stages.select),
+             ("decontaminate", stages.decontaminate_round), ("pairs", make_pairs), ("mix", stages.mix),
+             ("round_metrics", round_audit.round_metrics)]
     report, total = {}, 0.0
     for name, stage in steps:
         _reset_peak()

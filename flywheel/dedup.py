@@ -153,56 +153,82 @@ class BandIndex:
         return index
 
 
-def deduplicate(rows: list[dict], *, previous: Iterable[dict] = (), threshold: float = 0.8, num_perm: int = 128,
-                shingle_size: int = 5, near: bool = True) -> tuple[list[dict], list[dict]]:
-    """(kept rows, drops). ``previous`` (earlier rounds' data, any iterable of rows) is only compared
-    against, never returned; of its rows only the id and round are kept once they are indexed.
+class Deduplicator:
+    """Deduplication over a stream: ``remember`` earlier rounds' rows (compared against, never returned; of each only
+    the id and round are kept once it is indexed), then ``offer`` each row in order. Memory follows the rows kept
+    (their sketch, id and round), not the rows seen, so a stage can stream its candidates through it.
 
-    A row whose ``example_id`` is already in ``previous`` is the same example carried
-    forward by pooling, not a duplicate of it.
+    A row whose ``example_id`` is already known is the same example carried forward by pooling, not a duplicate of
+    it: kept once, with no drop.
     """
-    exact: dict[str, dict] = {}
-    index = BandIndex(*lsh_bands(threshold, num_perm)) if near else None
-    owners: list[dict] = []  # the row each indexed sketch belongs to: its id and round
-    known: dict[str, dict] = {}
 
-    def register(row: dict, text: str, values: np.ndarray | None = None) -> None:
-        if row["example_id"] in known:
+    def __init__(self, *, threshold: float = 0.8, num_perm: int = 128, shingle_size: int = 5, near: bool = True):
+        self.num_perm, self.shingle_size = num_perm, shingle_size
+        self.exact: dict[str, dict] = {}
+        self.index = BandIndex(*lsh_bands(threshold, num_perm)) if near else None
+        self.owners: list[dict] = []  # the row each indexed sketch belongs to: its id and round
+        self.known: dict[str, dict] = {}
+        self.kept_ids: set[str] = set()
+
+    def _register(self, row: dict, text: str, values: np.ndarray | None = None) -> None:
+        if row["example_id"] in self.known:
             return
         identity = {"example_id": row["example_id"], "origin_round": row.get("origin_round")}
-        exact.setdefault(exact_key(text), identity)
-        known[row["example_id"]] = identity
-        if index is not None:
-            index.insert(values if values is not None else sketch(text, shingle_size, num_perm))
-            owners.append(identity)
+        self.exact.setdefault(exact_key(text), identity)
+        self.known[row["example_id"]] = identity
+        if self.index is not None:
+            self.index.insert(values if values is not None else sketch(text, self.shingle_size, self.num_perm))
+            self.owners.append(identity)
 
-    for row in previous:
-        register(row, conversation_text(row["messages"]))
-    kept, drops, kept_ids = [], [], set()
-    for row in rows:
-        if row["example_id"] in known:  # carried forward from an earlier round, or repeated
-            if row["example_id"] not in kept_ids:
-                kept.append(row)
-                kept_ids.add(row["example_id"])
-            continue
+    def remember(self, row: dict) -> None:
+        """An earlier round's row: later rows that duplicate it are dropped."""
+        self._register(row, conversation_text(row["messages"]))
+
+    def offer(self, row: dict) -> tuple[bool, dict | None]:
+        """(keep, drop): whether ``row`` stays, and its drop record when it duplicates one seen before (a repeat of a
+        row already kept is neither kept again nor a drop)."""
+        if row["example_id"] in self.known:  # carried forward from an earlier round, or repeated
+            if row["example_id"] in self.kept_ids:
+                return False, None
+            self.kept_ids.add(row["example_id"])
+            return True, None
         text = conversation_text(row["messages"])
-        twin = exact.get(exact_key(text))
+        twin = self.exact.get(exact_key(text))
         if twin is not None:
-            drops.append(_drop(row, twin, "exact", 1.0))
-            continue
+            return False, _drop(row, twin, "exact", 1.0)
         values = None
-        if index is not None:
-            values = sketch(text, shingle_size, num_perm)
+        if self.index is not None:
+            values = sketch(text, self.shingle_size, self.num_perm)
             # The most similar candidate; of equals, the first indexed (a set's order is not stable).
-            scored = sorted((-jaccard(values, index.sketches[c]), c) for c in index.candidates(values))
+            scored = sorted((-jaccard(values, self.index.sketches[c]), c) for c in self.index.candidates(values))
             if scored:
                 similarity, first = scored[0]
-                drops.append(_drop(row, owners[first], "near", -similarity))
-                continue
-        register(row, text, values)  # the query's sketch, not a second one
-        kept.append(row)
-        kept_ids.add(row["example_id"])
-    return kept, drops
+                return False, _drop(row, self.owners[first], "near", -similarity)
+        self._register(row, text, values)  # the query's sketch, not a second one
+        self.kept_ids.add(row["example_id"])
+        return True, None
+
+    def keep(self, rows: Iterable[dict], drops: list[dict]) -> list[dict]:
+        """The rows of a batch that stay, in order; the others' drop records are appended to ``drops``."""
+        kept = []
+        for row in rows:
+            stays, drop = self.offer(row)
+            if stays:
+                kept.append(row)
+            elif drop is not None:
+                drops.append(drop)
+        return kept
+
+
+def deduplicate(rows: list[dict], *, previous: Iterable[dict] = (), threshold: float = 0.8, num_perm: int = 128,
+                shingle_size: int = 5, near: bool = True) -> tuple[list[dict], list[dict]]:
+    """(kept rows, drops) of ``rows`` in order, after ``previous`` (earlier rounds' data, any iterable of rows):
+    :class:`Deduplicator` over a list."""
+    dedup = Deduplicator(threshold=threshold, num_perm=num_perm, shingle_size=shingle_size, near=near)
+    for row in previous:
+        dedup.remember(row)
+    drops: list[dict] = []
+    return dedup.keep(rows, drops), drops
 
 
 def _drop(row: dict, twin: dict, kind: str, similarity: float) -> dict:

@@ -101,12 +101,6 @@ def read_parquet(path: Path, schema: pa.Schema | None = None) -> pa.Table:
     return table.cast(schema) if schema is not None else table
 
 
-def iter_parquet_rows(path: Path, columns: list[str] | None = None, batch_rows: int = 8192) -> Iterator[dict]:
-    """The file's rows as dicts, a record batch at a time: memory follows the batch, not the file."""
-    for batch in pq.ParquetFile(require_stage_output(path)).iter_batches(batch_size=batch_rows, columns=columns):
-        yield from batch.to_pylist()
-
-
 def _remove(path: Path) -> None:
     """A folder, or a link to one (the link only)."""
     if path.is_symlink():

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from flywheel.config import RoundConfig
 from flywheel.decontaminate import example_text, scan_texts
@@ -129,8 +130,11 @@ def make_pairs(config: RoundConfig, round_number: int, store: Store) -> dict:
     rows = store.query(CANDIDATES_SQL, [round_number, list(p.domains), str(paths.samples), p.max_per_prompt])[1] \
         if p.enabled else []
     candidates = candidate_pairs(rows, p.max_per_prompt)
-    prompts = {prompt.id: prompt for prompt in table_to_prompts(read_parquet(paths.prompts))
-               if prompt.id in {pair["prompt_id"] for pair in candidates}}
+    # Only the paired prompts become Python objects (the id set is built once, not once per prompt).
+    paired = pa.array(sorted({pair["prompt_id"] for pair in candidates}), type=pa.string())
+    prompt_table = read_parquet(paths.prompts)
+    prompts = {prompt.id: prompt for prompt in
+               table_to_prompts(prompt_table.filter(pc.is_in(prompt_table.column("id"), value_set=paired)))}
     kept, drops = [], []
     for pair in candidates:
         broken = first_broken_rule(pair, config)

@@ -17,7 +17,7 @@ import json
 import shutil
 from pathlib import Path
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -28,13 +28,12 @@ from flywheel import stage_views as views
 from flywheel.collect import collect_prompts
 from flywheel.config import RoundConfig
 from flywheel.decontaminate import build_index, decontaminate, hits_summary
-from flywheel.dedup import deduplicate
+from flywheel.dedup import Deduplicator
 from flywheel.generation import Generator, SamplingParams, close_generator
 from flywheel.io import (
     RoundPaths,
     concat_parquet,
     generation_checkpoint,
-    iter_parquet_rows,
     keyed_chunk,
     link_dir,
     read_parquet,
@@ -43,10 +42,10 @@ from flywheel.io import (
     written_key,
 )
 from flywheel.mix import file_source_examples, mix_sources
+from flywheel.records import RecordWriter, batches, row_batches, sorted_row_batches, taken_batches
 from flywheel.schema import (
     EXAMPLE_SCHEMA,
     SAMPLE_SCHEMA,
-    examples_to_table,
     prompts_to_table,
     samples_to_table,
     table_to_prompts,
@@ -222,55 +221,78 @@ def _no_overlap_left(config: RoundConfig, round_number: int, store: Store, resul
        in_round_zero=seed_round_only, views=lambda c, r, db, result: {"top_hits": views.top_decontamination_hits(db, r)},
        checks=(Check("no_overlap_left", "An independent re-scan finds no contamination left.", _no_overlap_left),))
 def decontaminate_round(config: RoundConfig, round_number: int, store: Store) -> dict:
-    """Every training candidate (the pooled selection and each file source): eval overlap, then duplicates."""
+    """Every training candidate (the pooled selection and each file source): eval overlap, then duplicates.
+    Streamed: a batch of candidates at a time is scanned, deduplicated against what was kept, and written."""
     paths = RoundPaths(config.workdir, round_number)
-    # Round 0 (the seed round) has generated nothing: its candidates are the file sources alone.
-    candidates = read_parquet(paths.selected).to_pylist() if round_number > 0 else []
-    for source in config.mixture.sources:
-        if source.kind == "file":
-            candidates.extend(file_source_examples(source))
-    d = config.decontamination
-    clean, hits = decontaminate(candidates, eval_index(config), rule=d.rule, threshold=d.threshold,
-                                check_responses=d.check_responses)
-    drops: list[dict] = []
-    if config.dedup.enabled:
+    d, u = config.decontamination, config.dedup
+    index = eval_index(config)
+    dedup = None
+    if u.enabled:
+        dedup = Deduplicator(threshold=u.threshold, num_perm=u.num_perm, shingle_size=u.shingle_size, near=u.near)
         previous_file = RoundPaths(config.workdir, round_number - 1).decontaminated
-        # Streamed: dedup keeps only each earlier row's id and round once it is indexed.
-        previous = (iter_parquet_rows(previous_file, ["example_id", "origin_round", "messages"])
-                    if round_number > 1 and previous_file.exists() else [])
-        # Earlier rounds first: the first occurrence of a text stays, later copies go.
-        clean.sort(key=lambda r: (r["origin_round"] if r["mix_source"] == "selected" else -1, r["example_id"]))
-        u = config.dedup
-        clean, drops = deduplicate(clean, previous=previous, threshold=u.threshold, num_perm=u.num_perm,
-                                   shingle_size=u.shingle_size, near=u.near)
-    write_parquet_atomic(examples_to_table(clean), paths.decontaminated)
+        if round_number > 1 and previous_file.exists():  # dedup keeps only each earlier row's id and round
+            for batch in row_batches(previous_file, ["example_id", "origin_round", "messages"]):
+                for row in batch:
+                    dedup.remember(row)
+    n_candidates, hits, drops = 0, [], []
+    with RecordWriter(paths.decontaminated, EXAMPLE_SCHEMA) as writer:
+        for batch in _candidate_batches(config, round_number, in_dedup_order=dedup is not None):
+            n_candidates += len(batch)
+            clean, batch_hits = decontaminate(batch, index, rule=d.rule, threshold=d.threshold,
+                                              check_responses=d.check_responses)
+            hits += batch_hits
+            writer.write(dedup.keep(clean, drops) if dedup is not None else clean)
     store.replace_round("decontamination_hits", round_number, hits)
     store.replace_round("dedup_drops", round_number, drops)
-    return {"n_candidates": len(candidates), "n_kept": len(clean),
+    return {"n_candidates": n_candidates, "n_kept": writer.rows,
             "n_dropped_contaminated": len({h["example_id"] for h in hits}), "n_dropped_duplicates": len(drops),
             "hits_per_benchmark": hits_summary(hits), "hits_per_source": hits_summary(hits, "train_mix_source"),
             "duplicates": dict(Counter(d["kind"] for d in drops))}
 
 
+def _candidate_batches(config: RoundConfig, round_number: int, *, in_dedup_order: bool) -> Iterator[list[dict]]:
+    """The round's training candidates, a batch at a time. In dedup's order, earlier rounds first, so the first
+    occurrence of a text stays and later copies go: the file sources (demonstrations) by example id, then the
+    pool by (round, example id). Otherwise the pool in file order, then the file sources."""
+    files = [row for source in config.mixture.sources if source.kind == "file" for row in file_source_examples(source)]
+    if in_dedup_order:
+        files.sort(key=lambda row: row["example_id"])
+        yield from batches(files)
+    # Round 0 (the seed round) has generated nothing: its candidates are the file sources alone.
+    pool = RoundPaths(config.workdir, round_number).selected
+    if round_number > 0:
+        yield from (sorted_row_batches(pool, ["origin_round", "example_id"], EXAMPLE_SCHEMA) if in_dedup_order
+                    else row_batches(pool))
+    if not in_dedup_order:
+        yield from batches(files)
+
+
 def remaining_contamination(config: RoundConfig, round_number: int) -> list[dict]:
     """Independent re-scan of the decontaminated output; the asset check expects none."""
     d = config.decontamination
-    rows = read_parquet(RoundPaths(config.workdir, round_number).decontaminated, EXAMPLE_SCHEMA).to_pylist()
-    return decontaminate(rows, eval_index(config), rule=d.rule, threshold=d.threshold,
-                         check_responses=d.check_responses)[1]
+    index = eval_index(config)
+    return [hit for batch in row_batches(RoundPaths(config.workdir, round_number).decontaminated)
+            for hit in decontaminate(batch, index, rule=d.rule, threshold=d.threshold,
+                                     check_responses=d.check_responses)[1]]
 
 
 @stage("mix", "mixture", "The weighted training mixture.", inputs=(Input("decontaminate"),), sections=("mixture",),
        files=lambda c, r: [m.path for m in c.mixture.sources if m.path], in_round_zero=seed_round_only)
 def mix(config: RoundConfig, round_number: int, store: Store) -> dict:
+    """The draw is made on the candidates' keys alone (id, domain, round, source); the drawn rows are then copied
+    column-wise from the Arrow table, a batch at a time, so no whole round becomes Python rows."""
     paths = RoundPaths(config.workdir, round_number)
-    candidates = read_parquet(paths.decontaminated).to_pylist()
-    mixture, manifest = mix_sources(candidates, config.mixture.sources, seed=config.mixture.seed,
-                                    round_number=round_number)
-    write_parquet_atomic(examples_to_table(mixture), paths.mixture)
+    candidates = read_parquet(paths.decontaminated, EXAMPLE_SCHEMA)
+    keys = candidates.select(["example_id", "domain", "origin_round", "mix_source"]).to_pylist()
+    for position, key in enumerate(keys):
+        key["position"] = position
+    drawn, manifest = mix_sources(keys, config.mixture.sources, seed=config.mixture.seed, round_number=round_number)
+    with RecordWriter(paths.mixture, EXAMPLE_SCHEMA) as writer:
+        for batch in taken_batches(candidates, [key["position"] for key in drawn]):
+            writer.write_table(batch)
     store.replace_round("mixture", round_number, manifest)
     shortfalls = {f"{m['source']}/{m['domain']}": m["shortfall"] for m in manifest if m["shortfall"]}
-    return {"n_examples": len(mixture), "by_domain": dict(Counter(r["domain"] for r in mixture)),
+    return {"n_examples": len(drawn), "by_domain": dict(Counter(r["domain"] for r in drawn)),
             "by_source": {s.name: sum(m["n_taken"] for m in manifest if m["source"] == s.name)
                           for s in config.mixture.sources},
             "quota_shortfalls": shortfalls or None}

@@ -21,8 +21,10 @@ import signal
 import resource
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
+from flywheel.records import row_batches
 from flywheel.sft.spec import TrainingSpec
 
 INTERRUPT_ENV = "FLYWHEEL_SFT_INTERRUPT_AFTER_STEP"  # simulates preemption in tests: exit after that step's save
@@ -33,12 +35,15 @@ class BadExample(ValueError):
     pass
 
 
-def tokenize_examples(tokenizer, rows: list[dict], spec: TrainingSpec) -> tuple[list[dict], dict]:
+def tokenize_examples(tokenizer, rows: Iterable[dict], spec: TrainingSpec) -> tuple[list[dict], dict]:
+    """Token ids and labels per conversation (any iterable of rows: the mixture is read a batch at a time, so only
+    the token ids of the whole set are held)."""
     from flywheel.sft.tokenize import IGNORE_INDEX, NoAssistantTurn, tokenize_conversation
 
     max_len = spec.max_seq_len
-    kept, stats = [], {"examples": len(rows), "truncated": 0, "dropped_overlong": 0, "no_labels": 0}
+    kept, stats = [], {"examples": 0, "truncated": 0, "dropped_overlong": 0, "no_labels": 0}
     for row in rows:
+        stats["examples"] += 1
         try:
             encoded = tokenize_conversation(tokenizer, row["messages"], last_turn_only=spec.last_turn_only)
         except NoAssistantTurn:
@@ -103,13 +108,14 @@ def micro_batches(examples: list[dict], spec: TrainingSpec, epoch: int, rank: in
         yield {"input_ids": ids, "labels": labels, "attention_mask": mask, "use_cache": False}, int(mask.sum()), mask.numel()
 
 
-def tokenize_pairs(tokenizer, rows: list[dict], spec: TrainingSpec) -> tuple[list[dict], dict]:
+def tokenize_pairs(tokenizer, rows: Iterable[dict], spec: TrainingSpec) -> tuple[list[dict], dict]:
     """Each pair's chosen and rejected conversations with Llama 3.1's DPO masks (flywheel.sft.dpo); a pair whose
     truncation leaves either response nothing to score is dropped and counted."""
     from flywheel.sft.dpo import preference_mask
 
-    kept, stats = [], {"pairs": len(rows), "truncated": 0, "no_labels": 0}
+    kept, stats = [], {"pairs": 0, "truncated": 0, "no_labels": 0}
     for row in rows:
+        stats["pairs"] += 1
         sides = {}
         for side in ("chosen", "rejected"):
             ids, mask = preference_mask(tokenizer, [*row["prompt"], {"role": "assistant", "content": row[side]}])
@@ -241,7 +247,6 @@ def die_with_parent() -> None:
 
 def main(spec_path: str) -> None:
     import deepspeed
-    import pyarrow.parquet as pq
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, get_cosine_schedule_with_warmup
 
@@ -259,7 +264,7 @@ def main(spec_path: str) -> None:
     dpo = spec.objective == "dpo"
     try:
         tokenize = tokenize_pairs if dpo else tokenize_examples
-        examples, stats = tokenize(tokenizer, pq.read_table(spec.data).to_pylist(), spec)
+        examples, stats = tokenize(tokenizer, (row for batch in row_batches(spec.data) for row in batch), spec)
     except BadExample as error:
         raise SystemExit(f"bad training example: {error}") from None
     if not examples:

@@ -75,3 +75,67 @@ def test_stage_outputs_get_normal_file_modes(tmp_path):
 
     path = write_parquet_atomic(pa.table({"a": [1]}), tmp_path / "out.parquet")
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_streamed_decontaminate_and_mix_equal_the_whole_round_in_lists(small_config_path, tmp_path, monkeypatch):
+    """Batches of 3 rows give the rows, hits, drops and mixture of the whole round done at once in Python lists
+    (what the stages did before they streamed): decontaminate, sort earlier rounds first, dedup, then mix."""
+    import random
+
+    import yaml
+
+    from flywheel import records
+    from flywheel.config import load_config
+    from flywheel.decontaminate import decontaminate
+    from flywheel.dedup import deduplicate
+    from flywheel.mix import file_source_examples, mix_sources
+
+    heldout = tmp_path / "heldout.jsonl"
+    heldout.write_text(json.dumps({"id": "h1", "domain": "math", "reference": "120",
+                                   "messages": [{"role": "user", "content": HELDOUT_Q}]}) + "\n")
+    seed = tmp_path / "seed.jsonl"
+    seed.write_text("".join(json.dumps({"id": f"s{i}", "domain": "general", "instruction": f"Name colour {i}.",
+                                        "output": f"Colour {i} is blue."}) + "\n" for i in range(5)))
+    data = yaml.safe_load(small_config_path.read_text())
+    data["decontamination"]["eval_sets"] = [{"name": "heldout", "path": str(heldout)}]
+    data["mixture"]["sources"] = [{"name": "selected", "kind": "selected", "weight": 1.5},
+                                  {"name": "pool", "kind": "pool", "decay": 0.7},
+                                  {"name": "seed", "kind": "file", "path": str(seed), "weight": 2.0}]
+    small_config_path.write_text(yaml.safe_dump(data))
+    config = load_config(small_config_path)
+    rng = random.Random(7)
+    pool = []
+    for round_number in (1, 2):
+        for i in range(14):
+            a, b = rng.randrange(20), rng.randrange(20)  # repeats across rows and rounds: exact and near copies
+            prompt = HELDOUT_Q if i == 5 else f"What is {a} plus {b} this time?"
+            # Ids that sort across rounds: only dedup's order (round, then id) keeps round 1's copy.
+            pool.append(example(f"e{i:02d}-r{round_number}", prompt, f"{a} + {b} = {a + b}. The answer is {a + b}.",
+                                round_number))
+    rng.shuffle(pool)  # the pool file is in prompt order, not dedup's
+    paths = RoundPaths(config.workdir, 2)
+    write_parquet_atomic(examples_to_table(pool), paths.selected)
+
+    candidates = pool + [row for s in config.mixture.sources if s.kind == "file" for row in file_source_examples(s)]
+    d, u = config.decontamination, config.dedup
+    clean, hits = decontaminate(candidates, stages.eval_index(config), rule=d.rule, threshold=d.threshold)
+    clean.sort(key=lambda r: (r["origin_round"] if r["mix_source"] == "selected" else -1, r["example_id"]))
+    clean, drops = deduplicate(clean, threshold=u.threshold, num_perm=u.num_perm, shingle_size=u.shingle_size)
+    mixture, manifest = mix_sources(clean, config.mixture.sources, seed=config.mixture.seed, round_number=2)
+    assert hits and drops and len(mixture) > len(clean)  # the round exercises every path
+
+    monkeypatch.setattr(records, "BATCH_ROWS", 3)
+    store = Store(config.workdir / "flywheel.duckdb")
+    result = stages.decontaminate_round(config, 2, store)
+    assert read_parquet(paths.decontaminated).to_pylist() == examples_to_table(clean).to_pylist()
+    assert result["n_candidates"] == len(candidates) and result["n_kept"] == len(clean)
+    columns = ("example_id", "benchmark", "instance_id", "overlap", "n_shared_ngrams", "example_ngram")
+    assert sorted(store.query(f"SELECT {', '.join(columns)} FROM decontamination_hits WHERE round = 2")[1]) == \
+        sorted(tuple(hit[c] for c in columns) for hit in hits)
+    assert store.query("SELECT example_id, kind, duplicate_of, similarity FROM dedup_drops WHERE round = 2 "
+                       "ORDER BY example_id")[1] == sorted((x["example_id"], x["kind"], x["duplicate_of"],
+                                                             x["similarity"]) for x in drops)
+    stages.mix(config, 2, store)
+    assert read_parquet(paths.mixture).to_pylist() == examples_to_table(mixture).to_pylist()
+    assert store.query("SELECT source, domain, n_available, n_taken FROM mixture WHERE round = 2 ORDER BY ALL")[1] \
+        == sorted((m["source"], m["domain"], m["n_available"], m["n_taken"]) for m in manifest)

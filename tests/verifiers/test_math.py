@@ -118,7 +118,9 @@ def test_bound_holds_off_the_main_thread(pool):
     thread = threading.Thread(target=check)
     thread.start()
     thread.join(10)
-    assert results == {"verdict": False, "seconds": pytest.approx(1.0, abs=0.9)}
+    # Bounded: the expansion alone runs for minutes; on a loaded 2-core machine the kill and the worker's
+    # replacement can add a second or more beyond the 1 s bound (2.1 s was seen with a benchmark beside it).
+    assert results["verdict"] is False and 0.1 < results["seconds"] < 5.0, results
 
 
 def test_no_worker_outlives_its_process(tmp_path):

@@ -1,0 +1,75 @@
+"""Rows between stages, a batch at a time: one writer and the readers the streaming stages share.
+
+A stage that streams holds one batch of Python rows at a time, and at most its input as Arrow
+columns (a few times smaller than the same rows as dicts): decontaminate reads its candidates
+in dedup order, mix draws on the keys alone and then copies the drawn rows column-wise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from flywheel.io import atomic_path, read_parquet, require_stage_output
+
+BATCH_ROWS = 4096  # rows per batch: enough to amortise the per-batch work, small beside a round
+
+
+class RecordWriter:
+    """A Parquet file of ``schema`` written batch by batch, in place only when the block ends without error
+    (readers see the old file or the new one). ``rows`` counts what was written."""
+
+    def __init__(self, path: Path, schema: pa.Schema):
+        self.path, self.schema, self.rows = Path(path), schema, 0
+        self._stack = ExitStack()
+
+    def __enter__(self) -> RecordWriter:
+        temporary = self._stack.enter_context(atomic_path(self.path))
+        self._writer = self._stack.enter_context(pq.ParquetWriter(temporary, self.schema))
+        return self
+
+    def __exit__(self, *failure) -> bool:
+        return self._stack.__exit__(*failure)
+
+    def write(self, rows: list[dict]) -> None:
+        if rows:
+            self.write_table(pa.Table.from_pylist(rows, schema=self.schema))
+
+    def write_table(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._writer.write_table(table.cast(self.schema))
+            self.rows += table.num_rows
+
+
+def batches(items: Sequence, batch_rows: int | None = None) -> Iterator[Sequence]:
+    """``items`` in consecutive slices of ``batch_rows`` (default ``BATCH_ROWS``)."""
+    size = batch_rows or BATCH_ROWS
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def row_batches(path: Path, columns: list[str] | None = None, batch_rows: int | None = None) -> Iterator[list[dict]]:
+    """The file's rows as dicts, in file order, one batch at a time."""
+    for batch in pq.ParquetFile(require_stage_output(path)).iter_batches(batch_size=batch_rows or BATCH_ROWS,
+                                                                         columns=columns):
+        yield batch.to_pylist()
+
+
+def taken_batches(table: pa.Table, order: Sequence[int], batch_rows: int | None = None) -> Iterator[pa.Table]:
+    """``table``'s rows at the positions of ``order`` (repeats allowed), as tables of up to ``batch_rows`` rows."""
+    for positions in batches(order, batch_rows):
+        yield table.take(pa.array(positions, type=pa.int64()))
+
+
+def sorted_row_batches(path: Path, keys: list[str], schema: pa.Schema | None = None,
+                       batch_rows: int | None = None) -> Iterator[list[dict]]:
+    """The file's rows as dicts, ordered by ``keys`` (ascending; a stable sort, so ties keep file order)."""
+    table = read_parquet(path, schema)
+    order = pc.sort_indices(table, sort_keys=[(key, "ascending") for key in keys]).to_pylist()
+    for batch in taken_batches(table, order, batch_rows):
+        yield batch.to_pylist()
