@@ -16,7 +16,7 @@ recomputable from the workdirs: ``evaluations`` (flywheel) and ``control.json`` 
 With ``--dpo`` it asks Llama 3.1's question instead: does a DPO step after each round's SFT help? Both
 arms are the flywheel from the same config and seed: "sft" as configured, "sft+dpo" with ``dpo.enabled``
 (the round's math and code preference pairs: a checker, not the tiny reward model, says which answer is
-better), so each round's evaluation, and the next round's generation, use the DPO checkpoint. It prints held-out
+better; learning rate a tenth of SFT's unless ``--dpo-learning-rate``), so each round's evaluation, and the next round's generation, use the DPO checkpoint. It prints held-out
 pass@1 per round and domain (all, math, code) for both arms and their per-seed gap, with 95% intervals, and
 writes ``results.json``, ``table.md`` and a chart (``--chart``, default ``docs/dpo_vs_sft.png``). Every figure
 is the ``evaluations`` table of the arm's workdir.
@@ -103,10 +103,12 @@ DPO_DOMAINS = ("all", "math", "code")
 
 
 def dpo_config(config_path: Path, out: Path, learning_rate: float | None, batch_size: int | None) -> Path:
-    """The config with a DPO step after SFT, on the math and code pairs, written with absolute paths. Unless
-    given, DPO's learning rate and batch are SFT's (Llama 3.1 trained both at 1e-5)."""
+    """The config with a DPO step after SFT, on the math and code pairs, written with absolute paths. Unless given,
+    DPO's batch is SFT's and its learning rate a tenth of SFT's, as Tulu 3 and Zephyr set theirs. (Llama 3.1 used
+    1e-5 for both on 8B-405B models; at the demo's SFT rate of 1e-3 the tiny model collapsed: seed 0's held-out
+    pass@1 fell from 0.557 to 0.003 by round 3.)"""
     data = load_config(config_path).model_dump(mode="json")
-    data["dpo"].update(enabled=True, learning_rate=learning_rate or data["sft"]["learning_rate"],
+    data["dpo"].update(enabled=True, learning_rate=learning_rate or data["sft"]["learning_rate"] / 10,
                        batch_size=batch_size or data["sft"]["batch_size"])
     data["pairs"]["domains"] = ["math", "code"]
     path = out / "sft+dpo.yaml"
@@ -176,7 +178,7 @@ def main() -> None:
                         "(docs/dpo_vs_sft.png with --dpo)")
     parser.add_argument("--dpo", action="store_true", help="SFT+DPO against SFT alone instead of against a control")
     parser.add_argument("--dpo-learning-rate", type=float, default=None,
-                        help="the DPO step's learning rate; default: the config's SFT rate, as in Llama 3.1")
+                        help="the DPO step's learning rate; default: a tenth of the config's SFT rate")
     parser.add_argument("--dpo-batch-size", type=int, default=None, help="pairs per DPO micro-batch; default: "
                         "the config's SFT batch size")
     args = parser.parse_args()
