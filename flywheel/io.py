@@ -162,6 +162,14 @@ class RoundPaths:
         return self.dir / "selected.parquet"
 
     @property
+    def curated(self) -> Path:
+        return self.dir / "curated.parquet"
+
+    @property
+    def quality_embeddings(self) -> Path:
+        return self.dir / "quality_embeddings.parquet"
+
+    @property
     def pairs(self) -> Path:
         return self.dir / "pairs.parquet"
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from flywheel.config import RoundConfig
 
-_STAGE_MODULES = ("flywheel.stages", "flywheel.round_audit", "flywheel.pairs")  # imported by all_stages, in this order
+_STAGE_MODULES = ("flywheel.stages", "flywheel.round_audit", "flywheel.quality", "flywheel.pairs")  # imported by all_stages, in this order
 
 
 def always(config: RoundConfig, round_number: int) -> bool:

@@ -216,12 +216,12 @@ def _no_overlap_left(config: RoundConfig, round_number: int, store: Store, resul
 
 
 @stage("decontaminate", "decontaminated", "Training candidates with eval-set n-gram overlaps removed.",
-       inputs=(Input("select", when=lambda c, r: r > 0),), sections=("decontamination", "dedup", "mixture"),
+       inputs=(Input("quality", when=lambda c, r: r > 0),), sections=("decontamination", "dedup", "mixture"),
        files=lambda c, r: [e.path for e in c.decontamination.eval_sets] + [m.path for m in c.mixture.sources if m.path],
        in_round_zero=seed_round_only, views=lambda c, r, db, result: {"top_hits": views.top_decontamination_hits(db, r)},
        checks=(Check("no_overlap_left", "An independent re-scan finds no contamination left.", _no_overlap_left),))
 def decontaminate_round(config: RoundConfig, round_number: int, store: Store) -> dict:
-    """Every training candidate (the pooled selection and each file source): eval overlap, then duplicates.
+    """Every training candidate (the pool after quality control, and each file source): eval overlap, then duplicates.
     Streamed: a batch of candidates at a time is scanned, deduplicated against what was kept, and written."""
     paths = RoundPaths(config.workdir, round_number)
     d, u = config.decontamination, config.dedup
@@ -259,7 +259,7 @@ def _candidate_batches(config: RoundConfig, round_number: int, *, in_dedup_order
         files.sort(key=lambda row: row["example_id"])
         yield from batches(files)
     # Round 0 (the seed round) has generated nothing: its candidates are the file sources alone.
-    pool = RoundPaths(config.workdir, round_number).selected
+    pool = RoundPaths(config.workdir, round_number).curated
     if round_number > 0:
         yield from (sorted_row_batches(pool, ["origin_round", "example_id"], EXAMPLE_SCHEMA) if in_dedup_order
                     else row_batches(pool))

@@ -51,6 +51,10 @@ TABLES: dict[str, dict[str, str]] = {
     "pairs": duckdb_columns(PreferencePair, leading=ROUND, exclude=("prompt",)),
     "pair_drops": {"round": "INTEGER", "prompt_id": "VARCHAR", "domain": "VARCHAR", "origin_round": "INTEGER",
                    "chosen_index": "INTEGER", "rejected_index": "INTEGER", "reason": "VARCHAR", "detail": "VARCHAR"},
+    # Quality control (flywheel.quality): one row per pool example per round, with its decision and reason.
+    "quality": {"round": "INTEGER", "example_id": "VARCHAR", "prompt_id": "VARCHAR", "domain": "VARCHAR",
+                "origin_round": "INTEGER", "topic": "INTEGER", "difficulty": "DOUBLE", "quality": "DOUBLE",
+                "kept": "BOOLEAN", "reason": "VARCHAR", "similar_to": "VARCHAR", "similarity": "DOUBLE"},
     "prompt_difficulty": {"round": "INTEGER", "prompt_id": "VARCHAR", "domain": "VARCHAR", "n_samples": "INTEGER",
                           "n_passed": "INTEGER", "pass_rate": "DOUBLE", "status": "VARCHAR"},
     "decontamination_hits": {"round": "INTEGER", "benchmark": "VARCHAR", "instance_id": "VARCHAR",

@@ -32,6 +32,7 @@ from flywheel.config.prompts import PromptsConfig, PromptSource, SourceFormat  #
 from flywheel.config.round import RoundConfig  # noqa: F401
 from flywheel.config.selection import SelectionConfig  # noqa: F401
 from flywheel.config.pairs import PairsConfig  # noqa: F401
+from flywheel.config.quality import QualityConfig  # noqa: F401
 from flywheel.config.sft import LoRAConfig, SFTConfig  # noqa: F401
 from flywheel.config.dpo import DPOConfig  # noqa: F401
 from flywheel.config.verifiers import CombineRule, VerifiersConfig  # noqa: F401

@@ -14,6 +14,7 @@ from flywheel.config.evaluation import EvaluationConfig, StoppingConfig
 from flywheel.config.generation import GenerationConfig, ModelConfig
 from flywheel.config.pairs import PairsConfig
 from flywheel.config.prompts import PromptsConfig
+from flywheel.config.quality import QualityConfig
 from flywheel.config.selection import SelectionConfig
 from flywheel.config.sft import SFTConfig
 from flywheel.config.verifiers import VerifiersConfig
@@ -26,6 +27,7 @@ class RoundConfig(_Strict):
     prompts: PromptsConfig
     verifiers: VerifiersConfig = VerifiersConfig()
     selection: SelectionConfig = SelectionConfig()
+    quality: QualityConfig = QualityConfig()
     pairs: PairsConfig = PairsConfig()
     decontamination: DecontaminationConfig = DecontaminationConfig()
     dedup: DedupConfig = DedupConfig()

@@ -70,6 +70,10 @@ def test_the_demo_fills_every_table(demo_run):
     # a round may drop no pair (the pairs test accounts for every one); the demo config trains no DPO step
     for table in set(TABLES) - {"pair_drops", "dpo_steps"}:
         assert demo_run.query(f"SELECT count(*) FROM {table}")[1][0][0] > 0, table
+    # quality control: a row per pool example each round; its rules are off by default, so all are kept
+    assert demo_run.query("SELECT round, count(*), bool_and(kept) FROM quality GROUP BY round ORDER BY round")[1] == [
+        (r, n, True) for r, n in demo_run.query("SELECT round, count(*) FROM selections GROUP BY round ORDER BY "
+                                                "round")[1]]
 
 
 def test_the_demo_writes_preference_pairs_and_accounts_for_every_candidate(demo_run):
@@ -101,12 +105,12 @@ def test_each_round_is_one_named_dagster_run(demo_run):
     materialized = {event.asset_key.to_user_string() for event in instance.get_records_for_run(runs[1].run_id,
                     of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=100).records
                     for event in [event.event_log_entry.dagster_event]}
-    assert materialized == {"prompts", "samples", "verdicts", "selected", "decontaminated", "mixture", "checkpoint",
-                            "evaluation", "diversity", "round_metrics", "pairs", "dpo_checkpoint"}
+    assert materialized == {"prompts", "samples", "verdicts", "selected", "curated", "decontaminated", "mixture",
+                            "checkpoint", "evaluation", "diversity", "round_metrics", "pairs", "dpo_checkpoint"}
 
 
 def test_after_the_rounds_every_partition_of_every_asset_reads_as_done(demo_run):
-    # Round 0 (the seed SFT round) runs 5 of the 12 stages; it reports partition 0 of the other 7 as not run there,
+    # Round 0 (the seed SFT round) runs 5 of the 13 stages; it reports partition 0 of the other 8 as not run there,
     # so the UI's asset graph shows no missing partition and nothing stale after the demo.
     from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
     from dagster._core.loader import LoadingContextForTest

@@ -99,7 +99,8 @@ print(json.dumps({"tags": tags, "ops": ops, "executor": d.defs.resolve_job_def("
     assert limits.pop("samples") == limits.pop("evaluation") == {"nvidia.com/gpu": "1"}
     assert limits.pop("checkpoint") == {"nvidia.com/gpu": "4"}
     assert limits.pop("dpo_checkpoint") == {"nvidia.com/gpu": "4"}  # dpo.num_processes
-    assert set(limits) == {"prompts", "selected", "decontaminated", "mixture", "diversity", "round_metrics", "pairs"}
+    assert set(limits) == {"prompts", "selected", "curated", "decontaminated", "mixture", "diversity", "round_metrics",
+                           "pairs"}
     assert all(value is None for value in limits.values())  # CPU pods: requests only
     assert set(found["ops"]) == {"plan_verify_shards", "verify_one_shard", "merge_verify_shards"}
     assert all(TAG in tags for tags in found["ops"].values())

@@ -65,8 +65,8 @@ def test_every_stage_table_has_rows(two_rounds):
     # The tiny base model accepts little in two small rounds, so what depends on acceptances may be empty here;
     # the demo run fills those too (see docs/results.md).
     # pairs need a passed and a failed sample of one prompt; this config trains no DPO step.
-    may_be_empty = {"selections", "accepted_samples", "decontamination_hits", "dedup_drops", "pairs", "pair_drops",
-                    "dpo_steps"}
+    may_be_empty = {"selections", "quality", "accepted_samples", "decontamination_hits", "dedup_drops", "pairs",
+                    "pair_drops", "dpo_steps"}  # quality: one row per pool example (selections)
     for table in set(TABLES) - may_be_empty:
         _, rows = store.query(f"SELECT count(DISTINCT round) FROM {table} WHERE round > 0")
         assert rows[0][0] == 2, table
@@ -75,7 +75,7 @@ def test_every_stage_table_has_rows(two_rounds):
     _, rows = store.query("SELECT DISTINCT k, n_samples_per_prompt FROM evaluations")
     assert rows == [(2, 2)]
     _, stages = store.query("SELECT round, count(DISTINCT stage) FROM stage_runs GROUP BY round ORDER BY round")
-    assert stages == [(0, 1), (1, 12), (2, 12)]
+    assert stages == [(0, 1), (1, 13), (2, 13)]
     _, rows = store.query("SELECT count(*) FROM diversity WHERE population = 'evaluation' AND embedding_vendi >= 1")
     assert rows[0][0] == 2
 

@@ -14,11 +14,13 @@ from flywheel.cli import main
 from flywheel.config import ConfigError
 from flywheel.export import export_round, export_rows
 from flywheel.io import RoundPaths
+from flywheel.quality import curate
 
 
 @pytest.fixture
 def mixed_round(selected_round_copy):
     config, store = selected_round_copy
+    curate(config, 1, store)
     stages.decontaminate_round(config, 1, store)
     stages.mix(config, 1, store)
     return config

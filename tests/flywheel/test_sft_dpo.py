@@ -156,12 +156,13 @@ def test_with_dpo_enabled_the_round_ends_with_its_dpo_checkpoint(selected_round_
     from flywheel.config import DPOConfig
     from flywheel.io import RoundPaths
     from flywheel.pairs import make_pairs
+    from flywheel.quality import curate
     from flywheel.round_audit import evaluated_checkpoint
 
     config, store = selected_round_copy
     config = config.model_copy(update={"dpo": DPOConfig(enabled=True, learning_rate=1e-3, batch_size=4,
                                                         max_seq_len=128, timeout_seconds=300)})
-    for step in (stages.decontaminate_round, stages.mix):
+    for step in (curate, stages.decontaminate_round, stages.mix):
         step(config, 1, store)
     stages.sft(config, 1, store, echo=lambda line: None)
     make_pairs(config, 1, store)
@@ -207,12 +208,13 @@ def test_a_round_without_pairs_ends_with_its_sft_checkpoint_under_the_dpo_name(s
     from flywheel.config import DPOConfig, PairsConfig
     from flywheel.io import RoundPaths
     from flywheel.pairs import make_pairs
+    from flywheel.quality import curate
     from flywheel.round_audit import evaluated_checkpoint
 
     config, store = selected_round_copy
     config = config.model_copy(update={"dpo": DPOConfig(enabled=True, timeout_seconds=300),
                                        "pairs": PairsConfig(domains=["code"])})  # code: nothing passed, no pair
-    for step in (stages.decontaminate_round, stages.mix):
+    for step in (curate, stages.decontaminate_round, stages.mix):
         step(config, 1, store)
     stages.sft(config, 1, store, echo=lambda line: None)
     assert make_pairs(config, 1, store)["n_pairs"] == 0

@@ -36,14 +36,14 @@ def test_decontaminate_dedup_and_mix_record_provenance(small_config_path, tmp_pa
     store = Store(config.workdir / "flywheel.duckdb")
 
     round1 = [example("r1-a", "What is 2 plus 2 today?", "2 + 2 = 4. The answer is 4.", 1)]
-    write_parquet_atomic(examples_to_table(round1), RoundPaths(config.workdir, 1).selected)
+    write_parquet_atomic(examples_to_table(round1), RoundPaths(config.workdir, 1).curated)
     stages.decontaminate_round(config, 1, store)
     round2 = round1 + [
         example("r2-a", "What is 2 plus 2 today?", "2 + 2 = 4. The answer is 4.", 2),            # exact copy of round 1
         example("r2-b", HELDOUT_Q + " please", "5! = 120. The answer is 120.", 2),               # contaminated
         example("r2-c", "What is 3 plus 5 today?", "3 + 5 = 8. The answer is 8.", 2),            # clean and new
     ]
-    write_parquet_atomic(examples_to_table(round2), RoundPaths(config.workdir, 2).selected)
+    write_parquet_atomic(examples_to_table(round2), RoundPaths(config.workdir, 2).curated)
 
     result = stages.decontaminate_round(config, 2, store)
     assert (result["n_candidates"], result["n_dropped_contaminated"], result["n_dropped_duplicates"]) == (5, 1, 1)
@@ -114,7 +114,7 @@ def test_streamed_decontaminate_and_mix_equal_the_whole_round_in_lists(small_con
                                 round_number))
     rng.shuffle(pool)  # the pool file is in prompt order, not dedup's
     paths = RoundPaths(config.workdir, 2)
-    write_parquet_atomic(examples_to_table(pool), paths.selected)
+    write_parquet_atomic(examples_to_table(pool), paths.curated)
 
     candidates = pool + [row for s in config.mixture.sources if s.kind == "file" for row in file_source_examples(s)]
     d, u = config.decontamination, config.dedup

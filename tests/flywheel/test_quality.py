@@ -1,0 +1,112 @@
+"""Quality control between selection and decontamination: a row per pool example with its topic, difficulty,
+quality and decision; the rules drop with their reasons; decontamination reads what is kept."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from flywheel import stages
+from flywheel.config import QualityConfig
+from flywheel.io import RoundPaths
+from flywheel.quality import curate, decide, topic_clusters
+
+WHY_DROPPED = """SELECT round, example_id, reason, similar_to, similarity, topic, difficulty, quality
+                 FROM quality WHERE NOT kept AND example_id = ?"""
+
+
+def with_quality(config, **settings):
+    return config.model_copy(update={"quality": QualityConfig(**settings)})
+
+
+def test_every_pool_example_gets_a_row_and_by_default_none_is_dropped(selected_round_copy):
+    config, store = selected_round_copy
+    result = curate(config, 1, store)
+    paths = RoundPaths(config.workdir, 1)
+    assert pq.read_table(paths.curated).to_pylist() == pq.read_table(paths.selected).to_pylist()
+    rows = store.query("SELECT example_id, prompt_id, topic, difficulty, quality, kept, reason FROM quality "
+                       "WHERE round = 1 ORDER BY example_id")[1]
+    pool = store.query("SELECT example_id, prompt_id, score FROM selections WHERE round = 1 ORDER BY example_id")[1]
+    assert [r[:2] for r in rows] == [p[:2] for p in pool] and len(rows) == result["n_examples"] > 4
+    assert all(kept and reason is None for *_, kept, reason in rows)
+    # difficulty and quality, recomputed from the rows they come from
+    rates = dict(store.query("SELECT prompt_id, pass_rate FROM prompt_difficulty WHERE round = 1")[1])
+    assert [r[3] for r in rows] == [round(1 - rates[r[1]], 6) for r in rows]
+    assert [r[4] for r in rows] == [p[2] for p in pool]
+    assert {r[2] for r in rows} <= set(range(8)) and result["n_topics"] == len({r[2] for r in rows}) > 1
+
+
+def test_each_rule_drops_with_its_reason_in_order():
+    def row(eid, topic, difficulty, quality, origin_round=1):
+        return {"example_id": eid, "topic": topic, "difficulty": difficulty, "quality": quality,
+                "origin_round": origin_round}
+
+    unit = np.eye(4, dtype=np.float32)
+    close = (unit[0] + 0.05 * unit[1]) / np.linalg.norm(unit[0] + 0.05 * unit[1])
+    vectors = np.stack([unit[0], close, close, unit[0], unit[2], unit[3]])
+    rows = [row("easy", 0, 0.0, 0.9), row("low", 0, 0.5, 0.1), row("a", 0, 0.5, 0.6), row("b", 0, 0.5, 0.8),
+            row("other-topic", 1, 0.5, 0.5), row("unscored", 1, None, None)]
+    decide(rows, vectors, QualityConfig(min_difficulty=0.01, min_quality=0.2, semantic_dedup_threshold=0.95))
+    outcome = {r["example_id"]: (r["kept"], r["reason"], r["similar_to"]) for r in rows}
+    assert outcome == {"easy": (False, "too_easy", None), "low": (False, "low_quality", None),
+                       "b": (True, None, None),  # quality x difficulty 0.4 beats a's 0.3: kept first
+                       "a": (False, "semantic_duplicate", "b"),
+                       "other-topic": (True, None, None), "unscored": (True, None, None)}
+    assert next(r for r in rows if r["example_id"] == "a")["similarity"] >= 0.95
+    decide(rows, vectors, QualityConfig())
+    assert all(r["kept"] for r in rows)  # every rule off
+
+
+def test_topics_are_seeded_and_never_more_than_the_distinct_rows():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(40, 8)).astype(np.float32)
+    first, again = topic_clusters(vectors, 5, seed=3), topic_clusters(vectors, 5, seed=3)
+    assert first.tolist() == again.tolist() and len(set(first.tolist())) == 5
+    assert topic_clusters(np.repeat(vectors[:2], 10, axis=0), 5, seed=3).max() == 1  # two distinct rows
+    assert topic_clusters(vectors[:0], 5, seed=3).tolist() == []
+
+
+def test_decontamination_trains_on_what_quality_control_kept_and_sql_says_why(selected_round_copy):
+    config, store = selected_round_copy
+    config = with_quality(config, min_difficulty=0.6, semantic_dedup_threshold=0.9)
+    result = curate(config, 1, store)
+    dropped = store.query("SELECT example_id, reason FROM quality WHERE round = 1 AND NOT kept")[1]
+    assert dropped and result["n_kept"] == result["n_examples"] - len(dropped)
+    assert result["dropped"] == {reason: sum(r == reason for _, r in dropped) for _, reason in dropped}
+    stages.decontaminate_round(config, 1, store)
+    trained = {r["example_id"] for r in pq.read_table(RoundPaths(config.workdir, 1).decontaminated).to_pylist()}
+    assert trained and not trained & {eid for eid, _ in dropped}
+    example_id, reason = dropped[0]
+    (why,) = store.query(WHY_DROPPED, [example_id])[1]
+    assert why[:3] == (1, example_id, reason)
+    if reason == "too_easy":
+        assert why[6] < 0.6
+
+
+def test_the_next_round_embeds_only_what_is_new(selected_round_copy, monkeypatch):
+    from flywheel import diversity
+
+    config, store = selected_round_copy
+    curate(config, 1, store)
+    # Round 2's pool: round 1's, as select carries it forward when the next round accepts nothing new.
+    round2 = RoundPaths(config.workdir, 2)
+    round2.dir.mkdir(parents=True)
+    shutil.copy(RoundPaths(config.workdir, 1).selected, round2.selected)
+    embedded = []
+    real = diversity.embed
+    monkeypatch.setattr(diversity, "embed", lambda texts, **kw: embedded.extend(texts) or real(texts, **kw))
+    curate(config, 2, store)
+    assert embedded == []
+    assert store.query("SELECT count(*) FROM quality WHERE round = 2")[1] == \
+        store.query("SELECT count(*) FROM quality WHERE round = 1")[1]
+
+
+def test_disabled_passes_the_pool_through_and_records_nothing(selected_round_copy):
+    config, store = selected_round_copy
+    config = with_quality(config, enabled=False, min_difficulty=0.9)
+    assert curate(config, 1, store)["enabled"] is False
+    paths = RoundPaths(config.workdir, 1)
+    assert pq.read_table(paths.curated).to_pylist() == pq.read_table(paths.selected).to_pylist()
+    assert store.query("SELECT count(*) FROM quality")[1] == [(0,)]
