@@ -1,4 +1,4 @@
-"""A round at real size: how verify, select, decontaminate (with dedup), pairs, mix and round metrics grow.
+"""A round at real size: how verify, select, quality, decontaminate (with dedup), pairs, mix and round metrics grow.
 
 Synthesises a round of N samples: N/8 prompts x 8 samples, 80% math (a sympy-checked final
 answer, right about half the time) and 20% general (judged by a cheap third-party plugin,
@@ -39,6 +39,7 @@ from flywheel import round_audit, stages  # noqa: E402 - after the path
 from flywheel.config import parse_config  # noqa: E402
 from flywheel.io import RoundPaths  # noqa: E402
 from flywheel.pairs import make_pairs  # noqa: E402
+from flywheel.quality import curate  # noqa: E402
 from flywheel.schema import PROMPT_SCHEMA, SAMPLE_SCHEMA  # noqa: E402
 from flywheel.store import Store  # noqa: E402
 from tests.plugin_package import install_verifier_plugin  # noqa: E402
@@ -123,7 +124,7 @@ def synthesise(folder: Path, n_samples: int, seed: int = 0) -> dict:
     return {"prompts": n_prompts, "samples": n_samples_written, **planted}
 
 
-def config_for(folder: Path) -> object:
+def config_for(folder: Path, quality: bool = False) -> object:
     data = {
         "workdir": str(folder / "work"),
         "model": {"base": str(ROOT / "flywheel" / "data" / "tiny-base")},
@@ -133,6 +134,9 @@ def config_for(folder: Path) -> object:
         "selection": {"k": 2, "policies": {"math": "all_correct", "general": "all_correct"}},
         "decontamination": {"eval_sets": [{"name": "heldout", "path": str(folder / "heldout.jsonl")}]},
         "dedup": {"enabled": True},
+        # Quality control's cost is the sentence model's throughput on the pool (a GPU's job at this size): off,
+        # the stage passes the pool through; --quality times it with its topics and semantic dedup.
+        "quality": {"enabled": quality, "topics": 64, "semantic_dedup_threshold": 0.95},
         "mixture": {"sources": [{"name": "selected", "kind": "selected"}]},
         "evaluation": {"path": str(folder / "heldout.jsonl")},
     }
@@ -159,7 +163,7 @@ def _peak_mb() -> float:
     return float("nan")
 
 
-def run(n_samples: int, folder: Path) -> dict:
+def run(n_samples: int, folder: Path, quality: bool = False) -> dict:
     plugin = install_verifier_plugin(folder / "plugin", name="length_ok", module="length_ok_verifier",
                                      cls="LengthOk", source=PLUGIN)
     sys.path.insert(0, str(plugin))
@@ -168,10 +172,10 @@ def run(n_samples: int, folder: Path) -> dict:
     print(f"synthesised {planted['samples']:,} samples of {planted['prompts']:,} prompts in "
           f"{time.perf_counter() - started:.1f} s (planted: {planted['contaminated_prompts']} contaminated prompts, "
           f"{planted['duplicate_samples']} duplicate samples)", flush=True)
-    config = config_for(folder)
+    config = config_for(folder, quality)
     store = Store(config.workdir / "flywheel.duckdb")
     steps = [("record_samples", record_samples), ("verify", stages.verify), ("select", stages.select),
-             ("decontaminate", stages.decontaminate_round), ("pairs", make_pairs), ("mix", stages.mix),
+             ("quality", curate), ("decontaminate", stages.decontaminate_round), ("pairs", make_pairs), ("mix", stages.mix),
              ("round_metrics", round_audit.round_metrics)]
     report, total = {}, 0.0
     for name, stage in steps:
@@ -195,13 +199,15 @@ def main() -> None:
     parser.add_argument("--samples", type=int, required=True)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--workdir", type=Path, help="keep the synthetic round here (default: a temporary folder)")
+    parser.add_argument("--quality", action="store_true", help="quality control on (embeddings, 64 topics, "
+                        "semantic dedup at 0.95); off, the quality stage passes the pool through")
     args = parser.parse_args()
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
-        result = run(args.samples, args.workdir)
+        result = run(args.samples, args.workdir, args.quality)
     else:
         with tempfile.TemporaryDirectory(prefix="round-scale-") as folder:
-            result = run(args.samples, Path(folder))
+            result = run(args.samples, Path(folder), args.quality)
     print(json.dumps(result, indent=1))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
