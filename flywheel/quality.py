@@ -120,8 +120,7 @@ def decide(rows: list[dict], vectors: np.ndarray, config) -> None:
 
 
 @stage("quality", "curated", "The pool after quality control: each example's topic, difficulty and quality, and "
-       "the rule that dropped it, if one did.", inputs=(Input("select"),), sections=("quality",),
-       beside_kept_generator=True)  # a small sentence model on the CPU: a kept engine may stay up
+       "the rule that dropped it, if one did.", inputs=(Input("select"),), sections=("quality",))
 def curate(config: RoundConfig, round_number: int, store: Store) -> dict:
     paths = RoundPaths(config.workdir, round_number)
     q = config.quality
