@@ -244,8 +244,9 @@ def chart_arms(rows: list[dict], arms: tuple[str, str], path: Path, title: str) 
         rounds = [row["round"] for row in mine]
         for arm, colour in zip(arms, ("tab:grey", "tab:blue")):
             axis.plot(rounds, [row[arm][0] for row in mine], marker="o", color=colour, label=arm)
-            axis.fill_between(rounds, [row[arm][1] for row in mine], [row[arm][2] for row in mine], color=colour,
-                              alpha=0.2)
+            # the t interval of a pass rate can leave [0, 1] with 3 seeds: drawn clipped to what a rate can be
+            axis.fill_between(rounds, [max(row[arm][1], 0.0) for row in mine], [min(row[arm][2], 1.0) for row in mine],
+                              color=colour, alpha=0.2)
         axis.set_title(domain)
         axis.set_xticks(rounds)
         axis.set_xlabel("round")
