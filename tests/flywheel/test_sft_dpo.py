@@ -224,3 +224,29 @@ def test_a_round_without_pairs_ends_with_its_sft_checkpoint_under_the_dpo_name(s
     assert paths.dpo_checkpoint.is_symlink() and paths.dpo_checkpoint.resolve() == paths.checkpoint.resolve()
     assert evaluated_checkpoint(config, 1) == str(paths.dpo_checkpoint)
     assert stages.checkpoint_loads(str(stages.previous_final(config, 2)))[0]
+
+
+@pytest.mark.slow
+def test_dpo_on_two_processes_with_zero_2_trains_the_weights_of_one_process_with_their_batch(tmp_path,
+                                                                                           random_tiny_model_dir):
+    """The DPO objective on SFT's engine across ranks: two processes of 2 pairs each under ZeRO-2 (optimizer state
+    and gradients partitioned) end with the weights of one process of 4 pairs. With the NLL term off, each rank's
+    loss is the mean over its pairs, so the ranks' averaged gradient is the one-process batch's."""
+    from transformers import AutoModelForCausalLM
+
+    from flywheel.config import SFTConfig
+    from flywheel.sft.launch import run_sft
+
+    settings = {"learning_rate": 3e-3, "epochs": 2, "max_seq_len": 128, "packing": False, "timeout_seconds": 600}
+    data = pairs_file(tmp_path / "pairs.parquet")
+    runs = {}
+    for name, config in {"one": SFTConfig(batch_size=4, num_processes=1, **settings),
+                         "two": SFTConfig(batch_size=2, num_processes=2, zero_stage=2, **settings)}.items():
+        runs[name] = run_sft(random_tiny_model_dir, data, tmp_path / name / "ckpt", config, work_dir=tmp_path / name,
+                             echo=lambda line: None, objective="dpo", beta=0.1, nll_weight=0.0)
+    assert [s["step"] for s in runs["two"].steps] == [s["step"] for s in runs["one"].steps] == [1, 2, 3, 4]
+    one, two = (AutoModelForCausalLM.from_pretrained(tmp_path / name / "ckpt").state_dict() for name in ("one", "two"))
+    start = AutoModelForCausalLM.from_pretrained(random_tiny_model_dir).state_dict()
+    assert max((one[k] - start[k]).abs().max().item() for k in one) > 1e-3  # it trained
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=1e-5)
