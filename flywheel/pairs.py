@@ -26,6 +26,7 @@ open-instruct read; with ``dpo.enabled`` the ``dpo`` stage trains the round's ch
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,7 +34,9 @@ import pyarrow.compute as pc
 from flywheel.config import RoundConfig
 from flywheel.decontaminate import example_text, scan_texts
 from flywheel.dedup import jaccard, sketch
-from flywheel.io import RoundPaths, read_parquet, write_parquet_atomic
+from flywheel.io import RoundPaths, read_parquet
+from flywheel import records as streamed
+from flywheel.records import RecordWriter, taken_batches
 from flywheel.schema import PAIR_SCHEMA, Message, conversation, table_to_prompts
 from flywheel.stage_registry import Input
 from flywheel.stage_runs import stage
@@ -91,33 +94,53 @@ def first_broken_rule(pair: dict, config: RoundConfig) -> tuple[str, str] | None
     return None
 
 
-def _contaminated(records: list[dict], config: RoundConfig) -> list[list[dict]]:
+def _contaminated(records: list[dict], config: RoundConfig, index) -> list[list[dict]]:
     """Per pair, the evaluation instances its texts overlap (the decontamination stage's index and rule)."""
-    from flywheel.stages import eval_index
-
     d = config.decontamination
-    if not records or not d.eval_sets:
+    if not records or index is None:
         return [[] for _ in records]
     texts = [example_text([*record["prompt"], {"role": "assistant", "content": record[side]}], d.check_responses)
              for record in records for side in ("chosen", "rejected")]
-    found = scan_texts(texts, eval_index(config), rule=d.rule, threshold=d.threshold)
+    found = scan_texts(texts, index, rule=d.rule, threshold=d.threshold)
     return [found[2 * i] + found[2 * i + 1] for i in range(len(records))]
+
+
+def _prompt_batches(result, size: int) -> Iterator[list[tuple]]:
+    """A query's rows (ordered by prompt id first) in batches of about ``size`` that never split a prompt."""
+    pending: list[tuple] = []
+    while rows := result.fetchmany(size):
+        pending += rows
+        cut = len(pending)
+        while cut and pending[cut - 1][0] == pending[-1][0]:
+            cut -= 1  # the last prompt may go on in the next fetch
+        if cut:
+            yield pending[:cut]
+            pending = pending[cut:]
+    if pending:
+        yield pending
 
 
 def _pooled(config: RoundConfig, round_number: int) -> bool:
     return config.pairs.pool_previous_rounds and round_number > 1
 
 
-def carried_pairs(previous: list[dict], new: list[dict], max_per_prompt: int) -> list[dict]:
-    """Earlier rounds' pairs (the previous round's pooled file, newest first) that fill a prompt up to the cap."""
+def carried_positions(previous: list[dict], new_per_prompt: Counter, max_per_prompt: int) -> list[int]:
+    """Positions of the earlier rounds' pairs (the previous round's pooled file: each pair's prompt_id and
+    origin_round) that fill a prompt up to the cap beside this round's new ones, newest round first and the
+    file's order within a round."""
     room = Counter({pair["prompt_id"]: max_per_prompt for pair in previous})
-    room.subtract(Counter(pair["prompt_id"] for pair in new))
+    room.subtract(new_per_prompt)
     carried = []
-    for pair in sorted(previous, key=lambda p: -p["origin_round"]):  # a stable sort: the file's order within a round
-        if room[pair["prompt_id"]] > 0:
-            room[pair["prompt_id"]] -= 1
-            carried.append(pair)
+    for position in sorted(range(len(previous)), key=lambda i: -previous[i]["origin_round"]):  # stable
+        if room[previous[position]["prompt_id"]] > 0:
+            room[previous[position]["prompt_id"]] -= 1
+            carried.append(position)
     return carried
+
+
+def carried_pairs(previous: list[dict], new: list[dict], max_per_prompt: int) -> list[dict]:
+    """Earlier rounds' pairs that fill a prompt up to the cap (``carried_positions`` over whole rows)."""
+    return [previous[i] for i in carried_positions(previous, Counter(p["prompt_id"] for p in new), max_per_prompt)]
 
 
 @stage("pairs", "pairs", "Preference pairs per prompt: a passed sample over a failed one, filtered and decontaminated.",
@@ -125,40 +148,68 @@ def carried_pairs(previous: list[dict], new: list[dict], max_per_prompt: int) ->
        files=lambda c, r: [e.path for e in c.decontamination.eval_sets],
        beside_kept_generator=True)  # SQL and n-gram sets on the CPU: a kept engine may stay up
 def make_pairs(config: RoundConfig, round_number: int, store: Store) -> dict:
+    """Streamed: a batch of prompts' candidates at a time is paired, filtered, decontaminated and written; earlier
+    rounds' pairs are carried from their file's keys, then read a batch at a time."""
+    from flywheel.stages import eval_index
+
     paths = RoundPaths(config.workdir, round_number)
     p = config.pairs
-    rows = store.query(CANDIDATES_SQL, [round_number, list(p.domains), str(paths.samples), p.max_per_prompt])[1] \
-        if p.enabled else []
-    candidates = candidate_pairs(rows, p.max_per_prompt)
-    # Only the paired prompts become Python objects (the id set is built once, not once per prompt).
-    paired = pa.array(sorted({pair["prompt_id"] for pair in candidates}), type=pa.string())
-    prompt_table = read_parquet(paths.prompts)
-    prompts = {prompt.id: prompt for prompt in
-               table_to_prompts(prompt_table.filter(pc.is_in(prompt_table.column("id"), value_set=paired)))}
-    kept, drops = [], []
-    for pair in candidates:
-        broken = first_broken_rule(pair, config)
-        (drops if broken else kept).append({**pair, "origin_round": round_number, "reason": broken[0],
-                                            "detail": broken[1]} if broken else pair)
-    records = [{"pair_id": f"r{round_number}-{pair['prompt_id']}-{pair['chosen_index']}-{pair['rejected_index']}",
-                "source": prompts[pair["prompt_id"]].source, "origin_round": round_number,
-                "prompt": [Message.model_validate(m).model_dump() for m in conversation(prompts[pair["prompt_id"]], "")[:-1]],
-                "margin": pair["chosen_score"] - pair["rejected_score"], **pair} for pair in kept]
-    if p.enabled and _pooled(config, round_number):
-        previous = read_parquet(RoundPaths(config.workdir, round_number - 1).pairs).to_pylist()
-        records += carried_pairs(previous, records, p.max_per_prompt)
-    clean = []
-    for record, hits in zip(records, _contaminated(records, config)):
-        if not hits:
-            clean.append(record)
-            continue
-        names = sorted({f"{hit['benchmark']}:{hit['instance_id']}" for hit in hits})
-        drops.append({**record, "reason": "contaminated", "detail": ", ".join(names)[:500]})
-    records = clean
-    write_parquet_atomic(pa.Table.from_pylist(records, schema=PAIR_SCHEMA), paths.pairs)
+    index = eval_index(config) if config.decontamination.eval_sets else None
+    drops: list[dict] = []
+    n_candidates, new_per_prompt, by_domain, n_carried = 0, Counter(), Counter(), 0
+
+    def write_clean(records: list[dict], writer: RecordWriter) -> None:
+        clean = []
+        for record, hits in zip(records, _contaminated(records, config, index)):
+            if not hits:
+                clean.append(record)
+                continue
+            names = sorted({f"{hit['benchmark']}:{hit['instance_id']}" for hit in hits})
+            drops.append({**record, "reason": "contaminated", "detail": ", ".join(names)[:500]})
+        by_domain.update(record["domain"] for record in clean)
+        writer.write(clean)
+
+    with RecordWriter(paths.pairs, PAIR_SCHEMA) as writer:
+        if p.enabled:
+            prompt_table = read_parquet(paths.prompts)
+            with store.reader() as connection:
+                result = connection.execute(CANDIDATES_SQL, [round_number, list(p.domains), str(paths.samples),
+                                                             p.max_per_prompt])
+                for rows in _prompt_batches(result, streamed.BATCH_ROWS):
+                    candidates = candidate_pairs(rows, p.max_per_prompt)
+                    n_candidates += len(candidates)
+                    # Only this batch's paired prompts become Python objects.
+                    paired = pa.array(sorted({pair["prompt_id"] for pair in candidates}), type=pa.string())
+                    prompts = {prompt.id: prompt for prompt in table_to_prompts(
+                        prompt_table.filter(pc.is_in(prompt_table.column("id"), value_set=paired)))}
+                    kept = []
+                    for pair in candidates:
+                        broken = first_broken_rule(pair, config)
+                        if broken:
+                            drops.append({**pair, "origin_round": round_number, "reason": broken[0],
+                                          "detail": broken[1]})
+                        else:
+                            kept.append(pair)
+                    records = [{"pair_id": f"r{round_number}-{pair['prompt_id']}-{pair['chosen_index']}-"
+                                           f"{pair['rejected_index']}",
+                                "source": prompts[pair["prompt_id"]].source, "origin_round": round_number,
+                                "prompt": [Message.model_validate(m).model_dump()
+                                           for m in conversation(prompts[pair["prompt_id"]], "")[:-1]],
+                                "margin": pair["chosen_score"] - pair["rejected_score"], **pair} for pair in kept]
+                    new_per_prompt.update(record["prompt_id"] for record in records)
+                    write_clean(records, writer)
+        if p.enabled and _pooled(config, round_number):
+            previous = RoundPaths(config.workdir, round_number - 1).pairs
+            keys = read_parquet(previous).select(["prompt_id", "origin_round"]).to_pylist()
+            carry = carried_positions(keys, new_per_prompt, p.max_per_prompt)
+            n_carried = len(carry)
+            table = read_parquet(previous, PAIR_SCHEMA)
+            for batch in taken_batches(table, carry):
+                write_clean(batch.to_pylist(), writer)
+    n_pairs = writer.rows
     store.attach_parquet("pairs", round_number, paths.pairs)
     store.replace_round("pair_drops", round_number, drops)
-    return {"enabled": p.enabled, "n_candidates": len(candidates), "n_pairs": len(records),
-            "n_carried": sum(r["origin_round"] != round_number for r in records),
-            "by_domain": dict(sorted(Counter(r["domain"] for r in records).items())),
+    n_carried -= sum(d["reason"] == "contaminated" and d["origin_round"] != round_number for d in drops)
+    return {"enabled": p.enabled, "n_candidates": n_candidates, "n_pairs": n_pairs, "n_carried": n_carried,
+            "by_domain": dict(sorted(by_domain.items())),
             "dropped": {reason: n for reason, n in Counter(d["reason"] for d in drops).items()}}

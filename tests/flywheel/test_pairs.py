@@ -157,3 +157,24 @@ def test_round_two_carries_round_ones_pair_for_a_prompt_it_could_not_pair(select
     assert [p["pair_id"] for p in carried] == [first[0]["pair_id"]] and result["n_carried"] == 1
     assert len(pairs) == len(first) and {p["prompt_id"] for p in pairs} == {p["prompt_id"] for p in first}
     assert make_pairs(with_pairs(config, pool_previous_rounds=False), 2, store)["n_pairs"] == len(first) - 1
+
+
+@pytest.mark.parametrize("max_per_prompt", [1, 2])
+def test_batches_that_split_the_candidate_rows_give_the_same_pairs(selected_round_copy, monkeypatch, max_per_prompt):
+    """The stage streams its candidates a few prompts at a time; a batch smaller than one prompt's rows (4 rows at 2
+    pairs per prompt) waits for the prompt's last row. The file, the drops and the counts equal one batch's."""
+    from flywheel import records
+
+    config, store = selected_round_copy
+    config = with_pairs(config, max_per_prompt=max_per_prompt, min_margin=0.5)
+    paths = RoundPaths(config.workdir, 1)
+
+    def outcome():
+        result = make_pairs(config, 1, store)
+        drops = store.query("SELECT * FROM pair_drops WHERE round = 1 ORDER BY ALL")[1]
+        return result, pq.read_table(paths.pairs).to_pylist(), drops
+
+    whole = outcome()
+    monkeypatch.setattr(records, "BATCH_ROWS", 2)
+    assert outcome() == whole
+    assert whole[0]["n_pairs"] > 1 and whole[1]
