@@ -131,7 +131,8 @@ def test_after_the_rounds_every_partition_of_every_asset_reads_as_done(demo_run)
             vouched.add(asset.key.to_user_string())
         for partition in ("0", "1", "2"):
             assert stale.get_status(asset.key, partition) == StaleStatus.FRESH, (asset.key, partition)
-    assert vouched == {"prompts", "samples", "verdicts", "selected", "round_metrics", "pairs", "dpo_checkpoint"}
+    assert vouched == {"prompts", "samples", "verdicts", "selected", "curated", "round_metrics", "pairs",
+                       "dpo_checkpoint"}
 
 
 def test_export_writes_what_the_round_trained_on(demo_run, tmp_path):
