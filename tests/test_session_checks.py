@@ -29,7 +29,7 @@ def test_a_process_left_running_fails_the_run_and_is_named(tmp_path):
         import subprocess
         def test_leaves_a_daemon_behind():
             # double fork: the sleeper's parent exits, so it leaves the process tree; the run's marker still finds it
-            subprocess.run(["sh", "-c", "sleep 300 & exit 0"], check=True)
+            subprocess.run(["sh", "-c", "sleep 317 & exit 0"], check=True)
         def test_cleans_up_after_itself():
             subprocess.run(["sleep", "0.1"], check=True)
     """)
@@ -37,9 +37,10 @@ def test_a_process_left_running_fails_the_run_and_is_named(tmp_path):
     assert run.returncode == 1, out
     assert "2 passed" in out
     line = next(line for line in out.splitlines() if "still running after the tests" in line)
-    assert "sleep 300" in line and "test_leaves_a_daemon_behind" in line
+    assert "sleep 317" in line and "test_leaves_a_daemon_behind" in line
     deadline = time.monotonic() + 10  # killed at the run's end; on a loaded machine it can take a moment to go
-    while any("sleep 300" in " ".join(p.cmdline()) for p in psutil.process_iter() if _alive(p)):
+    # 317 s, a length no other test's sleeper has: the other test worker may have its own `sleep 300` running
+    while any("sleep 317" in " ".join(p.cmdline()) for p in psutil.process_iter() if _alive(p)):
         assert time.monotonic() < deadline, "the check ends what it found"
         time.sleep(0.2)
 
