@@ -138,11 +138,6 @@ def carried_positions(previous: list[dict], new_per_prompt: Counter, max_per_pro
     return carried
 
 
-def carried_pairs(previous: list[dict], new: list[dict], max_per_prompt: int) -> list[dict]:
-    """Earlier rounds' pairs that fill a prompt up to the cap (``carried_positions`` over whole rows)."""
-    return [previous[i] for i in carried_positions(previous, Counter(p["prompt_id"] for p in new), max_per_prompt)]
-
-
 @stage("pairs", "pairs", "Preference pairs per prompt: a passed sample over a failed one, filtered and decontaminated.",
        inputs=(Input("select"), Input("pairs", 1, when=_pooled)), sections=("pairs", "decontamination", "dedup"),
        files=lambda c, r: [e.path for e in c.decontamination.eval_sets],
@@ -156,7 +151,7 @@ def make_pairs(config: RoundConfig, round_number: int, store: Store) -> dict:
     p = config.pairs
     index = eval_index(config) if config.decontamination.eval_sets else None
     drops: list[dict] = []
-    n_candidates, new_per_prompt, by_domain, n_carried = 0, Counter(), Counter(), 0
+    n_candidates, new_per_prompt, by_domain, by_origin = 0, Counter(), Counter(), Counter()
 
     def write_clean(records: list[dict], writer: RecordWriter) -> None:
         clean = []
@@ -167,6 +162,7 @@ def make_pairs(config: RoundConfig, round_number: int, store: Store) -> dict:
             names = sorted({f"{hit['benchmark']}:{hit['instance_id']}" for hit in hits})
             drops.append({**record, "reason": "contaminated", "detail": ", ".join(names)[:500]})
         by_domain.update(record["domain"] for record in clean)
+        by_origin.update("new" if record["origin_round"] == round_number else "carried" for record in clean)
         writer.write(clean)
 
     with RecordWriter(paths.pairs, PAIR_SCHEMA) as writer:
@@ -199,17 +195,13 @@ def make_pairs(config: RoundConfig, round_number: int, store: Store) -> dict:
                     new_per_prompt.update(record["prompt_id"] for record in records)
                     write_clean(records, writer)
         if p.enabled and _pooled(config, round_number):
-            previous = RoundPaths(config.workdir, round_number - 1).pairs
-            keys = read_parquet(previous).select(["prompt_id", "origin_round"]).to_pylist()
-            carry = carried_positions(keys, new_per_prompt, p.max_per_prompt)
-            n_carried = len(carry)
-            table = read_parquet(previous, PAIR_SCHEMA)
-            for batch in taken_batches(table, carry):
+            previous = read_parquet(RoundPaths(config.workdir, round_number - 1).pairs, PAIR_SCHEMA)
+            keys = previous.select(["prompt_id", "origin_round"]).to_pylist()
+            for batch in taken_batches(previous, carried_positions(keys, new_per_prompt, p.max_per_prompt)):
                 write_clean(batch.to_pylist(), writer)
-    n_pairs = writer.rows
     store.attach_parquet("pairs", round_number, paths.pairs)
     store.replace_round("pair_drops", round_number, drops)
-    n_carried -= sum(d["reason"] == "contaminated" and d["origin_round"] != round_number for d in drops)
-    return {"enabled": p.enabled, "n_candidates": n_candidates, "n_pairs": n_pairs, "n_carried": n_carried,
+    return {"enabled": p.enabled, "n_candidates": n_candidates, "n_pairs": writer.rows,
+            "n_carried": by_origin["carried"],
             "by_domain": dict(sorted(by_domain.items())),
             "dropped": {reason: n for reason, n in Counter(d["reason"] for d in drops).items()}}

@@ -32,7 +32,6 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from flywheel.config import RoundConfig
 from flywheel.dedup import conversation_text
@@ -140,11 +139,10 @@ def curate(config: RoundConfig, round_number: int, store: Store) -> dict:
         rate = pass_rates.get((row["origin_round"], row["prompt_id"]))
         row.update(topic=topic, difficulty=None if rate is None else round(1.0 - rate, 6), quality=row.pop("score"))
     decide(rows, vectors, q)
-    kept = pa.array([row["kept"] for row in rows], type=pa.bool_())
-    write_parquet_atomic(pool.filter(kept) if len(rows) else pool, paths.curated)
+    write_parquet_atomic(pool.filter(pa.array([row["kept"] for row in rows], type=pa.bool_())), paths.curated)
     store.replace_round("quality", round_number, rows)
     dropped = Counter(row["reason"] for row in rows if not row["kept"])
-    return {"enabled": True, "n_examples": len(rows), "n_kept": int(pc.sum(kept).as_py() or 0),
+    return {"enabled": True, "n_examples": len(rows), "n_kept": len(rows) - sum(dropped.values()),
             "n_topics": len(set(topics.tolist())), "dropped": {reason: dropped[reason] for reason in RULES
                                                                if dropped[reason]} or None,
             "by_topic": {str(topic): n for topic, n in sorted(Counter(topics.tolist()).items())} or None}

@@ -60,6 +60,12 @@ def row_batches(path: Path, columns: list[str] | None = None, batch_rows: int | 
         yield batch.to_pylist()
 
 
+def iter_rows(path: Path, columns: list[str] | None = None) -> Iterator[dict]:
+    """The file's rows as dicts, one at a time (read a batch at a time)."""
+    for batch in row_batches(path, columns):
+        yield from batch
+
+
 def taken_batches(table: pa.Table, order: Sequence[int], batch_rows: int | None = None) -> Iterator[pa.Table]:
     """``table``'s rows at the positions of ``order`` (repeats allowed), as tables of up to ``batch_rows`` rows."""
     for positions in batches(order, batch_rows):

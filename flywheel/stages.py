@@ -42,7 +42,7 @@ from flywheel.io import (
     written_key,
 )
 from flywheel.mix import file_source_examples, mix_sources
-from flywheel.records import RecordWriter, batches, row_batches, sorted_row_batches, taken_batches
+from flywheel.records import RecordWriter, batches, iter_rows, row_batches, sorted_row_batches, taken_batches
 from flywheel.schema import (
     EXAMPLE_SCHEMA,
     SAMPLE_SCHEMA,
@@ -231,9 +231,8 @@ def decontaminate_round(config: RoundConfig, round_number: int, store: Store) ->
         dedup = Deduplicator(threshold=u.threshold, num_perm=u.num_perm, shingle_size=u.shingle_size, near=u.near)
         previous_file = RoundPaths(config.workdir, round_number - 1).decontaminated
         if round_number > 1 and previous_file.exists():  # dedup keeps only each earlier row's id and round
-            for batch in row_batches(previous_file, ["example_id", "origin_round", "messages"]):
-                for row in batch:
-                    dedup.remember(row)
+            for row in iter_rows(previous_file, ["example_id", "origin_round", "messages"]):
+                dedup.remember(row)
     n_candidates, hits, drops = 0, [], []
     with RecordWriter(paths.decontaminated, EXAMPLE_SCHEMA) as writer:
         for batch in _candidate_batches(config, round_number, in_dedup_order=dedup is not None):

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from flywheel.records import row_batches
+from flywheel.records import iter_rows
 from flywheel.sft.spec import TrainingSpec
 
 INTERRUPT_ENV = "FLYWHEEL_SFT_INTERRUPT_AFTER_STEP"  # simulates preemption in tests: exit after that step's save
@@ -264,7 +264,7 @@ def main(spec_path: str) -> None:
     dpo = spec.objective == "dpo"
     try:
         tokenize = tokenize_pairs if dpo else tokenize_examples
-        examples, stats = tokenize(tokenizer, (row for batch in row_batches(spec.data) for row in batch), spec)
+        examples, stats = tokenize(tokenizer, iter_rows(spec.data), spec)
     except BadExample as error:
         raise SystemExit(f"bad training example: {error}") from None
     if not examples:

@@ -125,13 +125,19 @@ def test_export_writes_the_pairs_as_chosen_and_rejected_conversations(selected_r
 
 
 def test_earlier_rounds_fill_a_prompt_up_to_the_cap_newest_first():
-    from flywheel.pairs import carried_pairs
+    from collections import Counter
+
+    from flywheel.pairs import carried_positions
 
     previous = [{"prompt_id": "a", "origin_round": 1, "pair_id": "r1-a"}, {"prompt_id": "a", "origin_round": 2,
                 "pair_id": "r2-a"}, {"prompt_id": "b", "origin_round": 2, "pair_id": "r2-b"}]
-    new = [{"prompt_id": "b", "origin_round": 3, "pair_id": "r3-b"}]
-    assert [p["pair_id"] for p in carried_pairs(previous, new, max_per_prompt=1)] == ["r2-a"]
-    assert [p["pair_id"] for p in carried_pairs(previous, new, max_per_prompt=2)] == ["r2-a", "r2-b", "r1-a"]
+    new = Counter({"b": 1})  # this round's pairs per prompt
+
+    def carried(cap):
+        return [previous[i]["pair_id"] for i in carried_positions(previous, new, cap)]
+
+    assert carried(1) == ["r2-a"]
+    assert carried(2) == ["r2-a", "r2-b", "r1-a"]
 
 
 def test_round_two_carries_round_ones_pair_for_a_prompt_it_could_not_pair(selected_round_copy):
