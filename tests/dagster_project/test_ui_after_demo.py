@@ -4,8 +4,8 @@ Takes a copy of the test run's shared ``flywheel demo --rounds 1`` (the small te
 then starts ``flywheel ui --workdir`` from another folder, as a user would (the workdir's own
 Dagster instance, DAGSTER_HOME=<workdir>/.dagster, and its config.yaml), and, in headless Chromium, without materializing anything: sees partitions 0 and 1 of the
 round assets materialized, round 1's stop decision and chart on ``round_metrics``, the loss
-curve on ``checkpoint``, the run list (one run per round), and screenshots the run list (to docs/ when
-FLYWHEEL_UPDATE_DOCS=1) and the asset graph.
+curve on ``checkpoint``, the run list (one run per round), no partition of a round asset missing
+(round 0's included), and screenshots the run list and the asset graph (to docs/ when FLYWHEEL_UPDATE_DOCS=1).
 """
 
 import os
@@ -41,6 +41,12 @@ def test_the_ui_shows_the_rounds_the_demo_ran(ui_after_demo, tmp_path):
         expect(page.get_by_text(re.compile(r"2\s+Partitions?", re.IGNORECASE)).first).to_be_visible(timeout=60_000)
         body = page.inner_text("body")
         assert "0 Partitions" not in body
+        # The graph reads as done: no partition shows as missing, neither of a stage round 0 runs (evaluation) nor
+        # of one it does not run and vouches for (samples).
+        assert "Missing (0)" in body and "Materialized (2)" in body, body
+        page.goto(f"{url}/assets/samples?view=partitions")
+        expect(page.get_by_text("Materialized (2)").first).to_be_visible(timeout=60_000)
+        assert "Missing (0)" in page.inner_text("body")
 
         # Round 1's metrics: the stop decision and the chart, from the demo's own run.
         page.goto(f"{url}/assets/round_metrics?view=events&partition=1")
@@ -70,5 +76,5 @@ def test_the_ui_shows_the_rounds_the_demo_ran(ui_after_demo, tmp_path):
         shot = tmp_path / "ui_after_demo.png"
         page.screenshot(path=str(shot))
     assert shot.stat().st_size > 20_000 and runs_shot.stat().st_size > 20_000
-    if os.environ.get("FLYWHEEL_UPDATE_DOCS") == "1":  # the docs show the run list: one successful run per round
-        shutil.copy(runs_shot, ROOT / "docs" / "ui_after_demo.png")
+    if os.environ.get("FLYWHEEL_UPDATE_DOCS") == "1":  # the README shows the asset graph, every asset done
+        shutil.copy(shot, ROOT / "docs" / "ui_after_demo.png")
