@@ -5,9 +5,12 @@ Per source, in order:
    (each weighted by ``decay`` per round of age), ``file`` a demonstrations file;
 2. draw: a per-domain quota takes that many distinct examples of the domain; otherwise
    ``weight`` takes whole copies plus a seeded fraction;
-3. ``cap`` bounds the distinct examples, then ``epochs`` repeats them.
+3. ``topic_quota`` (selected and pool only) keeps at most that many of the draw per quality topic, a
+   seeded choice within each topic that has more: Llama 3.1's rebalancing by topic;
+4. ``cap`` bounds the distinct examples, then ``epochs`` repeats them.
 A quota the source cannot fill is reported in the manifest (``shortfall``), never padded
-by repeating what is there. One manifest row per (source, domain).
+by repeating what is there. One manifest row per (source, domain), and one ``topic_manifest``
+row per (pool source, topic).
 """
 
 from __future__ import annotations
@@ -78,9 +81,47 @@ def draw_source(rows: list[dict], source, round_number: int, rng: random.Random)
             drawn = [r for _ in range(whole) for r in available] + rng.sample(available, round(fraction * len(available)))
         requested[domain] = len(drawn)
         distinct.extend(drawn)
+    if source.topic_quota is not None:
+        distinct = _topic_quota(distinct, source.topic_quota, rng)
     if source.cap is not None and len(distinct) > source.cap:
         distinct = rng.sample(distinct, source.cap)
     return distinct * source.epochs, requested
+
+
+def _topic_quota(drawn: list[dict], quota: int, rng: random.Random) -> list[dict]:
+    """At most ``quota`` rows of ``drawn`` per topic, a seeded choice in each topic over it, the draw's order kept.
+    A row without a topic (quality control off that round) is not capped."""
+    by_topic: dict[int, list[int]] = defaultdict(list)
+    for position, row in enumerate(drawn):
+        if row.get("topic") is not None:
+            by_topic[row["topic"]].append(position)
+    dropped: set[int] = set()
+    for topic in sorted(by_topic):
+        positions = by_topic[topic]
+        if len(positions) > quota:
+            kept = set(rng.sample(positions, quota))
+            dropped.update(position for position in positions if position not in kept)
+    return [row for position, row in enumerate(drawn) if position not in dropped]
+
+
+def topic_manifest(candidates: list[dict], drawn: list[dict], sources, round_number: int) -> list[dict]:
+    """One row per (selected or pool source, topic): the examples it had in that topic and the rows it took
+    (epochs included). Recomputable: ``n_taken`` sums to the source's rows in the mixture."""
+    by_source = assign_sources(candidates, sources, round_number)
+    taken = Counter(row["example_id"] for row in drawn)
+    rows = []
+    for source in sources:
+        if source.kind == "file":
+            continue
+        available: Counter = Counter()
+        took: Counter = Counter()
+        for row in by_source[source.name]:
+            available[row.get("topic")] += 1
+            took[row.get("topic")] += taken[row["example_id"]]
+        for topic in sorted(available, key=lambda t: (t is None, t)):
+            rows.append({"round": round_number, "source": source.name, "topic": topic,
+                         "n_available": available[topic], "n_taken": took[topic]})
+    return rows
 
 
 def mix_sources(candidates: list[dict], sources, *, seed: int, round_number: int) -> tuple[list[dict], list[dict]]:

@@ -100,3 +100,30 @@ def preference_curve(store: Store, round_number: int, path: Path) -> Path | None
                           [round_number])
     return _two_axis_curve(rows, ("reward margin", "tab:blue", 1.0), ("pair accuracy", "tab:green", 0.7),
                            f"round {round_number} DPO", path, right_limits=(0, 1.05)) if rows else None
+
+
+def topic_chart(store: Store, round_number: int, path: Path) -> Path | None:
+    """The round's pool per quality topic: the examples each topic had and the rows the mixture took, as a PNG."""
+    _, rows = store.query("SELECT topic, sum(n_available), sum(n_taken) FROM mixture_topics WHERE round = ? "
+                          "AND topic IS NOT NULL GROUP BY topic ORDER BY topic", [round_number])
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3))
+    positions = range(len(rows))
+    axis.bar([p - 0.2 for p in positions], [r[1] for r in rows], width=0.4, label="candidates", color="tab:gray")
+    axis.bar([p + 0.2 for p in positions], [r[2] for r in rows], width=0.4, label="in the mixture", color="tab:blue")
+    axis.set_xticks(list(positions), [str(r[0]) for r in rows])
+    axis.set_xlabel("quality topic (numbered per round)")
+    axis.set_ylabel("examples")
+    axis.set_title(f"round {round_number} mixture by topic")
+    axis.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path

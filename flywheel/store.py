@@ -66,6 +66,8 @@ TABLES: dict[str, dict[str, str]] = {
     "mixture": {"round": "INTEGER", "source": "VARCHAR", "kind": "VARCHAR", "domain": "VARCHAR",
                 "weight": "DOUBLE", "epochs": "INTEGER", "n_available": "INTEGER", "n_requested": "INTEGER",
                 "n_taken": "INTEGER", "shortfall": "INTEGER"},
+    "mixture_topics": {"round": "INTEGER", "source": "VARCHAR", "topic": "INTEGER", "n_available": "INTEGER",
+                       "n_taken": "INTEGER"},
     "training_steps": {"round": "INTEGER", "step": "INTEGER", "epoch": "INTEGER", "loss": "DOUBLE",
                        "learning_rate": "DOUBLE", "tokens": "BIGINT", "tokens_per_second": "DOUBLE"},
     # The DPO step's optimizer steps (flywheel.sft.dpo): the loss with its NLL term, the reward margin (beta times

@@ -29,7 +29,8 @@ TIMING = {"verdicts": ["cost_seconds"], "eval_verdicts": ["cost_seconds"], "trai
 KEYS = {"samples": ["round", "prompt_id", "sample_index"], "verdicts": ["round", "prompt_id", "sample_index", "verifier"],
         "prompts": ["round", "id"], "evaluations": ["round", "split", "domain"], "round_metrics": ["round"],
         "training_steps": ["round", "step"], "stage_runs": ["round", "stage"], "selections": ["round", "example_id"],
-        "eval_samples": ["round", "split", "prompt_id", "sample_index"], "rounds": ["round"]}
+        "eval_samples": ["round", "split", "prompt_id", "sample_index"], "rounds": ["round"],
+        "mixture_topics": ["round", "source", "topic"]}
 
 
 def demo(workdir: Path, config: Path) -> subprocess.Popen:

@@ -43,6 +43,11 @@ class MixtureSource(_Strict):
     cap: int | None = Field(None, ge=0, description="at most this many distinct examples")
     epochs: int = Field(1, ge=1, description="times the drawn examples repeat in the mixture")
     quotas: dict[Domain, int] = Field({}, description="distinct examples wanted per domain (overrides weight there)")
+    topic_quota: int | None = Field(None, ge=0, description="selected/pool only: at most this many examples of the "
+                                    "draw from each quality topic (the round's ``quality`` table, so quality.enabled), "
+                                    "a seeded choice within a topic, before cap and epochs: Llama 3.1's rebalancing "
+                                    "of the mixture by topic. Topics are numbered per round, so the quota is one "
+                                    "number for every topic, not a weight per topic number")
 
     @model_validator(mode="after")
     def _file_needs_path(self) -> "MixtureSource":
@@ -50,6 +55,9 @@ class MixtureSource(_Strict):
             raise ValueError(f"mixture source {self.name!r} of kind 'file' needs a path")
         if self.kind != "file" and self.path is not None:
             raise ValueError(f"mixture source {self.name!r} of kind {self.kind!r} takes no path")
+        if self.kind == "file" and self.topic_quota is not None:
+            raise ValueError(f"mixture source {self.name!r} of kind 'file' has no topics: topic_quota applies to the "
+                             "'selected' and 'pool' kinds (quality control gives the pool's examples their topics)")
         return self
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from flywheel.config.base import _Strict
 from flywheel.config.data import DecontaminationConfig, DedupConfig, MixtureConfig
@@ -51,6 +51,14 @@ class RoundConfig(_Strict):
         options["llm_judge"] = {"cache_path": str(self.workdir / "cache" / "llm_judge.sqlite"),
                                 **options.get("llm_judge", {})}
         return options
+
+    @model_validator(mode="after")
+    def _topic_quota_needs_topics(self) -> "RoundConfig":
+        quoted = [s.name for s in self.mixture.sources if s.topic_quota is not None]
+        if quoted and not self.quality.enabled:
+            raise ValueError(f"mixture source(s) {quoted} set topic_quota, but quality.enabled is false: the topics "
+                             "come from quality control's table; turn quality on or drop topic_quota")
+        return self
 
     @field_validator("workdir")
     @classmethod

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +95,47 @@ def test_file_source_needs_answers(tmp_path):
                     + json.dumps({"domain": "general", "instruction": "no answer"}) + "\n")
     with pytest.raises(MixtureError, match="seed.jsonl:2"):
         file_source_examples(MixtureSource(name="seed", path=path))
+
+
+def with_topics(candidates, topic_of):
+    return [{**row, "topic": topic_of(i)} for i, row in enumerate(candidates)]
+
+
+def test_a_topic_quota_keeps_at_most_that_many_of_each_topic_and_counts_every_topic():
+    from flywheel.mix import topic_manifest
+
+    # topic 0 has 12 examples, topic 1 has 3, and 2 have no topic (a round quality control did not annotate)
+    candidates = with_topics(rows("selected", 17, origin_round=2), lambda i: 0 if i < 12 else 1 if i < 15 else None)
+    sources = [MixtureSource(name="new", kind="selected", topic_quota=4, epochs=2)]
+    mixture, _ = mix_sources(candidates, sources, seed=0, round_number=2)
+    taken = [r["topic"] for r in mixture]
+    assert taken.count(0) == 4 * 2 and taken.count(1) == 3 * 2 and taken.count(None) == 2 * 2  # epochs after the quota
+    again, _ = mix_sources(candidates, sources, seed=0, round_number=2)
+    other, _ = mix_sources(candidates, sources, seed=5, round_number=2)
+    ids = lambda m: sorted(r["example_id"] for r in m)  # noqa: E731
+    assert ids(again) == ids(mixture) and ids(other) != ids(mixture)  # a seeded choice within the topic
+    by_topic = {(m["source"], m["topic"]): (m["n_available"], m["n_taken"])
+                for m in topic_manifest(candidates, mixture, sources, 2)}
+    assert by_topic == {("new", 0): (12, 8), ("new", 1): (3, 6), ("new", None): (2, 4)}
+    assert sum(n for _, n in by_topic.values()) == len(mixture)  # recomputable from the mixture's rows
+    # without a quota the draw is what it was: every example, the rng untouched
+    plain, _ = mix_sources(candidates, [MixtureSource(name="new", kind="selected")], seed=0, round_number=2)
+    assert len(plain) == 17
+
+
+def test_a_topic_quota_is_refused_where_there_are_no_topics():
+    from pydantic import ValidationError
+
+    from flywheel.config import RoundConfig
+
+    with pytest.raises(ValidationError, match="kind 'file' has no topics"):
+        MixtureSource(name="seed", kind="file", path="x.jsonl", topic_quota=3)
+    from tests.conftest import small_config_dict
+
+    raw = small_config_dict(Path("work"))
+    raw["quality"] = {"enabled": False}
+    raw["mixture"]["sources"][0]["topic_quota"] = 2
+    with pytest.raises(ValidationError, match=r"\['selected'\] set topic_quota, but quality.enabled is false"):
+        RoundConfig.model_validate(raw)
+    raw["quality"] = {"enabled": True}
+    assert RoundConfig.model_validate(raw).mixture.sources[0].topic_quota == 2  # topics to cap by: accepted

@@ -110,3 +110,30 @@ def test_disabled_passes_the_pool_through_and_records_nothing(selected_round_cop
     paths = RoundPaths(config.workdir, 1)
     assert pq.read_table(paths.curated).to_pylist() == pq.read_table(paths.selected).to_pylist()
     assert store.query("SELECT count(*) FROM quality")[1] == [(0,)]
+
+
+def test_the_mixture_takes_at_most_the_topic_quota_of_each_topic_and_counts_them(selected_round_copy):
+    config, store = selected_round_copy
+    sources = [s if s.kind == "file" else s.model_copy(update={"topic_quota": 2}) for s in config.mixture.sources]
+    config = config.model_copy(update={"mixture": config.mixture.model_copy(update={"sources": sources})})
+    curate(config, 1, store)
+    stages.decontaminate_round(config, 1, store)
+    result = stages.mix(config, 1, store)
+    paths = RoundPaths(config.workdir, 1)
+    # recomputed from the rows: the mixture's pool examples joined to the topics quality control gave them
+    in_mixture = dict(store.query(
+        f"SELECT q.topic, count(*) FROM '{paths.mixture}' m JOIN quality q ON q.example_id = m.example_id "
+        "AND q.round = 1 GROUP BY q.topic")[1])
+    candidates = dict(store.query(
+        f"SELECT q.topic, count(*) FROM '{paths.decontaminated}' d JOIN quality q ON q.example_id = d.example_id "
+        "AND q.round = 1 GROUP BY q.topic")[1])
+    assert max(candidates.values()) > 2  # the quota has something to cap
+    epochs = max(s.epochs for s in sources if s.kind != "file")
+    assert in_mixture and all(in_mixture[t] <= 2 * epochs for t in in_mixture)
+    assert all(in_mixture.get(t, 0) >= min(n, 1) for t, n in candidates.items())  # no topic starved by the quota
+    recorded = store.query("SELECT topic, sum(n_available), sum(n_taken) FROM mixture_topics WHERE round = 1 "
+                           "GROUP BY topic")[1]
+    assert {t: (a, n) for t, a, n in recorded} == {t: (candidates[t], in_mixture.get(t, 0)) for t in candidates}
+    assert result["by_topic"] == {str(t): n for t, n in sorted(in_mixture.items())}
+    chart = stages._topic_chart(config, 1, store, result)["topics"]
+    assert chart.path.read_bytes().startswith(b"\x89PNG")
