@@ -120,7 +120,7 @@ def training_example(prompt: Prompt, response: str, *, example_id: str, mix_sour
 
 _ARROW_OF_PYTHON = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 _DUCKDB_OF_ARROW = {pa.string(): "VARCHAR", pa.int32(): "INTEGER", pa.int64(): "BIGINT", pa.float64(): "DOUBLE",
-                    pa.bool_(): "BOOLEAN", pa.timestamp("us"): "TIMESTAMP"}
+                    pa.bool_(): "BOOLEAN", pa.timestamp("us"): "TIMESTAMP", pa.list_(pa.string()): "VARCHAR[]"}
 
 
 def _arrow_type(annotation, metadata: list) -> pa.DataType:
@@ -217,3 +217,18 @@ def sample_text_hash(text: str) -> str:
     import hashlib
 
     return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()[:16]
+
+# select's audit rows (flywheel.select_round writes them; the store's prompt_difficulty, accepted_samples and
+# decisions tables take their columns from these, see arrow_duckdb_columns).
+DIFFICULTY_SCHEMA = pa.schema([("prompt_id", pa.string()), ("domain", pa.string()), ("n_samples", pa.int32()),
+                               ("n_passed", pa.int32()), ("pass_rate", pa.float64()), ("status", pa.string())])
+ACCEPTED_SCHEMA = pa.schema([("prompt_id", pa.string()), ("sample_index", pa.int32()), ("domain", pa.string())])
+DECISION_SCHEMA = pa.schema([("prompt_id", pa.string()), ("sample_index", pa.int32()), ("domain", pa.string()),
+                             ("rule", pa.string()), ("passed", pa.bool_()), ("finished", pa.bool_()),
+                             ("score", pa.float64()), ("passed_by", pa.list_(pa.string())),
+                             ("failed_by", pa.list_(pa.string()))])
+
+
+def arrow_duckdb_columns(schema: pa.Schema, *, leading: dict[str, str] | None = None) -> dict[str, str]:
+    """An Arrow schema's audit-table columns, ``leading`` ones first, with their DuckDB types."""
+    return {**(leading or {}), **{f.name: _DUCKDB_OF_ARROW[f.type] for f in schema}}

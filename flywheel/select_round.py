@@ -21,20 +21,21 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flywheel.io import atomic_path, require_stage_output
-from flywheel.schema import EXAMPLE_SCHEMA, table_to_prompts, table_to_samples, table_to_verdicts
+from flywheel.schema import (
+    ACCEPTED_SCHEMA,
+    DECISION_SCHEMA,
+    DIFFICULTY_SCHEMA,
+    EXAMPLE_SCHEMA,
+    table_to_prompts,
+    table_to_samples,
+    table_to_verdicts,
+)
 from flywheel.select import Policy, judge_samples, select_best_per_prompt, top_quantile_cut
 from flywheel.store import sql_string
 
 CHUNK_SAMPLES = 8192  # samples per chunk of prompts (whole prompts: a chunk may hold a few more)
 READ_ROWS = 4096  # rows per Arrow batch read from DuckDB
 DUCKDB_MEMORY_LIMIT = "1GB"  # past this DuckDB's sorts spill to the scratch folder
-DIFFICULTY_SCHEMA = pa.schema([("prompt_id", pa.string()), ("domain", pa.string()), ("n_samples", pa.int64()),
-                               ("n_passed", pa.int64()), ("pass_rate", pa.float64()), ("status", pa.string())])
-ACCEPTED_SCHEMA = pa.schema([("prompt_id", pa.string()), ("sample_index", pa.int32()), ("domain", pa.string())])
-DECISION_SCHEMA = pa.schema([("prompt_id", pa.string()), ("sample_index", pa.int32()), ("domain", pa.string()),
-                             ("rule", pa.string()), ("passed", pa.bool_()), ("finished", pa.bool_()),
-                             ("score", pa.float64()), ("passed_by", pa.list_(pa.string())),
-                             ("failed_by", pa.list_(pa.string()))])
 SCHEMAS = {"difficulty": DIFFICULTY_SCHEMA, "accepted": ACCEPTED_SCHEMA, "decisions": DECISION_SCHEMA}
 
 

@@ -34,10 +34,22 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flywheel.schema import Example, PreferencePair, Prompt, Sample, Verdict, duckdb_columns
+from flywheel.schema import (
+    ACCEPTED_SCHEMA,
+    DECISION_SCHEMA,
+    DIFFICULTY_SCHEMA,
+    Example,
+    PreferencePair,
+    Prompt,
+    Sample,
+    Verdict,
+    arrow_duckdb_columns,
+    duckdb_columns,
+)
 
 # Column lists are the contract documented in docs/guides/sql-audit.md ("Tables"). Tables that hold a record
-# (prompts, samples, verdicts, selections) take their columns from its model in flywheel.schema.
+# (prompts, samples, verdicts, selections) take their columns from its model in flywheel.schema, and select's
+# audit tables (prompt_difficulty, accepted_samples, decisions) from the Arrow schemas select writes them with.
 ROUND = {"round": "INTEGER"}
 TABLES: dict[str, dict[str, str]] = {
     "rounds": {"round": "INTEGER", "status": "VARCHAR", "generation_checkpoint": "VARCHAR",
@@ -55,8 +67,7 @@ TABLES: dict[str, dict[str, str]] = {
     "quality": {"round": "INTEGER", "example_id": "VARCHAR", "prompt_id": "VARCHAR", "domain": "VARCHAR",
                 "origin_round": "INTEGER", "topic": "INTEGER", "difficulty": "DOUBLE", "quality": "DOUBLE",
                 "kept": "BOOLEAN", "reason": "VARCHAR", "similar_to": "VARCHAR", "similarity": "DOUBLE"},
-    "prompt_difficulty": {"round": "INTEGER", "prompt_id": "VARCHAR", "domain": "VARCHAR", "n_samples": "INTEGER",
-                          "n_passed": "INTEGER", "pass_rate": "DOUBLE", "status": "VARCHAR"},
+    "prompt_difficulty": arrow_duckdb_columns(DIFFICULTY_SCHEMA, leading=ROUND),
     "decontamination_hits": {"round": "INTEGER", "benchmark": "VARCHAR", "instance_id": "VARCHAR",
                              "overlap": "DOUBLE", "n_shared_ngrams": "INTEGER", "example_ngram": "VARCHAR",
                              "example_id": "VARCHAR", "train_source": "VARCHAR", "train_mix_source": "VARCHAR"},
@@ -79,13 +90,10 @@ TABLES: dict[str, dict[str, str]] = {
     # `evaluations` is computed from (docs/guides/sql-audit.md, "Recomputing the evaluation").
     "eval_samples": duckdb_columns(Sample, leading={**ROUND, "split": "VARCHAR", "domain": "VARCHAR"}),
     "eval_verdicts": duckdb_columns(Verdict, leading={**ROUND, "split": "VARCHAR"}),
-    "accepted_samples": {"round": "INTEGER", "prompt_id": "VARCHAR", "sample_index": "INTEGER",
-                         "domain": "VARCHAR"},
+    "accepted_samples": arrow_duckdb_columns(ACCEPTED_SCHEMA, leading=ROUND),
     # One row per judged sample: its domain's combined decision (verifiers.combine) and the verifiers
     # that passed it (passed_by) or failed, errored or gave no verdict (failed_by).
-    "decisions": {"round": "INTEGER", "prompt_id": "VARCHAR", "sample_index": "INTEGER", "domain": "VARCHAR",
-                  "rule": "VARCHAR", "passed": "BOOLEAN", "finished": "BOOLEAN", "score": "DOUBLE",
-                  "passed_by": "VARCHAR[]", "failed_by": "VARCHAR[]"},
+    "decisions": arrow_duckdb_columns(DECISION_SCHEMA, leading=ROUND),
     "evaluations": {"round": "INTEGER", "split": "VARCHAR", "domain": "VARCHAR", "n_prompts": "INTEGER",
                     "n_samples_per_prompt": "INTEGER", "pass_at_1": "DOUBLE", "pass_at_k": "DOUBLE",
                     "k": "INTEGER", "checkpoint": "VARCHAR"},
