@@ -24,7 +24,7 @@ from pathlib import Path
 
 from flywheel.config import SFTConfig
 from flywheel.io import replace_dir_atomic, write_text_atomic
-from flywheel.sft.comm_op import ninja_first_path
+from flywheel.sft.comm_op import op_environment
 from flywheel.sft.spec import TrainingSpec
 
 
@@ -48,8 +48,8 @@ def free_port() -> int:
 
 def launch_command(spec_path: Path, config: SFTConfig, port: int) -> tuple[list[str], dict]:
     """The trainer's command line: one process, torchrun on this node, or torchrun as one of ``nnodes``."""
-    env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), PYTHONUNBUFFERED="1",
-               TOKENIZERS_PARALLELISM="false", PATH=ninja_first_path(os.environ.get("PATH", "")))
+    env = op_environment(dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), PYTHONUNBUFFERED="1",
+                              TOKENIZERS_PARALLELISM="false"))
     if config.num_processes == 1 and config.nnodes == 1:
         # A single process needs the rendezvous variables, or DeepSpeed goes looking for MPI.
         env.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", LOCAL_WORLD_SIZE="1")

@@ -99,3 +99,29 @@ def test_a_second_sft_started_from_another_path_does_not_rebuild_the_op(monkeypa
     second = _load_op(f"{venv_bin}{os.pathsep}/usr/local/bin{os.pathsep}/usr/bin{os.pathsep}/bin", monkeypatch)
     third = _load_op(f"/usr/bin{os.pathsep}/bin", monkeypatch)
     assert first == second == third, (first, second, third)
+    from flywheel.sft.comm_op import extensions_folder
+
+    assert first.startswith(str(extensions_folder())), first  # this interpreter's own folder
+
+
+def test_each_interpreter_builds_the_op_in_its_own_folder_and_a_set_folder_is_kept(tmp_path, monkeypatch):
+    # Two checkouts' venvs shared torch's one extensions folder and rebuilt each other's op (their build
+    # commands name their own include paths): each interpreter now has its own folder under the cache.
+    from flywheel.sft.comm_op import extensions_folder, op_environment
+
+    other = tmp_path / "other-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(other)], check=True, timeout=120)
+    # the module by its file (its top level is the standard library): the bare venv has none of flywheel's deps
+    probe = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('comm_op', sys.argv[1]); "
+             "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
+             "print(module.extensions_folder())")
+    module_file = str(ROOT / "flywheel" / "sft" / "comm_op.py")
+    theirs = subprocess.run([str(other / "bin" / "python"), "-c", probe, module_file], capture_output=True,
+                            text=True, timeout=120, check=True).stdout.strip()
+    ours = subprocess.run([sys.executable, "-c", probe, module_file], capture_output=True, text=True, timeout=120,
+                          check=True).stdout.strip()
+    assert ours == str(extensions_folder()) and theirs != ours
+    assert Path(theirs).parent == Path(ours).parent  # both under the user's torch_extensions cache
+    monkeypatch.delenv("TORCH_EXTENSIONS_DIR", raising=False)
+    assert rank_environment()["TORCH_EXTENSIONS_DIR"] == ours  # what a round's SFT rank gets
+    assert op_environment({"PATH": "/usr/bin", "TORCH_EXTENSIONS_DIR": "/mine"})["TORCH_EXTENSIONS_DIR"] == "/mine"
