@@ -10,8 +10,13 @@ the whole round writes them: the pool sorted by prompt id, difficulty and accept
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import shutil
-from collections import Counter
+import signal
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -102,10 +107,12 @@ def _stream(connection: duckdb.DuckDBPyConnection, sql: str) -> _PositionStream:
 
 def select_round(prompts_path: Path, samples_path: Path, verdicts_path: Path, previous_pool: Path | None,
                  out: Path, verifiers_by_domain: dict[str, list[str]], policy: Policy, *, k: int,
-                 near_threshold: float | None, scratch: Path, chunk_samples: int = CHUNK_SAMPLES) -> RoundSelection:
+                 near_threshold: float | None, scratch: Path, chunk_samples: int = CHUNK_SAMPLES,
+                 processes: int = 1) -> RoundSelection:
     """Judge the round's samples, choose up to k per prompt pooled with ``previous_pool`` (the earlier
     round's pool file, or None), write the pool to ``out`` sorted by prompt id, and return the rest.
-    ``scratch`` is a folder of this call's own (DuckDB's spill files, the unsorted pool), removed after."""
+    ``scratch`` is a folder of this call's own (DuckDB's spill files, the unsorted pool), removed after.
+    ``processes`` choose chunks side by side; what is written is the same row for row."""
     for path in (prompts_path, samples_path, verdicts_path, previous_pool):
         if path is not None:
             require_stage_output(path)
@@ -132,15 +139,23 @@ def select_round(prompts_path: Path, samples_path: Path, verdicts_path: Path, pr
                 "ORDER BY position, e.prompt_id, e.example_id")
         result = RoundSelection(cuts=dict(policy.cuts))
         unsorted = scratch / "pool.unsorted.parquet"
-        with pq.ParquetWriter(unsorted, EXAMPLE_SCHEMA.append(pa.field("seq", pa.int64()))) as writer:
+
+        def chunks() -> Iterator[tuple[pa.Table, ...]]:
             done = -1
             while done < n_prompts:
                 cut = samples.rows_ahead(chunk_samples)
                 cut = n_prompts if cut is None else cut
-                _select_chunk(prompts.slice(done + 1, max(0, min(cut, n_prompts - 1) - done)), samples.through(cut),
-                              verdicts.through(cut), pool.through(cut), verifiers_by_domain, policy, k,
-                              near_threshold, result, writer)
+                yield (prompts.slice(done + 1, max(0, min(cut, n_prompts - 1) - done)), samples.through(cut),
+                       verdicts.through(cut), pool.through(cut))
                 done = cut
+
+        choose = functools.partial(_choose_chunk, verifiers_by_domain=verifiers_by_domain, policy=policy, k=k,
+                                   near_threshold=near_threshold)
+        if pq.read_metadata(samples_path).num_rows <= chunk_samples:
+            processes = 1  # one chunk: nothing to do side by side, no process to start
+        with pq.ParquetWriter(unsorted, EXAMPLE_SCHEMA.append(pa.field("seq", pa.int64()))) as writer:
+            for chunk in ordered_map(choose, chunks(), processes):
+                _merge_chunk(chunk, result, writer)
         n_in_file = pq.read_metadata(samples_path).num_rows
         if result.n_samples != n_in_file:  # the join above leaves out samples of prompts never collected
             stray = connection.sql(f"SELECT DISTINCT prompt_id FROM read_parquet({sql_string(samples_path)}) "
@@ -174,9 +189,23 @@ def _with_round_cuts(connection: duckdb.DuckDBPyConnection, prompts_path: Path, 
     return replace(policy, cuts=cuts) if cuts else policy
 
 
-def _select_chunk(prompts: pa.Table, samples: pa.Table, verdicts: pa.Table, pool: pa.Table,
-                  verifiers_by_domain: dict[str, list[str]], policy: Policy, k: int, near_threshold: float | None,
-                  result: RoundSelection, writer: pq.ParquetWriter) -> None:
+@dataclass
+class _ChosenChunk:
+    """What one chunk of prompts gave: its pool rows in rank order, and its audit rows."""
+
+    selected: list[dict]
+    n_samples: int
+    n_accepted: int
+    difficulty: pa.Table
+    decisions: pa.Table
+    accepted: pa.Table
+
+
+def _choose_chunk(prompts: pa.Table, samples: pa.Table, verdicts: pa.Table, pool: pa.Table, *,
+                  verifiers_by_domain: dict[str, list[str]], policy: Policy, k: int,
+                  near_threshold: float | None) -> _ChosenChunk:
+    """Judge and choose one chunk of prompts: it depends on nothing outside the chunk, so chunks can be chosen in
+    any process, in any order."""
     chunk_prompts = table_to_prompts(prompts)
     decisions: list[dict] = []
     accepted, difficulty = judge_samples(table_to_samples(samples.drop_columns(["position"])),
@@ -185,20 +214,47 @@ def _select_chunk(prompts: pa.Table, samples: pa.Table, verdicts: pa.Table, pool
     selected = select_best_per_prompt(chunk_prompts, accepted, k, pool.drop_columns(["position"]).to_pylist(),
                                       near_threshold=near_threshold)
     domain_of = {p.id: p.domain for p in chunk_prompts}
-    if selected:
-        seq = range(result.n_selected, result.n_selected + len(selected))
-        writer.write_table(pa.Table.from_pylist([{**row, "seq": i} for row, i in zip(selected, seq)],
+    return _ChosenChunk(
+        selected, samples.num_rows, len(accepted), pa.Table.from_pylist(difficulty, schema=DIFFICULTY_SCHEMA),
+        pa.Table.from_pylist(decisions, schema=DECISION_SCHEMA),
+        pa.Table.from_pylist([{"prompt_id": s.prompt_id, "sample_index": s.sample_index,
+                               "domain": domain_of[s.prompt_id]} for s, _ in accepted], schema=ACCEPTED_SCHEMA))
+
+
+def _merge_chunk(chunk: _ChosenChunk, result: RoundSelection, writer: pq.ParquetWriter) -> None:
+    """Add a chunk to the round's result, in the chunks' order (the pool's ``seq`` numbers follow it)."""
+    if chunk.selected:
+        seq = range(result.n_selected, result.n_selected + len(chunk.selected))
+        writer.write_table(pa.Table.from_pylist([{**row, "seq": i} for row, i in zip(chunk.selected, seq)],
                                                 schema=writer.schema))
-    result.n_samples += samples.num_rows
-    result.n_accepted += len(accepted)
-    result.n_selected += len(selected)
-    result.pool_by_round.update(str(row["origin_round"]) for row in selected)
-    result.status.update(row["status"] for row in difficulty)
-    result.difficulty.append(pa.Table.from_pylist(difficulty, schema=DIFFICULTY_SCHEMA))
-    result.decisions.append(pa.Table.from_pylist(decisions, schema=DECISION_SCHEMA))
-    result.accepted.append(pa.Table.from_pylist(
-        [{"prompt_id": s.prompt_id, "sample_index": s.sample_index, "domain": domain_of[s.prompt_id]}
-         for s, _ in accepted], schema=ACCEPTED_SCHEMA))
+    result.n_samples += chunk.n_samples
+    result.n_accepted += chunk.n_accepted
+    result.n_selected += len(chunk.selected)
+    result.pool_by_round.update(str(row["origin_round"]) for row in chunk.selected)
+    result.status.update(chunk.difficulty.column("status").to_pylist())
+    result.difficulty.append(chunk.difficulty)
+    result.decisions.append(chunk.decisions)
+    result.accepted.append(chunk.accepted)
+
+
+def ordered_map(fn: Callable, items: Iterable[tuple], processes: int) -> Iterator:
+    """``fn(*item)`` for each item, in the items' order, computed in ``processes`` processes side by side (in this
+    one when 1). At most two items per process are in flight, so memory follows the chunk, not the round. The
+    workers ignore SIGINT: a Ctrl-C is the parent's to handle, and the pool ends with it."""
+    if processes <= 1:
+        for item in items:
+            yield fn(*item)
+        return
+    context = multiprocessing.get_context("spawn")  # DuckDB's threads live in this process: never fork it
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=signal.signal,
+                             initargs=(signal.SIGINT, signal.SIG_IGN)) as workers:
+        pending: deque = deque()
+        for item in items:
+            pending.append(workers.submit(fn, *item))
+            if len(pending) >= 2 * processes:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _write_sorted(connection: duckdb.DuckDBPyConnection, unsorted: Path, out: Path) -> None:

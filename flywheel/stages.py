@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from pathlib import Path
 from collections import Counter
@@ -194,7 +195,8 @@ def select(config: RoundConfig, round_number: int, store: Store) -> dict:
         if s.pool_previous_rounds and round_number > 1 else None
     chosen = select_round(paths.prompts, paths.samples, paths.verdicts, previous, paths.selected,
                           verifiers_by_domain(config), Policy.from_config(s, config.verifiers), k=s.k,
-                          near_threshold=s.near_duplicate_threshold, scratch=paths.dir / ".select-scratch")
+                          near_threshold=s.near_duplicate_threshold, scratch=paths.dir / ".select-scratch",
+                          processes=s.processes or min(8, len(os.sched_getaffinity(0))))
     store.attach_parquet("selections", round_number, paths.selected)
     store.replace_round("prompt_difficulty", round_number, chosen.table("difficulty"))
     store.replace_round("accepted_samples", round_number, chosen.table("accepted"))

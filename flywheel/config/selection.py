@@ -20,3 +20,6 @@ class SelectionConfig(_Strict):
                                                    description="MinHash Jaccard above which a prompt's samples are duplicates")
     all_pass_keep: int | None = Field(1, ge=1, description="prompts that every sample passed keep at most this many")
     pool_previous_rounds: bool = Field(True, description="pool with the best of earlier rounds (Llama 2)")
+    processes: int | None = Field(None, ge=1, description="processes that judge and choose chunks of prompts side "
+                                  "by side (per prompt the choice depends on nothing else, so the pool and the "
+                                  "audit tables are the same row for row); unset: one per CPU core, at most 8")

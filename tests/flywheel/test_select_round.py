@@ -26,8 +26,9 @@ def earlier_pool(prompts, folder):
     return write_parquet_atomic(pa.Table.from_pylist(rows, schema=EXAMPLE_SCHEMA), folder / "earlier.parquet")
 
 
-@pytest.mark.parametrize("chunk_samples", [1, 3, 10_000])
-def test_chunks_give_the_rows_of_one_pass(small_config_path, tmp_path, chunk_samples):
+@pytest.mark.parametrize(("chunk_samples", "processes"), [(1, 1), (3, 1), (10_000, 1), (1, 2), (3, 2)])
+def test_chunks_give_the_rows_of_one_pass(small_config_path, tmp_path, chunk_samples, processes):
+    # chunks chosen side by side in two processes write what one pass in this process writes, row for row
     config = config_with(small_config_path, 1)
     prompts, _ = round_with_samples(config)
     stages.verify(config, 1, Store(config.workdir / "flywheel.duckdb"))
@@ -35,14 +36,18 @@ def test_chunks_give_the_rows_of_one_pass(small_config_path, tmp_path, chunk_sam
     previous = earlier_pool(prompts, tmp_path)
     policy, by_domain = Policy.from_config(config.selection), verifiers_by_domain(config)
 
+    decisions: list[dict] = []
     accepted, difficulty = judge_samples(table_to_samples(pq.read_table(paths.samples)),
-                                         table_to_verdicts(pq.read_table(paths.verdicts)), prompts, by_domain, policy)
+                                         table_to_verdicts(pq.read_table(paths.verdicts)), prompts, by_domain, policy,
+                                         decisions)
     expected = select_best_per_prompt(prompts, accepted, 2, pq.read_table(previous).to_pylist(), near_threshold=0.8)
 
     out = tmp_path / "selected.parquet"
     chosen = select_round(paths.prompts, paths.samples, paths.verdicts, previous, out, by_domain, policy, k=2,
-                          near_threshold=0.8, scratch=tmp_path / "scratch", chunk_samples=chunk_samples)
+                          near_threshold=0.8, scratch=tmp_path / "scratch", chunk_samples=chunk_samples,
+                          processes=processes)
     assert pq.read_table(out).to_pylist() == expected
+    assert chosen.table("decisions").to_pylist() == decisions
     assert pq.read_schema(out).equals(EXAMPLE_SCHEMA)
     assert chosen.table("difficulty").to_pylist() == difficulty
     assert chosen.table("accepted").to_pylist() == [
