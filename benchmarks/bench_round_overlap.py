@@ -1,13 +1,15 @@
-"""A round's CPU stages across cores: select on 1 process and on several, on the same synthetic round.
+"""A round's CPU stages across cores: select and decontaminate on 1 process and on several, on the same round.
 
-Issue 36's benchmark. This part times ``select`` (flywheel.select_round), which judges and chooses per chunk of
-prompts: each chunk depends on nothing outside it, so ``selection.processes`` choose chunks side by side and the
-parent writes them in order. The round is bench_round_scale's synthetic one (N/8 prompts x 8 samples, 80% math
-checked by sympy, 20% general by a plugin), verified once; then select runs alternately with 1 and with
-``--processes`` processes, ``--repeats`` times each, and every run's pool and audit tables are compared with the
-first's, row for row. It prints each run's seconds and the ratio of the medians.
+Issue 36's benchmark. ``select`` (flywheel.select_round) judges and chooses per chunk of prompts, and
+``decontaminate`` scans each batch of candidates for eval overlap and sketches it for near dedup: that work depends
+on nothing outside the chunk, so ``selection.processes`` and ``decontamination.processes`` do it side by side while
+the stage dedups and writes in order. The round is bench_round_scale's synthetic one (N/8 prompts x 8 samples, 80%
+math checked by sympy, 20% general by a plugin, 5% of prompts copying a held-out question), verified once; then
+each stage runs alternately with 1 and with ``--processes`` processes, ``--repeats`` times each, and every run's
+rows (the pool and select's audit tables; the decontaminated candidates, hits and dedup drops) are compared with
+the first run's. It prints each run's seconds and the ratio of the medians.
 
-Not here yet: verification overlapping generation (the other half of issue 36).
+Not here yet: verification overlapping generation (the rest of issue 36).
 
     .venv/bin/python benchmarks/bench_round_overlap.py --samples 400000 [--processes 2] [--repeats 2] [--json OUT]
 """
@@ -32,6 +34,7 @@ from bench_round_scale import PLUGIN, config_for, record_samples, synthesise  # 
 
 from flywheel import stages  # noqa: E402
 from flywheel.io import RoundPaths  # noqa: E402
+from flywheel.quality import curate  # noqa: E402
 from flywheel.select import Policy  # noqa: E402
 from flywheel.select_round import select_round  # noqa: E402
 from flywheel.stage_runs import verifiers_by_domain  # noqa: E402
@@ -62,24 +65,47 @@ def run(n_samples: int, folder: Path, processes: int, repeats: int) -> dict:
     record_samples(config, 1, store)
     stages.verify(config, 1, store)
     print(f"synthesised and verified {n_samples:,} samples in {time.perf_counter() - started:.0f} s", flush=True)
+    report = {"samples": n_samples, "processes": processes}
+    report["select"] = compare("select", lambda count: select_once(config, count, folder / f"pool-{count}.parquet"),
+                               n_samples, processes, repeats)
+    stages.select(config, 1, store)
+    curate(config, 1, store)  # quality control off: the pool passes through
+    report["decontaminate"] = compare("decontaminate", lambda count: decontaminate_once(config, store, count),
+                                      n_samples, processes, repeats)
+    return report
+
+
+def decontaminate_once(config, store: Store, processes: int) -> tuple[float, dict]:
+    d = config.decontamination.model_copy(update={"processes": processes})
+    started = time.perf_counter()
+    stages.decontaminate_round(config.model_copy(update={"decontamination": d}), 1, store)
+    seconds = time.perf_counter() - started
+    rows = {"decontaminated": pq.read_table(RoundPaths(config.workdir, 1).decontaminated),
+            **{table: store.query(f"SELECT * EXCLUDE (round) FROM {table} WHERE round = 1")[1]
+               for table in ("decontamination_hits", "dedup_drops")}}
+    return seconds, rows
+
+
+def compare(stage: str, run_once, n_samples: int, processes: int, repeats: int) -> dict:
+    """``run_once(processes) -> (seconds, rows)`` alternately on 1 and ``processes``; every run's rows equal."""
     seconds: dict[int, list[float]] = {1: [], processes: []}
     reference = None
     for repeat in range(repeats):
         for count in (1, processes):
-            took, rows = select_once(config, count, folder / f"pool-{count}.parquet")
+            took, rows = run_once(count)
             seconds[count].append(round(took, 2))
             if reference is None:
                 reference = rows
-            same = all(rows[name].equals(reference[name]) for name in reference)
-            print(f"select, {count} process(es), run {repeat + 1}: {took:7.1f} s  "
+            same = all(rows[name] == reference[name] if isinstance(rows[name], list) else rows[name].equals(
+                reference[name]) for name in reference)
+            print(f"{stage}, {count} process(es), run {repeat + 1}: {took:7.1f} s  "
                   f"{n_samples / took:9.0f} samples/s  same rows as the first run: {same}", flush=True)
             if not same:
-                raise SystemExit(f"select on {count} process(es) wrote other rows than the first run")
+                raise SystemExit(f"{stage} on {count} process(es) wrote other rows than the first run")
     ratio = statistics.median(seconds[1]) / statistics.median(seconds[processes])
-    print(f"median: 1 process {statistics.median(seconds[1]):.1f} s, {processes} processes "
+    print(f"{stage} median: 1 process {statistics.median(seconds[1]):.1f} s, {processes} processes "
           f"{statistics.median(seconds[processes]):.1f} s: {ratio:.2f}x", flush=True)
-    return {"samples": n_samples, "processes": processes, "select_seconds": {str(k): v for k, v in seconds.items()},
-            "speedup": round(ratio, 2)}
+    return {"seconds": {str(k): v for k, v in seconds.items()}, "speedup": round(ratio, 2)}
 
 
 def main() -> None:

@@ -170,11 +170,11 @@ class Deduplicator:
         self.known: dict[str, dict] = {}
         self.kept_ids: set[str] = set()
 
-    def _register(self, row: dict, text: str, values: np.ndarray | None = None) -> None:
+    def _register(self, row: dict, text: str | None, values: np.ndarray | None = None, key: str | None = None) -> None:
         if row["example_id"] in self.known:
             return
         identity = {"example_id": row["example_id"], "origin_round": row.get("origin_round")}
-        self.exact.setdefault(exact_key(text), identity)
+        self.exact.setdefault(key if key is not None else exact_key(text), identity)
         self.known[row["example_id"]] = identity
         if self.index is not None:
             self.index.insert(values if values is not None else sketch(text, self.shingle_size, self.num_perm))
@@ -184,40 +184,59 @@ class Deduplicator:
         """An earlier round's row: later rows that duplicate it are dropped."""
         self._register(row, conversation_text(row["messages"]))
 
-    def offer(self, row: dict) -> tuple[bool, dict | None]:
+    def offer(self, row: dict, prepared: tuple[str, np.ndarray | None] | None = None) -> tuple[bool, dict | None]:
         """(keep, drop): whether ``row`` stays, and its drop record when it duplicates one seen before (a repeat of a
-        row already kept is neither kept again nor a drop)."""
+        row already kept is neither kept again nor a drop). ``prepared``: the row's exact key and sketch when they
+        were computed elsewhere (``prepare_rows``, in a worker process), else they are computed here when needed."""
         if row["example_id"] in self.known:  # carried forward from an earlier round, or repeated
             if row["example_id"] in self.kept_ids:
                 return False, None
             self.kept_ids.add(row["example_id"])
             return True, None
-        text = conversation_text(row["messages"])
-        twin = self.exact.get(exact_key(text))
+        text, values = None, None
+        if prepared is None:
+            text = conversation_text(row["messages"])
+            key = exact_key(text)
+        else:
+            key, values = prepared
+        twin = self.exact.get(key)
         if twin is not None:
             return False, _drop(row, twin, "exact", 1.0)
-        values = None
         if self.index is not None:
-            values = sketch(text, self.shingle_size, self.num_perm)
+            if values is None:
+                values = sketch(text if text is not None else conversation_text(row["messages"]), self.shingle_size,
+                                self.num_perm)
             # The most similar candidate; of equals, the first indexed (a set's order is not stable).
             scored = sorted((-jaccard(values, self.index.sketches[c]), c) for c in self.index.candidates(values))
             if scored:
                 similarity, first = scored[0]
                 return False, _drop(row, self.owners[first], "near", -similarity)
-        self._register(row, text, values)  # the query's sketch, not a second one
+        self._register(row, text, values, key)  # the query's key and sketch, not second ones
         self.kept_ids.add(row["example_id"])
         return True, None
 
-    def keep(self, rows: Iterable[dict], drops: list[dict]) -> list[dict]:
-        """The rows of a batch that stay, in order; the others' drop records are appended to ``drops``."""
+    def keep(self, rows: list[dict], drops: list[dict], prepared: list | None = None) -> list[dict]:
+        """The rows of a batch that stay, in order; the others' drop records are appended to ``drops``.
+        ``prepared``: each row's exact key and sketch, computed elsewhere (``prepare_rows``), or None."""
         kept = []
-        for row in rows:
-            stays, drop = self.offer(row)
+        for position, row in enumerate(rows):
+            stays, drop = self.offer(row, None if prepared is None else prepared[position])
             if stays:
                 kept.append(row)
             elif drop is not None:
                 drops.append(drop)
         return kept
+
+
+def prepare_rows(rows: list[dict], *, shingle_size: int = 5, num_perm: int = 128,
+                 near: bool = True) -> list[tuple[str, np.ndarray | None]]:
+    """Each row's exact key and MinHash sketch (None without near dedup), as :meth:`Deduplicator.offer` would
+    compute them: the part of dedup that depends on the row alone, so a worker process can do it."""
+    prepared = []
+    for row in rows:
+        text = conversation_text(row["messages"])
+        prepared.append((exact_key(text), sketch(text, shingle_size, num_perm) if near else None))
+    return prepared
 
 
 def deduplicate(rows: list[dict], *, previous: Iterable[dict] = (), threshold: float = 0.8, num_perm: int = 128,

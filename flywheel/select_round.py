@@ -11,12 +11,9 @@ the whole round writes them: the pool sorted by prompt id, difficulty and accept
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import shutil
-import signal
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -26,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flywheel.io import atomic_path, require_stage_output
+from flywheel.parallel import ordered_map
 from flywheel.schema import (
     ACCEPTED_SCHEMA,
     DECISION_SCHEMA,
@@ -201,7 +199,7 @@ class _ChosenChunk:
     accepted: pa.Table
 
 
-def _choose_chunk(prompts: pa.Table, samples: pa.Table, verdicts: pa.Table, pool: pa.Table, *,
+def _choose_chunk(_state, prompts: pa.Table, samples: pa.Table, verdicts: pa.Table, pool: pa.Table, *,
                   verifiers_by_domain: dict[str, list[str]], policy: Policy, k: int,
                   near_threshold: float | None) -> _ChosenChunk:
     """Judge and choose one chunk of prompts: it depends on nothing outside the chunk, so chunks can be chosen in
@@ -235,26 +233,6 @@ def _merge_chunk(chunk: _ChosenChunk, result: RoundSelection, writer: pq.Parquet
     result.difficulty.append(chunk.difficulty)
     result.decisions.append(chunk.decisions)
     result.accepted.append(chunk.accepted)
-
-
-def ordered_map(fn: Callable, items: Iterable[tuple], processes: int) -> Iterator:
-    """``fn(*item)`` for each item, in the items' order, computed in ``processes`` processes side by side (in this
-    one when 1). At most two items per process are in flight, so memory follows the chunk, not the round. The
-    workers ignore SIGINT: a Ctrl-C is the parent's to handle, and the pool ends with it."""
-    if processes <= 1:
-        for item in items:
-            yield fn(*item)
-        return
-    context = multiprocessing.get_context("spawn")  # DuckDB's threads live in this process: never fork it
-    with ProcessPoolExecutor(processes, mp_context=context, initializer=signal.signal,
-                             initargs=(signal.SIGINT, signal.SIG_IGN)) as workers:
-        pending: deque = deque()
-        for item in items:
-            pending.append(workers.submit(fn, *item))
-            if len(pending) >= 2 * processes:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def _write_sorted(connection: duckdb.DuckDBPyConnection, unsorted: Path, out: Path) -> None:

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 from pathlib import Path
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 
 import pyarrow.compute as pc
@@ -29,7 +28,7 @@ from flywheel import stage_views as views
 from flywheel.collect import collect_prompts
 from flywheel.config import RoundConfig
 from flywheel.decontaminate import build_index, decontaminate, hits_summary
-from flywheel.dedup import Deduplicator
+from flywheel.dedup import Deduplicator, prepare_rows
 from flywheel.generation import Generator, SamplingParams, close_generator
 from flywheel.io import (
     RoundPaths,
@@ -43,7 +42,8 @@ from flywheel.io import (
     written_key,
 )
 from flywheel.mix import file_source_examples, mix_sources, topic_manifest
-from flywheel.records import RecordWriter, batches, iter_rows, row_batches, sorted_row_batches, taken_batches
+from flywheel.parallel import default_processes, ordered_map
+from flywheel.records import BATCH_ROWS, RecordWriter, batches, iter_rows, row_batches, sorted_row_batches, taken_batches
 from flywheel.schema import (
     EXAMPLE_SCHEMA,
     SAMPLE_SCHEMA,
@@ -196,7 +196,7 @@ def select(config: RoundConfig, round_number: int, store: Store) -> dict:
     chosen = select_round(paths.prompts, paths.samples, paths.verdicts, previous, paths.selected,
                           verifiers_by_domain(config), Policy.from_config(s, config.verifiers), k=s.k,
                           near_threshold=s.near_duplicate_threshold, scratch=paths.dir / ".select-scratch",
-                          processes=s.processes or min(8, len(os.sched_getaffinity(0))))
+                          processes=default_processes(s.processes))
     store.attach_parquet("selections", round_number, paths.selected)
     store.replace_round("prompt_difficulty", round_number, chosen.table("difficulty"))
     store.replace_round("accepted_samples", round_number, chosen.table("accepted"))
@@ -236,19 +236,57 @@ def decontaminate_round(config: RoundConfig, round_number: int, store: Store) ->
             for row in iter_rows(previous_file, ["example_id", "origin_round", "messages"]):
                 dedup.remember(row)
     n_candidates, hits, drops = 0, [], []
-    with RecordWriter(paths.decontaminated, EXAMPLE_SCHEMA) as writer:
+    # The scan and the sketches depend on the row alone: workers do them, a batch each, and this process
+    # deduplicates and writes in the batches' order, so the output is the same on any number of processes.
+    pool = RoundPaths(config.workdir, round_number).curated
+    processes = default_processes(d.processes) if round_number > 0 and pq.read_metadata(pool).num_rows > BATCH_ROWS else 1
+    # In this process dedup keys and sketches a row only when it needs to (not a carried or an exact duplicate);
+    # workers prepare every clean row, which costs them a little more and this process nothing.
+    scan = _ScanSettings(index, d.rule, d.threshold, d.check_responses,
+                         (u.shingle_size, u.num_perm, u.near) if dedup is not None and processes > 1 else None)
+    in_flight: deque[list[dict]] = deque()  # the batches sent and not yet back: a worker returns positions
+
+    def batches_in() -> Iterator[tuple[list[dict]]]:
         for batch in _candidate_batches(config, round_number, in_dedup_order=dedup is not None):
+            in_flight.append(batch)
+            yield (batch,)
+
+    with RecordWriter(paths.decontaminated, EXAMPLE_SCHEMA) as writer:
+        for positions, batch_hits, prepared in ordered_map(_scan_batch, batches_in(), processes, scan):
+            batch = in_flight.popleft()
             n_candidates += len(batch)
-            clean, batch_hits = decontaminate(batch, index, rule=d.rule, threshold=d.threshold,
-                                              check_responses=d.check_responses)
             hits += batch_hits
-            writer.write(dedup.keep(clean, drops) if dedup is not None else clean)
+            clean = [batch[position] for position in positions]
+            writer.write(dedup.keep(clean, drops, prepared) if dedup is not None else clean)
     store.replace_round("decontamination_hits", round_number, hits)
     store.replace_round("dedup_drops", round_number, drops)
     return {"n_candidates": n_candidates, "n_kept": writer.rows,
             "n_dropped_contaminated": len({h["example_id"] for h in hits}), "n_dropped_duplicates": len(drops),
             "hits_per_benchmark": hits_summary(hits), "hits_per_source": hits_summary(hits, "train_mix_source"),
             "duplicates": dict(Counter(d["kind"] for d in drops))}
+
+
+@dataclasses.dataclass(frozen=True)
+class _ScanSettings:
+    index: object  # flywheel.decontaminate.EvalIndex
+    rule: str
+    threshold: float
+    check_responses: bool
+    dedup: tuple[int, int, bool] | None  # (shingle size, permutations, near) when dedup follows here, else None
+
+
+def _scan_batch(scan: _ScanSettings, batch: list[dict]) -> tuple[list[int], list[dict], list | None]:
+    """(the clean rows' positions in the batch, the hits, the clean rows' dedup keys and sketches or None): one
+    batch's work that depends on nothing else, in a worker process or this one. Positions, not rows, go back: the
+    stage still holds the batch."""
+    clean, hits = decontaminate(batch, scan.index, rule=scan.rule, threshold=scan.threshold,
+                                check_responses=scan.check_responses)
+    kept = {id(row) for row in clean}
+    prepared = None
+    if scan.dedup is not None:
+        shingle_size, num_perm, near = scan.dedup
+        prepared = prepare_rows(clean, shingle_size=shingle_size, num_perm=num_perm, near=near)
+    return [position for position, row in enumerate(batch) if id(row) in kept], hits, prepared
 
 
 def _candidate_batches(config: RoundConfig, round_number: int, *, in_dedup_order: bool) -> Iterator[list[dict]]:

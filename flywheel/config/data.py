@@ -23,6 +23,10 @@ class DecontaminationConfig(_Strict):
     rule: Literal["tulu", "any_hit"] = "tulu"
     check_responses: bool = False
     eval_sets: list[EvalSet] = []
+    processes: int | None = Field(None, ge=1, description="processes that scan batches of candidates for eval "
+                                  "overlap (and sketch them for near dedup) side by side; deduplication and writing "
+                                  "stay in order, so the output is the same row for row. Unset: one per CPU core, "
+                                  "at most 8")
 
 
 class MixtureSource(_Strict):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flywheel import stages
@@ -137,3 +138,36 @@ def test_the_mixture_takes_at_most_the_topic_quota_of_each_topic_and_counts_them
     assert result["by_topic"] == {str(t): n for t, n in sorted(in_mixture.items())}
     chart = stages._topic_chart(config, 1, store, result)["topics"]
     assert chart.path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_decontamination_on_two_processes_writes_the_rows_of_one(selected_round_copy, monkeypatch):
+    # the scan and the sketches run in workers a batch at a time; dedup and writing stay in order in the stage
+    config, store = selected_round_copy
+    curate(config, 1, store)
+    curated = RoundPaths(config.workdir, 1).curated
+    pool = pq.read_table(curated).to_pylist()
+    exact = {**pool[0], "example_id": "planted-exact"}  # the same conversation under another id
+    messages = [dict(m) for m in pool[1]["messages"]]
+    messages[-1] = {**messages[-1], "content": messages[-1]["content"] + " indeed"}
+    near = {**pool[1], "example_id": "planted-near", "messages": messages}  # one word more
+    pq.write_table(pa.Table.from_pylist(pool + [exact, near], schema=pq.read_schema(curated)), curated)
+    original = stages._candidate_batches
+
+    def small_batches(*args, **kwargs):  # many batches from a small round, the same cut in every run
+        for batch in original(*args, **kwargs):
+            yield from (batch[i:i + 3] for i in range(0, len(batch), 3))
+
+    outputs = []
+    for processes, batches in ((1, original), (1, small_batches), (2, small_batches)):
+        monkeypatch.setattr(stages, "_candidate_batches", batches)
+        monkeypatch.setattr(stages, "BATCH_ROWS", 0)  # a round this small would otherwise start no worker
+        d = config.decontamination.model_copy(update={"processes": processes})
+        result = stages.decontaminate_round(config.model_copy(update={"decontamination": d}), 1, store)
+        rows = pq.read_table(RoundPaths(config.workdir, 1).decontaminated).to_pylist()
+        tables = [store.query(f"SELECT * EXCLUDE (round) FROM {t} WHERE round = 1 ORDER BY ALL")[1]
+                  for t in ("decontamination_hits", "dedup_drops")]
+        outputs.append((rows, tables, result["n_candidates"], result["n_dropped_duplicates"]))
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert outputs[0][2] > 6  # several batches
+    dropped = {row[0]: row[2] for row in outputs[0][1][1]}  # example_id -> kind
+    assert sorted(dropped.values()) == ["exact", "near"], dropped  # the planted pair (dedup keeps the first id)

@@ -1,0 +1,53 @@
+"""ordered_map: a stream of work items computed in worker processes, handed back in the stream's order.
+
+The CPU stages (select, decontaminate) read a round as a stream of chunks whose work depends on nothing outside
+the chunk; their order-dependent part (writing, deduplicating against what came before) stays in the stage's own
+process. So the output is the same row for row on any number of processes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+
+_state = None  # a worker's read-only state (an index, a config), sent once when the worker starts
+
+
+def _start_worker(state) -> None:
+    global _state
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the parent's to handle; the pool ends with it
+    _state = state
+
+
+def _call(fn: Callable, item: tuple):
+    return fn(_state, *item)
+
+
+def ordered_map(fn: Callable, items: Iterable[tuple], processes: int, state=None) -> Iterator:
+    """``fn(state, *item)`` for each item, in the items' order, in ``processes`` spawned processes side by side
+    (in this one when 1). ``state`` goes to each worker once. At most two items per process are in flight, so
+    memory follows the chunk, not the stream. ``fn`` must be a module-level function (it is sent by name)."""
+    if processes <= 1:
+        for item in items:
+            yield fn(state, *item)
+        return
+    # spawn, not fork: the stages hold DuckDB connections and their threads in this process
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker, initargs=(state,)) as workers:
+        pending: deque = deque()
+        for item in items:
+            pending.append(workers.submit(_call, fn, item))
+            if len(pending) >= 2 * processes:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def default_processes(configured: int | None) -> int:
+    """``configured``, or one per CPU core this process may use, at most 8."""
+    import os
+
+    return configured or min(8, len(os.sched_getaffinity(0)))

@@ -1,0 +1,42 @@
+"""ordered_map: items computed in spawned worker processes come back in the items' order, with the state sent once,
+errors raised in the caller, and Ctrl-C left to the parent."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from flywheel.parallel import default_processes, ordered_map
+
+
+def where(state, value):
+    return state, value * value, os.getpid(), signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+def fails_on_three(state, value):
+    if value == 3:
+        raise ValueError(f"item {value} is bad")
+    return value
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_results_come_back_in_order_with_the_state(processes):
+    results = list(ordered_map(where, ((n,) for n in range(12)), processes, state="index"))
+    assert [(state, square) for state, square, *_ in results] == [("index", n * n) for n in range(12)]
+    pids = {pid for _, _, pid, _ in results}
+    if processes == 1:
+        assert pids == {os.getpid()}
+    else:
+        assert os.getpid() not in pids and all(ignored for *_, ignored in results)  # workers leave SIGINT to us
+
+
+def test_an_error_in_a_worker_is_raised_in_the_caller():
+    with pytest.raises(ValueError, match="item 3 is bad"):
+        list(ordered_map(fails_on_three, ((n,) for n in range(6)), 2))
+
+
+def test_the_default_is_one_per_core_at_most_eight():
+    assert default_processes(3) == 3
+    assert default_processes(None) == min(8, len(os.sched_getaffinity(0)))
