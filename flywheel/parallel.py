@@ -8,16 +8,20 @@ process. So the output is the same row for row on any number of processes.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
+from flywheel.process_tree import die_with_parent
+
 _state = None  # a worker's read-only state (an index, a config), sent once when the worker starts
 
 
-def _start_worker(state) -> None:
+def _start_worker(parent: int, state) -> None:
     global _state
+    die_with_parent(parent)  # a stage killed outright (OOM, SIGKILL) takes its workers with it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the parent's to handle; the pool ends with it
     _state = state
 
@@ -36,7 +40,8 @@ def ordered_map(fn: Callable, items: Iterable[tuple], processes: int, state=None
         return
     # spawn, not fork: the stages hold DuckDB connections and their threads in this process
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker, initargs=(state,)) as workers:
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker,
+                             initargs=(os.getpid(), state)) as workers:
         pending: deque = deque()
         for item in items:
             pending.append(workers.submit(_call, fn, item))
@@ -48,6 +53,4 @@ def ordered_map(fn: Callable, items: Iterable[tuple], processes: int, state=None
 
 def default_processes(configured: int | None) -> int:
     """``configured``, or one per CPU core this process may use, at most 8."""
-    import os
-
     return configured or min(8, len(os.sched_getaffinity(0)))

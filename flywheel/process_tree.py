@@ -18,6 +18,20 @@ import os
 import psutil
 
 
+def die_with_parent(parent: int | None = None) -> None:
+    """SIGKILL this process when its parent dies (PR_SET_PDEATHSIG; strictly, when the parent's thread that
+    started it ends), so a parent killed outright, by the OOM killer or SIGKILL, leaves no worker behind: a trainer
+    rank, a CPU stage's worker. Called in the child, first thing (or before exec). ``parent``: the pid the child
+    was started by, when the parent passed it (a parent that died before this call has been replaced already)."""
+    import ctypes
+    import signal
+
+    parent = parent or os.getppid()
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent was already gone before the signal was armed
+        os._exit(1)
+
+
 def describe(process: psutil.Process) -> str:
     """``pid: command line`` (the first 160 characters), or the name when the command line is gone."""
     with contextlib.suppress(psutil.Error):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from flywheel.config import SFTConfig
 from flywheel.io import replace_dir_atomic, write_text_atomic
+from flywheel.process_tree import die_with_parent
 from flywheel.sft.comm_op import op_environment
 from flywheel.sft.spec import TrainingSpec
 
@@ -120,7 +121,7 @@ def _run_trainer(argv: list[str], env: dict, log: Path, echo, timeout: float, wh
     """The trainer in its own process group, its output in ``log``; a failure raises SFTFailed with the tail."""
     with log.open("w") as log_file:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                                   start_new_session=True, preexec_fn=_die_with_parent)
+                                   start_new_session=True, preexec_fn=die_with_parent)
         try:
             _pump(process, log_file, echo, timeout)
         except BaseException:
@@ -153,13 +154,6 @@ def _pump(process: subprocess.Popen, log_file, echo, timeout: float) -> None:
         timer.cancel()
     if expired.is_set():
         raise SFTFailed(f"SFT ran past its timeout of {timeout:.0f}s and was killed")
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL when the orchestrator dies (the trainer arms the same for itself)."""
-    import ctypes
-
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def _kill_group(process: subprocess.Popen) -> None:

@@ -17,7 +17,6 @@ import hashlib
 import json
 import math
 import os
-import signal
 import resource
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from flywheel.records import iter_rows
 from flywheel.sft.spec import TrainingSpec
+from flywheel.process_tree import die_with_parent
 
 INTERRUPT_ENV = "FLYWHEEL_SFT_INTERRUPT_AFTER_STEP"  # simulates preemption in tests: exit after that step's save
 INTERRUPTED_EXIT = 75
@@ -233,16 +233,6 @@ def truncate_step_log(path: Path, restored_step: int) -> None:
     from flywheel.io import write_text_atomic
 
     write_text_atomic(path, "".join(line + "\n" for line in kept))
-
-
-def die_with_parent() -> None:
-    """SIGKILL this process when its parent dies (the orchestrator, or torchrun), so no trainer outlives a kill."""
-    import ctypes
-
-    parent = os.getppid()
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent was already gone before the signal was armed
-        os._exit(1)
 
 
 def main(spec_path: str) -> None:

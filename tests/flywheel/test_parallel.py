@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
 from flywheel.parallel import default_processes, ordered_map
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def where(state, value):
@@ -40,3 +43,40 @@ def test_an_error_in_a_worker_is_raised_in_the_caller():
 def test_the_default_is_one_per_core_at_most_eight():
     assert default_processes(3) == 3
     assert default_processes(None) == min(8, len(os.sched_getaffinity(0)))
+
+
+def test_workers_end_when_their_stage_is_killed_outright(tmp_path):
+    # SIGKILL to the stage's process alone (the OOM killer's way): its workers must not wait on forever
+    import subprocess
+    import sys
+
+    import psutil
+
+    child = tmp_path / "stage.py"
+    child.write_text(
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from flywheel.parallel import ordered_map\n"
+        "from tests.flywheel.test_parallel import slow\n"
+        "if __name__ == '__main__':\n"
+        "    for _ in ordered_map(slow, ((n,) for n in range(100)), 2):\n"
+        "        print('working', flush=True)\n")
+    stage = subprocess.Popen([sys.executable, str(child)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert stage.stdout.readline().strip() == "working"  # the workers are up and have done one item
+        workers = [w for w in psutil.Process(stage.pid).children() if "spawn_main" in " ".join(w.cmdline())]
+        assert len(workers) == 2, [w.cmdline() for w in workers]
+        stage.kill()
+        stage.wait()
+        gone, alive = psutil.wait_procs(workers, timeout=10)
+        assert alive == [], [w.pid for w in alive]
+    finally:
+        if stage.poll() is None:
+            stage.kill()
+
+
+def slow(state, value):
+    import time
+
+    time.sleep(1)
+    return value
