@@ -7,12 +7,15 @@ process. So the output is the same row for row on any number of processes.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import multiprocessing
 import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 from flywheel.process_tree import die_with_parent
 
@@ -51,6 +54,21 @@ def ordered_map(fn: Callable, items: Iterable[tuple], processes: int, state=None
             yield pending.popleft().result()
 
 
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may use: its affinity, bounded by its cgroup's CPU quota (a Kubernetes pod's limit:
+    on a 64-core node a pod limited to 2 CPUs gets 2, not 64; cgroup v2's cpu.max or v1's cfs quota)."""
+    cpus = len(os.sched_getaffinity(0))
+    quota = None
+    with contextlib.suppress(OSError, ValueError):
+        limit, period = (cgroup / "cpu.max").read_text().split()[:2]
+        quota = None if limit == "max" else int(limit) / int(period)
+    if quota is None:
+        with contextlib.suppress(OSError, ValueError):
+            limit = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
+            quota = None if limit <= 0 else limit / int((cgroup / "cpu" / "cpu.cfs_period_us").read_text())
+    return max(1, min(cpus, math.ceil(quota))) if quota else cpus
+
+
 def default_processes(configured: int | None) -> int:
-    """``configured``, or one per CPU core this process may use, at most 8."""
-    return configured or min(8, len(os.sched_getaffinity(0)))
+    """``configured``, or one per CPU this process may use (``usable_cpus``), at most 8."""
+    return configured or min(8, usable_cpus())

@@ -25,8 +25,8 @@ class DecontaminationConfig(_Strict):
     eval_sets: list[EvalSet] = []
     processes: int | None = Field(None, ge=1, description="processes that scan batches of candidates for eval "
                                   "overlap (and sketch them for near dedup) side by side; deduplication and writing "
-                                  "stay in order, so the output is the same row for row. Unset: one per CPU core, "
-                                  "at most 8")
+                                  "stay in order, so the output is the same row for row. Unset: one per usable CPU "
+                                  "(a pod's CPU limit included), at most 8")
 
 
 class MixtureSource(_Strict):

@@ -22,4 +22,5 @@ class SelectionConfig(_Strict):
     pool_previous_rounds: bool = Field(True, description="pool with the best of earlier rounds (Llama 2)")
     processes: int | None = Field(None, ge=1, description="processes that judge and choose chunks of prompts side "
                                   "by side (per prompt the choice depends on nothing else, so the pool and the "
-                                  "audit tables are the same row for row); unset: one per CPU core, at most 8")
+                                  "audit tables are the same row for row); unset: one per usable CPU (a pod's "
+                                  "CPU limit included), at most 8")

@@ -40,9 +40,26 @@ def test_an_error_in_a_worker_is_raised_in_the_caller():
         list(ordered_map(fails_on_three, ((n,) for n in range(6)), 2))
 
 
-def test_the_default_is_one_per_core_at_most_eight():
+def test_the_default_is_one_per_usable_cpu_at_most_eight(tmp_path):
+    from flywheel.parallel import usable_cpus
+
     assert default_processes(3) == 3
-    assert default_processes(None) == min(8, len(os.sched_getaffinity(0)))
+    assert default_processes(None) == min(8, usable_cpus())
+    cores = len(os.sched_getaffinity(0))
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("150000 100000\n")  # a pod limited to 1.5 CPUs
+    assert usable_cpus(v2) == min(cores, 2)
+    (v2 / "cpu.max").write_text("max 100000\n")  # no limit
+    assert usable_cpus(v2) == cores
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert usable_cpus(v1) == 1
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert usable_cpus(v1) == cores
+    assert usable_cpus(tmp_path / "none") == cores  # no cgroup files: the affinity
 
 
 def test_workers_end_when_their_stage_is_killed_outright(tmp_path):
