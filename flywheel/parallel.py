@@ -43,8 +43,9 @@ def ordered_map(fn: Callable, items: Iterable[tuple], processes: int, state=None
         return
     # spawn, not fork: the stages hold DuckDB connections and their threads in this process
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker,
-                             initargs=(os.getpid(), state)) as workers:
+    workers = ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker,
+                                  initargs=(os.getpid(), state))
+    try:
         pending: deque = deque()
         for item in items:
             pending.append(workers.submit(_call, fn, item))
@@ -52,6 +53,8 @@ def ordered_map(fn: Callable, items: Iterable[tuple], processes: int, state=None
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+    finally:  # also when the stage stops early (an error, Ctrl-C): what was not started is dropped, not run
+        workers.shutdown(wait=True, cancel_futures=True)
 
 
 def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:

@@ -97,3 +97,19 @@ def slow(state, value):
 
     time.sleep(1)
     return value
+
+
+def marks(_state, folder, value):
+    import time
+
+    (Path(folder) / f"{value}.done").write_text("")
+    time.sleep(0.2)
+    return value
+
+
+def test_a_stage_that_stops_early_drops_the_items_not_started(tmp_path):
+    results = ordered_map(marks, ((str(tmp_path), n) for n in range(200)), 2)
+    assert next(results) == 0
+    results.close()  # the stage failed or was interrupted after its first chunk
+    done = len(list(tmp_path.glob("*.done")))
+    assert done <= 8, done  # what was in flight (2 per process) finished; the other 190-odd never ran
