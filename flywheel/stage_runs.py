@@ -86,9 +86,27 @@ def run_recorded(stage: str, fn, beside_kept_generator: bool = False):
                 "work_seconds": seconds - parts.get("start", 0.0) - parts.get("stop", 0.0)}], where={"stage": stage})
             result["lineage_key"] = lineage.record(config, round_number, stage)
             _log(config, round_number, stage, started_at, seconds)  # after the marker: a logged run is finished
-            return result
+        return_freed_memory()
+        return result
 
     return run
+
+
+def return_freed_memory() -> None:
+    """Hand what this process freed back to the system: ``flywheel run`` and the demo run every stage in one
+    process, and the allocators keep what a stage freed (Arrow's memory pool, glibc's heap), so each stage would
+    start on the peak of the ones before it."""
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(ImportError):
+        import pyarrow
+
+        pyarrow.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _log(config: RoundConfig, round_number: int, stage: str, started_at: datetime, seconds: float) -> None:
