@@ -38,7 +38,7 @@ from flywheel.store import sql_string
 
 CHUNK_SAMPLES = 8192  # samples per chunk of prompts (whole prompts: a chunk may hold a few more)
 READ_ROWS = 4096  # rows per Arrow batch read from DuckDB
-DUCKDB_MEMORY_LIMIT = "1GB"  # past this DuckDB's sorts spill to the scratch folder
+DUCKDB_MEMORY_LIMIT = "512MB"  # past this DuckDB's sorts spill to the scratch folder (1GB peaked at 1.57 GB at 1M)
 SCHEMAS = {"difficulty": DIFFICULTY_SCHEMA, "accepted": ACCEPTED_SCHEMA, "decisions": DECISION_SCHEMA}
 
 
