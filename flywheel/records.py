@@ -7,18 +7,17 @@ in dedup order, mix draws on the keys alone and then copies the drawn rows colum
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flywheel.io import atomic_path, require_stage_output
+from flywheel.io import atomic_path, read_parquet, require_stage_output
 
 BATCH_ROWS = 4096  # rows per batch: enough to amortise the per-batch work, small beside a round
-SORT_MEMORY_LIMIT = "256MB"  # DuckDB's share for a sorted read; past it the sort spills to disk
 
 
 class RecordWriter:
@@ -75,24 +74,8 @@ def taken_batches(table: pa.Table, order: Sequence[int], batch_rows: int | None 
 
 def sorted_row_batches(path: Path, keys: list[str], schema: pa.Schema | None = None,
                        batch_rows: int | None = None) -> Iterator[list[dict]]:
-    """The file's rows as dicts, ordered by ``keys`` (ascending; a stable sort, so ties keep file order). DuckDB
-    sorts under SORT_MEMORY_LIMIT and spills the rest to a folder beside the file, so the whole file is never in
-    memory at once (at 1M samples the pool's 219k examples held about 330 MB here as Arrow columns)."""
-    import duckdb
-
-    from flywheel.store import sql_string
-
-    path = require_stage_output(Path(path))
-    schema = schema or pq.read_schema(path)
-    scratch = path.with_name(f".{path.name}.sort")
-    order = ", ".join(f'"{key}"' for key in keys)
-    columns = ", ".join(f'"{name}"' for name in schema.names)
-    connection = duckdb.connect(config={"memory_limit": SORT_MEMORY_LIMIT, "temp_directory": str(scratch)})
-    try:
-        reader = connection.sql(f"SELECT {columns} FROM read_parquet({sql_string(path)}, file_row_number = true) "
-                                f"ORDER BY {order}, file_row_number").to_arrow_reader(batch_rows or BATCH_ROWS)
-        for batch in reader:
-            yield pa.Table.from_batches([batch]).cast(schema).to_pylist()
-    finally:
-        connection.close()
-        shutil.rmtree(scratch, ignore_errors=True)
+    """The file's rows as dicts, ordered by ``keys`` (ascending; a stable sort, so ties keep file order)."""
+    table = read_parquet(path, schema)
+    order = pc.sort_indices(table, sort_keys=[(key, "ascending") for key in keys]).to_pylist()
+    for batch in taken_batches(table, order, batch_rows):
+        yield batch.to_pylist()
