@@ -95,10 +95,8 @@ def run_recorded(stage: str, fn, beside_kept_generator: bool = False):
 def return_freed_memory() -> None:
     """Hand what this process freed back to the system: ``flywheel run`` and the demo run every stage in one
     process, and the allocators keep what a stage freed (Arrow's memory pool, glibc's heap), so each stage would
-    start on the peak of the ones before it."""
-    import gc
-
-    gc.collect()
+    start on the peak of the ones before it. No ``gc.collect()`` here: a Ctrl-C landing in a weakref callback it
+    runs (SQLAlchemy's) is printed as an ignored exception's traceback after the one clean line."""
     with contextlib.suppress(ImportError):
         import pyarrow
 
