@@ -10,7 +10,6 @@ the whole round writes them: the pool sorted by prompt id, difficulty and accept
 
 from __future__ import annotations
 
-import functools
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -147,12 +146,11 @@ def select_round(prompts_path: Path, samples_path: Path, verdicts_path: Path, pr
                        verdicts.through(cut), pool.through(cut))
                 done = cut
 
-        choose = functools.partial(_choose_chunk, verifiers_by_domain=verifiers_by_domain, policy=policy, k=k,
-                                   near_threshold=near_threshold)
+        settings = _ChooseSettings(verifiers_by_domain, policy, k, near_threshold)
         if pq.read_metadata(samples_path).num_rows <= chunk_samples:
             processes = 1  # one chunk: nothing to do side by side, no process to start
         with pq.ParquetWriter(unsorted, EXAMPLE_SCHEMA.append(pa.field("seq", pa.int64()))) as writer:
-            for chunk in ordered_map(choose, chunks(), processes):
+            for chunk in ordered_map(_choose_chunk, chunks(), processes, settings):
                 _merge_chunk(chunk, result, writer)
         n_in_file = pq.read_metadata(samples_path).num_rows
         if result.n_samples != n_in_file:  # the join above leaves out samples of prompts never collected
@@ -199,18 +197,28 @@ class _ChosenChunk:
     accepted: pa.Table
 
 
-def _choose_chunk(_state, prompts: pa.Table, samples: pa.Table, verdicts: pa.Table, pool: pa.Table, *,
-                  verifiers_by_domain: dict[str, list[str]], policy: Policy, k: int,
-                  near_threshold: float | None) -> _ChosenChunk:
+@dataclass(frozen=True)
+class _ChooseSettings:
+    """What every chunk is chosen with: sent to each worker once (ordered_map's state)."""
+
+    verifiers_by_domain: dict[str, list[str]]
+    policy: Policy
+    k: int
+    near_threshold: float | None
+
+
+def _choose_chunk(settings: _ChooseSettings, prompts: pa.Table, samples: pa.Table, verdicts: pa.Table,
+                  pool: pa.Table) -> _ChosenChunk:
     """Judge and choose one chunk of prompts: it depends on nothing outside the chunk, so chunks can be chosen in
     any process, in any order."""
     chunk_prompts = table_to_prompts(prompts)
     decisions: list[dict] = []
     accepted, difficulty = judge_samples(table_to_samples(samples.drop_columns(["position"])),
                                          table_to_verdicts(verdicts.drop_columns(["position"])), chunk_prompts,
-                                         verifiers_by_domain, policy, decisions)
-    selected = select_best_per_prompt(chunk_prompts, accepted, k, pool.drop_columns(["position"]).to_pylist(),
-                                      near_threshold=near_threshold)
+                                         settings.verifiers_by_domain, settings.policy, decisions)
+    selected = select_best_per_prompt(chunk_prompts, accepted, settings.k,
+                                      pool.drop_columns(["position"]).to_pylist(),
+                                      near_threshold=settings.near_threshold)
     domain_of = {p.id: p.domain for p in chunk_prompts}
     return _ChosenChunk(
         selected, samples.num_rows, len(accepted), pa.Table.from_pylist(difficulty, schema=DIFFICULTY_SCHEMA),

@@ -60,15 +60,30 @@ def sample_examples(store: Store, round_number: int, per_kind: int = 3) -> str:
     return "\n\n".join(parts)
 
 
-def _two_axis_curve(rows: list[tuple], left: tuple[str, str, float], right: tuple[str, str, float],
-                    title: str, path: Path, right_limits: tuple[float, float] | None = None) -> Path:
-    """(step, left value, right value) rows as a PNG: each series on its own y axis, (label, colour, alpha)."""
+def _figure():
+    """(figure, axis) of a small chart, drawn without a display."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, left_axis = plt.subplots(figsize=(6, 3))
+    return plt.subplots(figsize=(6, 3))
+
+
+def _saved(figure, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def _two_axis_curve(rows: list[tuple], left: tuple[str, str, float], right: tuple[str, str, float],
+                    title: str, path: Path, right_limits: tuple[float, float] | None = None) -> Path:
+    """(step, left value, right value) rows as a PNG: each series on its own y axis, (label, colour, alpha)."""
+    figure, left_axis = _figure()
     steps = [r[0] for r in rows]
     left_axis.plot(steps, [r[1] for r in rows], color=left[1], alpha=left[2])
     left_axis.set_xlabel("optimizer step")
@@ -79,11 +94,7 @@ def _two_axis_curve(rows: list[tuple], left: tuple[str, str, float], right: tupl
     if right_limits:
         right_axis.set_ylim(*right_limits)
     left_axis.set_title(title)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return path
+    return _saved(figure, path)
 
 
 def loss_curve(store: Store, round_number: int, path: Path) -> Path | None:
@@ -108,12 +119,7 @@ def topic_chart(store: Store, round_number: int, path: Path) -> Path | None:
                           "AND topic IS NOT NULL GROUP BY topic ORDER BY topic", [round_number])
     if not rows:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6, 3))
+    figure, axis = _figure()
     positions = range(len(rows))
     axis.bar([p - 0.2 for p in positions], [r[1] for r in rows], width=0.4, label="candidates", color="tab:gray")
     axis.bar([p + 0.2 for p in positions], [r[2] for r in rows], width=0.4, label="in the mixture", color="tab:blue")
@@ -122,8 +128,4 @@ def topic_chart(store: Store, round_number: int, path: Path) -> Path | None:
     axis.set_ylabel("examples")
     axis.set_title(f"round {round_number} mixture by topic")
     axis.legend()
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return path
+    return _saved(figure, path)

@@ -238,8 +238,8 @@ def decontaminate_round(config: RoundConfig, round_number: int, store: Store) ->
     n_candidates, hits, drops = 0, [], []
     # The scan and the sketches depend on the row alone: workers do them, a batch each, and this process
     # deduplicates and writes in the batches' order, so the output is the same on any number of processes.
-    pool = RoundPaths(config.workdir, round_number).curated
-    processes = default_processes(d.processes) if round_number > 0 and pq.read_metadata(pool).num_rows > BATCH_ROWS else 1
+    processes = (default_processes(d.processes)
+                 if round_number > 0 and pq.read_metadata(paths.curated).num_rows > BATCH_ROWS else 1)
     # In this process dedup keys and sketches a row only when it needs to (not a carried or an exact duplicate);
     # workers prepare every clean row, which costs them a little more and this process nothing.
     scan = _ScanSettings(index, d.rule, d.threshold, d.check_responses,
