@@ -22,7 +22,7 @@ from flywheel.io import RoundPaths, generation_checkpoint, read_parquet, write_p
 from flywheel.schema import EVAL_SAMPLE_SCHEMA, EVAL_VERDICT_SCHEMA, table_to_prompts
 from flywheel.report import write_report
 from flywheel.stage_registry import Check, Image, Input, seed_round_only
-from flywheel.stage_runs import checkers_by_domain, stage, timed, utc_now, verifier_files
+from flywheel.stage_runs import checkers_by_domain, stage, timed, verifier_files
 from flywheel import stage_views as views
 from flywheel.round_warnings import round_warnings, zero_yield_everywhere
 from flywheel.stopping import StopDecision, decide
@@ -231,10 +231,6 @@ def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
     }
     store.replace_round("round_metrics", round_number, [row])
     tracked = log_round(config, round_number, store)  # SFT steps and round metrics, from the rows just written
-    started = one("SELECT generation_checkpoint, started_at FROM rounds WHERE round = ?")
-    store.replace_round("rounds", round_number, [{
-        "status": "finished", "generation_checkpoint": started[0][0] if started else None,
-        "checkpoint": str(paths.checkpoint), "started_at": started[0][1] if started else None, "finished_at": utc_now()}])
     return {**row, "tracking": tracked} if tracked else row
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import json
-import os
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -64,8 +62,8 @@ def run_recorded(stage: str, fn, beside_kept_generator: bool = False):
     ``work_seconds`` is the rest, so the three add up to ``seconds``.
 
     The stage runs holding the workdir's lock (flywheel.workdir_lock), waiting a while for another holder;
-    it refuses stale inputs and records what it consumed (flywheel.lineage); every finished run is
-    appended to ``<workdir>/stage_log.jsonl``, so an audit can tell whether a stage ran twice. Unless the stage
+    it refuses stale inputs and records what it consumed (flywheel.lineage), then its ``stage_runs`` row, whose
+    ``runs`` counts the finished runs of the stage in this round. Unless the stage
     may run ``beside_kept_generator``, a generator kept for the next round's generation is stopped first.
     """
 
@@ -79,13 +77,8 @@ def run_recorded(stage: str, fn, beside_kept_generator: bool = False):
             started_at, started = utc_now(), time.perf_counter()
             result = fn(config, round_number, store, *args, **kwargs)
             seconds = time.perf_counter() - started + result.get("shard_seconds", 0.0)
-            parts = result.get("parts") or {}
-            store.replace_round("stage_runs", round_number, [{
-                "stage": stage, "started_at": started_at, "finished_at": utc_now(), "seconds": seconds,
-                "tokens": result.get("tokens"), "start_seconds": parts.get("start"), "stop_seconds": parts.get("stop"),
-                "work_seconds": seconds - parts.get("start", 0.0) - parts.get("stop", 0.0)}], where={"stage": stage})
             result["lineage_key"] = lineage.record(config, round_number, stage)
-            _log(config, round_number, stage, started_at, seconds)  # after the marker: a logged run is finished
+            _record_run(store, round_number, stage, started_at, seconds, result)  # after the marker: a finished run
         return_freed_memory()
         return result
 
@@ -107,10 +100,20 @@ def return_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _log(config: RoundConfig, round_number: int, stage: str, started_at: datetime, seconds: float) -> None:
-    with (config.workdir / "stage_log.jsonl").open("a") as log:
-        log.write(json.dumps({"round": round_number, "stage": stage, "started_at": started_at.isoformat(),
-                              "seconds": round(seconds, 3), "pid": os.getpid()}) + "\n")
+def _record_run(store, round_number: int, stage: str, started_at: datetime, seconds: float, result: dict) -> None:
+    """The stage's ``stage_runs`` row: its times, tokens and the checkpoint it read or wrote (``rounds`` derives
+    from these rows), and ``runs``, how many times the stage finished for this round, this run included, so an
+    audit sees a stage that ran twice."""
+    parts = result.get("parts") or {}
+    with store.writer() as connection:  # the writer: it brings a store from before ``runs`` up to date first
+        previous = connection.execute("SELECT coalesce(runs, 1) FROM stage_runs WHERE round = ? AND stage = ?",
+                                      [round_number, stage]).fetchall()
+    store.replace_round("stage_runs", round_number, [{
+        "stage": stage, "started_at": started_at, "finished_at": utc_now(), "seconds": seconds,
+        "tokens": result.get("tokens"), "start_seconds": parts.get("start"), "stop_seconds": parts.get("stop"),
+        "work_seconds": seconds - parts.get("start", 0.0) - parts.get("stop", 0.0),
+        "runs": (previous[0][0] if previous else 0) + 1,
+        "checkpoint": str(result["checkpoint"]) if result.get("checkpoint") else None}], where={"stage": stage})
 
 
 def stage(name: str, output: str, description: str, **declared):

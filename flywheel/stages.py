@@ -55,7 +55,7 @@ from flywheel.select import Policy
 from flywheel.select_round import select_round
 from flywheel.sft.launch import run_sft
 from flywheel.stage_registry import Check, Image, Input, Shards, seed_round_only
-from flywheel.stage_runs import stage, timed, utc_now, verifier_files, verifiers_by_domain
+from flywheel.stage_runs import stage, timed, verifier_files, verifiers_by_domain
 from flywheel.store import Store
 from flywheel.shards import merge_verdicts, part_path, part_seconds, round_key, verify_shard
 from flywheel.preflight import require_preflight
@@ -115,7 +115,7 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
     sampling = json.dumps({"backend": g.backend, **dataclasses.asdict(params)})
     key, _ = lineage.stage_key(config, round_number, "generate")
     folder, size = paths.samples.with_name("samples.chunks"), g.chunk_prompts
-    started, generator, chunk_paths = utc_now(), None, []
+    generator, chunk_paths = None, []
     parts = {"start": 0.0, "stop": 0.0}  # the engine's start and stop, apart from the generation itself
     try:
         for index, first in enumerate(range(0, len(prompts), size)):
@@ -138,8 +138,6 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
     write_parquet_atomic(table, paths.samples)
     shutil.rmtree(folder, ignore_errors=True)  # samples.parquet holds them now
     store.attach_parquet("samples", round_number, paths.samples)
-    store.replace_round("rounds", round_number, [{"status": "generated", "generation_checkpoint": str(checkpoint),
-                                                  "started_at": started}])
     tokens = pc.sum(table.column("num_tokens")).as_py() or 0
     return {"n_samples": table.num_rows, "checkpoint": str(checkpoint),
             "n_truncated": pc.sum(pc.equal(table.column("finish_reason"), "length")).as_py() or 0,

@@ -52,8 +52,6 @@ from flywheel.schema import (
 # audit tables (prompt_difficulty, accepted_samples, decisions) from the Arrow schemas select writes them with.
 ROUND = {"round": "INTEGER"}
 TABLES: dict[str, dict[str, str]] = {
-    "rounds": {"round": "INTEGER", "status": "VARCHAR", "generation_checkpoint": "VARCHAR",
-               "checkpoint": "VARCHAR", "started_at": "TIMESTAMP", "finished_at": "TIMESTAMP"},
     "prompts": duckdb_columns(Prompt, leading=ROUND, exclude=("response",)),
     "samples": duckdb_columns(Sample, leading=ROUND),
     "verdicts": duckdb_columns(Verdict, leading=ROUND),
@@ -102,7 +100,7 @@ TABLES: dict[str, dict[str, str]] = {
                   "embedding_vendi": "DOUBLE", "embedding_cosine_distance": "DOUBLE"},
     "stage_runs": {"round": "INTEGER", "stage": "VARCHAR", "started_at": "TIMESTAMP", "finished_at": "TIMESTAMP",
                    "seconds": "DOUBLE", "tokens": "BIGINT", "start_seconds": "DOUBLE", "work_seconds": "DOUBLE",
-                   "stop_seconds": "DOUBLE"},
+                   "stop_seconds": "DOUBLE", "runs": "INTEGER", "checkpoint": "VARCHAR"},
     "round_metrics": {"round": "INTEGER", "n_prompts": "INTEGER", "n_samples": "INTEGER", "n_accepted": "INTEGER",
                       "yield": "DOUBLE", "n_selected_pool": "INTEGER", "n_decontaminated_dropped": "INTEGER",
                       "n_deduplicated_dropped": "INTEGER", "n_train_examples": "INTEGER", "train_loss": "DOUBLE",
@@ -201,6 +199,14 @@ VIEWS: dict[str, str] = {
     # pass@1 and pass@k recomputed from the per-sample evaluation rows, with the k that `evaluations` used.
     "eval_recomputed": EVAL_RECOMPUTED_SQL,
     # Tokens and wall time per round and stage.
+    # A round's state, derived from its stages' runs (one record of what ran): a round is listed once it generated,
+    # and finished once its metrics are written; the checkpoints are what generate read and what SFT wrote.
+    "rounds": "SELECT round, CASE WHEN bool_or(stage = 'round_metrics') THEN 'finished' ELSE 'generated' END AS status, "
+              "any_value(checkpoint) FILTER (WHERE stage = 'generate') AS generation_checkpoint, "
+              "any_value(checkpoint) FILTER (WHERE stage = 'sft') AS checkpoint, "
+              "min(started_at) FILTER (WHERE stage = 'generate') AS started_at, "
+              "max(finished_at) FILTER (WHERE stage = 'round_metrics') AS finished_at "
+              "FROM stage_runs GROUP BY round HAVING bool_or(stage = 'generate') ORDER BY round",
     "stage_costs": "SELECT round, stage, seconds, start_seconds, work_seconds, stop_seconds, tokens, "
                    "tokens / nullif(seconds, 0) AS tokens_per_second FROM stage_runs ORDER BY round, started_at",
 }
@@ -293,6 +299,16 @@ class Store:
                 copy.close()
         return destination
 
+    @staticmethod
+    def _derive_rounds(connection: duckdb.DuckDBPyConnection) -> None:
+        """A store from before ``rounds`` was derived from ``stage_runs``: the checkpoints it recorded move to
+        their stages' rows, and the old table is kept as ``legacy_rounds``, for the view to take its name."""
+        for stage, column in (("generate", "generation_checkpoint"), ("sft", "checkpoint")):
+            connection.execute(f"UPDATE stage_runs SET checkpoint = r.{column} FROM rounds r "
+                               f"WHERE stage_runs.round = r.round AND stage_runs.stage = '{stage}' "
+                               f"AND stage_runs.checkpoint IS NULL")
+        connection.execute("ALTER TABLE rounds RENAME TO legacy_rounds")
+
     def _moved(self, connection: duckdb.DuckDBPyConnection) -> bool:
         """Whether the views were made for another folder than the one the database is in now."""
         if not connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
@@ -324,6 +340,8 @@ class Store:
             connection.execute(f"CREATE TABLE IF NOT EXISTS legacy_{name} ({ddl})")
             if kinds.get(name) != "VIEW" or moved:
                 self._define_parquet_view(connection, name)
+        if kinds.get("rounds") == "BASE TABLE":
+            self._derive_rounds(connection)
         for name, query in VIEWS.items():
             connection.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
         if moved or not connection.execute("SELECT count(*) FROM parquet_base").fetchone()[0]:

@@ -18,7 +18,7 @@ from tests.conftest import run_small_demo
 
 pytestmark = pytest.mark.slow
 TIMING = {"verdicts": ["cost_seconds"], "eval_verdicts": ["cost_seconds"],
-          "training_steps": ["tokens_per_second"], "dpo_steps": ["tokens_per_second"], "rounds": ["started_at", "finished_at"],
+          "training_steps": ["tokens_per_second"], "dpo_steps": ["tokens_per_second"],
           "stage_runs": ["started_at", "finished_at", "seconds", "start_seconds", "work_seconds", "stop_seconds"]}
 
 

@@ -38,3 +38,12 @@ def test_every_recorded_stage_returns_what_it_freed(selected_round_copy, monkeyp
     monkeypatch.setattr(stage_runs, "return_freed_memory", lambda: calls.append(1))
     curate(config, 1, store)  # any stage: each runs through run_recorded
     assert calls == [1]
+
+
+def test_a_stage_run_again_counts_its_runs(selected_round_copy):
+    from flywheel.quality import curate
+
+    config, store = selected_round_copy
+    curate(config, 1, store)
+    curate(config, 1, store)  # the same inputs, run again: one row, which says it ran twice
+    assert store.query("SELECT runs FROM stage_runs WHERE round = 1 AND stage = 'quality'")[1] == [(2,)]

@@ -1,6 +1,7 @@
 import multiprocessing
 import subprocess
 import sys
+from datetime import datetime
 
 import duckdb
 import pytest
@@ -27,9 +28,9 @@ def test_every_documented_table_exists(tmp_path):
 
 def test_reader_is_read_only(tmp_path):
     store = Store(tmp_path / "f.duckdb")
-    store.replace_round("rounds", 1, [{"status": "x"}])
+    store.replace_round("round_metrics", 1, [{"stop_reason": "x"}])
     with pytest.raises(duckdb.Error):
-        store.query("DELETE FROM rounds")
+        store.query("DELETE FROM round_metrics")
 
 
 def _write_many(path, round_number):
@@ -54,7 +55,7 @@ def test_concurrent_writer_processes_do_not_fail(tmp_path):
 def _hold_writer(path, seconds, ready):
     store = Store(path)
     with store.writer() as connection:
-        connection.execute("INSERT INTO rounds (round, status) VALUES (7, 'writing')")
+        connection.execute("INSERT INTO round_metrics (round, stop_reason) VALUES (7, 'writing')")
         ready.set()
         import time
         time.sleep(seconds)
@@ -62,13 +63,13 @@ def _hold_writer(path, seconds, ready):
 
 def test_auditor_reading_during_a_write_waits_instead_of_failing(tmp_path):
     path = tmp_path / "f.duckdb"
-    Store(path).replace_round("rounds", 1, [{"status": "finished"}])
+    Store(path).replace_round("round_metrics", 1, [{"stop_reason": "finished"}])
     context = multiprocessing.get_context("spawn")
     ready = context.Event()
     writer = context.Process(target=_hold_writer, args=(path, 1.5, ready))
     writer.start()
     assert ready.wait(60)
-    _, rows = Store(path).query("SELECT round, status FROM rounds ORDER BY round")  # blocks until the write is done
+    _, rows = Store(path).query("SELECT round, stop_reason FROM round_metrics ORDER BY round")  # blocks until the write is done
     writer.join(60)
     assert rows == [(1, "finished"), (7, "writing")]
 
@@ -85,24 +86,24 @@ def _audit_session(path, seconds, ready):
 def test_an_open_audit_session_delays_a_write_but_does_not_fail_it(tmp_path):
     path = tmp_path / "f.duckdb"
     store = Store(path)
-    store.replace_round("rounds", 1, [{"status": "generated"}])
+    store.replace_round("round_metrics", 1, [{"stop_reason": "generated"}])
     context = multiprocessing.get_context("spawn")
     ready = context.Event()
     auditor = context.Process(target=_audit_session, args=(path, 1.5, ready))
     auditor.start()
     assert ready.wait(60)
-    store.replace_round("rounds", 1, [{"status": "finished"}])
+    store.replace_round("round_metrics", 1, [{"stop_reason": "finished"}])
     auditor.join(60)
-    assert store.query("SELECT status FROM rounds")[1] == [("finished",)]
+    assert store.query("SELECT stop_reason FROM round_metrics")[1] == [("finished",)]
 
 
 def test_snapshot_is_a_consistent_copy(tmp_path):
     store = Store(tmp_path / "f.duckdb")
-    store.replace_round("rounds", 1, [{"status": "finished"}])
+    store.replace_round("round_metrics", 1, [{"stop_reason": "finished"}])
     copy = store.snapshot(tmp_path / "audit.duckdb")
-    store.replace_round("rounds", 2, [{"status": "finished"}])
+    store.replace_round("round_metrics", 2, [{"stop_reason": "finished"}])
     connection = duckdb.connect(str(copy), read_only=True)
-    assert connection.execute("SELECT count(*) FROM rounds").fetchone() == (1,)
+    assert connection.execute("SELECT count(*) FROM round_metrics").fetchone() == (1,)
     connection.close()
 
 
@@ -147,3 +148,34 @@ def test_an_arrow_table_lands_in_the_round_it_is_written_for(tmp_path):
     store.replace_round("mixture", 4, pa.table({"source": ["c"], "round": [99]}))
     _, rows = store.query("SELECT round, source, n_taken FROM mixture ORDER BY source")
     assert rows == [(3, "a", 1), (3, "b", 2), (4, "c", None)]
+
+
+def test_rounds_is_derived_from_the_stages_runs(tmp_path):
+    store = Store(tmp_path / "f.duckdb")
+    store.replace_round("stage_runs", 0, [{"stage": "evaluate", "checkpoint": "base"}], where={"stage": "evaluate"})
+    store.replace_round("stage_runs", 1, [{"stage": "generate", "checkpoint": "base", "started_at": datetime(2026, 1, 1)}],
+                        where={"stage": "generate"})
+    assert store.query("SELECT round, status, generation_checkpoint, checkpoint FROM rounds")[1] == [
+        (1, "generated", "base", None)]  # round 0 generated nothing: it is not a round of samples
+    store.replace_round("stage_runs", 1, [{"stage": "sft", "checkpoint": "r1/checkpoint"}], where={"stage": "sft"})
+    store.replace_round("stage_runs", 1, [{"stage": "round_metrics", "finished_at": datetime(2026, 1, 2)}],
+                        where={"stage": "round_metrics"})
+    assert store.query("SELECT * FROM rounds")[1] == [
+        (1, "finished", "base", "r1/checkpoint", datetime(2026, 1, 1), datetime(2026, 1, 2))]
+
+
+def test_a_store_with_the_old_rounds_table_keeps_its_checkpoints(tmp_path):
+    path = tmp_path / "f.duckdb"
+    with duckdb.connect(str(path)) as old:  # before rounds was derived, and before stage_runs had the columns
+        old.execute("CREATE TABLE rounds (round INTEGER, status VARCHAR, generation_checkpoint VARCHAR, "
+                    "checkpoint VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP)")
+        old.execute("INSERT INTO rounds VALUES (1, 'finished', 'base', 'r1/checkpoint', NULL, NULL)")
+        old.execute("CREATE TABLE stage_runs (round INTEGER, stage VARCHAR, started_at TIMESTAMP, "
+                    "finished_at TIMESTAMP, seconds DOUBLE)")
+        old.execute("INSERT INTO stage_runs (round, stage) VALUES (1, 'generate'), (1, 'sft'), (1, 'round_metrics')")
+    store = Store(path)
+    with store.writer():
+        pass
+    assert store.query("SELECT round, status, generation_checkpoint, checkpoint FROM rounds")[1] == [
+        (1, "finished", "base", "r1/checkpoint")]
+    assert store.query("SELECT count(*) FROM legacy_rounds")[1] == [(1,)]
