@@ -190,12 +190,42 @@ def _reference_text(value: Any, field: str) -> str:
     return str(value)
 
 
+PYTHON_NAMES = {"python", "python3", "py"}
+
+
+def with_language(reference: str | None, language: str | None) -> str | None:
+    """The reference with the language its answers are judged in, where it names none: the unit_tests verifier
+    reads ``language`` from a JSON reference (Python tests as plain source are Python)."""
+    if not language or reference is None:
+        return reference
+    stripped = reference.lstrip()
+    if not stripped.startswith("{"):
+        if language.strip().lower() in PYTHON_NAMES:
+            return reference
+        raise ValueError(f"language {language!r}: only a JSON reference ({{\"io\": ...}} or {{\"tests\": ...}}) "
+                         f"names a language; this reference is Python tests")
+    data = json.loads(stripped)
+    if not isinstance(data, dict) or data.get("language"):
+        return reference
+    return json.dumps({**data, "language": language.strip().lower()})
+
+
 def row_to_prompt(row: Any, *, fmt: str, source: str, default_domain: str | None,
-                  fields: dict[str, str] | None = None) -> Prompt:
+                  fields: dict[str, str] | None = None, language: str | None = None) -> Prompt:
     if not isinstance(row, dict):
         raise ValueError(f"expected a JSON object, got {type(row).__name__}")
     if fields:  # the format's field name -> this file's column
         row = {**row, **{name: row[column] for name, column in fields.items() if column in row}}
+    language = row.get("language") or language  # the row's own, else its source's
+    if language is not None and not isinstance(language, str):
+        raise ValueError(f"field 'language': expected a name such as cpp, got {type(language).__name__}")
+    prompt = _row_to_prompt(row, fmt, source, default_domain)
+    if language and prompt.domain == "code":
+        prompt.reference = with_language(prompt.reference, language)
+    return prompt
+
+
+def _row_to_prompt(row: dict, fmt: str, source: str, default_domain: str | None) -> Prompt:
     fmt = detect_format(row) if fmt == "auto" else fmt
     if fmt in public_datasets.READERS:
         return _public_prompt(row, fmt, source, default_domain)
@@ -227,7 +257,8 @@ def row_to_prompt(row: Any, *, fmt: str, source: str, default_domain: str | None
 
 
 def load_prompts(path: str | Path | None, *, fmt: str = "auto", domain: str | None = None, split: str | None = None,
-                 fields: dict[str, str] | None = None, hub: str | None = None) -> list[Prompt]:
+                 fields: dict[str, str] | None = None, hub: str | None = None,
+                 language: str | None = None) -> list[Prompt]:
     """Read every row of one JSONL, Parquet or datasets folder (or a hub data set); the first bad row fails with file:line."""
     path = Path(path if hub is None else hub)
     if hub is not None:
@@ -243,7 +274,7 @@ def load_prompts(path: str | Path | None, *, fmt: str = "auto", domain: str | No
     for number, row in rows:
         where = f"{path}:{number}"
         try:
-            prompt = row_to_prompt(row, fmt=fmt, source=where, default_domain=domain, fields=fields)
+            prompt = row_to_prompt(row, fmt=fmt, source=where, default_domain=domain, fields=fields, language=language)
         except ValidationError as error:
             first = error.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
@@ -266,7 +297,7 @@ def collect_prompts(sources, max_prompts: int | None = None, *, allow_empty: boo
     origin: dict[str, str] = {}
     for source in sources:
         loaded = load_prompts(source.path, fmt=source.format, domain=source.domain, split=source.split,
-                              fields=source.fields, hub=source.hub)
+                              fields=source.fields, hub=source.hub, language=source.language)
         loaded = loaded[: source.max_prompts]
         if not loaded and not allow_empty:
             raise PromptFormatError(f"{source.path or source.hub}: no prompts in this source (set prompts.allow_empty: true "

@@ -118,7 +118,7 @@ def check_prompts(config: RoundConfig, verifiers: dict) -> tuple[list[Problem], 
             continue  # named by check_files
         try:
             prompts = load_prompts(source.path, fmt=source.format, domain=source.domain, split=source.split,
-                                   fields=source.fields, hub=source.hub)
+                                   fields=source.fields, hub=source.hub, language=source.language)
         except (ValueError, OSError) as error:
             problems.append(Problem("prompts", where, str(error)))
             continue

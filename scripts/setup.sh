@@ -19,6 +19,14 @@ command -v bwrap >/dev/null 2>&1 || MISSING="$MISSING bubblewrap"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || MISSING="$MISSING postgresql"
 # Docker's engine for the sandbox's docker backend (its real-engine tests; .ci/run starts dockerd)
 command -v dockerd >/dev/null 2>&1 || MISSING="$MISSING docker.io"
+# The toolchains of the languages the sandbox compiles and runs besides Python (flywheel_sandbox.languages),
+# from Debian, under /usr where every sandbox mounts them read-only
+[ -x /usr/bin/g++ ] || MISSING="$MISSING g++"
+[ -x /usr/bin/javac ] || MISSING="$MISSING openjdk-17-jdk-headless"
+[ -x /usr/bin/node ] || MISSING="$MISSING nodejs"
+[ -x /usr/bin/tsc ] || MISSING="$MISSING node-typescript"
+[ -x /usr/bin/rustc ] || MISSING="$MISSING rustc"
+[ -x /usr/bin/go ] || MISSING="$MISSING golang-go"
 if [ -n "$MISSING" ]; then
   echo "setup: installing$MISSING (apt)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from flywheel.verify import VerdictResult, VerifyItem
 from flywheel_sandbox import Limits, run_io, run_python
+from flywheel_sandbox.languages import is_python, language_named
+from flywheel_sandbox.programs import run_io_program
 from flywheel_sandbox.runner import default_pool_size
 from flywheel_sandbox.tests import OUTPUT_RULES, prepare_tests
 
@@ -44,6 +46,39 @@ def parse_reference(reference: str) -> tuple[str, object, str]:
 
     Raises ValueError naming what is wrong.
     """
+    kind, payload, prefix, _ = parse_reference_in(reference)
+    return kind, payload, prefix
+
+
+def reference_language(reference: str) -> str | None:
+    """The language a JSON reference names (``"language": "cpp"``), or None: Python."""
+    stripped = reference.lstrip()
+    if not stripped.startswith("{"):
+        return None
+    try:
+        data = json.loads(stripped)
+    except ValueError:
+        return None
+    language = data.get("language") if isinstance(data, dict) else None
+    if language is None or is_python(language):
+        return None
+    if not isinstance(language, str):
+        raise ValueError(f"the reference's 'language' must be a name such as cpp, not {language!r}")
+    return language_named(language).name
+
+
+def parse_reference_in(reference: str) -> tuple[str, object, str, str | None]:
+    """parse_reference's ``(kind, payload, prefix)`` and the language the answers are judged in (None: Python).
+    Tests as source (``"tests"``) are Python's: another language is judged by stdin/stdout cases."""
+    language = reference_language(reference)
+    kind, payload, prefix = _parse(reference)
+    if language is not None and kind != "io":
+        raise ValueError(f"a {language} reference must be stdin/stdout cases ({{\"io\": [[input, output], ...]}}); "
+                         f"tests as source run in Python only")
+    return kind, payload, prefix, language
+
+
+def _parse(reference: str) -> tuple[str, object, str]:
     stripped = reference.lstrip()
     prefix = ""
     if stripped.startswith("{"):
@@ -100,7 +135,7 @@ class UnitTestVerifier:
         if not prompt.reference:
             return "the prompt has no unit tests"
         try:
-            parse_reference(prompt.reference)
+            parse_reference_in(prompt.reference)
         except ValueError as error:
             return str(error)
         return None
@@ -109,14 +144,20 @@ class UnitTestVerifier:
         if not item.prompt.reference:
             return VerdictResult(False, 0.0, "reference invalid: the prompt has no unit tests", "error")
         try:
-            kind, reference, prefix = parse_reference(item.prompt.reference)
+            kind, reference, prefix, language = parse_reference_in(item.prompt.reference)
         except ValueError as error:
             return VerdictResult(False, 0.0, f"reference invalid: {error}", "error")
         code = extract_code(item.sample.text)
         if prefix:
             code = f"{prefix}\n{code}" if not code.startswith((" ", "\t")) else prefix + code
         options = {"backend": self.backend, "allow_unsafe": self.allow_unsafe}
-        if kind == "io":
+        if language is not None:  # compiled and run in its own toolchain's sandboxes (flywheel_sandbox.programs)
+            cases, compare = reference
+            if self.backend != "bwrap":
+                return VerdictResult(False, 0.0, f"reference invalid: {language} runs on the bwrap backend only, "
+                                                 f"not {self.backend!r}", "error")
+            result = run_io_program(language, code, cases, self.limits, compare=compare)
+        elif kind == "io":
             cases, compare = reference
             result = run_io(code, cases, self.limits, compare=compare, **options)
         else:

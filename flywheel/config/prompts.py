@@ -25,6 +25,10 @@ class PromptSource(_Strict):
                                               "them apart by their fields")
     domain: Domain | None = Field(None, description="domain for rows that do not name one")
     name: str | None = None
+    language: str | None = Field(None, description="the programming language this source's code prompts are "
+                                 "answered and judged in (python, cpp, c, java, javascript, typescript, rust, go, "
+                                 "bash), where a row's own 'language' field names none; written into each JSON "
+                                 "reference, where the unit_tests verifier reads it")
     split: str | None = Field(None, description="the split of a DatasetDict folder or hub data set (default train)")
     fields: dict[str, str] = Field({}, description="the format's field name -> this file's column, for a copy of a "
                                    "data set whose columns were renamed (e.g. {question: query})")

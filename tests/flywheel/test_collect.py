@@ -134,3 +134,27 @@ def test_max_prompts_per_source_takes_the_first_n_of_each_and_still_reads_every_
         handle.write("{not json\n")  # past the cap, still found
     with pytest.raises(PromptFormatError, match=r"a\.jsonl:6"):
         collect_prompts([PromptSource(path=tmp_path / "a.jsonl", max_prompts=2)])
+
+
+def test_a_source_language_is_written_into_json_references_and_a_row_field_wins(tmp_path):
+    from flywheel.collect import collect_prompts
+    from flywheel.config import PromptSource
+
+    io = {"io": [["1 2\n", "3"]]}
+    rows = [{"id": "a", "domain": "code", "messages": [{"role": "user", "content": "sum"}], "reference": io},
+            {"id": "b", "domain": "code", "messages": [{"role": "user", "content": "sum"}], "reference": io,
+             "language": "Rust"},
+            {"id": "c", "domain": "code", "messages": [{"role": "user", "content": "sum"}],
+             "reference": {**io, "language": "go"}},
+            {"id": "d", "domain": "math", "messages": [{"role": "user", "content": "1+2"}], "reference": "3"}]
+    source = PromptSource(path=write_jsonl(tmp_path / "p.jsonl", rows), language="cpp")
+    prompts = {p.id: p for p in collect_prompts([source])}
+    assert json.loads(prompts["a"].reference)["language"] == "cpp"
+    assert json.loads(prompts["b"].reference)["language"] == "rust"  # the row's own
+    assert json.loads(prompts["c"].reference)["language"] == "go"  # the reference's own
+    assert prompts["d"].reference == "3"  # not code
+    python_tests = [{"id": "e", "domain": "code", "messages": [{"role": "user", "content": "f"}],
+                     "reference": "assert f() == 1"}]
+    source = PromptSource(path=write_jsonl(tmp_path / "q.jsonl", python_tests), language="java")
+    with pytest.raises(PromptFormatError, match=r"q.jsonl:1: language 'java'.*Python tests"):
+        collect_prompts([source])

@@ -85,3 +85,37 @@ def test_cpu_limit_is_a_model_failure_and_settings_come_from_the_config(tmp_path
     (verdict,) = verify_samples([sample.prompt], [sample.sample], {"code": ["unit_tests"]},
                                 options={"unit_tests": options})
     assert not verdict.passed and verdict.status == "ok" and "CPU time limit" in verdict.reason
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not installed")
+def test_a_reference_in_another_language_compiles_and_judges_the_answer_in_it():
+    import json
+
+    reference = json.dumps({"io": [["2 3\n", "5"], ["2 2\n", "4"]], "language": "cpp"})
+    prompt = Prompt(id="p", domain="code", messages=[Message(role="user", content="sum")], reference=reference,
+                    source="f:1")
+    texts = ["```cpp\n#include <iostream>\nint main(){long a,b;std::cin>>a>>b;std::cout<<a+b;}\n```",
+             "```cpp\n#include <iostream>\nint main(){long a,b;std::cin>>a>>b;std::cout<<a*b;}\n```",
+             "```cpp\nint main( {\n```",
+             "```python\nprint(sum(map(int, input().split())))\n```"]  # the prompt's language is C++: it does not compile
+    items = [VerifyItem(prompt, Sample(prompt_id="p", sample_index=i, text=t, num_tokens=1, finish_reason="stop",
+                                       round=1, checkpoint="c", seed=0)) for i, t in enumerate(texts)]
+    results = UnitTestVerifier(backend="bwrap", workers=2).verify_batch(items)
+    assert [r.passed for r in results] == [True, False, False, False]
+    assert results[0].score == 1.0 and results[1].score == 0.5  # 2 * 2 is 4, 2 * 3 is not 5
+    assert results[2].reason.startswith("failed: 0/0 tests passed (compile error:") and results[2].status == "ok"
+
+
+def test_a_reference_names_a_language_the_sandbox_runs_and_only_for_stdin_stdout_cases():
+    import json
+
+    verifier = UnitTestVerifier(backend="bwrap")
+
+    def why(reference):
+        return verifier.check_reference(Prompt(id="p", domain="code", messages=[Message(role="user", content="x")],
+                                               reference=json.dumps(reference), source="f:1"))
+
+    assert why({"io": [["1", "1"]], "language": "rust"}) is None
+    assert why({"io": [["1", "1"]], "language": "python"}) is None
+    assert "unknown language 'cobol'" in why({"io": [["1", "1"]], "language": "cobol"})
+    assert "tests as source run in Python only" in why({"tests": "assert True", "language": "java"})
