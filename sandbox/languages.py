@@ -95,10 +95,11 @@ def is_python(name: str | None) -> bool:
 
 @cache
 def toolchain_version(language: str) -> str:
-    """The first line the toolchain prints about its version (on the host, which has the same /usr), or why not."""
+    """The first line the toolchain prints about its version, or why not: run on the host with the sandbox's PATH,
+    so it is the /usr one the sandbox mounts (not, say, a rustup toolchain earlier on the host's PATH)."""
     command = LANGUAGES[language].version
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin"})
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"unavailable ({error})"
     text = (done.stdout or done.stderr).strip().splitlines()

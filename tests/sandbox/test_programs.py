@@ -27,7 +27,7 @@ COMPILED = sorted(name for name, language in LANGUAGES.items() if language.compi
 
 
 def test_every_language_has_its_toolchain_installed():
-    missing = [name for name in LANGUAGES if shutil.which(LANGUAGES[name].version[0]) is None]
+    missing = [name for name in LANGUAGES if shutil.which(LANGUAGES[name].version[0], path="/usr/bin") is None]
     assert missing == [], f"scripts/setup.sh installs these toolchains: {missing}"
 
 
