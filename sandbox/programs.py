@@ -74,7 +74,7 @@ def _preexec(uid: int, limits: Limits, cgroup: Cgroup | None, address_space: boo
     def run() -> None:
         base()
         cpu = max(1, int(limits.cpu_seconds))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu + 1, cpu + 2))  # per process; the cgroup counts them all
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # per process; the cgroup counts them all
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
         resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
         if address_space:
@@ -106,7 +106,11 @@ def sandboxed(command: list[str], limits: Limits, *, binds: tuple[tuple[str, str
         finally:
             os.close(filter_fd)
         try:
-            out, err, over, timed_out = _collect(process, caps, started + limits.wall_seconds)
+            # the cgroup's CPU seconds across all of the step's processes end it too (a fork bomb of spinning
+            # children has no process over RLIMIT_CPU), checked as it runs
+            cpu_used = (lambda: cgroup.cpu_seconds() - cpu_before) if cgroup else (lambda: 0.0)
+            out, err, over, timed_out = _collect(process, caps, started + limits.wall_seconds,
+                                                 lambda: cpu_used() > limits.cpu_seconds)
         finally:
             _end(process, cgroup)
     wall = time.monotonic() - started
@@ -140,9 +144,10 @@ def _out_of_memory(stderr: bytes) -> bool:
     return any(mark in stderr for mark in _OOM_MARKS)
 
 
-def _collect(process: subprocess.Popen, caps: dict[str, int], deadline: float):
+def _collect(process: subprocess.Popen, caps: dict[str, int], deadline: float, over_cpu=lambda: False):
     """Read stdout and stderr, each up to its cap (the rest is read and dropped, so the writer never blocks),
-    until both close or the deadline passes."""
+    until both close, the deadline passes or ``over_cpu()`` says the step used up its CPU time (then it is
+    killed; the caller reads the CPU time again to say so)."""
     buffers = {"stdout": bytearray(), "stderr": bytearray()}
     over: set[str] = set()
     selector = selectors.DefaultSelector()
@@ -154,7 +159,9 @@ def _collect(process: subprocess.Popen, caps: dict[str, int], deadline: float):
         if left <= 0:
             timed_out = True
             break
-        for key, _ in selector.select(timeout=min(left, 0.5)):
+        if over_cpu():
+            break
+        for key, _ in selector.select(timeout=min(left, 0.1)):
             data = os.read(key.fd, 65536)
             if not data:
                 selector.unregister(key.fileobj)
@@ -167,11 +174,10 @@ def _collect(process: subprocess.Popen, caps: dict[str, int], deadline: float):
             if len(data) > room:
                 over.add(key.data)
     selector.close()
-    if not timed_out:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+    while not timed_out and process.poll() is None and not over_cpu():  # streams closed; the process may linger
+        if time.monotonic() > deadline:
             timed_out = True
+        time.sleep(0.02)
     return bytes(buffers["stdout"]), bytes(buffers["stderr"]), over, timed_out
 
 
@@ -365,4 +371,64 @@ def run_io_program(language: str, code: str, cases: list[tuple[str, str]], limit
     return Result(status=status, tests=outcomes, stdout=step.stdout.decode("utf-8", "replace"),
                   stderr=step.stderr.decode("utf-8", "replace"), exit_code=step.exit_code, wall_seconds=wall,
                   reason=f"{len(failed)}/{len(outcomes)} cases failed; first: {first.name}: {first.error[:300]}",
+                  stdout_truncated=step.stdout_truncated)
+
+
+def run_function_tests(language: str, code: str, tests: str, limits: Limits = Limits(), *,
+                       compile_limits: Limits = COMPILE_LIMITS) -> Result:
+    """Function-level tests in ``language`` (MultiPL-E style), judged apart from the answer
+    (flywheel_sandbox.function_tests): the answer's program prints each check's result, a program of the tests'
+    own prints each expected value, and the host compares them. Tests that do not parse, or expected values
+    that do not compile or run, are ``error`` (the reference's fault, not the answer's)."""
+    from flywheel_sandbox.function_tests import frames, harness_for
+
+    toolchain = language_named(language)
+    harness = harness_for(toolchain)
+    try:
+        parsed = harness.parse(tests)
+    except ValueError as error:
+        return Result(status="error", reason=f"tests do not parse: {error}")
+    expected = _run_once(toolchain, harness.judge_program(parsed), limits, compile_limits)
+    if expected.status != "passed":
+        return Result(status="error", reason=f"the tests' expected values did not run: {expected.reason[:1500]}")
+    wanted = frames(expected.stdout)
+    if sorted(wanted) != list(range(len(parsed.checks))):
+        return Result(status="error", reason="the tests' expected values did not print one value per check")
+    answer = _run_once(toolchain, harness.candidate_program(code, parsed), limits, compile_limits)
+    if answer.reason.startswith("compile"):
+        return answer
+    got = frames(answer.stdout)
+    outcomes = []
+    for index, check in enumerate(parsed.checks):
+        name = f"check_{index + 1}"
+        if index not in got:
+            outcomes.append(TestOutcome(name, False, f"no result: {answer.status} {answer.reason}"[:300]))
+        elif got[index] != wanted[index]:
+            outcomes.append(TestOutcome(name, False, f"{check.call[:120]} gave {got[index][:120]}, "
+                                                     f"expected {wanted[index][:120]}"))
+        else:
+            outcomes.append(TestOutcome(name, True))
+    failed = [outcome for outcome in outcomes if not outcome.passed]
+    if not failed:
+        return Result(status="passed", tests=outcomes, stderr=answer.stderr, exit_code=answer.exit_code,
+                      wall_seconds=answer.wall_seconds)
+    status = answer.status if answer.status not in ("passed", "failed") else "failed"
+    return Result(status=status, tests=outcomes, stderr=answer.stderr, exit_code=answer.exit_code,
+                  wall_seconds=answer.wall_seconds,
+                  reason=f"{len(failed)}/{len(outcomes)} checks failed; first: {failed[0].name}: {failed[0].error}")
+
+
+def _run_once(toolchain: Language, source: str, limits: Limits, compile_limits: Limits) -> Result:
+    """Compile ``source`` (cached by its text) and run it once with no input."""
+    built = build(toolchain, source, compile_limits)
+    if built.failure is not None:
+        return built.failure
+    try:
+        step = run_built(toolchain, source, built, b"", limits)
+    finally:
+        if not built.cached and not toolchain.compile:
+            _remove(built.folder)
+    return Result(status=step.status, stdout=step.stdout.decode("utf-8", "replace"),
+                  stderr=step.stderr.decode("utf-8", "replace"), exit_code=step.exit_code,
+                  wall_seconds=built.compile_seconds + step.wall_seconds, reason=step.reason,
                   stdout_truncated=step.stdout_truncated)

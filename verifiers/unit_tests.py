@@ -27,7 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from flywheel.verify import VerdictResult, VerifyItem
 from flywheel_sandbox import Limits, run_io, run_python
 from flywheel_sandbox.languages import is_python, language_named
-from flywheel_sandbox.programs import run_io_program
+from flywheel_sandbox.function_tests import harness_for
+from flywheel_sandbox.programs import run_function_tests, run_io_program
 from flywheel_sandbox.runner import default_pool_size
 from flywheel_sandbox.tests import OUTPUT_RULES, prepare_tests
 
@@ -69,13 +70,19 @@ def reference_language(reference: str) -> str | None:
 
 def parse_reference_in(reference: str) -> tuple[str, object, str, str | None]:
     """parse_reference's ``(kind, payload, prefix)`` and the language the answers are judged in (None: Python).
-    Tests as source (``"tests"``) are Python's: another language is judged by stdin/stdout cases."""
+    Tests as source in another language than Python are judged by its harness (flywheel_sandbox.function_tests),
+    where it has one."""
     language = reference_language(reference)
-    kind, payload, prefix = _parse(reference)
-    if language is not None and kind != "io":
-        raise ValueError(f"a {language} reference must be stdin/stdout cases ({{\"io\": [[input, output], ...]}}); "
-                         f"tests as source run in Python only")
-    return kind, payload, prefix, language
+    if language is None:
+        return (*_parse(reference), None)
+    data = json.loads(reference)
+    if isinstance(data.get("tests"), str):
+        harness_for(language_named(language)).parse(data["tests"])  # ValueError names what is wrong
+        prefix = data.get("prefix") or ""
+        if not isinstance(prefix, str):
+            raise ValueError("the reference's 'prefix' must be a string of code")
+        return "tests", data["tests"], prefix, language
+    return (*_parse(reference), language)
 
 
 def _parse(reference: str) -> tuple[str, object, str]:
@@ -152,11 +159,16 @@ class UnitTestVerifier:
             code = f"{prefix}\n{code}" if not code.startswith((" ", "\t")) else prefix + code
         options = {"backend": self.backend, "allow_unsafe": self.allow_unsafe}
         if language is not None:  # compiled and run in its own toolchain's sandboxes (flywheel_sandbox.programs)
-            cases, compare = reference
             if self.backend != "bwrap":
                 return VerdictResult(False, 0.0, f"reference invalid: {language} runs on the bwrap backend only, "
                                                  f"not {self.backend!r}", "error")
-            result = run_io_program(language, code, cases, self.limits, compare=compare)
+            if kind == "tests":
+                result = run_function_tests(language, code, reference, self.limits)
+                if result.status == "error":  # the tests' own fault: their expected values did not run
+                    return VerdictResult(False, 0.0, f"reference invalid: {result.reason[:500]}", "error")
+            else:
+                cases, compare = reference
+                result = run_io_program(language, code, cases, self.limits, compare=compare)
         elif kind == "io":
             cases, compare = reference
             result = run_io(code, cases, self.limits, compare=compare, **options)

@@ -118,4 +118,21 @@ def test_a_reference_names_a_language_the_sandbox_runs_and_only_for_stdin_stdout
     assert why({"io": [["1", "1"]], "language": "rust"}) is None
     assert why({"io": [["1", "1"]], "language": "python"}) is None
     assert "unknown language 'cobol'" in why({"io": [["1", "1"]], "language": "cobol"})
-    assert "tests as source run in Python only" in why({"tests": "assert True", "language": "java"})
+    assert "function-level tests in java are not judged yet" in why({"tests": "assert True", "language": "java"})
+    assert "C++ tests need an int main()" in why({"tests": "assert(f() == 1);", "language": "cpp"})
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not installed")
+def test_function_level_tests_in_cpp_as_multipl_e_publishes_them():
+    import json
+
+    from tests.sandbox.function_tests_by_language import CPP
+
+    prompt_text, tests, right, wrong = CPP["sort_desc"]
+    reference = json.dumps({"tests": tests, "prefix": prompt_text, "language": "cpp"})
+    prompt = Prompt(id="p", domain="code", messages=[Message(role="user", content=prompt_text)], reference=reference,
+                    source="f:1")
+    items = [VerifyItem(prompt, Sample(prompt_id="p", sample_index=i, text=t, num_tokens=1, finish_reason="stop",
+                                       round=1, checkpoint="c", seed=0)) for i, t in enumerate([right, wrong])]
+    results = UnitTestVerifier(backend="bwrap", workers=2).verify_batch(items)
+    assert [r.passed for r in results] == [True, False] and results[1].score == 0.5, [r.reason for r in results]

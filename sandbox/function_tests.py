@@ -1,0 +1,226 @@
+"""Function-level tests in the answer's own language (MultiPL-E, HumanEval-X), judged where the answer cannot reach.
+
+Run as published, such tests share the answer's process: an early ``exit(0)``, a redefined ``assert``
+macro or a patched ``assert.deepEqual`` would decide the verdict. So the tests are split by what they hold:
+
+- each assert ``assert(candidate(ARGS) == EXPECTED)`` becomes a *check*: its call and its expected value;
+- the **candidate program** is the answer with a ``main`` that makes the calls and prints each result,
+  serialized canonically, in a frame (``\\x1e<index>\\x1f<value>\\x1e``). It never holds an expected value;
+- the **judge program** prints the expected values through the same serializer, in another sandbox,
+  with no code of the answer's;
+- the host compares the two, check by check. An answer that exits early, crashes, or prints frames of
+  its own can only make a check pass by printing the value the check expects, which it has to compute:
+  the expected values are in no process it can see.
+
+A value's text is the serializer's (``SERIALIZERS``); values equal under the language's own ``==``
+print the same text for the types the published tests use (numbers, booleans, strings, lists, maps,
+optionals, tuples). Languages: C++, JavaScript and TypeScript so far (``HARNESSES``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from flywheel_sandbox.languages import Language
+
+FRAME = re.compile(r"\x1e(\d+)\x1f(.*?)\x1e", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Check:
+    call: str
+    expected: str
+
+
+def _balanced(text: str, start: int) -> int:
+    """The index just past the bracket that closes the one at ``start``, skipping strings and characters."""
+    depth, index, quote = 0, start, None
+    pairs = {"(": ")", "[": "]", "{": "}"}
+    closing = set(pairs.values())
+    while index < len(text):
+        char = text[index]
+        if quote:
+            if char == "\\":
+                index += 1
+            elif char == quote:
+                quote = None
+        elif char in "\"'`":
+            quote = char
+        elif char in pairs:
+            depth += 1
+        elif char in closing:
+            depth -= 1
+            if depth == 0:
+                return index + 1
+        index += 1
+    raise ValueError("unbalanced brackets in the tests")
+
+
+def _split_top_level(text: str, separator: str) -> list[str]:
+    """``text`` cut at each ``separator`` that is outside brackets and strings."""
+    parts, depth, quote, last, index = [], 0, None, 0, 0
+    while index < len(text):
+        char = text[index]
+        if quote:
+            if char == "\\":
+                index += 1
+            elif char == quote:
+                quote = None
+        elif char in "\"'`":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0 and text.startswith(separator, index):
+            parts.append(text[last:index])
+            last = index + len(separator)
+            index = last
+            continue
+        index += 1
+    parts.append(text[last:])
+    return [part.strip() for part in parts]
+
+
+def _strip_parens(text: str) -> str:
+    text = text.strip()
+    while text.startswith("(") and _balanced(text, 0) == len(text):
+        text = text[1:-1].strip()
+    return text
+
+
+@dataclass(frozen=True)
+class Parsed:
+    before: str  # the tests' text before their checks (C++: the brace closing the prompt's function)
+    entry: str  # the function the checks call ``candidate``
+    checks: list[Check]
+
+
+class CppHarness:
+    """MultiPL-E's C++: ``int main() { auto candidate = NAME; assert(candidate(...) == (...)); ... }``."""
+
+    ASSERT = re.compile(r"\bassert\s*\(")
+
+    def parse(self, tests: str) -> Parsed:
+        main = re.search(r"\bint\s+main\s*\([^)]*\)\s*\{", tests)
+        if main is None:
+            raise ValueError("C++ tests need an int main() { ... } holding the asserts")
+        entry = re.search(r"auto\s+candidate\s*=\s*([A-Za-z_]\w*)\s*;", tests)
+        checks = []
+        for found in self.ASSERT.finditer(tests, main.end()):
+            inner = tests[found.end() - 1:_balanced(tests, found.end() - 1)][1:-1]
+            sides = _split_top_level(inner, "==")
+            if len(sides) != 2:
+                raise ValueError(f"a C++ assert that is not candidate(...) == expected: {inner[:120]}")
+            checks.append(Check(_strip_parens(sides[0]), _strip_parens(sides[1])))
+        if entry is None or not checks:
+            raise ValueError("C++ tests need 'auto candidate = NAME;' and asserts of candidate(...) == expected")
+        return Parsed(tests[:main.start()], entry.group(1), checks)
+
+    SERIALIZER = r"""
+#include <bits/stdc++.h>
+namespace flywheel_show {
+inline std::string show(const std::string& v) { std::ostringstream o; o << std::quoted(v); return o.str(); }
+inline std::string show(const char* v) { return show(std::string(v)); }
+inline std::string show(char v) { return show(std::string(1, v)); }
+inline std::string show(bool v) { return v ? "true" : "false"; }
+inline std::string show(std::nullopt_t) { return "None"; }
+template <class T> typename std::enable_if<std::is_integral<T>::value, std::string>::type show(T v) {
+    return std::to_string((long long)v); }
+template <class T> typename std::enable_if<std::is_floating_point<T>::value, std::string>::type show(T v) {
+    char b[64]; std::snprintf(b, sizeof b, "%.17g", (double)v); return b; }
+template <class T> std::string show(const std::optional<T>& v);
+template <class T> std::string show(const std::vector<T>& v);
+template <class K, class V> std::string show(const std::map<K, V>& v);
+template <class A, class B> std::string show(const std::pair<A, B>& v);
+template <class... T> std::string show(const std::tuple<T...>& v);
+template <class T> std::string show(const std::optional<T>& v) { return v ? show(*v) : "None"; }
+template <class T> std::string show(const std::vector<T>& v) {
+    std::string s = "["; for (size_t i = 0; i < v.size(); i++) { if (i) s += ","; s += show((T)v[i]); } return s + "]"; }
+template <class K, class V> std::string show(const std::map<K, V>& v) {
+    std::string s = "{"; bool first = true;
+    for (auto& kv : v) { if (!first) s += ","; first = false; s += show(kv.first) + ":" + show(kv.second); }
+    return s + "}"; }
+template <class A, class B> std::string show(const std::pair<A, B>& v) {
+    return "(" + show(v.first) + "," + show(v.second) + ")"; }
+template <class... T> std::string show(const std::tuple<T...>& v) {
+    std::string s = "("; bool first = true;
+    std::apply([&](const auto&... x) { ((s += (first ? "" : ","), first = false, s += show(x)), ...); }, v);
+    return s + ")"; }
+template <class T> void emit(int index, const T& value) {
+    std::string text = "\x1e" + std::to_string(index) + "\x1f" + show(value) + "\x1e\n";
+    fwrite(text.data(), 1, text.size(), stdout); fflush(stdout); }
+}
+"""
+
+    def candidate_program(self, code: str, parsed: Parsed) -> str:
+        calls = "\n".join(f"    flywheel_show::emit({i}, {check.call});" for i, check in enumerate(parsed.checks))
+        # the serializer comes first: an answer's macros (#define assert, #define show) come after it
+        return (f"{self.SERIALIZER}\n{code}\n{parsed.before}\n"
+                f"int main() {{\n    auto candidate = {parsed.entry};\n{calls}\n    return 0;\n}}\n")
+
+    def judge_program(self, parsed: Parsed) -> str:
+        values = "\n".join(f"    flywheel_show::emit({i}, {check.expected});" for i, check in enumerate(parsed.checks))
+        return f"{self.SERIALIZER}\nint main() {{\n{values}\n    return 0;\n}}\n"
+
+
+class JavaScriptHarness:
+    """MultiPL-E's JavaScript and TypeScript: ``let candidate = NAME; assert.deepEqual(candidate(...), expected);``."""
+
+    ASSERT = re.compile(r"\bassert\.(?:deepEqual|deepStrictEqual|equal|strictEqual)\s*\(")
+
+    def parse(self, tests: str) -> Parsed:
+        entry = re.search(r"\b(?:let|const|var)\s+candidate\s*=\s*([A-Za-z_$][\w$]*)\s*;", tests)
+        checks = []
+        for found in self.ASSERT.finditer(tests):
+            inner = tests[found.end() - 1:_balanced(tests, found.end() - 1)][1:-1]
+            sides = _split_top_level(inner, ",")
+            if len(sides) < 2:
+                raise ValueError(f"an assert without an expected value: {inner[:120]}")
+            checks.append(Check(sides[0], sides[1]))
+        if entry is None or not checks:
+            raise ValueError("tests need 'let candidate = NAME;' and assert.deepEqual(candidate(...), expected)")
+        return Parsed("", entry.group(1), checks)
+
+    # Bound before the answer runs: an answer that replaces JSON, Object or the fs module later changes nothing here.
+    SERIALIZER = r"""
+const __flywheel = (() => {
+  const writeSync = require("fs").writeSync, keys = Object.keys, isArray = Array.isArray, stringify = JSON.stringify;
+  const show = (v) => {
+    if (v === undefined || v === null) return "null";
+    if (isArray(v)) return "[" + v.map(show).join(",") + "]";
+    if (typeof v === "object") return "{" + keys(v).sort().map((k) => stringify(k) + ":" + show(v[k])).join(",") + "}";
+    if (typeof v === "bigint") return String(v);
+    return stringify(v);
+  };
+  return { emit: (index, value) => writeSync(1, "\x1e" + index + "\x1f" + show(value) + "\x1e\n") };
+})();
+"""
+
+    def candidate_program(self, code: str, parsed: Parsed) -> str:
+        calls = "\n".join(f"__flywheel.emit({i}, {check.call});" for i, check in enumerate(parsed.checks))
+        return f"{self.SERIALIZER}\n{code}\n;const candidate = {parsed.entry};\n{calls}\n"
+
+    def judge_program(self, parsed: Parsed) -> str:
+        values = "\n".join(f"__flywheel.emit({i}, {check.expected});" for i, check in enumerate(parsed.checks))
+        return f"{self.SERIALIZER}\n{values}\n"
+
+
+HARNESSES = {"cpp": CppHarness(), "javascript": JavaScriptHarness(), "typescript": JavaScriptHarness()}
+
+
+def harness_for(language: Language):
+    harness = HARNESSES.get(language.name)
+    if harness is None:
+        raise ValueError(f"function-level tests in {language.name} are not judged yet (they are in "
+                         f"{', '.join(sorted(HARNESSES))}); give stdin/stdout cases instead")
+    return harness
+
+
+def frames(stdout: str) -> dict[int, str]:
+    """Each check's printed value: the first frame with its index (later ones, an answer's own, change nothing)."""
+    found: dict[int, str] = {}
+    for index, value in FRAME.findall(stdout):
+        found.setdefault(int(index), value)
+    return found

@@ -1,0 +1,110 @@
+"""Function-level problems as MultiPL-E publishes them (the prompt, then the tests), with right and wrong answers.
+
+A C++ prompt ends inside its function and the tests begin with the brace that closes it, so an answer is the
+body; a JavaScript or TypeScript answer closes its function itself.
+"""
+
+CPP_HEAD = "#include<assert.h>\n#include<bits/stdc++.h>\n"
+
+
+def cpp_tests(entry: str, asserts: list[str]) -> str:
+    body = "\n".join(f"    assert({line});" for line in asserts)
+    return f"}}\nint main() {{\n    auto candidate = {entry};\n{body}\n}}\n"
+
+
+def js_tests(entry: str, asserts: list[tuple[str, str]]) -> str:
+    body = "\n".join(f"  assert.deepEqual(candidate({call}),{expected});" for call, expected in asserts)
+    return f"const assert = require('node:assert');\n\nfunction test() {{\n  let candidate = {entry};\n{body}\n}}\n\ntest();\n"
+
+
+CPP = {
+    "add": (CPP_HEAD + "// Add two numbers x and y\nlong add(long x, long y) {\n",
+            cpp_tests("add", ["candidate((0), (1)) == (1)", "candidate((5), (7)) == (12)",
+                              "candidate((-3), (3)) == (0)"]),
+            "    return x + y;\n", "    return x - y;\n"),
+    "sort_desc": (CPP_HEAD + "// The numbers, largest first\nstd::vector<long> sort_desc(std::vector<long> v) {\n",
+                  cpp_tests("sort_desc", ["candidate((std::vector<long>({(long)1, (long)3, (long)2}))) == "
+                                          "(std::vector<long>({(long)3, (long)2, (long)1}))",
+                                          "candidate((std::vector<long>())) == (std::vector<long>())"]),
+                  "    std::sort(v.rbegin(), v.rend());\n    return v;\n",
+                  "    std::sort(v.begin(), v.end());\n    return v;\n"),
+    "reverse": (CPP_HEAD + "// s backwards\nstd::string reverse_text(std::string s) {\n",
+                cpp_tests("reverse_text", ['candidate(("abc")) == ("cba")', 'candidate(("")) == ("")',
+                                           'candidate(("a b")) == ("b a")']),
+                "    return std::string(s.rbegin(), s.rend());\n", "    return s;\n"),
+    "first_even": (CPP_HEAD + "// The first even number, if any\nstd::optional<long> first_even(std::vector<long> v) {\n",
+                   cpp_tests("first_even", ["candidate((std::vector<long>({(long)1, (long)4, (long)6}))) == 4",
+                                            "candidate((std::vector<long>({(long)1, (long)3}))) == std::nullopt"]),
+                   "    for (long x : v) if (x % 2 == 0) return x;\n    return std::nullopt;\n",
+                   "    for (long x : v) if (x % 2 == 0) return x;\n    return 0;\n"),
+    "mean": (CPP_HEAD + "// The mean of v\nfloat mean(std::vector<float> v) {\n",
+             cpp_tests("mean", ["candidate((std::vector<float>({(float)1.0f, (float)4.0f}))) == (2.5f)",
+                                "candidate((std::vector<float>({(float)3.0f}))) == (3.0f)"]),
+             "    float s = 0;\n    for (float x : v) s += x;\n    return s / v.size();\n",
+             "    float s = 0;\n    for (float x : v) s += x;\n    return s / (v.size() + 1);\n"),
+}
+
+JS = {
+    "add": ("//Add two numbers x and y\nfunction add(x, y){\n",
+            js_tests("add", [("0, 1", "1"), ("5, 7", "12"), ("-3, 3", "0")]),
+            "  return x + y;\n}\n", "  return x - y;\n}\n"),
+    "sort_desc": ("//The numbers, largest first\nfunction sort_desc(v){\n",
+                  js_tests("sort_desc", [("[1, 3, 2]", "[3, 2, 1]"), ("[]", "[]")]),
+                  "  return [...v].sort((a, b) => b - a);\n}\n", "  return [...v].sort();\n}\n"),
+    "reverse": ("//s backwards\nfunction reverse_text(s){\n",
+                js_tests("reverse_text", [('"abc"', '"cba"'), ('""', '""'), ('"a b"', '"b a"')]),
+                '  return s.split("").reverse().join("");\n}\n', "  return s;\n}\n"),
+    "count_words": ("//How often each word appears\nfunction count_words(s){\n",
+                    js_tests("count_words", [('"a b a"', '{"a": 2, "b": 1}'), ('""', "{}")]),
+                    "  const c = {};\n  for (const w of s.split(' ').filter(Boolean)) c[w] = (c[w] || 0) + 1;\n"
+                    "  return c;\n}\n",
+                    "  const c = {};\n  for (const w of s.split(' ')) c[w] = 1;\n  return c;\n}\n"),
+    "maybe_first": ("//The first element, or undefined for an empty list\nfunction maybe_first(v){\n",
+                    js_tests("maybe_first", [("[7, 8]", "7"), ("[]", "undefined")]),
+                    "  return v.length ? v[0] : undefined;\n}\n", "  return v[v.length - 1];\n}\n"),
+}
+
+TS = {
+    "add": ("//Add two numbers x and y\nfunction add(x: number, y: number): number {\n",
+            js_tests("add", [("0, 1", "1"), ("5, 7", "12"), ("-3, 3", "0")]),
+            "  return x + y;\n}\n", "  return x - y;\n}\n"),
+    "sort_desc": ("//The numbers, largest first\nfunction sort_desc(v: number[]): number[] {\n",
+                  js_tests("sort_desc", [("[1, 3, 2]", "[3, 2, 1]"), ("[]", "[]")]),
+                  "  return [...v].sort((a, b) => b - a);\n}\n", "  return [...v].sort();\n}\n"),
+    "reverse": ("//s backwards\nfunction reverse_text(s: string): string {\n",
+                js_tests("reverse_text", [('"abc"', '"cba"'), ('""', '""'), ('"a b"', '"b a"')]),
+                '  return s.split("").reverse().join("");\n}\n', "  return s;\n}\n"),
+    "count_words": ("//How often each word appears\nfunction count_words(s: string): {[key: string]: number} {\n",
+                    js_tests("count_words", [('"a b a"', '{"a": 2, "b": 1}'), ('""', "{}")]),
+                    "  const c: {[key: string]: number} = {};\n"
+                    "  for (const w of s.split(' ').filter(Boolean)) c[w] = (c[w] || 0) + 1;\n  return c;\n}\n",
+                    "  const c: {[key: string]: number} = {};\n  for (const w of s.split(' ')) c[w] = 1;\n"
+                    "  return c;\n}\n"),
+    "maybe_first": ("//The first element, or undefined for an empty list\n"
+                    "function maybe_first(v: number[]): number | undefined {\n",
+                    js_tests("maybe_first", [("[7, 8]", "7"), ("[]", "undefined")]),
+                    "  return v.length ? v[0] : undefined;\n}\n", "  return v[v.length - 1];\n}\n"),
+}
+
+PROBLEMS = {"cpp": CPP, "javascript": JS, "typescript": TS}
+
+# Answers that try to decide the verdict instead of computing it (each for the "add" problem, whose checks
+# expect 1, 12 and 0).
+STEERING = {
+    "cpp": {
+        "early_exit": "    exit(0);\n",
+        "redefine_assert_and_emit": "    return x - y;\n}\n#define assert(x) ((void)0)\n#define emit(i, v) emit(i, 1)\n"
+                                    "static long unused() {\n    return 0;\n",
+        "forged_frames": "    static bool once = (printf(\"\\x1e\" \"0\\x1f\" \"1\\x1e\\n\\x1e\" \"1\\x1f\" \"1\\x1e\\n"
+                         "\\x1e\" \"2\\x1f\" \"1\\x1e\\n\"), true);\n    return once ? 99 : 0;\n",
+        "abort_in_a_destructor": "    struct Bye { ~Bye() { std::_Exit(0); } };\n    static Bye bye;\n    return x * y;\n",
+    },
+    "javascript": {
+        "early_exit": "  process.exit(0);\n}\n",
+        "patched_asserts": "  return x - y;\n}\nrequire('node:assert').deepEqual = () => {};\n"
+                           "JSON.stringify = () => '1';\n__flywheel.emit = (i) => require('fs').writeSync(1, "
+                           "'\\x1e' + i + '\\x1f1\\x1e\\n');\n",
+        "forged_frames": "  require('fs').writeSync(1, '\\x1e0\\x1f1\\x1e\\n\\x1e1\\x1f1\\x1e\\n\\x1e2\\x1f1\\x1e\\n');\n"
+                         "  return 99;\n}\n",
+    },
+}
