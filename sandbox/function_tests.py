@@ -14,7 +14,7 @@ macro or a patched ``assert.deepEqual`` would decide the verdict. So the tests a
 
 A value's text is the serializer's (``SERIALIZERS``); values equal under the language's own ``==``
 print the same text for the types the published tests use (numbers, booleans, strings, lists, maps,
-optionals, tuples). Languages: C++, JavaScript and TypeScript so far (``HARNESSES``).
+optionals, tuples). Languages: C++, JavaScript, TypeScript and bash so far (``HARNESSES``).
 """
 
 from __future__ import annotations
@@ -207,7 +207,33 @@ const __flywheel = (() => {
         return f"{self.SERIALIZER}\n{values}\n"
 
 
-HARNESSES = {"cpp": CppHarness(), "javascript": JavaScriptHarness(), "typescript": JavaScriptHarness()}
+class BashHarness:
+    """MultiPL-E's shell: ``candidate() { NAME "$@"; }`` and ``[[ $(candidate ARGS) = "EXPECTED" ]]`` per check."""
+
+    CHECK = re.compile(r'\[\[\s*\$\(candidate((?:\s+(?:"(?:[^"\\]|\\.)*"|\'[^\']*\'|[^\s\]]+))*)\s*\)\s*=\s*'
+                       r'("(?:[^"\\]|\\.)*"|\'[^\']*\'|\S+)\s*\]\]')
+
+    def parse(self, tests: str) -> Parsed:
+        definition = re.search(r"candidate\s*\(\)\s*\{\s*([A-Za-z_][\w-]*)\s+\"\$@\"", tests)
+        checks = [Check(f"candidate{args}", expected) for args, expected in self.CHECK.findall(tests)]
+        if definition is None or not checks:
+            raise ValueError('shell tests need candidate() { NAME "$@"; } and [[ $(candidate ...) = "..." ]] checks')
+        start = tests.find("candidate()")
+        return Parsed(tests[:start], definition.group(1), checks)
+
+    EMIT = "__flywheel_emit() { printf '\\036%s\\037%s\\036\\n' \"$1\" \"$2\"; }\n"
+
+    def candidate_program(self, code: str, parsed: Parsed) -> str:
+        calls = "\n".join(f'__flywheel_emit {i} "$({check.call})"' for i, check in enumerate(parsed.checks))
+        return f'{self.EMIT}{code}\n{parsed.before}\ncandidate() {{\n    {parsed.entry} "$@"\n}}\n{calls}\n'
+
+    def judge_program(self, parsed: Parsed) -> str:
+        values = "\n".join(f"__flywheel_emit {i} {check.expected}" for i, check in enumerate(parsed.checks))
+        return f"{self.EMIT}{values}\n"
+
+
+HARNESSES = {"cpp": CppHarness(), "javascript": JavaScriptHarness(), "typescript": JavaScriptHarness(),
+             "bash": BashHarness()}
 
 
 def harness_for(language: Language):

@@ -402,7 +402,8 @@ def run_function_tests(language: str, code: str, tests: str, limits: Limits = Li
     for index, check in enumerate(parsed.checks):
         name = f"check_{index + 1}"
         if index not in got:
-            outcomes.append(TestOutcome(name, False, f"no result: {answer.status} {answer.reason}"[:300]))
+            ended = f"{answer.status}: {answer.reason}" if answer.reason else f"exit code {answer.exit_code}"
+            outcomes.append(TestOutcome(name, False, f"no result: the program ended before this check ({ended})"[:300]))
         elif got[index] != wanted[index]:
             outcomes.append(TestOutcome(name, False, f"{check.call[:120]} gave {got[index][:120]}, "
                                                      f"expected {wanted[index][:120]}"))

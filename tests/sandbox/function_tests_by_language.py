@@ -108,3 +108,36 @@ STEERING = {
                          "  return 99;\n}\n",
     },
 }
+
+
+def sh_tests(entry: str, checks: list[tuple[str, str]]) -> str:
+    body = "\n".join(f"    [[ $(candidate {args}) = {expected} ]]" for args, expected in checks)
+    return f'}}\n\ncandidate() {{\n    {entry} "$@"\n}}\n\nset -e\nrun_test() {{\n{body}\n}}\n\nrun_test\n'
+
+
+SH = {
+    "add": ("#!/bin/bash\n# Add two numbers x and y\n#\n# $1 is an integer\n# $2 is an integer\nadd() {\n",
+            sh_tests("add", [('"0" "1"', '"1"'), ('"5" "7"', '"12"'), ('"-3" "3"', '"0"')]),
+            "    echo $(( $1 + $2 ))\n", "    echo $(( $1 - $2 ))\n"),
+    "sort_desc": ("#!/bin/bash\n# The numbers, largest first\n#\n# $1 is a space-separated list\nsort_desc() {\n",
+                  sh_tests("sort_desc", [('"1 3 2"', '"3 2 1"'), ('""', '""')]),
+                  "    echo $(printf '%s\\n' $1 | sort -rn)\n", "    echo $(printf '%s\\n' $1 | sort -n)\n"),
+    "reverse": ("#!/bin/bash\n# s backwards\n#\n# $1 is a string\nreverse_text() {\n",
+                sh_tests("reverse_text", [('"abc"', '"cba"'), ('""', '""'), ('"a b"', '"b a"')]),
+                "    echo -n \"$1\" | rev\n", "    echo \"$1\"\n"),
+    "count_words": ("#!/bin/bash\n# How many words\n#\n# $1 is a string\ncount_words() {\n",
+                    sh_tests("count_words", [('"a b a"', '"3"'), ('""', '"0"'), ('"  x  "', '"1"')]),
+                    "    set -- $1\n    echo $#\n", "    echo \"$1\" | wc -c\n"),
+    "is_even": ("#!/bin/bash\n# true when $1 is even\n#\n# $1 is an integer\nis_even() {\n",
+                sh_tests("is_even", [('"4"', '"true"'), ('"7"', '"false"'), ('"0"', '"true"')]),
+                '    if (( $1 % 2 == 0 )); then echo true; else echo false; fi\n',
+                '    if (( $1 % 2 == 1 )); then echo false; else echo false; fi\n'),
+}
+
+PROBLEMS["bash"] = SH
+STEERING["bash"] = {
+    "early_exit": "    exit 0\n",
+    "redefined_emit": "    echo $(( $1 - $2 ))\n}\n__flywheel_emit() { printf '\\036%s\\0371\\036\\n' \"$1\"; }\nunused() {\n    :\n",
+    "forged_frames": "    echo $(( $1 - $2 ))\n}\nprintf '\\x1e0\\x1f1\\x1e\\n\\x1e1\\x1f1\\x1e\\n\\x1e2\\x1f1\\x1e\\n'\n"
+                     "unused() {\n    :\n",  # at the top level, before the harness prints a frame
+}
