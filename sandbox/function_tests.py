@@ -14,7 +14,7 @@ macro or a patched ``assert.deepEqual`` would decide the verdict. So the tests a
 
 A value's text is the serializer's (``SERIALIZERS``); values equal under the language's own ``==``
 print the same text for the types the published tests use (numbers, booleans, strings, lists, maps,
-optionals, tuples). Languages: C++, JavaScript, TypeScript and bash so far (``HARNESSES``).
+optionals, tuples). Languages: C++, Java, JavaScript, TypeScript, Go and bash so far (``HARNESSES``).
 """
 
 from __future__ import annotations
@@ -207,6 +207,146 @@ const __flywheel = (() => {
         return f"{self.SERIALIZER}\n{values}\n"
 
 
+def _last_top_level(text: str, needle: str) -> int:
+    """The index of the last ``needle`` in ``text`` outside brackets and strings, or -1."""
+    found, depth, quote, index = -1, 0, None, 0
+    while index < len(text):
+        char = text[index]
+        if quote:
+            if char == "\\":
+                index += 1
+            elif char == quote:
+                quote = None
+        elif char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0 and text.startswith(needle, index):
+            found = index
+        index += 1
+    return found
+
+
+class JavaHarness:
+    """MultiPL-E's Java: ``class Problem { ... public static void main(String[] args) { assert(f(...) == (...));
+    assert(f(...).equals(...)); } }``, the methods called by name."""
+
+    ASSERT = re.compile(r"\bassert\s*\(")
+
+    def parse(self, tests: str) -> Parsed:
+        main = re.search(r"public\s+static\s+void\s+main\s*\(\s*String\s*\[\]\s*\w+\s*\)\s*\{", tests)
+        if main is None:
+            raise ValueError("Java tests need a public static void main(String[] args) { ... } holding the asserts")
+        checks = []
+        for found in self.ASSERT.finditer(tests, main.end()):
+            inner = _strip_parens(tests[found.end() - 1:_balanced(tests, found.end() - 1)])
+            equals = _last_top_level(inner, ".equals(")
+            if equals > 0 and inner.endswith(")"):
+                checks.append(Check(_strip_parens(inner[:equals]), _strip_parens(inner[equals + len(".equals"):])))
+                continue
+            sides = _split_top_level(inner, "==")
+            if len(sides) != 2:
+                raise ValueError(f"a Java assert that is not f(...) == expected or f(...).equals(expected): {inner[:120]}")
+            checks.append(Check(sides[0], _strip_parens(sides[1])))
+        if not checks:
+            raise ValueError("Java tests need asserts of f(...) == expected or f(...).equals(expected)")
+        return Parsed(tests[:main.start()], "", checks)
+
+    # A class of its own after the answer's: reflection reads javatuples' tuples, so no import is needed for them.
+    SERIALIZER = r"""
+final class FlywheelShow {
+    static final java.io.PrintStream OUT = System.out;
+    static String show(Object v) {
+        if (v == null) return "None";
+        if (v instanceof java.util.Optional) { java.util.Optional<?> o = (java.util.Optional<?>) v; return o.isPresent() ? show(o.get()) : "None"; }
+        if (v instanceof Boolean) return v.toString();
+        if (v instanceof Float || v instanceof Double) return Double.toString(((Number) v).doubleValue());
+        if (v instanceof Number) return Long.toString(((Number) v).longValue());
+        if (v instanceof Character || v instanceof String) {
+            return "\"" + v.toString().replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n") + "\""; }
+        if (v instanceof java.util.Map) {
+            java.util.List<String> parts = new java.util.ArrayList<>();
+            for (java.util.Map.Entry<?, ?> e : ((java.util.Map<?, ?>) v).entrySet()) parts.add(show(e.getKey()) + ":" + show(e.getValue()));
+            java.util.Collections.sort(parts); return "{" + String.join(",", parts) + "}"; }
+        if (v instanceof java.util.Collection) {
+            java.util.List<String> parts = new java.util.ArrayList<>();
+            for (Object x : (java.util.Collection<?>) v) parts.add(show(x));
+            return "[" + String.join(",", parts) + "]"; }
+        if (v.getClass().isArray()) {
+            java.util.List<String> parts = new java.util.ArrayList<>();
+            for (int i = 0; i < java.lang.reflect.Array.getLength(v); i++) parts.add(show(java.lang.reflect.Array.get(v, i)));
+            return "[" + String.join(",", parts) + "]"; }
+        if (v.getClass().getName().startsWith("org.javatuples.")) {
+            try { return "(" + show(v.getClass().getMethod("toList").invoke(v)).replaceAll("^\\[|\\]$", "") + ")"; }
+            catch (Exception e) { return "?"; } }
+        return v.toString();
+    }
+    static void emit(int index, Object value) {
+        OUT.print("\u001e" + index + "\u001f" + show(value) + "\u001e\n"); OUT.flush();
+    }
+}
+"""
+
+    def candidate_program(self, code: str, parsed: Parsed) -> str:
+        owner = re.search(r"\bclass\s+([A-Za-z_$][\w$]*)", code)
+        if owner is None:
+            raise ValueError("a Java answer without its class")
+        calls = "\n".join(f"        FlywheelShow.emit({i}, {check.call});" for i, check in enumerate(parsed.checks))
+        # FlywheelShow is loaded first: it keeps the System.out of the start, whatever the answer sets later
+        return (f"{code}\n{parsed.before}\n    public static void main(String[] args) {{\n"
+                f"        FlywheelShow.OUT.flush();\n{calls}\n    }}\n}}\n"
+                f"{self.SERIALIZER}\npublic class Main {{\n    public static void main(String[] args) {{ "
+                f"{owner.group(1)}.main(args); }}\n}}\n")
+
+    def judge_program(self, parsed: Parsed) -> str:
+        values = "\n".join(f"        FlywheelShow.emit({i}, {check.expected});" for i, check in enumerate(parsed.checks))
+        return (f"import java.util.*;\nimport org.javatuples.*;\n{self.SERIALIZER}\npublic class Main {{\n"
+                f"    public static void main(String[] args) {{\n{values}\n    }}\n}}\n")
+
+
+class GoHarness:
+    """MultiPL-E's Go: ``candidate := NAME`` and a table of ``{ actual: candidate(...), expected: ... }``, compared
+    as the published tests compare them, by ``fmt.Sprintf("%v")``."""
+
+    CASE = re.compile(r"\{\s*actual\s*:")
+
+    def parse(self, tests: str) -> Parsed:
+        entry = re.search(r"\bcandidate\s*:=\s*([A-Za-z_]\w*)", tests)
+        checks = []
+        for found in self.CASE.finditer(tests):
+            fields = _split_top_level(tests[found.start() + 1:_balanced(tests, found.start()) - 1], ",")
+            named = dict(field.split(":", 1) for field in fields if ":" in field)
+            named = {name.strip(): value.strip() for name, value in named.items()}
+            if {"actual", "expected"} - set(named):
+                raise ValueError(f"a Go test case without actual and expected: {fields}")
+            checks.append(Check(named["actual"], named["expected"]))
+        start = tests.find("func Test")
+        if entry is None or not checks or start < 0:
+            raise ValueError("Go tests need func TestX(t *testing.T) { candidate := NAME ... { actual: ..., "
+                             "expected: ... } }")
+        return Parsed(tests[:start], entry.group(1), checks)
+
+    EMIT = ('func flywheelEmit(index int, value interface{}) {\n'
+            '    flywheelfmt.Printf("\\x1e%d\\x1f%v\\x1e\\n", index, value)\n}\n')
+
+    def candidate_program(self, code: str, parsed: Parsed) -> str:
+        # the tests' imports (testing, fmt) lose their use with the test function: each is marked used
+        used = "".join(f"var _ = {use}\n" for package, use in (("testing", "testing.Short"), ("fmt", "fmt.Sprint"))
+                       if re.search(rf'^\s*(?:import\s+)?"{package}"', code, re.MULTILINE))
+        code, named = re.subn(r"^\s*package\s+\w+", "package main\n\nimport flywheelfmt \"fmt\"\n", code, count=1)
+        if not named:
+            raise ValueError("a Go answer without its package clause")
+        calls = "\n".join(f"    flywheelEmit({i}, {check.call})" for i, check in enumerate(parsed.checks))
+        return (f"{code}\n{parsed.before}\n{used}{self.EMIT}\nfunc main() {{\n    candidate := {parsed.entry}\n"
+                f"{calls}\n}}\n")
+
+    def judge_program(self, parsed: Parsed) -> str:
+        values = "\n".join(f"    flywheelEmit({i}, {check.expected})" for i, check in enumerate(parsed.checks))
+        return f"package main\n\nimport flywheelfmt \"fmt\"\n\n{self.EMIT}\nfunc main() {{\n{values}\n}}\n"
+
+
 class BashHarness:
     """MultiPL-E's shell: ``candidate() { NAME "$@"; }`` and ``[[ $(candidate ARGS) = "EXPECTED" ]]`` per check."""
 
@@ -233,7 +373,7 @@ class BashHarness:
 
 
 HARNESSES = {"cpp": CppHarness(), "javascript": JavaScriptHarness(), "typescript": JavaScriptHarness(),
-             "bash": BashHarness()}
+             "bash": BashHarness(), "java": JavaHarness(), "go": GoHarness()}
 
 
 def harness_for(language: Language):

@@ -20,6 +20,8 @@ from functools import cache
 
 # tsc type-checks against the ambient declarations it is given: a stdin/stdout program reads input through
 # node's require('fs') and process, which Debian's typescript package does not declare (no @types/node).
+# MultiPL-E's Java prompts import org.javatuples (Debian's libjavatuples-java); a missing jar is skipped by both tools.
+JAVATUPLES = "/usr/share/java/javatuples.jar"
 NODE_AMBIENT = "declare var require: any;\ndeclare var process: any;\ndeclare var module: any;\n"
 
 
@@ -54,9 +56,9 @@ LANGUAGES: dict[str, Language] = {language.name: language for language in (
              version=("gcc", "--version")),
     Language("java", ("java",), "Main.java",
              ("java", "-Xmx{memory_mb}m", "-Xss64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-              "-XX:-UsePerfData", "-Xshare:auto", "-cp", "/prog", "{main_class}"),
+              "-XX:-UsePerfData", "-Xshare:auto", "-cp", f"/prog:{JAVATUPLES}", "{main_class}"),
              compile=("javac", "-J-Xmx512m", "-J-XX:+UseSerialGC", "-J-XX:TieredStopAtLevel=1", "-J-XX:-UsePerfData",
-                      "-encoding", "UTF-8", "-d", "/work/out", "/src/{source}"),
+                      "-encoding", "UTF-8", "-cp", JAVATUPLES, "-d", "/work/out", "/src/{source}"),
              version=("javac", "-version"), address_space_limit=False),
     Language("javascript", ("javascript", "js", "node", "nodejs"), "main.js",
              ("node", "--max-old-space-size={memory_mb}", "/prog/main.js"),

@@ -27,6 +27,7 @@ command -v dockerd >/dev/null 2>&1 || MISSING="$MISSING docker.io"
 [ -x /usr/bin/tsc ] || MISSING="$MISSING node-typescript"
 [ -x /usr/bin/rustc ] || MISSING="$MISSING rustc"
 [ -x /usr/bin/go ] || MISSING="$MISSING golang-go"
+[ -f /usr/share/java/javatuples.jar ] || MISSING="$MISSING libjavatuples-java"  # MultiPL-E's Java imports it
 if [ -n "$MISSING" ]; then
   echo "setup: installing$MISSING (apt)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -141,3 +141,98 @@ STEERING["bash"] = {
     "forged_frames": "    echo $(( $1 - $2 ))\n}\nprintf '\\x1e0\\x1f1\\x1e\\n\\x1e1\\x1f1\\x1e\\n\\x1e2\\x1f1\\x1e\\n'\n"
                      "unused() {\n    :\n",  # at the top level, before the harness prints a frame
 }
+
+
+JAVA_HEAD = ("import java.util.*;\nimport java.lang.reflect.*;\nimport org.javatuples.*;\nimport java.security.*;\n"
+             "import java.math.*;\nimport java.io.*;\nimport java.util.stream.*;\nclass Problem {\n")
+
+
+def java_tests(asserts: list[str]) -> str:
+    body = "\n".join(f"    assert({line});" for line in asserts)
+    return f"    }}\n    public static void main(String[] args) {{\n{body}\n    }}\n\n}}\n"
+
+
+JAVA = {
+    "add": (JAVA_HEAD + "    // Add two numbers x and y\n    public static long add(long x, long y) {\n",
+            java_tests(["add((0l), (1l)) == (1l)", "add((5l), (7l)) == (12l)", "add((-3l), (3l)) == (0l)"]),
+            "        return x + y;\n", "        return x - y;\n"),
+    "sort_desc": (JAVA_HEAD + "    // The numbers, largest first\n"
+                  "    public static ArrayList<Long> sortDesc(ArrayList<Long> v) {\n",
+                  java_tests(["sortDesc((new ArrayList<Long>(Arrays.asList((long)1l, (long)3l, (long)2l)))).equals("
+                              "(new ArrayList<Long>(Arrays.asList((long)3l, (long)2l, (long)1l))))",
+                              "sortDesc((new ArrayList<Long>(Arrays.asList()))).equals((new ArrayList<Long>("
+                              "Arrays.asList())))"]),
+                  "        ArrayList<Long> r = new ArrayList<>(v);\n        r.sort(Collections.reverseOrder());\n"
+                  "        return r;\n",
+                  "        ArrayList<Long> r = new ArrayList<>(v);\n        Collections.sort(r);\n        return r;\n"),
+    "reverse": (JAVA_HEAD + "    // s backwards\n    public static String reverseText(String s) {\n",
+                java_tests(['reverseText(("abc")).equals(("cba"))', 'reverseText(("")).equals((""))',
+                            'reverseText(("a b")).equals(("b a"))']),
+                "        return new StringBuilder(s).reverse().toString();\n", "        return s;\n"),
+    "first_even": (JAVA_HEAD + "    // The first even number, if any\n"
+                   "    public static Optional<Long> firstEven(ArrayList<Long> v) {\n",
+                   java_tests(["firstEven((new ArrayList<Long>(Arrays.asList((long)1l, (long)4l)))).equals("
+                               "Optional.of(4l))",
+                               "firstEven((new ArrayList<Long>(Arrays.asList((long)1l)))).equals(Optional.empty())"]),
+                   "        for (long x : v) if (x % 2 == 0) return Optional.of(x);\n        return Optional.empty();\n",
+                   "        for (long x : v) if (x % 2 == 0) return Optional.of(x);\n        return Optional.of(0l);\n"),
+    "min_max": (JAVA_HEAD + "    // The smallest and the largest\n"
+                "    public static Pair<Long, Long> minMax(ArrayList<Long> v) {\n",
+                java_tests(["minMax((new ArrayList<Long>(Arrays.asList((long)3l, (long)1l, (long)2l)))).equals("
+                            "(Pair.with(1l, 3l)))",
+                            "minMax((new ArrayList<Long>(Arrays.asList((long)5l)))).equals((Pair.with(5l, 5l)))"]),
+                "        return Pair.with(Collections.min(v), Collections.max(v));\n",
+                "        return Pair.with(v.get(0), v.get(v.size() - 1));\n"),
+}
+PROBLEMS["java"] = JAVA
+STEERING["java"] = {
+    "early_exit": "        System.exit(0);\n        return 0;\n",
+    "forged_frames": "        System.out.print(\"\\u001e0\\u001f1\\u001e\\n\\u001e1\\u001f1\\u001e\\n\\u001e2\\u001f1\\u001e\\n\");\n"
+                     "        return 99;\n",
+    "swallowed_output": "        System.setOut(new java.io.PrintStream(new java.io.ByteArrayOutputStream()));\n"
+                        "        return x - y;\n",
+}
+
+
+def go_prompt(package: str, doc: str, signature: str) -> str:
+    return f'package {package}_test\n\nimport (\n    "testing"\n    "fmt"\n)\n\n// {doc}\n{signature} {{\n'
+
+
+def go_tests(name: str, cases: list[tuple[str, str]]) -> str:
+    rows = "\n".join(f"     {{ actual: candidate({call}), expected: {expected} }}," for call, expected in cases)
+    return (f"}}\n\nfunc Test{name.title()}(t *testing.T) {{\n  candidate := {name}\n\ttype test struct {{\n"
+            f"\t\tactual   interface{{}}\n\t\texpected interface{{}}\n\t}}\n   tests := []test{{\n{rows}\n   }}\n\n"
+            f"\tfor i, tc := range tests {{\n\t\tt.Run(fmt.Sprintf(\"test num % d\", i), func(t *testing.T) {{\n"
+            f"\t\t\tif fmt.Sprintf(\"%v\", tc.actual) != fmt.Sprintf(\"%v\", tc.expected) {{\n"
+            f"\t\t\t\tt.Errorf(\"expected '%s', got '%s'\", tc.expected, tc.actual)\n\t\t\t}}\n\t\t}})\n\t}}\n}}\n")
+
+
+GO = {
+    "add": (go_prompt("add", "Add two numbers x and y", "func add(x int, y int) int"),
+            go_tests("add", [("0, 1", "1"), ("5, 7", "12"), ("-3, 3", "0")]),
+            "    return x + y\n", "    return x - y\n"),
+    "sort_desc": (go_prompt("sort_desc", "The numbers, largest first", "func sort_desc(v []int) []int"),
+                  go_tests("sort_desc", [("[]int{1, 3, 2}", "[]int{3, 2, 1}"), ("[]int{}", "[]int{}")]),
+                  "    r := append([]int{}, v...)\n    for i := range r {\n        for j := i + 1; j < len(r); j++ {\n"
+                  "            if r[j] > r[i] {\n                r[i], r[j] = r[j], r[i]\n            }\n        }\n    }\n"
+                  "    return r\n",
+                  "    return v\n"),
+    "reverse": (go_prompt("reverse_text", "s backwards", "func reverse_text(s string) string"),
+                go_tests("reverse_text", [('"abc"', '"cba"'), ('""', '""'), ('"a b"', '"b a"')]),
+                "    r := []rune(s)\n    for i, j := 0, len(r)-1; i < j; i, j = i+1, j-1 {\n        r[i], r[j] = r[j], r[i]\n"
+                "    }\n    return string(r)\n",
+                "    return s\n"),
+    "count_words": (go_prompt("count_words", "How often each word appears", "func count_words(words []string) map[string]int"),
+                    go_tests("count_words", [('[]string{"a", "b", "a"}', 'map[string]int{"a": 2, "b": 1}'),
+                                             ("[]string{}", "map[string]int{}")]),
+                    "    c := map[string]int{}\n    for _, w := range words {\n        c[w]++\n    }\n    return c\n",
+                    "    c := map[string]int{}\n    for _, w := range words {\n        c[w] = 1\n    }\n    return c\n"),
+    "is_even": (go_prompt("is_even", "Whether n is even", "func is_even(n int) bool"),
+                go_tests("is_even", [("4", "true"), ("7", "false"), ("0", "true")]),
+                "    return n%2 == 0\n", "    return n%2 == 1\n"),
+}
+PROBLEMS["go"] = GO
+STEERING["go"] = {
+    "early_exit": "    panic(\"bye\")\n",
+    "forged_frames": "    fmt.Print(\"\\x1e0\\x1f1\\x1e\\n\\x1e1\\x1f1\\x1e\\n\\x1e2\\x1f1\\x1e\\n\")\n    return 99\n",
+}
