@@ -14,7 +14,7 @@ macro or a patched ``assert.deepEqual`` would decide the verdict. So the tests a
 
 A value's text is the serializer's (``SERIALIZERS``); values equal under the language's own ``==``
 print the same text for the types the published tests use (numbers, booleans, strings, lists, maps,
-optionals, tuples). Languages: C++, Java, JavaScript, TypeScript, Go and bash so far (``HARNESSES``).
+optionals, tuples). Languages: C++, Java, JavaScript, TypeScript, Rust, Go and bash (``HARNESSES``); C takes stdin/stdout cases.
 """
 
 from __future__ import annotations
@@ -347,6 +347,42 @@ class GoHarness:
         return f"package main\n\nimport flywheelfmt \"fmt\"\n\n{self.EMIT}\nfunc main() {{\n{values}\n}}\n"
 
 
+class RustHarness:
+    """MultiPL-E's Rust: ``fn main() { let candidate = NAME; assert_eq!(candidate(...), expected); }``. The
+    judge types each expected value as the prompt's signature returns (``vec![]`` and ``None`` need one)."""
+
+    ASSERT = re.compile(r"\bassert_eq!\s*\(")
+
+    def parse(self, tests: str) -> Parsed:
+        main = re.search(r"\bfn\s+main\s*\(\s*\)\s*\{", tests)
+        entry = re.search(r"\blet\s+candidate\s*=\s*([A-Za-z_]\w*)\s*;", tests)
+        checks = []
+        for found in self.ASSERT.finditer(tests):
+            sides = _split_top_level(tests[found.end() - 1:_balanced(tests, found.end() - 1)][1:-1], ",")
+            if len([side for side in sides if side]) != 2:
+                raise ValueError(f"an assert_eq! that is not (candidate(...), expected): {sides}")
+            checks.append(Check(sides[0], sides[1]))
+        if main is None or entry is None or not checks:
+            raise ValueError("Rust tests need fn main() { let candidate = NAME; assert_eq!(candidate(...), ...); }")
+        return Parsed(tests[:main.start()], entry.group(1), checks)
+
+    EMIT = ("fn flywheel_emit<T: std::fmt::Debug>(index: usize, value: &T) {\n"
+            "    use std::io::Write;\n    let mut out = std::io::stdout();\n"
+            "    let _ = write!(out, \"\\x1e{}\\x1f{:?}\\x1e\\n\", index, value);\n    let _ = out.flush();\n}\n")
+
+    def candidate_program(self, code: str, parsed: Parsed) -> str:
+        calls = "\n".join(f"    flywheel_emit({i}, &{check.call});" for i, check in enumerate(parsed.checks))
+        return f"{code}\n{parsed.before}\n{self.EMIT}\nfn main() {{\n    let candidate = {parsed.entry};\n{calls}\n}}\n"
+
+    def judge_program(self, parsed: Parsed, prompt: str = "") -> str:
+        signature = re.search(rf"\bfn\s+{re.escape(parsed.entry)}\s*(?:<[^>]*>)?\s*\([^)]*\)\s*->\s*([^{{]+?)\s*\{{",
+                              prompt)
+        typed = f": {signature.group(1)}" if signature else ""
+        values = "\n".join(f"    let expected{i}{typed} = {check.expected};\n    flywheel_emit({i}, &expected{i});"
+                           for i, check in enumerate(parsed.checks))
+        return (f"#![allow(unused_imports)]\nuse std::collections::*;\n{self.EMIT}\nfn main() {{\n{values}\n}}\n")
+
+
 class BashHarness:
     """MultiPL-E's shell: ``candidate() { NAME "$@"; }`` and ``[[ $(candidate ARGS) = "EXPECTED" ]]`` per check."""
 
@@ -373,7 +409,7 @@ class BashHarness:
 
 
 HARNESSES = {"cpp": CppHarness(), "javascript": JavaScriptHarness(), "typescript": JavaScriptHarness(),
-             "bash": BashHarness(), "java": JavaHarness(), "go": GoHarness()}
+             "bash": BashHarness(), "java": JavaHarness(), "go": GoHarness(), "rust": RustHarness()}
 
 
 def harness_for(language: Language):

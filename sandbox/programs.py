@@ -374,11 +374,12 @@ def run_io_program(language: str, code: str, cases: list[tuple[str, str]], limit
                   stdout_truncated=step.stdout_truncated)
 
 
-def run_function_tests(language: str, code: str, tests: str, limits: Limits = Limits(), *,
+def run_function_tests(language: str, code: str, tests: str, limits: Limits = Limits(), *, prompt: str = "",
                        compile_limits: Limits = COMPILE_LIMITS) -> Result:
     """Function-level tests in ``language`` (MultiPL-E style), judged apart from the answer
     (flywheel_sandbox.function_tests): the answer's program prints each check's result, a program of the tests'
-    own prints each expected value, and the host compares them. Tests that do not parse, or expected values
+    own prints each expected value, and the host compares them. ``prompt`` is the part of ``code`` the data set
+    wrote (Rust's judge types the expected values by its signature). Tests that do not parse, or expected values
     that do not compile or run, are ``error`` (the reference's fault, not the answer's)."""
     from flywheel_sandbox.function_tests import frames, harness_for
 
@@ -388,7 +389,8 @@ def run_function_tests(language: str, code: str, tests: str, limits: Limits = Li
         parsed = harness.parse(tests)
     except ValueError as error:
         return Result(status="error", reason=f"tests do not parse: {error}")
-    expected = _run_once(toolchain, harness.judge_program(parsed), limits, compile_limits)
+    judge = harness.judge_program(parsed, prompt) if toolchain.name == "rust" else harness.judge_program(parsed)
+    expected = _run_once(toolchain, judge, limits, compile_limits)
     if expected.status != "passed":
         return Result(status="error", reason=f"the tests' expected values did not run: {expected.reason[:1500]}")
     wanted = frames(expected.stdout)

@@ -163,7 +163,7 @@ class UnitTestVerifier:
                 return VerdictResult(False, 0.0, f"reference invalid: {language} runs on the bwrap backend only, "
                                                  f"not {self.backend!r}", "error")
             if kind == "tests":
-                result = run_function_tests(language, code, reference, self.limits)
+                result = run_function_tests(language, code, reference, self.limits, prompt=prefix)
                 if result.status == "error":  # the tests' own fault: their expected values did not run
                     return VerdictResult(False, 0.0, f"reference invalid: {result.reason[:500]}", "error")
             else:

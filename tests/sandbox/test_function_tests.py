@@ -20,14 +20,14 @@ LIMITS = Limits(cpu_seconds=2, wall_seconds=8)
 @needs_sandbox
 @pytest.mark.parametrize("language", sorted(PROBLEMS))
 def test_right_answers_pass_and_wrong_ones_fail(language):
-    jobs = [(name, prompt + answer, tests, right) for name, (prompt, tests, good, bad) in PROBLEMS[language].items()
-            for answer, right in ((good, True), (bad, False))]
+    jobs = [(name, prompt + answer, tests, right, prompt) for name, (prompt, tests, good, bad)
+            in PROBLEMS[language].items() for answer, right in ((good, True), (bad, False))]
     with ThreadPoolExecutor(3) as pool:
-        results = list(pool.map(lambda job: run_function_tests(language, job[1], job[2], LIMITS), jobs))
-    for (name, _, _, right), result in zip(jobs, results):
+        results = list(pool.map(lambda job: run_function_tests(language, job[1], job[2], LIMITS, prompt=job[4]), jobs))
+    for (name, _, _, right, _), result in zip(jobs, results):
         assert result.passed == right, (name, right, result.status, result.reason)
         assert result.status in {"passed", "failed"}, (name, result.reason)
-    wrong_add = next(r for (name, _, _, right), r in zip(jobs, results) if name == "add" and not right)
+    wrong_add = next(r for (name, _, _, right, _), r in zip(jobs, results) if name == "add" and not right)
     assert [t.passed for t in wrong_add.tests] == [False, False, False]  # x - y: -1, -2 and -6
     assert "gave -1, expected 1" in wrong_add.tests[0].error
 
@@ -37,7 +37,7 @@ def test_right_answers_pass_and_wrong_ones_fail(language):
                                              for attack in sorted(attacks)])
 def test_an_answer_cannot_steer_its_verdict(language, attack):
     prompt, tests, _, _ = PROBLEMS[language]["add"]
-    result = run_function_tests(language, prompt + STEERING[language][attack], tests, LIMITS)
+    result = run_function_tests(language, prompt + STEERING[language][attack], tests, LIMITS, prompt=prompt)
     assert not result.passed, (result.status, result.reason)
     assert sum(t.passed for t in result.tests) <= 1  # at most the check whose expected value is the forged 1
 
@@ -51,7 +51,7 @@ def test_the_answers_program_holds_no_expected_value(language):
         assert parsed.checks and all(check.call and check.expected for check in parsed.checks)
         altered = dataclasses.replace(parsed, checks=[dataclasses.replace(c, expected="(424242)") for c in parsed.checks])
         assert harness.candidate_program(prompt + good, parsed) == harness.candidate_program(prompt + good, altered)
-        judge = harness.judge_program(parsed)
+        judge = harness.judge_program(parsed, prompt) if language == "rust" else harness.judge_program(parsed)
         assert all(check.expected in judge for check in parsed.checks) and "candidate" not in judge
 
 
@@ -62,5 +62,5 @@ def test_frames_take_the_first_value_per_check_and_ignore_other_output():
 @needs_sandbox
 def test_tests_that_do_not_parse_or_languages_without_a_harness_are_the_references_fault():
     assert run_function_tests("cpp", "int f() {", "int main() { return 0; }", LIMITS).status == "error"
-    with pytest.raises(ValueError, match="function-level tests in rust are not judged yet"):
-        run_function_tests("rust", "fn main() {}", "fn main() {}", LIMITS)
+    with pytest.raises(ValueError, match="function-level tests in c are not judged yet"):
+        run_function_tests("c", "int main() {}", "int main() {}", LIMITS)

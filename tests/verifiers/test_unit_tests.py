@@ -118,7 +118,7 @@ def test_a_reference_names_a_language_the_sandbox_runs_and_only_for_stdin_stdout
     assert why({"io": [["1", "1"]], "language": "rust"}) is None
     assert why({"io": [["1", "1"]], "language": "python"}) is None
     assert "unknown language 'cobol'" in why({"io": [["1", "1"]], "language": "cobol"})
-    assert "function-level tests in rust are not judged yet" in why({"tests": "assert True", "language": "rust"})
+    assert "function-level tests in c are not judged yet" in why({"tests": "assert True", "language": "c"})
     assert "Java tests need a public static void main" in why({"tests": "assert(f() == 1);", "language": "java"})
     assert "C++ tests need an int main()" in why({"tests": "assert(f() == 1);", "language": "cpp"})
 
