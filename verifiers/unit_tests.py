@@ -51,17 +51,33 @@ def parse_reference(reference: str) -> tuple[str, object, str]:
     return kind, payload, prefix
 
 
+_ONE_FENCE = re.compile(r"\s*```[ \t]*([A-Za-z0-9_+#-]*)[ \t]*\n(.*?)\n?```\s*", re.DOTALL)
+
+
+def unfenced(text: str) -> tuple[str | None, str]:
+    """``(tag, body)`` of a text that is one fenced code block (``(None, text)`` otherwise): tests written as
+    ```cpp ... ``` name their language by the fence."""
+    found = _ONE_FENCE.fullmatch(text)
+    return (found.group(1) or None, found.group(2)) if found else (None, text)
+
+
 def reference_language(reference: str) -> str | None:
-    """The language a JSON reference names (``"language": "cpp"``), or None: Python."""
+    """The language a reference names, or None (Python): a JSON reference's ``language``, else the fence tag
+    of its ``tests`` (or of a plain reference that is one fenced block)."""
     stripped = reference.lstrip()
-    if not stripped.startswith("{"):
-        return None
-    try:
-        data = json.loads(stripped)
-    except ValueError:
-        return None
-    language = data.get("language") if isinstance(data, dict) else None
-    if language is None or is_python(language):
+    language = None
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(stripped)
+        except ValueError:
+            return None
+        if isinstance(data, dict):
+            language = data.get("language")
+            if language is None and isinstance(data.get("tests"), str):
+                language = unfenced(data["tests"])[0]
+    else:
+        language = unfenced(stripped)[0]
+    if language is None or (isinstance(language, str) and is_python(language)):
         return None
     if not isinstance(language, str):
         raise ValueError(f"the reference's 'language' must be a name such as cpp, not {language!r}")
@@ -73,15 +89,18 @@ def parse_reference_in(reference: str) -> tuple[str, object, str, str | None]:
     Tests as source in another language than Python are judged by its harness (flywheel_sandbox.function_tests),
     where it has one."""
     language = reference_language(reference)
+    stripped = reference.lstrip()
     if language is None:
-        return (*_parse(reference), None)
-    data = json.loads(reference)
+        tag, body = unfenced(stripped) if not stripped.startswith("{") else (None, stripped)
+        return (*_parse(body if tag else reference), None)
+    data = json.loads(stripped) if stripped.startswith("{") else {"tests": stripped}
     if isinstance(data.get("tests"), str):
-        harness_for(language_named(language)).parse(data["tests"])  # ValueError names what is wrong
+        tests = unfenced(data["tests"])[1]
+        harness_for(language_named(language)).parse(tests)  # ValueError names what is wrong
         prefix = data.get("prefix") or ""
         if not isinstance(prefix, str):
             raise ValueError("the reference's 'prefix' must be a string of code")
-        return "tests", data["tests"], prefix, language
+        return "tests", tests, prefix, language
     return (*_parse(reference), language)
 
 

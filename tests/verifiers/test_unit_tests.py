@@ -137,3 +137,24 @@ def test_function_level_tests_in_cpp_as_multipl_e_publishes_them():
                                        round=1, checkpoint="c", seed=0)) for i, t in enumerate([right, wrong])]
     results = UnitTestVerifier(backend="bwrap", workers=2).verify_batch(items)
     assert [r.passed for r in results] == [True, False] and results[1].score == 0.5, [r.reason for r in results]
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not installed")
+def test_a_reference_fenced_as_a_language_is_judged_in_it():
+    import json
+
+    from tests.sandbox.function_tests_by_language import JS
+
+    prompt_text, tests, right, wrong = JS["reverse"]
+    verifier = UnitTestVerifier(backend="bwrap", workers=2)
+    for reference in (f"```javascript\n{tests}```", json.dumps({"tests": f"```js\n{tests}\n```", "prefix": prompt_text})):
+        prompt = Prompt(id="p", domain="code", messages=[Message(role="user", content=prompt_text)],
+                        reference=reference, source="f:1")
+        assert verifier.check_reference(prompt) is None
+        answers = [prompt_text + right, prompt_text + wrong] if reference.startswith("```") else [right, wrong]
+        items = [VerifyItem(prompt, Sample(prompt_id="p", sample_index=i, text=t, num_tokens=1, finish_reason="stop",
+                                           round=1, checkpoint="c", seed=0)) for i, t in enumerate(answers)]
+        assert [r.passed for r in verifier.verify_batch(items)] == [True, False]
+    python = Prompt(id="p", domain="code", messages=[Message(role="user", content="f")],
+                    reference="```python\nassert f() == 1\n```", source="f:1")
+    assert verifier.check_reference(python) is None  # a fenced Python reference is Python tests
