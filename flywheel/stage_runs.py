@@ -73,12 +73,15 @@ def run_recorded(stage: str, fn, beside_kept_generator: bool = False):
             kept.release()  # the device is this stage's
         with workdir_lock(config.workdir, wait_seconds=STAGE_LOCK_WAIT_SECONDS):
             lineage.check_inputs(config, round_number, stage)
+            finished_before = lineage.read_marker(config, round_number, stage) is not None
             lineage.forget(config, round_number, stage)  # a crash from here on leaves it unfinished
             started_at, started = utc_now(), time.perf_counter()
             result = fn(config, round_number, store, *args, **kwargs)
             seconds = time.perf_counter() - started + result.get("shard_seconds", 0.0)
+            # the row before the marker, so a stage the marker calls finished always has its row (a kill between
+            # the two reruns the stage, and its row is replaced); runs counts the earlier run only if it finished
+            _record_run(store, round_number, stage, started_at, seconds, result, finished_before)
             result["lineage_key"] = lineage.record(config, round_number, stage)
-            _record_run(store, round_number, stage, started_at, seconds, result)  # after the marker: a finished run
         return_freed_memory()
         return result
 
@@ -100,10 +103,12 @@ def return_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _record_run(store, round_number: int, stage: str, started_at: datetime, seconds: float, result: dict) -> None:
+def _record_run(store, round_number: int, stage: str, started_at: datetime, seconds: float, result: dict,
+                finished_before: bool) -> None:
     """The stage's ``stage_runs`` row: its times, tokens and the checkpoint it read or wrote (``rounds`` derives
     from these rows), and ``runs``, how many times the stage finished for this round, this run included, so an
-    audit sees a stage that ran twice."""
+    audit sees a stage that ran twice. An earlier row counts only if that run ``finished_before`` (its marker was
+    there when this run started): a run killed after its row and before its marker did not finish."""
     parts = result.get("parts") or {}
     with store.writer() as connection:  # the writer: it brings a store from before ``runs`` up to date first
         previous = connection.execute("SELECT coalesce(runs, 1) FROM stage_runs WHERE round = ? AND stage = ?",
@@ -112,7 +117,7 @@ def _record_run(store, round_number: int, stage: str, started_at: datetime, seco
         "stage": stage, "started_at": started_at, "finished_at": utc_now(), "seconds": seconds,
         "tokens": result.get("tokens"), "start_seconds": parts.get("start"), "stop_seconds": parts.get("stop"),
         "work_seconds": seconds - parts.get("start", 0.0) - parts.get("stop", 0.0),
-        "runs": (previous[0][0] if previous else 0) + 1,
+        "runs": (previous[0][0] if previous and finished_before else 0) + 1,
         "checkpoint": str(result["checkpoint"]) if result.get("checkpoint") else None}], where={"stage": stage})
 
 
