@@ -18,11 +18,17 @@ import subprocess
 from dataclasses import dataclass
 from functools import cache
 
-# tsc type-checks against the ambient declarations it is given: a stdin/stdout program reads input through
-# node's require('fs') and process, which Debian's typescript package does not declare (no @types/node).
 # MultiPL-E's Java prompts import org.javatuples (Debian's libjavatuples-java); a missing jar is skipped by both tools.
 JAVATUPLES = "/usr/share/java/javatuples.jar"
-NODE_AMBIENT = "declare var require: any;\ndeclare var process: any;\ndeclare var module: any;\n"
+# tsc type-checks against the ambient declarations it is given: a program reads input through node's
+# require('fs') and process, which Debian's typescript package does not declare (no @types/node). It compiles
+# against the ES2020 lib alone, without the DOM's (half of tsc's time here), so node's console, Buffer and
+# timers are declared here too.
+NODE_AMBIENT = ("declare var require: any;\ndeclare var process: any;\ndeclare var module: any;\n"
+                "declare var console: any;\ndeclare var Buffer: any;\n"
+                "declare function setTimeout(callback: (...args: any[]) => void, ms?: number, ...args: any[]): any;\n"
+                "declare function setInterval(callback: (...args: any[]) => void, ms?: number, ...args: any[]): any;\n"
+                "declare function clearTimeout(handle: any): void;\ndeclare function clearInterval(handle: any): void;\n")
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ LANGUAGES: dict[str, Language] = {language.name: language for language in (
              version=("node", "--version"), address_space_limit=False),
     Language("typescript", ("typescript", "ts"), "main.ts",
              ("node", "--max-old-space-size={memory_mb}", "/prog/main.js"),
-             compile=("tsc", "--target", "es2020", "--module", "commonjs", "--skipLibCheck",
+             compile=("tsc", "--target", "es2020", "--lib", "es2020", "--module", "commonjs", "--skipLibCheck",
                       "--outDir", "/work/out", "/src/main.ts", "/src/node_ambient.d.ts"),
              version=("tsc", "--version"), address_space_limit=False),
     Language("rust", ("rust", "rs"), "main.rs", ("/prog/main",),

@@ -84,7 +84,7 @@ def _sleepers(token: str) -> list[psutil.Process]:
                                              for attack in sorted(attacks)])
 def test_hostile_program_is_contained(language, attack, targets):
     aims, folder, accepted = targets
-    limits = Limits(cpu_seconds=2, wall_seconds=8, memory_bytes=512 << 20, processes=32, tmpfs_bytes=32 << 20,
+    limits = Limits(cpu_seconds=2, wall_seconds=4, memory_bytes=512 << 20, processes=32, tmpfs_bytes=32 << 20,
                     file_bytes=16 << 20)
     token = str(int(SLEEPER) + sorted(ATTACKS).index(language))  # its own: tests run side by side
     result = run_io_program(language, ATTACKS[language][attack].replace(SLEEPER, token),
