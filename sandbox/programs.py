@@ -136,7 +136,8 @@ def sandboxed(command: list[str], limits: Limits, *, binds: tuple[tuple[str, str
 
 
 _OOM_MARKS = (b"std::bad_alloc", b"java.lang.OutOfMemoryError", b"JavaScript heap out of memory",
-              b"memory allocation of", b"runtime: out of memory", b"fatal error: out of memory")
+              b"memory allocation of", b"runtime: out of memory", b"fatal error: out of memory",
+              b"xrealloc: cannot allocate", b"xmalloc: cannot allocate")  # the last two: bash
 
 
 def _out_of_memory(stderr: bytes) -> bool:
