@@ -33,11 +33,10 @@ class Check:
     expected: str
 
 
-def _balanced(text: str, start: int) -> int:
-    """The index just past the bracket that closes the one at ``start``, skipping strings and characters."""
-    depth, index, quote = 0, start, None
-    pairs = {"(": ")", "[": "]", "{": "}"}
-    closing = set(pairs.values())
+def _outside_strings(text: str, start: int = 0):
+    """``(index, depth)`` of each character from ``start`` outside string and character literals, ``depth`` being
+    the bracket depth before it: the one scanner the parsers below share."""
+    depth, quote, index = 0, None, start
     while index < len(text):
         char = text[index]
         if quote:
@@ -47,40 +46,37 @@ def _balanced(text: str, start: int) -> int:
                 quote = None
         elif char in "\"'`":
             quote = char
-        elif char in pairs:
-            depth += 1
-        elif char in closing:
-            depth -= 1
-            if depth == 0:
-                return index + 1
+        else:
+            yield index, depth
+            if char in "([{":
+                depth += 1
+            elif char in ")]}":
+                depth -= 1
         index += 1
+
+
+def _balanced(text: str, start: int) -> int:
+    """The index just past the bracket that closes the one at ``start``, skipping strings and characters."""
+    for index, depth in _outside_strings(text, start):
+        if text[index] in ")]}" and depth == 1:
+            return index + 1
     raise ValueError("unbalanced brackets in the tests")
+
+
+def _top_level(text: str, needle: str) -> list[int]:
+    """Where ``needle`` starts in ``text`` outside brackets and strings, without overlaps."""
+    found: list[int] = []
+    for index, depth in _outside_strings(text):
+        if depth == 0 and text.startswith(needle, index) and (not found or index >= found[-1] + len(needle)):
+            found.append(index)
+    return found
 
 
 def _split_top_level(text: str, separator: str) -> list[str]:
     """``text`` cut at each ``separator`` that is outside brackets and strings."""
-    parts, depth, quote, last, index = [], 0, None, 0, 0
-    while index < len(text):
-        char = text[index]
-        if quote:
-            if char == "\\":
-                index += 1
-            elif char == quote:
-                quote = None
-        elif char in "\"'`":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif depth == 0 and text.startswith(separator, index):
-            parts.append(text[last:index])
-            last = index + len(separator)
-            index = last
-            continue
-        index += 1
-    parts.append(text[last:])
-    return [part.strip() for part in parts]
+    cuts = _top_level(text, separator)
+    starts, ends = [0] + [cut + len(separator) for cut in cuts], cuts + [len(text)]
+    return [text[start:end].strip() for start, end in zip(starts, ends)]
 
 
 def _strip_parens(text: str) -> str:
@@ -207,28 +203,6 @@ const __flywheel = (() => {
         return f"{self.SERIALIZER}\n{values}\n"
 
 
-def _last_top_level(text: str, needle: str) -> int:
-    """The index of the last ``needle`` in ``text`` outside brackets and strings, or -1."""
-    found, depth, quote, index = -1, 0, None, 0
-    while index < len(text):
-        char = text[index]
-        if quote:
-            if char == "\\":
-                index += 1
-            elif char == quote:
-                quote = None
-        elif char in "\"'":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif depth == 0 and text.startswith(needle, index):
-            found = index
-        index += 1
-    return found
-
-
 class JavaHarness:
     """MultiPL-E's Java: ``class Problem { ... public static void main(String[] args) { assert(f(...) == (...));
     assert(f(...).equals(...)); } }``, the methods called by name."""
@@ -242,7 +216,7 @@ class JavaHarness:
         checks = []
         for found in self.ASSERT.finditer(tests, main.end()):
             inner = _strip_parens(tests[found.end() - 1:_balanced(tests, found.end() - 1)])
-            equals = _last_top_level(inner, ".equals(")
+            equals = (_top_level(inner, ".equals(") or [-1])[-1]
             if equals > 0 and inner.endswith(")"):
                 checks.append(Check(_strip_parens(inner[:equals]), _strip_parens(inner[equals + len(".equals"):])))
                 continue
