@@ -433,13 +433,32 @@ def _record_sigint() -> None:
     def on_sigint(signum, frame):
         global _SIGINT_SEEN
         _SIGINT_SEEN = signum
+        _quiet_interrupted_cleanup()  # again: handlers added since the command started get the filter too
         raise KeyboardInterrupt
 
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, on_sigint)
+    _quiet_interrupted_cleanup()
     # SIGTERM (a scheduler, `kill`, a test run's teardown) stops a round as Ctrl-C does: cleanly, resumable
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, on_sigint)
+
+
+def _not_an_interrupt(record) -> bool:
+    exc_info = record.exc_info
+    return not (exc_info and isinstance(exc_info[1], KeyboardInterrupt))
+
+
+def _quiet_interrupted_cleanup() -> None:
+    """A library that logs the Ctrl-C it caught while cleaning up (SQLAlchemy's pool logs 'Exception closing
+    connection' with the KeyboardInterrupt's traceback, then re-raises it) would print a traceback above the
+    one 'interrupted' line. Records carrying a KeyboardInterrupt are dropped where they would reach the console:
+    Python's last-resort handler and the root logger's handlers. Every other record passes as before."""
+    import logging
+
+    for handler in [logging.lastResort, *logging.getLogger().handlers]:
+        if handler is not None and _not_an_interrupt not in handler.filters:
+            handler.addFilter(_not_an_interrupt)
 
 
 def was_interrupted(error: BaseException) -> bool:

@@ -186,6 +186,37 @@ def test_tables_in_a_log_file_are_not_cut_at_80_columns(tmp_path):
     assert out.count("0.2583") == 12  # no number split over two lines
 
 
+def test_a_ctrl_c_caught_by_sqlalchemys_pool_prints_no_traceback():
+    """Seen once in CI: Ctrl-C landed while Dagster's SQLite pool closed a connection; SQLAlchemy logged the
+    KeyboardInterrupt with its traceback above 'interrupted'. Here a real pool closes a connection whose close
+    is interrupted, in a child process set up as the CLI sets itself up."""
+    child = textwrap.dedent("""
+        import sqlite3, sys
+        import sqlalchemy
+        from flywheel import cli
+
+        cli._record_sigint()
+
+        class Interrupted(sqlite3.Connection):
+            def close(self):
+                raise KeyboardInterrupt
+
+        engine = sqlalchemy.create_engine("sqlite://", poolclass=sqlalchemy.pool.NullPool,
+                                          connect_args={"factory": Interrupted})
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("select 1")
+        except KeyboardInterrupt:
+            print("interrupted")
+        import logging
+        logging.getLogger("sqlalchemy.pool.impl.NullPool").error("an ordinary error still shows")
+    """)
+    done = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "interrupted", done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
+    assert "an ordinary error still shows" in done.stderr
+
+
 def test_an_interrupt_is_recognised_however_a_library_rewraps_it():
     from flywheel.cli import was_interrupted
 

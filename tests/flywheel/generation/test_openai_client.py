@@ -38,34 +38,34 @@ class ChatServer(BaseHTTPRequestHandler):
             self.state["peak"] = max(self.state["peak"], self.state["in_flight"])
             planned = self.failures.get(question, [])
             status = planned.pop(0) if planned else 200
-        try:
-            time.sleep(0.05)
-            if question == "slow":
-                time.sleep(2)
-            if status != 200:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Retry-After", "0")
-                self.end_headers()
-                self.wfile.write(json.dumps({"error": {"message": "busy", "type": "rate_limit"}}).encode())
-                return
-            token = {"token": "t", "logprob": -0.5, "bytes": None, "top_logprobs": []}
-            choices = [{"index": i, "finish_reason": "length" if i == body["n"] - 1 else "stop",
-                        "message": {"role": "assistant", "content": f"answer {i} to {question} (seed {body['seed']})"},
-                        "logprobs": {"content": [token] * (i + 3)} if body.get("logprobs") else None}
-                       for i in range(body["n"])]
-            payload = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"], "choices": choices,
-                       "usage": {"prompt_tokens": 3, "completion_tokens": sum(i + 3 for i in range(body["n"])),
-                                 "total_tokens": 8}}
-            data = json.dumps(payload).encode()
-            self.send_response(200)
+        time.sleep(0.05)
+        if question == "slow":
+            time.sleep(2)
+        # Out of flight before the first byte of the answer: once the client has its answer it may send the
+        # next request while this thread is still writing, and counting it then would read as a third in flight.
+        with self.lock:
+            self.state["in_flight"] -= 1
+        if status != 200:
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Retry-After", "0")
             self.end_headers()
-            self.wfile.write(data)
-        finally:
-            with self.lock:
-                self.state["in_flight"] -= 1
+            self.wfile.write(json.dumps({"error": {"message": "busy", "type": "rate_limit"}}).encode())
+            return
+        token = {"token": "t", "logprob": -0.5, "bytes": None, "top_logprobs": []}
+        choices = [{"index": i, "finish_reason": "length" if i == body["n"] - 1 else "stop",
+                    "message": {"role": "assistant", "content": f"answer {i} to {question} (seed {body['seed']})"},
+                    "logprobs": {"content": [token] * (i + 3)} if body.get("logprobs") else None}
+                   for i in range(body["n"])]
+        payload = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"], "choices": choices,
+                   "usage": {"prompt_tokens": 3, "completion_tokens": sum(i + 3 for i in range(body["n"])),
+                             "total_tokens": 8}}
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
 
 @pytest.fixture
