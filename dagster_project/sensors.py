@@ -9,6 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 from dagster_project.assets import rounds
+from dagster_project.location import CONFIG
 from dagster_project.resources import DuckDBStore
 
 
@@ -28,7 +29,7 @@ def next_round(store, existing: set[str]) -> tuple[str | None, str]:
     return key, f"round {latest} says {reason}"
 
 
-@dg.sensor(job_name="round", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED,
+@dg.sensor(job_name="round", minimum_interval_seconds=CONFIG.stopping.loop_interval_seconds, default_status=dg.DefaultSensorStatus.STOPPED,
            description="Adds the next round's partition and runs it while the stopping rule says continue.")
 def next_round_sensor(context: dg.SensorEvaluationContext, store: DuckDBStore):
     key, why = next_round(store.get(), set(context.instance.get_dynamic_partitions(rounds.name)))

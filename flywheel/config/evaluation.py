@@ -35,5 +35,7 @@ class StoppingConfig(_Strict):
     eval_gain_window: int = Field(2, ge=1, description="rounds over which the held-out pass@1 gain is measured")
     min_eval_gain: float | None = Field(
         0.01, description="stop when held-out pass@1 gained less than this over the last eval_gain_window rounds")
+    loop_interval_seconds: int = Field(30, ge=1, description="how often next_round_sensor, once turned on, looks for "
+                                       "a finished round and this rule's decision (Dagster's minimum_interval_seconds)")
     stop_on_zero_yield: bool = Field(True, description="stop when a round accepted no sample in any domain: the next "
                                      "round would train on nothing new (round_metrics.warnings says why)")

@@ -11,7 +11,8 @@ import yaml
 
 from flywheel.config import DEFAULT_CONFIG, load_config
 
-PROBE = "from dagster_project.location import CONFIG; print(CONFIG.workdir); print(CONFIG.generation.n)"
+PROBE = ("from dagster_project.location import CONFIG; print(CONFIG.workdir); print(CONFIG.generation.n); "
+         "from dagster_project.sensors import next_round_sensor; print(next_round_sensor.minimum_interval_seconds)")
 
 
 def _load(environment: dict) -> subprocess.CompletedProcess:
@@ -23,10 +24,11 @@ def _load(environment: dict) -> subprocess.CompletedProcess:
 def test_the_named_config_and_workdir_are_the_locations(tmp_path):
     data = load_config(DEFAULT_CONFIG).model_dump(mode="json")  # its paths resolved, so it loads from anywhere
     data["generation"]["n"] = 3
+    data["stopping"]["loop_interval_seconds"] = 7
     (tmp_path / "round.yaml").write_text(yaml.safe_dump(data))
     loaded = _load({"FLYWHEEL_CONFIG": str(tmp_path / "round.yaml"), "FLYWHEEL_WORKDIR": str(tmp_path / "work")})
     assert loaded.returncode == 0, loaded.stderr
-    assert loaded.stdout.split() == [str(tmp_path / "work"), "3"]
+    assert loaded.stdout.split() == [str(tmp_path / "work"), "3", "7"]  # the sensor's cadence is the config's too
 
 
 def test_without_a_config_the_bundled_demo_loads(tmp_path):
