@@ -50,20 +50,23 @@ def test_materialize_a_round_from_the_ui_and_see_the_chart_and_decision(dagster_
         page.get_by_role("button", name="All", exact=True).click()
         page.get_by_role("button", name=re.compile(r"^Launch 1 run")).click()
         expect(page.get_by_text(re.compile(r"Launched run"))).to_be_visible(timeout=30_000)
-        page.goto(f"{url}/runs")
+        # Wait on the run through the webserver's GraphQL API: a page reload every few seconds would take a core
+        # from the run it watches. Then the run list, once, as a user sees it.
+        from flywheel.launch import DagsterAPI
 
+        api, status = DagsterAPI(url), None
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            page.wait_for_timeout(5000)
-            page.reload()
-            page.wait_for_timeout(2000)
-            body = page.inner_text("body")
-            if "Failure" in body or "Canceled" in body:
-                pytest.fail(f"the round's run failed:\n{body[-2000:]}")
-            if re.search(r"\bSuccess\b", body):
+            runs = api.query("{ runsOrError { ... on Runs { results { status } } } }")["runsOrError"]["results"]
+            status = runs[0]["status"] if runs else None
+            if status in ("SUCCESS", "FAILURE", "CANCELED"):
                 break
-        else:
-            pytest.fail("the round's run did not finish within 10 minutes")
+            time.sleep(1)
+        page.goto(f"{url}/runs")
+        expect(page.get_by_text(re.compile(r"^(Success|Failure|Canceled)$")).first).to_be_visible(timeout=60_000)
+        body = page.inner_text("body")
+        assert status == "SUCCESS" and re.search(r"\bSuccess\b", body), f"the round's run ended {status}:\n{body[-2000:]}"
+        assert "Failure" not in body and "Canceled" not in body, body[-2000:]
 
         # The metrics asset shows the stop decision and, behind its markdown button, the chart.
         page.goto(f"{url}/assets/round_metrics?view=events&partition=1")
