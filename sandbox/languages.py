@@ -42,6 +42,8 @@ class Language:
     env: tuple[tuple[str, str], ...] = ()
     address_space_limit: bool = True  # RLIMIT_AS holds (native code); a runtime that reserves more is bounded by
     # the cgroup's memory limit alone
+    precompiled_header: str = ""  # a system header the host precompiles once with the compile's own flags
+    # (flywheel_sandbox.programs.precompiled_headers); the compiler finds it at /pch before the system's
 
     def source_name(self, code: str) -> str:
         if self.name == "java":  # javac wants a public class in a file of its name
@@ -56,7 +58,7 @@ class Language:
 LANGUAGES: dict[str, Language] = {language.name: language for language in (
     Language("cpp", ("cpp", "c++", "cc", "cxx"), "main.cpp", ("/prog/main",),
              compile=("g++", "-std=c++17", "-O2", "-pipe", "-o", "/work/out/main", "/src/main.cpp"),
-             version=("g++", "--version")),
+             version=("g++", "--version"), precompiled_header="bits/stdc++.h"),
     Language("c", ("c",), "main.c", ("/prog/main",),
              compile=("gcc", "-std=gnu17", "-O2", "-pipe", "-o", "/work/out/main", "/src/main.c", "-lm"),
              version=("gcc", "--version")),

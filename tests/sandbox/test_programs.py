@@ -59,3 +59,32 @@ def test_a_compiled_program_is_cached_by_its_source_and_runs_read_only(tmp_path)
     assert run_built(cpp, RIGHT["cpp"]["sum"], first, b"2 3\n", LIMITS).stdout == b"5\n"
     build(cpp, "int main(){}", cache=cache)  # a fourth entry: the least recently used one goes
     assert not first.folder.exists()
+
+
+
+def test_cpp_compiles_against_the_precompiled_standard_header_and_cannot_change_it():
+    """g++ -H marks a precompiled header it uses with '!': the sandboxed compile finds the host's at /pch. A program
+    that includes another header first (where GCC cannot use it) still compiles and runs, and the compile step
+    cannot write the header that every later compile reads."""
+    from flywheel_sandbox.programs import COMPILE_LIMITS, _source_folder, compile_command, precompiled_headers, sandboxed
+
+    cpp = language_named("cpp")
+    headers = precompiled_headers(cpp)
+    assert headers is not None and (headers / "bits" / "stdc++.h.gch").stat().st_size > 0
+    code = "#include <bits/stdc++.h>\nint main() { std::puts(\"ok\"); }\n"
+    source = _source_folder(cpp, code)
+    try:
+        command, binds = compile_command(cpp, code, COMPILE_LIMITS, source)
+        step = sandboxed(["/bin/sh", "-c", 'mkdir -p /work/out && "$@"', "compile", *command, "-H"], COMPILE_LIMITS,
+                         binds=binds, address_space=False)
+        assert step.status == "passed", step.stderr[-2000:]
+        assert step.stderr.decode().splitlines()[0] == "! /pch/bits/stdc++.h.gch"
+        write = sandboxed(["/bin/sh", "-c", "echo x > /pch/bits/stdc++.h.gch || rm -f /pch/bits/stdc++.h.gch"],
+                          COMPILE_LIMITS, binds=binds, address_space=False)
+        assert write.status != "passed"
+        assert (headers / "bits" / "stdc++.h.gch").stat().st_size > 1000
+    finally:
+        shutil.rmtree(source, ignore_errors=True)
+    included_late = "#include <iostream>\n#include <bits/stdc++.h>\n#include <bits/stdc++.h>\nint main() { std::vector<int> v{2, 1}; " \
+                    "std::sort(v.begin(), v.end()); std::cout << v[0] << v[1]; }\n"
+    assert run_io_program("cpp", included_late, [("", "12")], LIMITS).passed
