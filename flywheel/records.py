@@ -7,8 +7,11 @@ in dedup order, mix draws on the keys alone and then copies the drawn rows colum
 
 from __future__ import annotations
 
+import heapq
+import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
+from itertools import islice
 from pathlib import Path
 
 import pyarrow as pa
@@ -72,10 +75,46 @@ def taken_batches(table: pa.Table, order: Sequence[int], batch_rows: int | None 
         yield table.take(pa.array(positions, type=pa.int64()))
 
 
+SORT_RUN_ROWS = 32768  # rows sorted in memory at a time; a bigger file is merged from sorted runs on disk
+_MERGE_READ_ROWS = 1024  # rows each sorted run hands the merge at a time
+
+
 def sorted_row_batches(path: Path, keys: list[str], schema: pa.Schema | None = None,
-                       batch_rows: int | None = None) -> Iterator[list[dict]]:
-    """The file's rows as dicts, ordered by ``keys`` (ascending; a stable sort, so ties keep file order)."""
-    table = read_parquet(path, schema)
-    order = pc.sort_indices(table, sort_keys=[(key, "ascending") for key in keys]).to_pylist()
-    for batch in taken_batches(table, order, batch_rows):
-        yield batch.to_pylist()
+                       batch_rows: int | None = None, run_rows: int | None = None) -> Iterator[list[dict]]:
+    """The file's rows as dicts, ordered by ``keys`` (ascending, nulls last; a stable sort, so ties keep file
+    order). A file over ``run_rows`` rows is sorted outside memory: each run of ``run_rows`` rows is sorted and
+    written to a scratch folder beside the file, and the runs are merged a few rows of each at a time, so the
+    whole file is never in memory (the pool of a 1M-sample round, read in dedup order, held 330 MB here)."""
+    path, run_rows = Path(path), run_rows or SORT_RUN_ROWS
+    if pq.ParquetFile(require_stage_output(path)).metadata.num_rows <= run_rows:
+        table = read_parquet(path, schema)
+        yield from (batch.to_pylist() for batch in taken_batches(table, _sort_order(table, keys), batch_rows))
+        return
+    scratch = path.parent / f".{path.name}.sort"  # one name: a run killed mid-sort leaves what the next removes
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    try:
+        runs = []
+        for number, batch in enumerate(pq.ParquetFile(path).iter_batches(batch_size=run_rows)):
+            table = pa.Table.from_batches([batch])
+            table = table.cast(schema) if schema is not None else table
+            runs.append(scratch / f"{number:06d}.parquet")
+            pq.write_table(table.take(pa.array(_sort_order(table, keys), type=pa.int64())), runs[-1],
+                           row_group_size=_MERGE_READ_ROWS)
+            del table, batch
+        # heapq.merge takes equal keys from the earlier run first, and each run is in file order: stable overall
+        merged = heapq.merge(*(_rows(run) for run in runs), key=lambda row: tuple(
+            (row[key] is None, row[key]) for key in keys))
+        while batch_of_rows := list(islice(merged, batch_rows or BATCH_ROWS)):
+            yield batch_of_rows
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _rows(run: Path) -> Iterator[dict]:
+    for batch in row_batches(run, batch_rows=_MERGE_READ_ROWS):
+        yield from batch
+
+
+def _sort_order(table: pa.Table, keys: list[str]) -> list[int]:
+    return pc.sort_indices(table, sort_keys=[(key, "ascending") for key in keys]).to_pylist()  # nulls at the end

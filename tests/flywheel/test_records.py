@@ -38,3 +38,26 @@ def test_a_failed_write_leaves_the_old_file(tmp_path):
         raise RuntimeError("the stage failed half way")
     assert pq.read_table(path).to_pylist() == [{"key": "old", "round": 0, "seq": 0}]
     assert [p.name for p in tmp_path.iterdir()] == ["out.parquet"]  # no temporary left behind
+
+
+def test_a_file_over_one_run_is_merged_from_sorted_runs_as_one_stable_sort(tmp_path):
+    """The same order as the in-memory sort, ties in file order, nulls last, whatever the run and batch sizes;
+    the runs' scratch folder is gone afterwards, also when the reader stops early."""
+    import random
+
+    draw = random.Random(7)
+    rows = [{"key": draw.choice(["a", "b", "c", None]), "round": draw.randrange(3), "seq": i} for i in range(1000)]
+    path = tmp_path / "pool.parquet"
+    with RecordWriter(path, SCHEMA) as writer:
+        writer.write(rows)
+    expected = sorted(rows, key=lambda row: (row["round"], row["key"] is None, row["key"] or ""))
+    in_memory = [row for batch in sorted_row_batches(path, ["round", "key"], SCHEMA, batch_rows=64) for row in batch]
+    assert in_memory == expected
+    for run_rows, batch_rows in ((100, 64), (333, 1000), (999, 7)):
+        merged = list(sorted_row_batches(path, ["round", "key"], SCHEMA, batch_rows=batch_rows, run_rows=run_rows))
+        assert [row for batch in merged for row in batch] == expected, run_rows
+        assert all(len(batch) == batch_rows for batch in merged[:-1])
+    early = sorted_row_batches(path, ["round", "key"], SCHEMA, batch_rows=10, run_rows=100)
+    assert len(next(early)) == 10 and (tmp_path / ".pool.parquet.sort").exists()
+    early.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pool.parquet"]
