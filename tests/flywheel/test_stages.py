@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from flywheel import stages
 from flywheel.io import RoundPaths, read_parquet, write_parquet_atomic
 from flywheel.schema import examples_to_table
@@ -77,9 +79,12 @@ def test_stage_outputs_get_normal_file_modes(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o644
 
 
-def test_streamed_decontaminate_and_mix_equal_the_whole_round_in_lists(small_config_path, tmp_path, monkeypatch):
+@pytest.mark.parametrize("sort_run_rows", [None, 5], ids=["pool-sorted-in-memory", "pool-merged-from-sorted-runs"])
+def test_streamed_decontaminate_and_mix_equal_the_whole_round_in_lists(small_config_path, tmp_path, monkeypatch,
+                                                                        sort_run_rows):
     """Batches of 3 rows give the rows, hits, drops and mixture of the whole round done at once in Python lists
-    (what the stages did before they streamed): decontaminate, sort earlier rounds first, dedup, then mix."""
+    (what the stages did before they streamed): decontaminate, sort earlier rounds first, dedup, then mix. The pool
+    is read in dedup order from memory, or (runs of 5 rows) merged from sorted runs on disk, as a big pool is."""
     import random
 
     import yaml
@@ -125,6 +130,8 @@ def test_streamed_decontaminate_and_mix_equal_the_whole_round_in_lists(small_con
     assert hits and drops and len(mixture) > len(clean)  # the round exercises every path
 
     monkeypatch.setattr(records, "BATCH_ROWS", 3)
+    if sort_run_rows:
+        monkeypatch.setattr(records, "SORT_RUN_ROWS", sort_run_rows)
     store = Store(config.workdir / "flywheel.duckdb")
     result = stages.decontaminate_round(config, 2, store)
     assert read_parquet(paths.decontaminated).to_pylist() == examples_to_table(clean).to_pylist()
