@@ -170,6 +170,11 @@ def default_pool() -> MathWorkerPool:
 
 def _serve() -> None:
     import resource
+    import signal
+
+    # Ctrl-C reaches the whole foreground process group: the parent stops the round (and this worker, with it)
+    # and says so in one line; a KeyboardInterrupt here would print a traceback of its own under that line.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     from flywheel_verifiers.math_equivalence import answers_equivalent
 

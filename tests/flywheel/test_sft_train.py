@@ -182,8 +182,13 @@ def test_a_killed_orchestrator_takes_the_trainer_with_it_and_the_log_survives(tm
     while time.monotonic() < deadline and not ((work / "steps.jsonl").exists() and (work / "steps.jsonl").read_text()):
         time.sleep(0.5)
     spec = str(work / "spec.json")
-    trainers = lambda: [p for p in Path("/proc").iterdir() if p.name.isdigit() and  # noqa: E731
-                        spec in (p / "cmdline").read_bytes().decode(errors="replace") if (p / "cmdline").exists()]
+    def cmdline(process: Path) -> str:
+        try:
+            return (process / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:  # it exited between the listing and the read: that is what the test waits for
+            return ""
+
+    trainers = lambda: [p for p in Path("/proc").iterdir() if p.name.isdigit() and spec in cmdline(p)]  # noqa: E731
     assert trainers(), "the trainer should be running"
     orchestrator.send_signal(signal.SIGKILL)
     orchestrator.wait()

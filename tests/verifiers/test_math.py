@@ -107,6 +107,23 @@ def test_overrunning_comparison_kills_its_worker_and_the_pool_recovers():
     workers.close()
 
 
+def test_a_ctrl_c_to_the_process_group_is_the_parents_to_handle_not_the_workers():
+    """Ctrl-C at a terminal reaches every process of the foreground group: a worker that took it would die printing
+    a KeyboardInterrupt traceback under the CLI's one 'interrupted' line (seen in CI). The worker ignores it, keeps
+    answering, and goes with its parent."""
+    import signal
+
+    workers = MathWorkerPool(size=1)
+    workers.warm()
+    worker = workers.idle_workers()[0]
+    os.kill(worker.process.pid, signal.SIGINT)
+    time.sleep(0.3)
+    assert worker.process.poll() is None
+    assert answers_match("x+1", "\\boxed{1+x}", pool=workers) is True
+    assert workers.idle_workers()[0] is worker  # the same worker answered: it was not replaced
+    workers.close()
+
+
 def test_bound_holds_off_the_main_thread(pool):
     results = {}
 
