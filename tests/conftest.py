@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 
@@ -137,26 +138,58 @@ def mixed_prompts(folder: Path) -> Path:
     return path
 
 
-def run_small_demo(folder: Path, name: str, seed: int = 3, rounds: int = 1) -> Path:
-    """``flywheel demo`` of the small config on the mixed prompts, through the CLI as a user runs it; its workdir.
-    Afterwards nothing it started may still be running."""
-    import subprocess
+def small_demo_command(folder: Path, name: str, seed: int = 3, rounds: int = 1) -> tuple[Path, list[str]]:
+    """(the workdir, the command) of ``flywheel demo`` on the small config and the mixed prompts, written under
+    ``folder``: the same relative paths below any folder, so two runs compare row for row (``table_rows``)."""
     import sys
-
-    from tests.session_checks import left_by, tagged_environment
 
     workdir = folder / name
     config = folder / f"{name}.yaml"
     raw = small_config_dict(workdir)
     raw["prompts"]["sources"][0]["path"] = str(mixed_prompts(folder))
     config.write_text(yaml.safe_dump(raw))
+    return workdir, [sys.executable, "-m", "flywheel.cli", "demo", "--rounds", str(rounds), "--config", str(config),
+                     "--seed", str(seed)]
+
+
+def run_small_demo(folder: Path, name: str, seed: int = 3, rounds: int = 1) -> Path:
+    """``flywheel demo`` of the small config on the mixed prompts, through the CLI as a user runs it; its workdir.
+    Afterwards nothing it started may still be running."""
+    import subprocess
+
+    from tests.session_checks import left_by, tagged_environment
+
+    workdir, command = small_demo_command(folder, name, seed, rounds)
     env, tag = tagged_environment()
-    done = subprocess.run([sys.executable, "-m", "flywheel.cli", "demo", "--rounds", str(rounds), "--config",
-                           str(config), "--seed", str(seed)], cwd=Path(__file__).resolve().parents[1],
-                          timeout=1800, capture_output=True, text=True, env=env)
+    done = subprocess.run(command, cwd=Path(__file__).resolve().parents[1], timeout=1800, capture_output=True,
+                          text=True, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert left_by(tag) == [], "flywheel demo left processes running"
     return workdir
+
+
+# What measures time, left out when two runs are compared row for row.
+TIMING_COLUMNS = {"verdicts": ["cost_seconds"], "eval_verdicts": ["cost_seconds"],
+                  "training_steps": ["tokens_per_second"], "dpo_steps": ["tokens_per_second"],
+                  "stage_runs": ["started_at", "finished_at", "seconds", "start_seconds", "work_seconds",
+                                 "stop_seconds"]}
+
+
+def table_rows(workdir: Path, table: str) -> list[tuple]:
+    """A table's rows in a fixed order, timing columns left out and the folder holding the workdir (its config and
+    prompts file) normalised, so runs under different folders compare."""
+    from flywheel.store import Store
+
+    drop = TIMING_COLUMNS.get(table, [])
+    select = f"SELECT * EXCLUDE ({', '.join(drop)})" if drop else "SELECT *"
+    _, found = Store(workdir / "flywheel.duckdb").query(f"{select} FROM {table} ORDER BY ALL")
+    text = str(workdir.parent)
+    return [tuple(v.replace(text, "<folder>") if isinstance(v, str) else v for v in row) for row in found]
+
+
+def small_demo_seconds(workdir: Path) -> float:
+    """How long the shared demo took (its wall time, written when it was made)."""
+    return float((workdir.parent / "made").read_text())
 
 
 @pytest.fixture(scope="session")
@@ -175,8 +208,9 @@ def finished_small_demo(tmp_path_factory) -> Path:
     with open(shared / "shared-demo.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the demo is made, or by the kernel if this worker dies
         if not (folder / "made").exists():
+            started = time.monotonic()
             run_small_demo(folder, "demo")
-            (folder / "made").write_text("")
+            (folder / "made").write_text(f"{time.monotonic() - started:.1f}")  # its wall time (small_demo_seconds)
     return folder / "demo"
 
 

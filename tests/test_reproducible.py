@@ -14,20 +14,9 @@ from pathlib import Path
 import pytest
 
 from flywheel.store import TABLES, Store
-from tests.conftest import run_small_demo
+from tests.conftest import run_small_demo, table_rows
 
 pytestmark = pytest.mark.slow
-TIMING = {"verdicts": ["cost_seconds"], "eval_verdicts": ["cost_seconds"],
-          "training_steps": ["tokens_per_second"], "dpo_steps": ["tokens_per_second"],
-          "stage_runs": ["started_at", "finished_at", "seconds", "start_seconds", "work_seconds", "stop_seconds"]}
-
-
-def rows(workdir: Path, table: str) -> list[tuple]:
-    drop = TIMING.get(table, [])
-    select = f"SELECT * EXCLUDE ({', '.join(drop)})" if drop else "SELECT *"
-    _, found = Store(workdir / "flywheel.duckdb").query(f"{select} FROM {table} ORDER BY ALL")
-    text = str(workdir.parent)  # the folder of the workdir, its config and its prompts file
-    return [tuple(v.replace(text, "<workdir>") if isinstance(v, str) else v for v in row) for row in found]
 
 
 def run_loaded(tmp_path: Path) -> Path:
@@ -46,7 +35,7 @@ def test_a_round_repeats_row_for_row_under_load(tmp_path, finished_small_demo):
     loaded = run_loaded(tmp_path)
     compared = 0
     for table in TABLES:
-        first, second = rows(quiet, table), rows(loaded, table)
+        first, second = table_rows(quiet, table), table_rows(loaded, table)
         assert first == second, f"{table} differs between the quiet and the loaded run"
         compared += len(first)
     assert compared > 200
