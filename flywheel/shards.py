@@ -183,8 +183,12 @@ def _serial_order(verdicts: pa.Table, config: RoundConfig, round_number: int) ->
     samples = samples.append_column("position", pa.array(np.arange(samples.num_rows, dtype=np.int64)))
     prompts = pq.read_table(paths.prompts, columns=["id", "domain"])
     connection = duckdb.connect()
+    # DuckDB orders the verdicts' keys alone and Arrow takes the rows in that order: sorting the whole rows in
+    # DuckDB held a copy of every verdict in its sort beside the input and the output (1M verdicts here).
+    keys = verdicts.select(["verifier", "prompt_id", "sample_index"]).append_column(
+        "row", pa.array(np.arange(verdicts.num_rows, dtype=np.int64)))
     connection.register("samples", samples)
-    connection.register("verdicts", verdicts)
+    connection.register("verdicts", keys)
     connection.register("prompts", prompts)
     try:
         domains = connection.execute("SELECT p.domain FROM samples s JOIN prompts p ON p.id = s.prompt_id "
@@ -195,14 +199,13 @@ def _serial_order(verdicts: pa.Table, config: RoundConfig, round_number: int) ->
                 rank.setdefault(name, len(rank))
         connection.register("ranks", pa.table({"verifier": list(rank), "rank": list(rank.values())},
                                               schema=pa.schema([("verifier", pa.string()), ("rank", pa.int64())])))
-        columns = ", ".join(f'v."{c}"' for c in VERDICT_SCHEMA.names)
-        ordered = connection.sql(
-            f"SELECT {columns} FROM verdicts v LEFT JOIN ranks r USING (verifier) "
+        order = connection.sql(
+            "SELECT v.row FROM verdicts v LEFT JOIN ranks r USING (verifier) "
             "LEFT JOIN samples s USING (prompt_id, sample_index) "
-            f"ORDER BY coalesce(r.rank, {len(rank)}), s.position").to_arrow_table()
+            f"ORDER BY coalesce(r.rank, {len(rank)}), s.position, v.verifier, v.row").to_arrow_table().column("row")
     finally:
         connection.close()
-    return ordered.cast(VERDICT_SCHEMA)
+    return verdicts.take(order).cast(VERDICT_SCHEMA)
 
 
 def merge_verdicts(config: RoundConfig, round_number: int, n_shards: int) -> pa.Table:
