@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from flywheel.lineage import StaleInput
 from flywheel.schema import Prompt, Sample, Verdict, sample_text_hash, training_example
 from flywheel.text import folded
 
@@ -115,8 +116,9 @@ def _verdicts_by_sample(verdicts: list[Verdict]) -> dict[tuple[str, int], dict[s
     return by_sample
 
 
-class StaleVerdicts(ValueError):
-    """Verdicts judged other texts than the samples they are joined to (samples were regenerated after verify)."""
+class StaleVerdicts(StaleInput, ValueError):
+    """Verdicts judged other texts than the samples they are joined to (samples were regenerated after verify).
+    A ``StaleInput``, as every refusal of an out-of-date input is; a ValueError as it always was."""
 
 
 def check_verdicts_match(samples: list[Sample], verdicts: list[Verdict]) -> None:
@@ -126,7 +128,7 @@ def check_verdicts_match(samples: list[Sample], verdicts: list[Verdict]) -> None
              and text_hash.get((v.prompt_id, v.sample_index)) not in (None, v.sample_hash)]
     if stale:
         first = stale[0]
-        raise StaleVerdicts(f"{len(stale)} of {len(verdicts)} verdicts of round {first.round} judged other texts than "
+        raise StaleVerdicts(f"select of round {first.round} refuses stale input: {len(stale)} of {len(verdicts)} verdicts judged other texts than "
                             f"today's samples (first: {first.prompt_id}#{first.sample_index}, {first.verifier}): the "
                             f"samples changed after verification; re-materialize 'verdicts' for round {first.round}")
 

@@ -49,7 +49,7 @@ from flywheel.io import (
     write_parquet_keyed,
     written_key,
 )
-from flywheel.lineage import stage_key
+from flywheel.lineage import StaleInput, stage_key
 from flywheel.schema import VERDICT_SCHEMA, table_to_prompts, table_to_samples, verdicts_to_table
 from flywheel.stage_runs import timed, verifiers_by_domain
 from flywheel.verify import VerifierFailed, close_verifiers, discover, load_verifier, load_verifiers, verify_samples
@@ -64,8 +64,9 @@ def part_seconds(path: Path) -> dict[str, float]:
     return {"seconds": 0.0, "start": 0.0, "stop": 0.0, **(json.loads(raw) if raw else {})}
 
 
-class StaleShard(RuntimeError):
-    """A shard's part was made from other samples, config or code than the round has now."""
+class StaleShard(StaleInput):
+    """A shard's part was made from other samples, config or code than the round has now (a ``StaleInput``, as
+    every refusal of an out-of-date input is)."""
 
 
 def shard_of(prompt_id: str, n_shards: int) -> int:
@@ -218,9 +219,11 @@ def merge_verdicts(config: RoundConfig, round_number: int, n_shards: int) -> pa.
         path = part_path(config, round_number, shard, n_shards)
         written, wanted = written_key(path), part_key(key, shard, n_shards)
         if written is None:
-            raise StaleShard(f"{path}: shard {shard} of {n_shards} has not been verified; run it first")
+            raise StaleShard(f"verify of round {round_number} refuses to merge: {path}: shard {shard} of {n_shards} "
+                             "has not been verified; run it first")
         if written != wanted:
-            raise StaleShard(f"{path}: shard {shard} was verified under lineage key {written}, the round is now at "
+            raise StaleShard(f"verify of round {round_number} refuses stale input: {path}: shard {shard} was "
+                             f"verified under lineage key {written}, the round is now at "
                              f"{wanted} (samples, verifier config or code changed); verify it again")
         tables.append(read_parquet(path, VERDICT_SCHEMA).replace_schema_metadata(None))
     verdicts = _serial_order(pa.concat_tables(tables), config, round_number)

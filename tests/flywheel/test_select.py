@@ -113,5 +113,8 @@ def test_verdicts_of_regenerated_samples_are_refused():
     verdicts = verify_samples([prompt], old, {"math": ["math"]})
     assert judge_samples(old, verdicts, [prompt], {"math": ["math"]})[0]  # fresh: accepted
     regenerated = [old[0].model_copy(update={"text": "1 + 2 = 3. The answer is 3.", "seed": 1})]
-    with pytest.raises(StaleVerdicts, match="re-materialize 'verdicts' for round 1"):
+    from flywheel.lineage import StaleInput
+
+    assert issubclass(StaleVerdicts, StaleInput)  # one error for every refusal of an out-of-date input
+    with pytest.raises(StaleVerdicts, match=r"^select of round 1 refuses stale input: .*re-materialize 'verdicts' for round 1"):
         judge_samples(regenerated, verdicts, [prompt], {"math": ["math"]})
