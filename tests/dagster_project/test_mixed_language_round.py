@@ -6,18 +6,15 @@ import json
 import subprocess
 import sys
 
-import dagster as dg
 import duckdb
 import pytest
 import yaml
 
-from dagster_project.assets import ROUND_ASSETS
-from dagster_project.demo import RUN_CONFIG
-from dagster_project.resources import default_resources
 from flywheel.config import load_config
 from flywheel_sandbox.languages import LANGUAGES
 from flywheel_sandbox.runner import bwrap_available
 from tests.conftest import small_config_dict
+from tests.dagster_project.rounds_in_memory import materialize_rounds
 from tests.sandbox.programs_by_language import RIGHT, TASKS, WRONG
 
 pytestmark = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not installed")
@@ -40,14 +37,8 @@ def test_a_round_with_a_code_domain_in_every_language(tmp_path):
     config["prompts"]["max_prompts"] = None
     path = tmp_path / "round.yaml"
     path.write_text(yaml.safe_dump(config))
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("round", ["0", "1"])
-    resources = default_resources(str(path))
-    evaluation = next(a for a in ROUND_ASSETS if a.key.to_user_string() == "evaluation")
-    assert dg.materialize(ROUND_ASSETS, selection=[evaluation.key], partition_key="0", instance=instance,
-                          resources=resources, run_config=RUN_CONFIG).success
-    assert dg.materialize(ROUND_ASSETS, partition_key="1", instance=instance, resources=resources,
-                          run_config=RUN_CONFIG).success
+    _, _, results = materialize_rounds(path, 1)
+    assert all(result.success for result in results.values())
     workdir = load_config(path).workdir
     with duckdb.connect(str(workdir / "flywheel.duckdb"), read_only=True) as db:
         rows = db.execute("""

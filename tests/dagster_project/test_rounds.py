@@ -9,6 +9,7 @@ from dagster_project.resources import default_resources
 from flywheel.config import load_config
 from flywheel.io import RoundPaths
 from flywheel.store import Store
+from tests.dagster_project.rounds_in_memory import materialize_rounds
 
 pytestmark = pytest.mark.slow
 
@@ -22,14 +23,7 @@ def two_rounds(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     config_path = root / "round.yaml"
     config_path.write_text(yaml.safe_dump(small_config_dict(root / "work")))
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("round", ["0", "1", "2"])
-    resources = default_resources(str(config_path))
-    evaluation = next(a for a in ROUND_ASSETS if a.key.to_user_string() == "evaluation")
-    results = {"0": dg.materialize(ROUND_ASSETS, selection=[evaluation.key], partition_key="0", instance=instance,
-                                   resources=resources, run_config=RUN_CONFIG)}
-    results.update({key: dg.materialize(ROUND_ASSETS, partition_key=key, instance=instance, resources=resources,
-                                        run_config=RUN_CONFIG) for key in ("1", "2")})
+    instance, resources, results = materialize_rounds(config_path, 2)
     return load_config(config_path), instance, resources, results
 
 
