@@ -17,8 +17,8 @@ the step. The step's command is PID 1 of its PID namespace, so nothing it starte
    host. The expected outputs never enter any sandbox.
 
 C++'s ``<bits/stdc++.h>`` (what competitive programs and MultiPL-E's prompts include, and what the function-test
-serializer includes) is precompiled once per process by the host, from the system's own header with the compile
-command's own flags, and mounted read-only at ``/pch``, first on the include path: 0.8 s of each compile here was
+serializer includes) is precompiled once per machine and toolchain by the host, from the system's own header with
+the compile command's own flags, kept in a folder of the user's own under /tmp, and mounted read-only at ``/pch``, first on the include path: 0.8 s of each compile here was
 parsing it. A program that includes something else first, or the header twice, compiles as before: GCC reads the
 header itself, copied beside the precompiled one, where it cannot use that.
 
@@ -30,6 +30,7 @@ read-only, so no job can change what another job runs.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import io
 import os
@@ -37,6 +38,7 @@ import resource
 import selectors
 import shutil
 import signal
+import stat
 import subprocess
 import tarfile
 import tempfile
@@ -270,10 +272,11 @@ _headers_lock = threading.Lock()
 
 
 def precompiled_headers(language: Language) -> Path | None:
-    """A folder holding ``language.precompiled_header`` precompiled (``<folder>/bits/stdc++.h.gch``), made once
-    per process by the host's own compiler (the /usr one every sandbox mounts) from the system header: trusted
-    input, so outside any sandbox, and too big (about 100 MB) for a compile step's capped output. None when the
-    language has none or the compiler cannot make it: programs then compile without it."""
+    """A folder holding ``language.precompiled_header`` precompiled (``<folder>/bits/stdc++.h.gch``), made by the
+    host's own compiler (the /usr one every sandbox mounts) from the system header: trusted input, so outside any
+    sandbox, and too big (about 100 MB) for a compile step's capped output. Made once per machine and toolchain
+    (``_precompile``), looked up once per process. None when the language has none or the compiler cannot make it:
+    programs then compile without it."""
     if not language.precompiled_header:
         return None
     with _headers_lock:
@@ -283,8 +286,11 @@ def precompiled_headers(language: Language) -> Path | None:
 
 
 def _precompile(language: Language) -> Path | None:
-    folder = Path(tempfile.mkdtemp(prefix="flywheel-pch-"))
-    atexit.register(_remove, folder)
+    """In the user's own folder of the machine's temporary files (``_precompiled_cache``), under a name keyed by the
+    toolchain's version, the flags and the header: every process and every round of the machine reads one, a new
+    compiler gets its own. It is built in a folder of its own and renamed into place whole, so two processes that
+    race keep one, and a process killed while building leaves no half of one. Without a writable cache, a folder
+    of this process's own, removed at exit."""
     compiler, flags = language.compile[0], [f for f in language.compile[1:] if f.startswith(("-std=", "-O"))]
     header = language.precompiled_header
     # where the compiler itself finds the header: ask its preprocessor (-H lists each header it opens) rather
@@ -292,22 +298,53 @@ def _precompile(language: Language) -> Path | None:
     located = subprocess.run([compiler, *flags, "-x", "c++", "-E", "-H", "-o", "/dev/null", "-"],
                              input=f"#include <{header}>\n", capture_output=True, text=True,
                              env={"PATH": "/usr/bin"}, timeout=120)
-    first = next((line[2:].strip() for line in located.stderr.splitlines() if line.startswith(". ")), None)
-    if located.returncode or first is None:
+    system_header = next((line[2:].strip() for line in located.stderr.splitlines() if line.startswith(". ")), None)
+    if located.returncode or system_header is None:
         return None
-    target = folder / f"{header}.gch"
+    key = hashlib.sha256("\0".join([toolchain_version(language.name), compiler, *flags, system_header]).encode())
+    cache = _precompiled_cache()
+    final = cache / f"{language.name}-{key.hexdigest()[:16]}" if cache is not None else None
+    if final is not None and (final / f"{header}.gch").is_file():
+        return final
+    try:
+        if cache is None:
+            raise OSError("no cache folder of this user's own")
+        building = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=cache))
+    except OSError:
+        building = final = Path(tempfile.mkdtemp(prefix="flywheel-pch-"))
+        atexit.register(_remove, final)
+    target = building / f"{header}.gch"
     target.parent.mkdir(parents=True)
-    made = subprocess.run([compiler, *flags, "-pipe", "-x", "c++-header", first, "-o", str(target)],
+    made = subprocess.run([compiler, *flags, "-pipe", "-x", "c++-header", system_header, "-o", str(target)],
                           capture_output=True, env={"PATH": "/usr/bin"}, timeout=300)
-    if made.returncode:
+    if made.returncode == 0:
+        # The header itself beside it: GCC reads it from here where it cannot use the precompiled one (a second
+        # include of <bits/stdc++.h>, which has no include guard, or one after other code), and does not search on.
+        shutil.copyfile(system_header, target.with_suffix(""))
+        for path in [*target.parent.iterdir(), *target.parents]:
+            path.chmod(0o755 if path.is_dir() else 0o444)
+            if path == building:
+                break
+        if building != final:
+            with contextlib.suppress(OSError):  # another process put the same one there first
+                os.rename(building, final)
+    if building != final and building.exists():
+        _remove(building)
+    return final if (final / f"{header}.gch").is_file() else None
+
+
+def _precompiled_cache() -> Path | None:
+    """``<tmp>/flywheel-precompiled-<uid>``: the sandbox's uid must traverse to what it mounts, which a home folder
+    (0700) does not allow. Trusted only if it is this user's own real folder that no one else can write (another
+    user could have made it first, with a header of theirs in it); None otherwise."""
+    folder = Path(tempfile.gettempdir()) / f"flywheel-precompiled-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o755, exist_ok=True)
+        status = folder.lstat()
+    except OSError:
         return None
-    # The header itself beside it: GCC reads it from here where it cannot use the precompiled one (a second
-    # include of <bits/stdc++.h>, which has no include guard, or one after other code), and does not search on.
-    shutil.copyfile(first, target.with_suffix(""))
-    for path in [*target.parent.iterdir(), *target.parents]:
-        if path == folder.parent:
-            break
-        path.chmod(0o755 if path.is_dir() else 0o444)
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid() or status.st_mode & 0o022:
+        return None
     return folder
 
 

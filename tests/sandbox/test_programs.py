@@ -88,3 +88,27 @@ def test_cpp_compiles_against_the_precompiled_standard_header_and_cannot_change_
     included_late = "#include <iostream>\n#include <bits/stdc++.h>\n#include <bits/stdc++.h>\nint main() { std::vector<int> v{2, 1}; " \
                     "std::sort(v.begin(), v.end()); std::cout << v[0] << v[1]; }\n"
     assert run_io_program("cpp", included_late, [("", "12")], LIMITS).passed
+
+
+def test_the_precompiled_header_is_made_once_per_machine_in_a_folder_of_the_users_own(tmp_path):
+    """Two processes with the same temporary folder: the first builds it there, the second finds it (same folder,
+    same file, untouched), and nothing half-built is left beside it. A folder that others can write is not
+    trusted: the header is then made in a private folder."""
+    import subprocess
+    import sys
+
+    probe = ("from flywheel_sandbox.languages import LANGUAGES\n"
+             "from flywheel_sandbox.programs import precompiled_headers\n"
+             "folder = precompiled_headers(LANGUAGES['cpp'])\n"
+             "print(folder, (folder / 'bits' / 'stdc++.h.gch').stat().st_mtime_ns)\n")
+    environment = {**os.environ, "TMPDIR": str(tmp_path)}
+    first, second = (subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                                    env=environment) for _ in range(2))
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout == second.stdout
+    cache = tmp_path / f"flywheel-precompiled-{os.getuid()}"
+    folder = first.stdout.split()[0]
+    assert folder.startswith(str(cache / "cpp-")) and [path.name for path in cache.iterdir()] == [folder.split("/")[-1]]
+    cache.chmod(0o777)  # as if another user had made it, open to anyone
+    third = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, env=environment)
+    assert third.returncode == 0 and not third.stdout.startswith(str(cache)), third.stdout + third.stderr
