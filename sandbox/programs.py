@@ -18,9 +18,10 @@ the step. The step's command is PID 1 of its PID namespace, so nothing it starte
 
 C++'s ``<bits/stdc++.h>`` (what competitive programs and MultiPL-E's prompts include, and what the function-test
 serializer includes) is precompiled once per machine and toolchain by the host, from the system's own header with
-the compile command's own flags, kept in a folder of the user's own under /tmp, and mounted read-only at ``/pch``, first on the include path: 0.8 s of each compile here was
-parsing it. A program that includes something else first, or the header twice, compiles as before: GCC reads the
-header itself, copied beside the precompiled one, where it cannot use that.
+the compile command's own flags, kept in a folder of the user's own under /tmp, and mounted read-only at ``/pch``,
+first on the include path: 0.8 s of each compile here was parsing it. A program that includes something else
+first, or the header twice, compiles as before: GCC reads the header itself, copied beside the precompiled one,
+where it cannot use that.
 
 Compiled artifacts are cached by the exact source, language, compile command and toolchain version
 (``CompileCache``): the host writes an entry only from a clean compile's capped tar, and runs mount it
@@ -309,6 +310,9 @@ def _precompile(language: Language) -> Path | None:
     try:
         if cache is None:
             raise OSError("no cache folder of this user's own")
+        for left in cache.glob(f".{final.name}-*"):  # a build killed half way, an hour or more ago
+            if time.time() - left.stat().st_mtime > 3600:
+                _remove(left)
         building = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=cache))
     except OSError:
         building = final = Path(tempfile.mkdtemp(prefix="flywheel-pch-"))
