@@ -92,6 +92,11 @@ class Parsed:
     entry: str  # the function the checks call ``candidate``
     checks: list[Check]
 
+    def emits(self, line: str, side: str) -> str:
+        """One ``line`` per check, ``{i}`` its index and ``{value}`` its ``side`` ("call": the answer's program;
+        "expected": the judge's), joined by newlines."""
+        return "\n".join(line.format(i=i, value=getattr(check, side)) for i, check in enumerate(self.checks))
+
 
 class CppHarness:
     """MultiPL-E's C++: ``int main() { auto candidate = NAME; assert(candidate(...) == (...)); ... }``."""
@@ -151,13 +156,13 @@ template <class T> void emit(int index, const T& value) {
 """
 
     def candidate_program(self, code: str, parsed: Parsed) -> str:
-        calls = "\n".join(f"    flywheel_show::emit({i}, {check.call});" for i, check in enumerate(parsed.checks))
+        calls = parsed.emits("    flywheel_show::emit({i}, {value});", "call")
         # the serializer comes first: an answer's macros (#define assert, #define show) come after it
         return (f"{self.SERIALIZER}\n{code}\n{parsed.before}\n"
                 f"int main() {{\n    auto candidate = {parsed.entry};\n{calls}\n    return 0;\n}}\n")
 
     def judge_program(self, parsed: Parsed) -> str:
-        values = "\n".join(f"    flywheel_show::emit({i}, {check.expected});" for i, check in enumerate(parsed.checks))
+        values = parsed.emits("    flywheel_show::emit({i}, {value});", "expected")
         return f"{self.SERIALIZER}\nint main() {{\n{values}\n    return 0;\n}}\n"
 
 
@@ -195,11 +200,11 @@ const __flywheel = (() => {
 """
 
     def candidate_program(self, code: str, parsed: Parsed) -> str:
-        calls = "\n".join(f"__flywheel.emit({i}, {check.call});" for i, check in enumerate(parsed.checks))
+        calls = parsed.emits("__flywheel.emit({i}, {value});", "call")
         return f"{self.SERIALIZER}\n{code}\n;const candidate = {parsed.entry};\n{calls}\n"
 
     def judge_program(self, parsed: Parsed) -> str:
-        values = "\n".join(f"__flywheel.emit({i}, {check.expected});" for i, check in enumerate(parsed.checks))
+        values = parsed.emits("__flywheel.emit({i}, {value});", "expected")
         return f"{self.SERIALIZER}\n{values}\n"
 
 
@@ -267,7 +272,7 @@ final class FlywheelShow {
         owner = re.search(r"\bclass\s+([A-Za-z_$][\w$]*)", code)
         if owner is None:
             raise ValueError("a Java answer without its class")
-        calls = "\n".join(f"        FlywheelShow.emit({i}, {check.call});" for i, check in enumerate(parsed.checks))
+        calls = parsed.emits("        FlywheelShow.emit({i}, {value});", "call")
         # FlywheelShow is loaded first: it keeps the System.out of the start, whatever the answer sets later
         return (f"{code}\n{parsed.before}\n    public static void main(String[] args) {{\n"
                 f"        FlywheelShow.OUT.flush();\n{calls}\n    }}\n}}\n"
@@ -275,7 +280,7 @@ final class FlywheelShow {
                 f"{owner.group(1)}.main(args); }}\n}}\n")
 
     def judge_program(self, parsed: Parsed) -> str:
-        values = "\n".join(f"        FlywheelShow.emit({i}, {check.expected});" for i, check in enumerate(parsed.checks))
+        values = parsed.emits("        FlywheelShow.emit({i}, {value});", "expected")
         return (f"import java.util.*;\nimport org.javatuples.*;\n{self.SERIALIZER}\npublic class Main {{\n"
                 f"    public static void main(String[] args) {{\n{values}\n    }}\n}}\n")
 
@@ -312,12 +317,12 @@ class GoHarness:
         code, named = re.subn(r"^\s*package\s+\w+", "package main\n\nimport flywheelfmt \"fmt\"\n", code, count=1)
         if not named:
             raise ValueError("a Go answer without its package clause")
-        calls = "\n".join(f"    flywheelEmit({i}, {check.call})" for i, check in enumerate(parsed.checks))
+        calls = parsed.emits("    flywheelEmit({i}, {value})", "call")
         return (f"{code}\n{parsed.before}\n{used}{self.EMIT}\nfunc main() {{\n    candidate := {parsed.entry}\n"
                 f"{calls}\n}}\n")
 
     def judge_program(self, parsed: Parsed) -> str:
-        values = "\n".join(f"    flywheelEmit({i}, {check.expected})" for i, check in enumerate(parsed.checks))
+        values = parsed.emits("    flywheelEmit({i}, {value})", "expected")
         return f"package main\n\nimport flywheelfmt \"fmt\"\n\n{self.EMIT}\nfunc main() {{\n{values}\n}}\n"
 
 
@@ -345,7 +350,7 @@ class RustHarness:
             "    let _ = write!(out, \"\\x1e{}\\x1f{:?}\\x1e\\n\", index, value);\n    let _ = out.flush();\n}\n")
 
     def candidate_program(self, code: str, parsed: Parsed) -> str:
-        calls = "\n".join(f"    flywheel_emit({i}, &{check.call});" for i, check in enumerate(parsed.checks))
+        calls = parsed.emits("    flywheel_emit({i}, &{value});", "call")
         return f"{code}\n{parsed.before}\n{self.EMIT}\nfn main() {{\n    let candidate = {parsed.entry};\n{calls}\n}}\n"
 
     def judge_program(self, parsed: Parsed, prompt: str = "") -> str:
@@ -374,11 +379,11 @@ class BashHarness:
     EMIT = "__flywheel_emit() { printf '\\036%s\\037%s\\036\\n' \"$1\" \"$2\"; }\n"
 
     def candidate_program(self, code: str, parsed: Parsed) -> str:
-        calls = "\n".join(f'__flywheel_emit {i} "$({check.call})"' for i, check in enumerate(parsed.checks))
+        calls = parsed.emits('__flywheel_emit {i} "$({value})"', "call")
         return f'{self.EMIT}{code}\n{parsed.before}\ncandidate() {{\n    {parsed.entry} "$@"\n}}\n{calls}\n'
 
     def judge_program(self, parsed: Parsed) -> str:
-        values = "\n".join(f"__flywheel_emit {i} {check.expected}" for i, check in enumerate(parsed.checks))
+        values = parsed.emits("__flywheel_emit {i} {value}", "expected")
         return f"{self.EMIT}{values}\n"
 
 
