@@ -63,9 +63,9 @@ def row_batches(path: Path, columns: list[str] | None = None, batch_rows: int | 
         yield batch.to_pylist()
 
 
-def iter_rows(path: Path, columns: list[str] | None = None) -> Iterator[dict]:
-    """The file's rows as dicts, one at a time (read a batch at a time)."""
-    for batch in row_batches(path, columns):
+def iter_rows(path: Path, columns: list[str] | None = None, batch_rows: int | None = None) -> Iterator[dict]:
+    """The file's rows as dicts, one at a time (read ``batch_rows`` at a time)."""
+    for batch in row_batches(path, columns, batch_rows):
         yield from batch
 
 
@@ -103,17 +103,12 @@ def sorted_row_batches(path: Path, keys: list[str], schema: pa.Schema | None = N
                            row_group_size=_MERGE_READ_ROWS)
             del table, batch
         # heapq.merge takes equal keys from the earlier run first, and each run is in file order: stable overall
-        merged = heapq.merge(*(_rows(run) for run in runs), key=lambda row: tuple(
+        merged = heapq.merge(*(iter_rows(run, batch_rows=_MERGE_READ_ROWS) for run in runs), key=lambda row: tuple(
             (row[key] is None, row[key]) for key in keys))
         while batch_of_rows := list(islice(merged, batch_rows or BATCH_ROWS)):
             yield batch_of_rows
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _rows(run: Path) -> Iterator[dict]:
-    for batch in row_batches(run, batch_rows=_MERGE_READ_ROWS):
-        yield from batch
 
 
 def _sort_order(table: pa.Table, keys: list[str]) -> list[int]:

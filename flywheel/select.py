@@ -128,9 +128,10 @@ def check_verdicts_match(samples: list[Sample], verdicts: list[Verdict]) -> None
              and text_hash.get((v.prompt_id, v.sample_index)) not in (None, v.sample_hash)]
     if stale:
         first = stale[0]
-        raise StaleVerdicts(f"select of round {first.round} refuses stale input: {len(stale)} of {len(verdicts)} verdicts judged other texts than "
-                            f"today's samples (first: {first.prompt_id}#{first.sample_index}, {first.verifier}): the "
-                            f"samples changed after verification; re-materialize 'verdicts' for round {first.round}")
+        raise StaleVerdicts(f"select of round {first.round} refuses stale input: {len(stale)} of {len(verdicts)} "
+                            f"verdicts judged other texts than today's samples (first: {first.prompt_id}#"
+                            f"{first.sample_index}, {first.verifier}): the samples changed after verification; "
+                            f"re-materialize 'verdicts' for round {first.round}")
 
 
 def _passed(got: dict[str, Verdict], names: list[str]) -> bool:
