@@ -32,8 +32,9 @@ from flywheel_sandbox.pool import SandboxPool
 from flywheel_sandbox.result import Limits
 from flywheel_sandbox.runner import default_pool_size, run_python
 from flywheel_sandbox.languages import LANGUAGES, toolchain_version
-from flywheel_sandbox import programs
-from flywheel_sandbox.programs import precompiled_headers, run_io_program
+from flywheel_sandbox import artifacts
+from flywheel_sandbox.artifacts import precompiled_headers
+from flywheel_sandbox.programs import run_io_program
 
 TRIVIAL = ("def f():\n    return 1\n", "assert f() == 1\n")
 REALISTIC = (
@@ -125,13 +126,13 @@ def languages(rounds: int) -> None:
     jobs = [("#include <bits/stdc++.h>\n" + code, TASKS[task]) for task, code in RIGHT["cpp"].items()]
     rates = {}
     for mode in ("parsed", "precompiled", "parsed", "precompiled"):
-        kept = programs._headers["cpp"]
-        programs._headers["cpp"] = kept if mode == "precompiled" else None
+        kept = artifacts._headers["cpp"]
+        artifacts._headers["cpp"] = kept if mode == "precompiled" else None
         try:
             rate, ok = humaneval_rate(lambda code, cases: run_io_program("cpp", code, cases, limits, use_cache=False),
                                       jobs, rounds)
         finally:
-            programs._headers["cpp"] = kept
+            artifacts._headers["cpp"] = kept
         assert ok == {"passed"}, (mode, ok)
         rates.setdefault(mode, []).append(rate)
     parsed, precompiled = max(rates["parsed"]), max(rates["precompiled"])

@@ -43,7 +43,7 @@ class Language:
     address_space_limit: bool = True  # RLIMIT_AS holds (native code); a runtime that reserves more is bounded by
     # the cgroup's memory limit alone
     precompiled_header: str = ""  # a system header the host precompiles once with the compile's own flags
-    # (flywheel_sandbox.programs.precompiled_headers); the compiler finds it at /pch before the system's
+    # (flywheel_sandbox.artifacts.precompiled_headers); the compiler finds it at /pch before the system's
 
     def source_name(self, code: str) -> str:
         if self.name == "java":  # javac wants a public class in a file of its name

@@ -12,7 +12,8 @@ import pytest
 
 from flywheel_sandbox import Limits
 from flywheel_sandbox.languages import LANGUAGES, language_named
-from flywheel_sandbox.programs import CompileCache, build, run_built, run_io_program
+from flywheel_sandbox.artifacts import CompileCache
+from flywheel_sandbox.programs import build, run_built, run_io_program
 from flywheel_sandbox.runner import bwrap_available
 from tests.sandbox.programs_by_language import RIGHT, TASKS, WRONG
 
@@ -66,7 +67,8 @@ def test_cpp_compiles_against_the_precompiled_standard_header_and_cannot_change_
     """g++ -H marks a precompiled header it uses with '!': the sandboxed compile finds the host's at /pch. A program
     that includes another header first (where GCC cannot use it) still compiles and runs, and the compile step
     cannot write the header that every later compile reads."""
-    from flywheel_sandbox.programs import COMPILE_LIMITS, _source_folder, compile_command, precompiled_headers, sandboxed
+    from flywheel_sandbox.artifacts import precompiled_headers
+    from flywheel_sandbox.programs import COMPILE_LIMITS, _source_folder, compile_command, sandboxed
 
     cpp = language_named("cpp")
     headers = precompiled_headers(cpp)
@@ -98,7 +100,7 @@ def test_the_precompiled_header_is_made_once_per_machine_in_a_folder_of_the_user
     import sys
 
     probe = ("from flywheel_sandbox.languages import LANGUAGES\n"
-             "from flywheel_sandbox.programs import precompiled_headers\n"
+             "from flywheel_sandbox.artifacts import precompiled_headers\n"
              "folder = precompiled_headers(LANGUAGES['cpp'])\n"
              "print(folder, (folder / 'bits' / 'stdc++.h.gch').stat().st_mtime_ns)\n")
     environment = {**os.environ, "TMPDIR": str(tmp_path)}
