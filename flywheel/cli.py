@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from flywheel import process_tree
+from flywheel import interrupts, process_tree
 from flywheel.config import DEFAULT_CONFIG, ConfigError
 from flywheel.store import Store
 
@@ -373,12 +373,12 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"demo": cmd_demo, "run": cmd_demo, "check": cmd_check, "init": cmd_init, "sql": cmd_sql, "verifiers": cmd_verifiers, "verify": cmd_verify, "ui": cmd_ui,
                 "decontaminate": cmd_decontaminate,
                 "report": cmd_report, "export": cmd_export, "snapshot": cmd_snapshot, "launch": cmd_launch, "sft-worker": cmd_sft_worker}
-    _record_sigint()
+    interrupts.record()
     owns_processes = args.command in ROUND_COMMANDS
     try:
         return handlers[args.command](args, console)
     except BaseException as error:
-        if _SIGINT_SEEN or was_interrupted(error):
+        if interrupts.seen() or interrupts.was_interrupted(error):
             console.print("interrupted; rerun to resume")
             return 130  # for SIGTERM too: Dagster may catch either signal first, and both mean 'stopped, resumable'
         if isinstance(error, SystemExit):
@@ -417,62 +417,6 @@ def _write_error_log(path: Path | None, error: BaseException) -> Path | None:
     except OSError:
         return None
     return path
-
-
-_SIGINT_SEEN = 0  # the number of the interrupting signal, once one arrived
-
-
-def _record_sigint() -> None:
-    """Remember a Ctrl-C even when a library turns it into an unrelated error; then behave as Python does."""
-    import signal
-    import threading
-
-    global _SIGINT_SEEN
-    _SIGINT_SEEN = 0
-
-    def on_sigint(signum, frame):
-        global _SIGINT_SEEN
-        _SIGINT_SEEN = signum
-        _quiet_interrupted_cleanup()  # again: handlers added since the command started get the filter too
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, on_sigint)
-    _quiet_interrupted_cleanup()
-    # SIGTERM (a scheduler, `kill`, a test run's teardown) stops a round as Ctrl-C does: cleanly, resumable
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, on_sigint)
-
-
-def _not_an_interrupt(record) -> bool:
-    exc_info = record.exc_info
-    return not (exc_info and isinstance(exc_info[1], KeyboardInterrupt))
-
-
-def _quiet_interrupted_cleanup() -> None:
-    """A library that logs the Ctrl-C it caught while cleaning up (SQLAlchemy's pool logs 'Exception closing
-    connection' with the KeyboardInterrupt's traceback, then re-raises it) would print a traceback above the
-    one 'interrupted' line. Records carrying a KeyboardInterrupt are dropped where they would reach the console:
-    Python's last-resort handler and the root logger's handlers. Every other record passes as before."""
-    import logging
-
-    for handler in [logging.lastResort, *logging.getLogger().handlers]:
-        if handler is not None and _not_an_interrupt not in handler.filters:
-            handler.addFilter(_not_an_interrupt)
-
-
-def was_interrupted(error: BaseException) -> bool:
-    """Ctrl-C, wherever it surfaced: libraries that catch SIGINT re-raise it as their own error (Dagster as
-    DagsterExecutionInterruptedError, DuckDB 2 as a plain RuntimeError('Query interrupted')), maybe wrapped again."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, KeyboardInterrupt) or type(error).__name__ in ("DagsterExecutionInterruptedError", "InterruptException"):
-            return True
-        if isinstance(error, RuntimeError) and str(error).strip() == "Query interrupted":
-            return True
-        error = getattr(error, "user_exception", None) or error.__cause__ or error.__context__
-    return False
 
 
 def _is_duckdb(error: BaseException) -> bool:

@@ -193,9 +193,9 @@ def test_a_ctrl_c_caught_by_sqlalchemys_pool_prints_no_traceback():
     child = textwrap.dedent("""
         import sqlite3, sys
         import sqlalchemy
-        from flywheel import cli
+        from flywheel import interrupts
 
-        cli._record_sigint()
+        interrupts.record()
 
         class Interrupted(sqlite3.Connection):
             def close(self):
@@ -218,7 +218,7 @@ def test_a_ctrl_c_caught_by_sqlalchemys_pool_prints_no_traceback():
 
 
 def test_an_interrupt_is_recognised_however_a_library_rewraps_it():
-    from flywheel.cli import was_interrupted
+    from flywheel.interrupts import was_interrupted
 
     # a real SIGINT during a DuckDB 2 query surfaces as a plain RuntimeError, which Dagster may wrap again;
     # run in a child so the signal never reaches pytest. DuckDB 2.0 sometimes drops every SIGINT of a query
@@ -226,7 +226,7 @@ def test_an_interrupt_is_recognised_however_a_library_rewraps_it():
     # which surfaces as the same error, so the recognition is tested either way.
     child = textwrap.dedent("""
         import os, signal, threading, time, duckdb
-        from flywheel.cli import was_interrupted
+        from flywheel.interrupts import was_interrupted
         connection = duckdb.connect()
         def interrupt():
             time.sleep(0.5)
