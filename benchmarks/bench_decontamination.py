@@ -17,7 +17,7 @@ import random
 import time
 import tracemalloc
 
-from flywheel.decontaminate import EvalIndex, scan_texts
+from flywheel.curation.decontamination import EvalIndex, scan_texts
 from flywheel.text import words
 
 N = 8

@@ -75,8 +75,8 @@ def run_flywheel(model: Path, data: list[dict], work: Path) -> dict:
     import pyarrow as pa
 
     from flywheel.config import SFTConfig
-    from flywheel.io import write_parquet_atomic
-    from flywheel.schema import PAIR_SCHEMA
+    from flywheel.records.files import write_parquet_atomic
+    from flywheel.records.schema import PAIR_SCHEMA
     from flywheel.sft.launch import run_sft
 
     write_parquet_atomic(pa.Table.from_pylist(data, schema=PAIR_SCHEMA), work / "pairs.parquet")

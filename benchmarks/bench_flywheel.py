@@ -37,13 +37,13 @@ import sys
 import time
 from pathlib import Path
 
-from flywheel.collect import load_prompts
+from flywheel.prompts.formats import load_prompts
 from flywheel.config import DEFAULT_CONFIG, load_config, parse_config
 from flywheel.generation import make_generator
-from flywheel.io import RoundPaths
-from flywheel.round_audit import _score
+from flywheel.round.layout import RoundPaths
+from flywheel.stages.evaluate import _score
 from flywheel.sft.launch import run_sft
-from flywheel.store import Store
+from flywheel.store.database import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}

@@ -22,7 +22,7 @@ import json
 import time
 from pathlib import Path
 
-from flywheel.collect import load_prompts
+from flywheel.prompts.formats import load_prompts
 from flywheel.config import PACKAGE_DIR, GenerationConfig, VLLMConfig
 from flywheel.generation import SamplingParams, make_generator
 from flywheel.generation.transformers_backend import TransformersGenerator

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from make_tasks import general_demonstrations  # noqa: E402
 
-from flywheel.schema import Message, Prompt, Sample  # noqa: E402
-from flywheel.verify import VerifyItem  # noqa: E402
+from flywheel.records.schema import Message, Prompt, Sample  # noqa: E402
+from flywheel.verification.plugins import VerifyItem  # noqa: E402
 from flywheel_verifiers.llm_judge import LLMJudgeVerifier  # noqa: E402
 from flywheel_verifiers.reward_model import RewardModelVerifier  # noqa: E402
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from flywheel.dedup import BandIndex, _prototype, lsh_bands, minhash, shingles
+from flywheel.curation.dedup import BandIndex, _prototype, lsh_bands, minhash, shingles
 
 VOCABULARY = [f"word{i}" for i in range(2000)] + "the of and to in is that for it as with".split() * 50
 

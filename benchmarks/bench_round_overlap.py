@@ -1,6 +1,6 @@
 """A round's CPU stages across cores: select and decontaminate on 1 process and on several, on the same round.
 
-Issue 36's benchmark. ``select`` (flywheel.select_round) judges and chooses per chunk of prompts, and
+Issue 36's benchmark. ``select`` (flywheel.curation.selection) judges and chooses per chunk of prompts, and
 ``decontaminate`` scans each batch of candidates for eval overlap and sketches it for near dedup: that work depends
 on nothing outside the chunk, so ``selection.processes`` and ``decontamination.processes`` do it side by side while
 the stage dedups and writes in order. The round is bench_round_scale's synthetic one (N/8 prompts x 8 samples, 80%
@@ -32,13 +32,15 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_round_scale import PLUGIN, config_for, record_samples, synthesise  # noqa: E402
 
-from flywheel import stages  # noqa: E402
-from flywheel.io import RoundPaths  # noqa: E402
-from flywheel.quality import curate  # noqa: E402
-from flywheel.select import Policy  # noqa: E402
-from flywheel.select_round import select_round  # noqa: E402
-from flywheel.stage_runs import verifiers_by_domain  # noqa: E402
-from flywheel.store import Store  # noqa: E402
+from flywheel.stages import decontaminate as decontaminate_stage  # noqa: E402
+from flywheel.stages import select as select_stage  # noqa: E402
+from flywheel.stages import verify as verify_stage  # noqa: E402
+from flywheel.round.layout import RoundPaths  # noqa: E402
+from flywheel.stages.quality import curate  # noqa: E402
+from flywheel.curation.policies import Policy  # noqa: E402
+from flywheel.curation.selection import select_round  # noqa: E402
+from flywheel.round.runs import verifiers_by_domain  # noqa: E402
+from flywheel.store.database import Store  # noqa: E402
 from tests.plugin_package import install_verifier_plugin  # noqa: E402
 
 
@@ -63,12 +65,12 @@ def run(n_samples: int, folder: Path, processes: int, repeats: int) -> dict:
     config = config_for(folder)
     store = Store(config.workdir / "flywheel.duckdb")
     record_samples(config, 1, store)
-    stages.verify(config, 1, store)
+    verify_stage.verify(config, 1, store)
     print(f"synthesised and verified {n_samples:,} samples in {time.perf_counter() - started:.0f} s", flush=True)
     report = {"samples": n_samples, "processes": processes}
     report["select"] = compare("select", lambda count: select_once(config, count, folder / f"pool-{count}.parquet"),
                                n_samples, processes, repeats)
-    stages.select(config, 1, store)
+    select_stage.select(config, 1, store)
     curate(config, 1, store)  # quality control off: the pool passes through
     report["decontaminate"] = compare("decontaminate", lambda count: decontaminate_once(config, store, count),
                                       n_samples, processes, repeats)
@@ -78,7 +80,7 @@ def run(n_samples: int, folder: Path, processes: int, repeats: int) -> dict:
 def decontaminate_once(config, store: Store, processes: int) -> tuple[float, dict]:
     d = config.decontamination.model_copy(update={"processes": processes})
     started = time.perf_counter()
-    stages.decontaminate_round(config.model_copy(update={"decontamination": d}), 1, store)
+    decontaminate_stage.decontaminate_round(config.model_copy(update={"decontamination": d}), 1, store)
     seconds = time.perf_counter() - started
     rows = {"decontaminated": pq.read_table(RoundPaths(config.workdir, 1).decontaminated),
             **{table: store.query(f"SELECT * EXCLUDE (round) FROM {table} WHERE round = 1")[1]

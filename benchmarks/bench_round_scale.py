@@ -35,19 +35,23 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from flywheel import round_audit, stages  # noqa: E402 - after the path
+from flywheel.stages import decontaminate as decontaminate_stage  # noqa: E402 - after the path
+from flywheel.stages import mix as mix_stage  # noqa: E402
+from flywheel.stages import round_metrics as round_metrics_stage  # noqa: E402
+from flywheel.stages import select as select_stage  # noqa: E402
+from flywheel.stages import verify as verify_stage  # noqa: E402
 from flywheel.config import parse_config  # noqa: E402
-from flywheel.io import RoundPaths  # noqa: E402
-from flywheel.pairs import make_pairs  # noqa: E402
-from flywheel.quality import curate  # noqa: E402
-from flywheel.schema import PROMPT_SCHEMA, SAMPLE_SCHEMA  # noqa: E402
-from flywheel.store import Store  # noqa: E402
+from flywheel.round.layout import RoundPaths  # noqa: E402
+from flywheel.stages.pairs import make_pairs  # noqa: E402
+from flywheel.stages.quality import curate  # noqa: E402
+from flywheel.records.schema import PROMPT_SCHEMA, SAMPLE_SCHEMA  # noqa: E402
+from flywheel.store.database import Store  # noqa: E402
 from tests.plugin_package import install_verifier_plugin  # noqa: E402
 
 SAMPLES_PER_PROMPT = 8
 SYNTH_BATCH_PROMPTS = 10_000
 PLUGIN = textwrap.dedent('''
-    from flywheel.verify import VerdictResult
+    from flywheel.verification.plugins import VerdictResult
 
 
     class LengthOk:
@@ -174,9 +178,9 @@ def run(n_samples: int, folder: Path, quality: bool = False) -> dict:
           f"{planted['duplicate_samples']} duplicate samples)", flush=True)
     config = config_for(folder, quality)
     store = Store(config.workdir / "flywheel.duckdb")
-    steps = [("record_samples", record_samples), ("verify", stages.verify), ("select", stages.select),
-             ("quality", curate), ("decontaminate", stages.decontaminate_round), ("pairs", make_pairs), ("mix", stages.mix),
-             ("round_metrics", round_audit.round_metrics)]
+    steps = [("record_samples", record_samples), ("verify", verify_stage.verify), ("select", select_stage.select),
+             ("quality", curate), ("decontaminate", decontaminate_stage.decontaminate_round), ("pairs", make_pairs), ("mix", mix_stage.mix),
+             ("round_metrics", round_metrics_stage.round_metrics)]
     report, total = {}, 0.0
     for name, stage in steps:
         _reset_peak()

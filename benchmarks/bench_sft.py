@@ -80,8 +80,8 @@ TRL_SCRIPT = textwrap.dedent('''
 
 def run_flywheel(model: Path, data: list[list[dict]], work: Path, max_len: int, rows_per_step: int) -> dict:
     from flywheel.config import SFTConfig
-    from flywheel.io import write_parquet_atomic
-    from flywheel.schema import examples_to_table
+    from flywheel.records.files import write_parquet_atomic
+    from flywheel.records.schema import examples_to_table
     from flywheel.sft.launch import run_sft
 
     rows = [{"example_id": f"e{i}", "prompt_id": f"p{i}", "domain": "math", "source": f"bench:{i}", "mix_source": "bench",

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from tests.plugin_package import install_verifier_plugin, verify_job  # noqa: E402 - after the path
 
 PLUGIN = textwrap.dedent('''
-    from flywheel.verify import VerdictResult
+    from flywheel.verification.plugins import VerdictResult
 
 
     def edit_distance(a, b):
@@ -63,11 +63,12 @@ PLUGIN = textwrap.dedent('''
             return results
 ''')
 def make_round(work: Path, verifiers: dict, samples_per_prompt: int) -> Path:
-    from flywheel import stages
+    from flywheel.stages import collect as collect_stage
     from flywheel.config import DEFAULT_CONFIG, load_config
-    from flywheel.io import RoundPaths, write_parquet_atomic
-    from flywheel.schema import Sample, samples_to_table, table_to_prompts
-    from flywheel.store import Store
+    from flywheel.records.files import write_parquet_atomic
+    from flywheel.round.layout import RoundPaths
+    from flywheel.records.schema import Sample, samples_to_table, table_to_prompts
+    from flywheel.store.database import Store
 
     config = load_config(DEFAULT_CONFIG, workdir=work)
     config = config.model_copy(update={"verifiers": type(config.verifiers)(**verifiers)})
@@ -75,7 +76,7 @@ def make_round(work: Path, verifiers: dict, samples_per_prompt: int) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
     config = load_config(path)
-    stages.collect(config, 1, Store(config.workdir / "flywheel.duckdb"))
+    collect_stage.collect(config, 1, Store(config.workdir / "flywheel.duckdb"))
     prompts = table_to_prompts(pq.read_table(RoundPaths(config.workdir, 1).prompts))
     samples = []
     for prompt in prompts:
@@ -95,7 +96,7 @@ def run_arm(path: Path, shards: int, dagster_home: Path) -> tuple[float, list[di
     import dagster as dg
 
     from flywheel.config import load_config
-    from flywheel.io import RoundPaths
+    from flywheel.round.layout import RoundPaths
 
     config = load_config(path)
     config = config.model_copy(update={"verifiers": config.verifiers.model_copy(update={"shards": shards})})

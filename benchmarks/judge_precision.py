@@ -52,9 +52,9 @@ def precision(accepted: list[bool], right: list[bool]) -> tuple[int, int, float 
 
 
 def round_items(workdir: Path, round_number: int, answers: dict[str, str]):
-    from flywheel.io import RoundPaths
-    from flywheel.schema import table_to_prompts, table_to_samples
-    from flywheel.verify import VerifyItem
+    from flywheel.round.layout import RoundPaths
+    from flywheel.records.schema import table_to_prompts, table_to_samples
+    from flywheel.verification.plugins import VerifyItem
 
     paths = RoundPaths(workdir, round_number)
     prompts = {p.id: p for p in table_to_prompts(pq.read_table(paths.prompts)) if p.domain == "general"}

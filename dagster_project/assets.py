@@ -1,12 +1,12 @@
 """One asset per stage of a round, partitioned by round, derived from the stage registry.
 
-Each stage's declaration (flywheel.stage_registry, next to its function in flywheel.stages
-or flywheel.round_audit) gives its asset's name, deps (the stages it reads in its own
+Each stage's declaration (flywheel.round.registry, above its function in its module of
+flywheel.stages) gives its asset's name, deps (the stages it reads in its own
 round), description, resources, asset checks and markdown views; this module turns them
 into Dagster definitions and adds nothing of its own.
 
 Round N's generation reads round N-1's checkpoint through the workdir layout
-(flywheel.io.generation_checkpoint): dynamic partitions cannot depend on their own
+(flywheel.round.layout.generation_checkpoint): dynamic partitions cannot depend on their own
 previous partition. Every asset writes DuckDB, so all sit in the ``duckdb`` pool.
 """
 
@@ -19,8 +19,8 @@ import dagster as dg
 
 from dagster_project.k8s import op_tags
 from dagster_project.location import CONFIG
-from flywheel import stage_registry
-from flywheel.stage_registry import Image, Stage
+from flywheel.round import registry as stage_registry
+from flywheel.round.registry import Image, Stage
 
 rounds = dg.DynamicPartitionsDefinition(name="round")
 COMMON = {"partitions_def": rounds, "group_name": "round", "pool": "duckdb"}
@@ -180,7 +180,7 @@ def asset_named(name: str, assets: list | None = None):
 
 
 def round_zero_assets(seed_round: bool, assets: list | None = None) -> list:
-    """Round 0: the stages whose declaration runs them there (flywheel.stage_registry): the seed SFT round
+    """Round 0: the stages whose declaration runs them there (flywheel.round.registry): the seed SFT round
     (decontaminate and mix the seed data, train, evaluate) or just the evaluation of the base model."""
     names = {s.output for s in stage_registry.all_stages() if s.in_round_zero(seed_round)}
     return [a for a in (assets or ROUND_ASSETS) if a.key.to_user_string() in names]

@@ -20,13 +20,14 @@ from rich.console import Console
 
 from dagster_project.assets import NOT_RUN_IN_ROUND_ZERO, ROUND_ASSETS, round_jobs, round_zero_assets
 from dagster_project.resources import default_resources
-from flywheel import lineage, stage_registry
+from flywheel.round import lineage
+from flywheel.round import registry as stage_registry
 from flywheel.cli import print_rounds
 from flywheel.preflight import require_preflight
 from flywheel.config import DEFAULT_CONFIG, load_config, with_backend, with_seed, write_effective_config
 from flywheel.generation import kept
-from flywheel.store import Store
-from flywheel.workdir_lock import workdir_lock
+from flywheel.store.database import Store
+from flywheel.round.lock import workdir_lock
 
 # In-process, quiet: Dagster's own event log (a failed step's wrapper, retries and traceback included) goes
 # to the instance, where the UI shows it, not to the terminal; the CLI prints the root cause in one line and

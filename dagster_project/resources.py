@@ -10,7 +10,7 @@ from pydantic import PrivateAttr
 
 from flywheel.config import DEFAULT_CONFIG, RoundConfig, load_config
 from flywheel.generation import Generator, make_generator
-from flywheel.store import Store
+from flywheel.store.database import Store
 from flywheel_sandbox.runner import SandboxUnavailable, bwrap_available
 
 

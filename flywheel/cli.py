@@ -17,7 +17,7 @@ from rich.table import Table
 
 from flywheel import interrupts, process_tree
 from flywheel.config import DEFAULT_CONFIG, ConfigError
-from flywheel.store import Store
+from flywheel.store.database import Store
 
 BASE_MODEL_SQL = ("SELECT domain, round(pass_at_1, 3), round(pass_at_k, 3), k FROM evaluations "
                   "WHERE split = 'base_model' ORDER BY domain")
@@ -46,7 +46,7 @@ def print_table(console: Console, names: list[str], rows: list[tuple], title: st
 
 def print_rounds(console: Console, store: Store, rows: list[dict] | None = None) -> None:
     """The round table, the base model's scores and why the loop stopped: what report and demo print."""
-    from flywheel.report import round_rows, round_table
+    from flywheel.store.report import round_rows, round_table
 
     rows = round_rows(store) if rows is None else rows
     print_table(console, *round_table(rows), title="round_metrics")
@@ -172,7 +172,7 @@ def cmd_snapshot(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_verifiers(args: argparse.Namespace, console: Console) -> int:
-    from flywheel.verify import list_verifiers
+    from flywheel.verification.plugins import list_verifiers
 
     rows = list_verifiers()
     if args.json:
@@ -224,7 +224,7 @@ def cmd_verify(args: argparse.Namespace, console: Console) -> int:
     from tqdm import tqdm
 
     from flywheel.config import load_config
-    from flywheel.verify_file import verify_file
+    from flywheel.verification.files import verify_file
 
     config = load_config(args.config, workdir=args.workdir)
     with tqdm(desc="verify", unit="response", disable=None) as bar:
@@ -238,7 +238,7 @@ def cmd_verify(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_decontaminate(args: argparse.Namespace, console: Console) -> int:
-    from flywheel.decontaminate import decontaminate_file
+    from flywheel.curation.decontamination import decontaminate_file
 
     eval_sets = []
     for spec in args.eval:
@@ -265,7 +265,7 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
-    from flywheel.report import write_report
+    from flywheel.store.report import write_report
 
     rows, chart = write_report(Path(args.workdir))
     print_rounds(console, Store(Path(args.workdir) / "flywheel.duckdb"), rows)

@@ -4,7 +4,7 @@ Three sets, as stored, never recomputed:
 - ``mixture``: the round's SFT mixture (``rounds/<N>/mixture.parquet``), every source and epoch copy;
 - ``accepted``: the round's selected samples (pooled with earlier rounds' best) that survived
   decontamination and dedup, i.e. the flywheel's own contribution to the mixture;
-- ``pairs``: the round's preference pairs (``rounds/<N>/pairs.parquet``, flywheel.pairs), each row
+- ``pairs``: the round's preference pairs (``rounds/<N>/pairs.parquet``, flywheel.stages.pairs), each row
   ``{"chosen": [...], "rejected": [...]}``, two conversations sharing the prompt's turns (the
   implicit-prompt format of TRL's DPOTrainer and open-instruct), with pair_id, prompt_id, domain,
   source, origin_round, margin and both scores beside them.
@@ -25,8 +25,9 @@ from pathlib import Path
 import duckdb
 
 from flywheel.config import ConfigError
-from flywheel.io import RoundPaths, atomic_path, read_parquet, write_text_atomic
-from flywheel.store import Store
+from flywheel.records.files import atomic_path, read_parquet, write_text_atomic
+from flywheel.round.layout import RoundPaths
+from flywheel.store.database import Store
 
 SETS = ("mixture", "accepted", "pairs")
 FORMATS = ("jsonl", "hf")

@@ -54,7 +54,7 @@ class PreflightFailed(ValueError):
 
 
 def check_verifiers(config: RoundConfig) -> tuple[list[Problem], dict]:
-    from flywheel.verify import discover, load_verifiers
+    from flywheel.verification.plugins import discover, load_verifiers
 
     installed = discover()
     problems = []
@@ -108,7 +108,7 @@ def overlong_prompts(config: RoundConfig, prompts, tokenizer, context: int) -> t
 
 def check_prompts(config: RoundConfig, verifiers: dict) -> tuple[list[Problem], Counter, dict]:
     """(problems, prompts per domain, {source: (prompts too long for the context, an example)})."""
-    from flywheel.collect import load_prompts
+    from flywheel.prompts.formats import load_prompts
 
     problems, by_domain, origin, overlong = [], Counter(), {}, {}
     measure = model_context(config) if _exists(config.model.base) else None
@@ -149,7 +149,7 @@ def check_prompts(config: RoundConfig, verifiers: dict) -> tuple[list[Problem], 
 
 def check_mixture_files(config: RoundConfig) -> list[Problem]:
     """Seed, replay and human data in the mixture: read now, as SFT would read them after the round's generation."""
-    from flywheel.mix import file_source_examples
+    from flywheel.curation.mixing import file_source_examples
 
     problems = []
     for i, source in enumerate(config.mixture.sources):
@@ -236,7 +236,7 @@ def preflight(config: RoundConfig, *, model: bool = True) -> tuple[list[Problem]
     if model and _exists(config.model.base):
         problems += check_model(config)
     problems += check_workdir(config.workdir)
-    from flywheel.tracking import missing_library
+    from flywheel.store.tracking import missing_library
 
     if (missing := missing_library(config)) is not None:
         problems.append(Problem("tracking", "tracking.backend", missing))

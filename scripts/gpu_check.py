@@ -188,8 +188,8 @@ def step_generation(work: Path, quick: bool) -> dict:
 
 
 def _sft_data(path: Path, count: int) -> Path:
-    from flywheel.io import write_parquet_atomic
-    from flywheel.schema import examples_to_table
+    from flywheel.records.files import write_parquet_atomic
+    from flywheel.records.schema import examples_to_table
 
     rows = [{"example_id": f"e{i}", "prompt_id": f"p{i}", "domain": "general", "source": f"gpu_check:{i}",
              "mix_source": "gpu_check", "origin_round": 0, "score": 1.0,

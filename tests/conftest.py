@@ -178,7 +178,7 @@ TIMING_COLUMNS = {"verdicts": ["cost_seconds"], "eval_verdicts": ["cost_seconds"
 def table_rows(workdir: Path, table: str) -> list[tuple]:
     """A table's rows in a fixed order, timing columns left out and the folder holding the workdir (its config and
     prompts file) normalised, so runs under different folders compare."""
-    from flywheel.store import Store
+    from flywheel.store.database import Store
 
     drop = TIMING_COLUMNS.get(table, [])
     select = f"SELECT * EXCLUDE ({', '.join(drop)})" if drop else "SELECT *"

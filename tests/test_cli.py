@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flywheel.cli import main
-from flywheel.store import Store
+from flywheel.store.database import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 

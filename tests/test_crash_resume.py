@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from flywheel.store import TABLES, Store
+from flywheel.store.database import TABLES, Store
 from tests.conftest import small_demo_command, small_demo_seconds, table_rows
 
 pytestmark = pytest.mark.slow

@@ -87,11 +87,11 @@ def test_a_module_named_only_by_slow_tests_is_found_missing(tmp_path):
     (tmp_path / "test_slow_file.py").write_text(
         "import pytest\nfrom flywheel.export import export_round\npytestmark = pytest.mark.slow\ndef test_a():\n    pass\n")
     (tmp_path / "test_slow_one.py").write_text(
-        "import pytest\nimport flywheel.stopping\n@pytest.mark.slow\ndef test_a():\n    pass\n")
+        "import pytest\nimport flywheel.round.stopping\n@pytest.mark.slow\ndef test_a():\n    pass\n")
     (tmp_path / "test_fast.py").write_text(
-        "import subprocess, sys\nfrom flywheel import mix\ndef test_a():\n"
+        "import subprocess, sys\nfrom flywheel.curation import mixing\ndef test_a():\n"
         "    subprocess.run([sys.executable, '-m', 'flywheel_sandbox', 'run'])\n")
     named, fast_files = named_by_fast_tests(tmp_path)
     assert fast_files == {tmp_path / "test_fast.py"}
-    assert {"flywheel", "flywheel.mix", "flywheel_sandbox", "flywheel_sandbox.__main__"} <= named
-    assert not {"flywheel.export", "flywheel.stopping"} & named
+    assert {"flywheel", "flywheel.curation.mixing", "flywheel_sandbox", "flywheel_sandbox.__main__"} <= named
+    assert not {"flywheel.export", "flywheel.round.stopping"} & named

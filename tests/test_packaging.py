@@ -62,7 +62,7 @@ def test_outside_the_checkout_only_the_distinct_names_import(tmp_path):
     assert out.stdout.split() == ["True", "True"]
 
 
-CODE_VERSION = "from flywheel.lineage import code_version; import flywheel_verifiers; print(code_version())"
+CODE_VERSION = "from flywheel.round.lineage import code_version; import flywheel_verifiers; print(code_version())"
 
 
 def _code_version_installed_from(site: Path) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from flywheel.store import TABLES, Store
+from flywheel.store.database import TABLES, Store
 from tests.conftest import run_small_demo, table_rows
 
 pytestmark = pytest.mark.slow

@@ -39,9 +39,9 @@ import time
 from pathlib import Path
 
 from flywheel.generation.base import derive_seed
-from flywheel.lineage import file_fingerprint
-from flywheel.schema import sample_text_hash
-from flywheel.verify import VerdictResult, VerifyItem
+from flywheel.round.lineage import file_fingerprint
+from flywheel.records.schema import sample_text_hash
+from flywheel.verification.plugins import VerdictResult, VerifyItem
 from flywheel_verifiers.judge_cache import Reply, ReplyCache, request_key
 from flywheel_verifiers.judge_rubrics import DEFAULT_BY_DOMAIN, Rubric, UnreadableScore, load_rubric
 

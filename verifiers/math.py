@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 
-from flywheel.verify import VerdictResult, VerifyItem
+from flywheel.verification.plugins import VerdictResult, VerifyItem
 from flywheel_verifiers.math_extract import (
     Answer,
     choice_in_response,

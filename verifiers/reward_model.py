@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from flywheel.verify import VerdictResult, VerifyItem
+from flywheel.verification.plugins import VerdictResult, VerifyItem
 
 BUNDLED = Path(__file__).resolve().parents[1] / "flywheel" / "data" / "tiny-rm"
 
@@ -71,7 +71,7 @@ class RewardModelVerifier:
 
     def decide_over_round(self, scores: list[float]) -> list[tuple[bool, str]]:
         """(passed, reason) per score. The top quantile is the round's: when a round is verified in
-        shards, flywheel calls this again over every shard's scores (flywheel.shards)."""
+        shards, flywheel calls this again over every shard's scores (flywheel.verification.shards)."""
         if self.threshold is not None:
             cut, rule = self.threshold, f"threshold {self.threshold:.3f}"
         else:

@@ -8,7 +8,7 @@ JSON ``{"tests": SOURCE, "prefix": CODE}`` where the program is ``prefix`` follo
 response's code (HumanEval's prompt, so a completion that is only the function's body
 runs as the data set's harness runs it), or a stdin/stdout task as JSON,
 ``{"io": [["input", "expected output"], ...], "compare": RULE}`` (APPS and CodeContests style), compared on
-the host by RULE (flywheel_sandbox.tests.OUTPUT_RULES: "tokens" by default, "livecodebench"). flywheel.public_datasets writes these from the public data sets' own fields.
+the host by RULE (flywheel_sandbox.tests.OUTPUT_RULES: "tokens" by default, "livecodebench"). flywheel.prompts.public_datasets writes these from the public data sets' own fields.
 The score is the fraction of tests (cases) passed.
 
 Verdicts: a reference that cannot run (tests that do not parse, malformed JSON) is
@@ -24,7 +24,7 @@ import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-from flywheel.verify import VerdictResult, VerifyItem
+from flywheel.verification.plugins import VerdictResult, VerifyItem
 from flywheel_sandbox import Limits, run_io, run_python
 from flywheel_sandbox.languages import is_python, language_named
 from flywheel_sandbox.function_tests import harness_for

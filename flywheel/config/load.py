@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from flywheel.config.base import DEFAULT_CONFIG, ConfigError
 from flywheel.config.generation import GenerationConfig
 from flywheel.config.round import RoundConfig
-from flywheel.io import write_text_atomic
+from flywheel.records.files import write_text_atomic
 
 
 def _resolve_paths(node: object, base: Path) -> object:

@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from flywheel.config.base import Domain, _Strict
 
-# A chat format, or a public data set in its own published fields (flywheel/public_datasets.py).
+# A chat format, or a public data set in its own published fields (flywheel/prompts/public_datasets.py).
 SourceFormat = Literal["auto", "alpaca", "sharegpt", "openai", "humaneval", "mbpp", "apps", "livecodebench", "gsm8k",
                        "math", "numina"]
 
@@ -21,7 +21,7 @@ class PromptSource(_Strict):
                             "through the datasets library and its cache (needs the package, and the network or a "
                             "cached copy)")
     format: SourceFormat = Field("auto", description="a chat format, or a public data set read in its "
-                                              "own published fields (flywheel/public_datasets.py); auto tells "
+                                              "own published fields (flywheel/prompts/public_datasets.py); auto tells "
                                               "them apart by their fields")
     domain: Domain | None = Field(None, description="domain for rows that do not name one")
     name: str | None = None

@@ -1,4 +1,4 @@
-"""``quality``: Llama 3.1's quality control between selection and decontamination (flywheel.quality)."""
+"""``quality``: Llama 3.1's quality control between selection and decontamination (flywheel.stages.quality)."""
 
 from __future__ import annotations
 

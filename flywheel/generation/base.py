@@ -1,6 +1,6 @@
 """The contract every generation backend keeps, and what they share.
 
-A backend is built for one checkpoint and turns prompts into N :class:`~flywheel.schema.Sample`
+A backend is built for one checkpoint and turns prompts into N :class:`~flywheel.records.schema.Sample`
 rows per prompt. Seeds are per prompt (or per sample), derived from (seed, round, prompt id),
 so a sample never depends on which other prompts shared its batch or which server answered.
 """
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from flywheel.schema import Prompt, Sample
+from flywheel.records.schema import Prompt, Sample
 
 
 @dataclass(frozen=True)

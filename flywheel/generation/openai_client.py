@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flywheel.generation.base import SamplingParams, derive_seed
-from flywheel.schema import Prompt, Sample
+from flywheel.records.schema import Prompt, Sample
 
 BACKOFF_BASE_SECONDS, BACKOFF_MAX_SECONDS = 0.5, 8.0
 

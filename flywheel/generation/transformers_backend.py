@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flywheel.generation.base import SamplingParams, derive_seed, end_of_turn_ids
-from flywheel.schema import Prompt, Sample
+from flywheel.records.schema import Prompt, Sample
 
 
 def _signed(value: int) -> int:

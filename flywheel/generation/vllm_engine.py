@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from flywheel.generation.base import SamplingParams, derive_seed, end_of_turn_ids
-from flywheel.schema import Prompt, Sample
+from flywheel.records.schema import Prompt, Sample
 
 
 def import_vllm():

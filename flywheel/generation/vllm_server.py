@@ -29,7 +29,7 @@ from flywheel.generation.base import SamplingParams, end_of_turn_ids
 from flywheel.generation.openai_client import OpenAIGenerator
 from flywheel.generation.serve_supervisor import GRACE_SECONDS
 from flywheel.generation.vllm_engine import engine_settings, import_vllm
-from flywheel.schema import Prompt, Sample
+from flywheel.records.schema import Prompt, Sample
 
 
 class ServerFailed(RuntimeError):

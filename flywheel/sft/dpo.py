@@ -5,7 +5,7 @@ response's log-probability is the sum over its loss mask of log p(token | what p
 sigmoid loss with temperature ``beta`` on the policy's log-ratios against the reference model's, plus
 ``nll_weight`` times the mean negative log-likelihood of the chosen responses' masked tokens (Llama 3.1: beta 0.1,
 NLL weight 0.2). With the same masks it equals TRL's DPOTrainer with ``loss_type=["sigmoid", "sft"]`` and
-``loss_weights=[1, nll_weight]`` (tests/flywheel/test_sft_dpo.py checks it on one batch to 1e-5).
+``loss_weights=[1, nll_weight]`` (tests/flywheel/sft/test_dpo.py checks it on one batch to 1e-5).
 
 The masks (``preference_mask``) are Llama 3.1's: the response's own tokens, without the formatting tokens that
 close a turn or open a header (every special token and end-of-turn id), in both the chosen and the rejected

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flywheel.config import SFTConfig
-from flywheel.io import replace_dir_atomic, write_text_atomic
+from flywheel.records.files import replace_dir_atomic, write_text_atomic
 from flywheel.process_tree import die_with_parent
 from flywheel.sft.comm_op import op_environment
 from flywheel.sft.spec import TrainingSpec

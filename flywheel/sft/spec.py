@@ -14,11 +14,11 @@ from flywheel.config import SFTConfig
 
 
 class TrainingSpec(SFTConfig):
-    objective: Literal["sft", "dpo"] = "sft"  # dpo: data is preference pairs (flywheel.schema.PreferencePair)
+    objective: Literal["sft", "dpo"] = "sft"  # dpo: data is preference pairs (flywheel.records.schema.PreferencePair)
     beta: float = 0.1  # dpo: the DPO temperature
     nll_weight: float = 0.2  # dpo: the weight of the chosen responses' NLL term
     init_checkpoint: Path  # the Hugging Face folder training starts from
-    data: Path  # Parquet of training examples (flywheel.schema.Example), or of pairs for dpo
+    data: Path  # Parquet of training examples (flywheel.records.schema.Example), or of pairs for dpo
     output: Path  # where the trained Hugging Face folder is written (a staging folder)
     metrics: Path  # per-step JSON lines, rank 0
     checkpoint_dir: Path  # DeepSpeed checkpoints for resume; kept after a failure

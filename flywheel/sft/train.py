@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from flywheel.records import iter_rows
+from flywheel.records.batches import iter_rows
 from flywheel.sft.spec import TrainingSpec
 from flywheel.process_tree import die_with_parent
 
@@ -230,7 +230,7 @@ def truncate_step_log(path: Path, restored_step: int) -> None:
                 kept.append(line)
         except (ValueError, KeyError, TypeError):
             break  # a torn last line from a kill: nothing after it is trusted
-    from flywheel.io import write_text_atomic
+    from flywheel.records.files import write_text_atomic
 
     write_text_atomic(path, "".join(line + "\n" for line in kept))
 

@@ -12,12 +12,13 @@ import yaml
 from dagster_project.assets import build_round_assets
 from dagster_project.demo import RUN_CONFIG
 from dagster_project.resources import default_resources
-from flywheel import lineage, stage_registry
+from flywheel.round import lineage
+from flywheel.round import registry as stage_registry
 from flywheel.config import load_config
-from flywheel.io import RoundPaths
-from flywheel.stage_registry import Input, Stage
-from flywheel.stage_runs import run_recorded
-from flywheel.store import Store
+from flywheel.round.layout import RoundPaths
+from flywheel.round.registry import Input, Stage
+from flywheel.round.runs import run_recorded
+from flywheel.store.database import Store
 from tests.conftest import small_config_dict
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from flywheel.store import Store
+from flywheel.store.database import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ONE = textwrap.dedent("""

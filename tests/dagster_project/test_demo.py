@@ -11,7 +11,7 @@ from rich.console import Console
 
 from dagster_project.demo import materialize_rounds, workdir_instance
 from flywheel.config import DEFAULT_CONFIG, load_config
-from flywheel.store import TABLES, Store
+from flywheel.store.database import TABLES, Store
 
 pytestmark = pytest.mark.slow
 # Measured on the 2-core development machine with this config and seed (200 held-out prompts,

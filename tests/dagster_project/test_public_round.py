@@ -9,7 +9,7 @@ import yaml
 from flywheel.config import load_config
 from tests.conftest import small_config_dict
 from tests.dagster_project.rounds_in_memory import materialize_rounds
-from tests.flywheel.test_public_datasets import FORMATS, PUBLIC
+from tests.flywheel.prompts.test_public_datasets import FORMATS, PUBLIC
 
 pytestmark = pytest.mark.slow
 

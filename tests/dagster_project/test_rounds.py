@@ -7,8 +7,8 @@ from dagster_project.assets import ROUND_ASSETS
 from dagster_project.demo import RUN_CONFIG
 from dagster_project.resources import default_resources
 from flywheel.config import load_config
-from flywheel.io import RoundPaths
-from flywheel.store import Store
+from flywheel.round.layout import RoundPaths
+from flywheel.store.database import Store
 from tests.dagster_project.rounds_in_memory import materialize_rounds
 
 pytestmark = pytest.mark.slow
@@ -54,7 +54,7 @@ def test_round_two_generates_with_round_one_checkpoint(two_rounds):
 def test_every_stage_table_has_rows(two_rounds):
     config, *_ = two_rounds
     store = Store(config.workdir / "flywheel.duckdb")
-    from flywheel.store import TABLES
+    from flywheel.store.database import TABLES
 
     # The tiny base model accepts little in two small rounds, so what depends on acceptances may be empty here;
     # the demo run fills those too (see docs/results.md).

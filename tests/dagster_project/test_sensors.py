@@ -3,7 +3,7 @@ import dagster as dg
 from dagster_project.definitions import defs
 from dagster_project.resources import DuckDBStore, FlywheelConfig
 from dagster_project.sensors import next_round_sensor
-from flywheel.store import Store
+from flywheel.store.database import Store
 
 
 def _evaluate(tmp_path, instance):

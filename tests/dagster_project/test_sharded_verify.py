@@ -13,13 +13,13 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from flywheel import stages
+from flywheel.stages import verify as verify_stage
 from flywheel.config import load_config
-from flywheel.io import RoundPaths
-from flywheel.store import Store
+from flywheel.round.layout import RoundPaths
+from flywheel.store.database import Store
 from tests.conftest import small_config_dict
 from tests.plugin_package import install_verifier_plugin, verify_job
-from tests.flywheel.test_shards import config_with, round_with_samples, verdict_rows
+from tests.flywheel.verification.test_shards import config_with, round_with_samples, verdict_rows
 
 pytestmark = pytest.mark.slow
 
@@ -27,8 +27,8 @@ PLUGIN = textwrap.dedent('''
     import os
     from pathlib import Path
 
-    from flywheel.shards import shard_of
-    from flywheel.verify import VerdictResult
+    from flywheel.verification.shards import shard_of
+    from flywheel.verification.plugins import VerdictResult
 
 
     class Flaky:
@@ -82,7 +82,7 @@ def test_two_shards_run_side_by_side_match_the_serial_stage_and_retry_alone(tmp_
     assert {row["verifier"] for row in sharded} == {"math", "flaky", "unit_tests", "reward_model"}
 
     serial = config.model_copy(update={"verifiers": config.verifiers.model_copy(update={"shards": 1})})
-    stages.verify(serial, 1, Store(serial.workdir / "flywheel.duckdb"))
+    verify_stage.verify(serial, 1, Store(serial.workdir / "flywheel.duckdb"))
     single = verdict_rows(serial)
     assert [row["score"] for row in sharded] == pytest.approx([row["score"] for row in single], rel=1e-5)
     assert [{**row, "score": None} for row in sharded] == [{**row, "score": None} for row in single]

@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from flywheel.store import Store
+from flywheel.store.database import Store
 from tests.conftest import small_config_dict
 from tests.dagster_project.dagster_server import chromium_page
 from tests.dagster_project.dagster_server import dagster_dev as serve

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from flywheel.launch import LAUNCH, DagsterAPI, StorageUnavailable, find_location, latest_run, round_metrics_entry
-from flywheel.store import Store
+from flywheel.store.database import Store
 from tests.conftest import small_config_dict
 from tests.dagster_project.dagster_server import free_port
 

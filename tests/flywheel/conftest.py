@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from flywheel.store import Store
+from flywheel.store.database import Store
 from tests.conftest import copy_workdir, small_config_dict
 
 
 @pytest.fixture(scope="session")
 def selected_round_template(tmp_path_factory):
-    from tests.flywheel.test_stage_views import selected_round
+    from tests.flywheel.round.test_views import selected_round
 
     folder = tmp_path_factory.mktemp("selected-round")
     path = folder / "round.yaml"

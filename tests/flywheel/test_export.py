@@ -9,20 +9,21 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 
-from flywheel import stages
+from flywheel.stages import decontaminate as decontaminate_stage
+from flywheel.stages import mix as mix_stage
 from flywheel.cli import main
 from flywheel.config import ConfigError
 from flywheel.export import export_round, export_rows
-from flywheel.io import RoundPaths
-from flywheel.quality import curate
+from flywheel.round.layout import RoundPaths
+from flywheel.stages.quality import curate
 
 
 @pytest.fixture
 def mixed_round(selected_round_copy):
     config, store = selected_round_copy
     curate(config, 1, store)
-    stages.decontaminate_round(config, 1, store)
-    stages.mix(config, 1, store)
+    decontaminate_stage.decontaminate_round(config, 1, store)
+    mix_stage.mix(config, 1, store)
     return config
 
 

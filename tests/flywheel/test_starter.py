@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flywheel.collect import load_prompts
+from flywheel.prompts.formats import load_prompts
 from flywheel.starter import write_starter
 
 FLYWHEEL = Path(sys.executable).with_name("flywheel")

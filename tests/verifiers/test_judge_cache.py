@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from flywheel.config import load_config
-from flywheel.verify import VerifierFailed, load_verifier
+from flywheel.verification.plugins import VerifierFailed, load_verifier
 from flywheel_verifiers.judge_cache import Reply, ReplyCache, request_key
 from flywheel_verifiers.judge_rubrics import CODE_CORRECTNESS_STYLE, GENERAL_QUALITY
 from tests.conftest import small_config_dict

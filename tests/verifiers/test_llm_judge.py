@@ -29,11 +29,11 @@ import pytest
 import yaml
 
 from flywheel.config import VLLMConfig, load_config
-from flywheel.io import RoundPaths
-from flywheel.schema import Message, Prompt, Sample, table_to_prompts, table_to_samples
-from flywheel.select import Combine, Policy
-from flywheel.select_round import select_round
-from flywheel.verify import VerifyItem, verify_samples
+from flywheel.round.layout import RoundPaths
+from flywheel.records.schema import Message, Prompt, Sample, table_to_prompts, table_to_samples
+from flywheel.curation.policies import Combine, Policy
+from flywheel.curation.selection import select_round
+from flywheel.verification.plugins import VerifyItem, verify_samples
 from flywheel_verifiers.llm_judge import BUNDLED_JUDGE, LLMJudgeVerifier
 from tests.conftest import TASKS, small_config_dict
 
@@ -227,8 +227,8 @@ def general_items(count: int) -> list[VerifyItem]:
 
 KILLED_VERIFY = """
 import json, sys
-from flywheel.schema import Prompt, Sample
-from flywheel.verify import VerifyItem
+from flywheel.records.schema import Prompt, Sample
+from flywheel.verification.plugins import VerifyItem
 from flywheel_verifiers.llm_judge import LLMJudgeVerifier
 items = [VerifyItem(Prompt.model_validate(p), Sample.model_validate(s)) for p, s in json.load(open(sys.argv[1]))]
 LLMJudgeVerifier(backend="openai", base_url=sys.argv[2], model=sys.argv[3], cache_path=sys.argv[4],

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from flywheel.schema import Message, Prompt, Sample
-from flywheel.verify import VerifyItem
+from flywheel.records.schema import Message, Prompt, Sample
+from flywheel.verification.plugins import VerifyItem
 from flywheel_verifiers.math import MathVerifier, answers_match, answers_match_batch, extract_answer
 from flywheel_verifiers.math_extract import normalize_answer
 from flywheel_verifiers.math_worker import MathWorkerPool, wall_backstop

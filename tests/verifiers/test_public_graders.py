@@ -155,7 +155,7 @@ def test_policy_options():
 
 
 def test_verifier_takes_the_policy_from_its_options():
-    from flywheel.verify import load_verifier
+    from flywheel.verification.plugins import load_verifier
 
     verifier = load_verifier("math", {"unordered_lists": False, "rel_tol": 0.01})
     assert verifier.policy == MathPolicy(rel_tol=0.01, unordered_lists=False)

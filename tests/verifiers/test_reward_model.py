@@ -2,8 +2,8 @@
 
 import pytest
 
-from flywheel.schema import Message, Prompt, Sample
-from flywheel.verify import VerifyItem, discover, load_verifier
+from flywheel.records.schema import Message, Prompt, Sample
+from flywheel.verification.plugins import VerifyItem, discover, load_verifier
 from flywheel_verifiers.reward_model import RewardModelVerifier
 
 
@@ -57,7 +57,7 @@ def test_registered_and_configurable_through_options(scorer_dir):
 
 
 def test_bad_options_fail_by_name(scorer_dir):
-    from flywheel.verify import VerifierFailed
+    from flywheel.verification.plugins import VerifierFailed
 
     with pytest.raises(VerifierFailed, match="reward_model.*top_quantile"):
         load_verifier("reward_model", {"path": str(scorer_dir), "top_quantile": 2})

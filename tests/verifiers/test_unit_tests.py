@@ -1,7 +1,7 @@
 import pytest
 
-from flywheel.schema import Message, Prompt, Sample
-from flywheel.verify import VerifyItem
+from flywheel.records.schema import Message, Prompt, Sample
+from flywheel.verification.plugins import VerifyItem
 from flywheel_sandbox.runner import bwrap_available
 from flywheel_verifiers.unit_tests import UnitTestVerifier, extract_code
 
@@ -29,10 +29,10 @@ def test_verifier_runs_reference_tests_in_the_sandbox():
 def test_per_test_results_reach_the_verdict_table(tmp_path):
     import json
 
-    from flywheel.io import write_parquet_atomic
-    from flywheel.schema import verdicts_to_table
-    from flywheel.store import Store
-    from flywheel.verify import verify_samples
+    from flywheel.records.files import write_parquet_atomic
+    from flywheel.records.schema import verdicts_to_table
+    from flywheel.store.database import Store
+    from flywheel.verification.plugins import verify_samples
 
     prompt = Prompt(id="p", domain="code", messages=[Message(role="user", content="add_3")],
                     reference="assert add_3(1) == 4\nassert add_3(0) == 4", source="f:1")
@@ -75,7 +75,7 @@ def test_stdin_stdout_reference():
 @pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not installed")
 def test_cpu_limit_is_a_model_failure_and_settings_come_from_the_config(tmp_path):
     from flywheel.config import RoundConfig
-    from flywheel.verify import verify_samples
+    from flywheel.verification.plugins import verify_samples
     from tests.conftest import small_config_dict
 
     config = RoundConfig.model_validate({**small_config_dict(tmp_path), "sandbox": {"timeout_seconds": 1}})

@@ -11,8 +11,8 @@ import pytest
 
 from flywheel.config import GenerationConfig, load_config
 from flywheel.generation import kept, make_generator
-from flywheel.stage_registry import all_stages, get
-from flywheel.store import Store
+from flywheel.round.registry import all_stages, get
+from flywheel.store.database import Store
 from tests.conftest import TINY_BASE
 
 SETTINGS = GenerationConfig(backend="transformers", device="cpu", seed=1)

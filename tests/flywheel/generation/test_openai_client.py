@@ -13,7 +13,7 @@ import pytest
 
 from flywheel.config import GenerationConfig, OpenAIConfig
 from flywheel.generation import SamplingParams, derive_seed, make_generator
-from flywheel.schema import Message, Prompt
+from flywheel.records.schema import Message, Prompt
 
 
 def prompts(n=3):

@@ -15,7 +15,7 @@ import pytest
 from flywheel.config import GenerationConfig, OpenAIConfig
 from flywheel.generation import SamplingParams, derive_seed, make_generator
 from flywheel.generation.openai_client import EndpointsFailed
-from flywheel.schema import Message, Prompt
+from flywheel.records.schema import Message, Prompt
 
 
 def prompts(n):

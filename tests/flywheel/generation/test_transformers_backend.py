@@ -1,4 +1,4 @@
-from flywheel.collect import load_prompts
+from flywheel.prompts.formats import load_prompts
 from flywheel.generation import SamplingParams, derive_seed
 from flywheel.generation.transformers_backend import TransformersGenerator
 from tests.conftest import TASKS

@@ -21,7 +21,7 @@ import pytest
 
 from flywheel.config import PACKAGE_DIR, GenerationConfig, OpenAIConfig, VLLMConfig
 from flywheel.generation import SamplingParams, derive_seed, make_generator
-from flywheel.schema import Message, Prompt
+from flywheel.records.schema import Message, Prompt
 from tests.conftest import processes_matching
 
 pytest.importorskip("vllm")

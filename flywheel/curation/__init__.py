@@ -1,0 +1,1 @@
+"""What trains: selection policies and selection over a round, exact and near dedup, decontamination, mixing."""

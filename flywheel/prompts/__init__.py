@@ -1,0 +1,1 @@
+"""Prompts from files: the chat formats, the public sets' own fields, and decoding untrusted data within bounds."""

@@ -1,0 +1,1 @@
+"""Rows between stages: the data model (schema), batched Parquet reading and writing, and atomic files."""
