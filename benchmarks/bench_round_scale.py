@@ -141,7 +141,7 @@ def config_for(folder: Path, quality: bool = False) -> object:
         # Quality control's cost is the sentence model's throughput on the pool (a GPU's job at this size): off,
         # the stage passes the pool through; --quality times it with its topics and semantic dedup.
         "quality": {"enabled": quality, "topics": 64, "semantic_dedup_threshold": 0.95},
-        "mixture": {"sources": [{"name": "selected", "kind": "selected"}]},
+        "mixture": {"sources": [{"name": "new", "kind": "pool_this_round"}]},
         "evaluation": {"path": str(folder / "heldout.jsonl")},
     }
     (folder / "round.yaml").write_text(yaml.safe_dump(data))

@@ -49,9 +49,11 @@ def _pair_rows(path: Path) -> list[dict]:
 def export_rows(workdir: Path, round_number: int, what: str) -> list[dict]:
     """The rows of ``what`` for the round, messages first, in the stored order."""
     paths = RoundPaths(Path(workdir), round_number)
+    if (Path(workdir) / "flywheel.duckdb").exists():
+        Store(Path(workdir) / "flywheel.duckdb").bring_up_to_date()  # an older workdir's files get today's names
     if what not in SETS:
         raise ConfigError(f"export: unknown set {what!r}; choose one of {', '.join(SETS)}")
-    needed = {"mixture": [paths.mixture], "pairs": [paths.pairs]}.get(what, [paths.selected, paths.decontaminated])
+    needed = {"mixture": [paths.mixture], "pairs": [paths.pairs]}.get(what, [paths.pool, paths.decontaminated])
     for path in needed:
         if not path.exists():
             raise FileNotFoundError(f"{path}: round {round_number} has no {path.stem} yet; run the round first "
@@ -63,10 +65,10 @@ def export_rows(workdir: Path, round_number: int, what: str) -> list[dict]:
     if what == "mixture":
         query = f"SELECT {columns} FROM read_parquet(?)"
         parameters = [str(paths.mixture)]
-    else:  # selected rows that decontamination and dedup kept, in the selection's order
+    else:  # the pool's rows that decontamination and dedup kept, in the pool's order
         query = (f"SELECT {', '.join('s.' + c for c in COLUMNS)} FROM read_parquet(?) s "
                  "SEMI JOIN read_parquet(?) d ON s.example_id = d.example_id")
-        parameters = [str(paths.selected), str(paths.decontaminated)]
+        parameters = [str(paths.pool), str(paths.decontaminated)]
     relation = duckdb.connect().execute(query, parameters)
     names = [d[0] for d in relation.description]
     return [dict(zip(names, row)) for row in relation.fetchall()]

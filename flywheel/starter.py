@@ -96,8 +96,8 @@ decontamination:
 
 mixture:
   sources:                       # general answers stay out (quota 0): the tiny reward model's picks are noise
-    - {{name: selected, kind: selected, quotas: {{general: 0}}}}   # this round's accepted samples
-    - {{name: pool, kind: pool, quotas: {{general: 0}}}}           # the best of earlier rounds
+    - {{name: new, kind: pool_this_round, quotas: {{general: 0}}}}         # the pool's examples from this round
+    - {{name: earlier, kind: pool_earlier_rounds, quotas: {{general: 0}}}} # the pool's best of earlier rounds
     - {{name: seed, kind: file, path: {seed}, weight: 2.0}}        # demonstrations, replayed every round
 
 # Round 0 teaches the base model the chat format from the seed demonstrations, so round 1 samples

@@ -31,6 +31,7 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 from flywheel.config import PACKAGE_DIR, load_config  # noqa: E402
+from flywheel.store.comparison import TIMING_COLUMNS, table_rows  # noqa: E402,F401 - the tests compare runs with these
 
 # nothing left running, SIGTERM ends every child, slow tests marked, the slow set's budget
 pytest_plugins = ["tests.session_checks"]
@@ -68,7 +69,8 @@ def small_config_dict(workdir: Path, base: Path = TINY_BASE) -> dict:
         "verifiers": {"math": ["math"], "code": ["unit_tests"], "general": [], "required": ["math"]},
         "selection": {"k": 2},
         "decontamination": {"eval_sets": [{"name": "heldout", "path": str(TASKS / "heldout.jsonl")}]},
-        "mixture": {"sources": [{"name": "selected", "kind": "selected"}, {"name": "pool", "kind": "pool"},
+        "mixture": {"sources": [{"name": "new", "kind": "pool_this_round"},
+                                {"name": "earlier", "kind": "pool_earlier_rounds"},
                                 {"name": "seed", "kind": "file", "path": str(TASKS / "seed.jsonl"), "weight": 0.25}]},
         "sft": {"learning_rate": 1e-3, "epochs": 1, "batch_size": 8, "max_seq_len": 128, "timeout_seconds": 300},
         "evaluation": {"path": str(TASKS / "heldout.jsonl"), "max_prompts": 8, "max_new_tokens": 24, "n": 2, "k": 2,
@@ -166,25 +168,6 @@ def run_small_demo(folder: Path, name: str, seed: int = 3, rounds: int = 1) -> P
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert left_by(tag) == [], "flywheel demo left processes running"
     return workdir
-
-
-# What measures time, left out when two runs are compared row for row.
-TIMING_COLUMNS = {"verdicts": ["cost_seconds"], "eval_verdicts": ["cost_seconds"],
-                  "training_steps": ["tokens_per_second"], "dpo_steps": ["tokens_per_second"],
-                  "stage_runs": ["started_at", "finished_at", "seconds", "start_seconds", "work_seconds",
-                                 "stop_seconds"]}
-
-
-def table_rows(workdir: Path, table: str) -> list[tuple]:
-    """A table's rows in a fixed order, timing columns left out and the folder holding the workdir (its config and
-    prompts file) normalised, so runs under different folders compare."""
-    from flywheel.store.database import Store
-
-    drop = TIMING_COLUMNS.get(table, [])
-    select = f"SELECT * EXCLUDE ({', '.join(drop)})" if drop else "SELECT *"
-    _, found = Store(workdir / "flywheel.duckdb").query(f"{select} FROM {table} ORDER BY ALL")
-    text = str(workdir.parent)
-    return [tuple(v.replace(text, "<folder>") if isinstance(v, str) else v for v in row) for row in found]
 
 
 def small_demo_seconds(workdir: Path) -> float:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = {"samples": ["round", "prompt_id", "sample_index"], "verdicts": ["round", "prompt_id", "sample_index", "verifier"],
         "prompts": ["round", "id"], "evaluations": ["round", "split", "domain"], "round_metrics": ["round"],
-        "training_steps": ["round", "step"], "stage_runs": ["round", "stage"], "selections": ["round", "example_id"],
+        "training_steps": ["round", "step"], "stage_runs": ["round", "stage"], "pool": ["round", "example_id"],
         "eval_samples": ["round", "split", "prompt_id", "sample_index"], "rounds": ["round"],
         "mixture_topics": ["round", "source", "topic"]}
 

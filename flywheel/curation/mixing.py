@@ -1,11 +1,11 @@
 """mix: build the training set from weighted sources, deterministically for a seed.
 
 Per source, in order:
-1. rows: ``selected`` takes this round's new examples, ``pool`` the earlier rounds'
-   (each weighted by ``decay`` per round of age), ``file`` a demonstrations file;
+1. rows: ``pool_this_round`` takes the examples the pool got this round, ``pool_earlier_rounds`` the
+   earlier rounds' (each weighted by ``decay`` per round of age), ``file`` a demonstrations file;
 2. draw: a per-domain quota takes that many distinct examples of the domain; otherwise
    ``weight`` takes whole copies plus a seeded fraction;
-3. ``topic_quota`` (selected and pool only) keeps at most that many of the draw per quality topic, a
+3. ``topic_quota`` (the pool kinds only) keeps at most that many of the draw per quality topic, a
    seeded choice within each topic that has more: Llama 3.1's rebalancing by topic;
 4. ``cap`` bounds the distinct examples, then ``epochs`` repeats them.
 A quota the source cannot fill is reported in the manifest (``shortfall``), never padded
@@ -20,6 +20,10 @@ from collections import Counter, defaultdict
 
 from flywheel.prompts.formats import load_prompts
 from flywheel.records.schema import training_example
+
+
+# The mix_source of the pool's rows: "pool", or "selected" in the files of a round made before it was called that.
+POOL_ROW_SOURCES = ("pool", "selected")
 
 
 class MixtureError(ValueError):
@@ -38,12 +42,12 @@ def file_source_examples(source) -> list[dict]:
 
 
 def assign_sources(candidates: list[dict], sources, round_number: int) -> dict[str, list[dict]]:
-    """Which source each candidate belongs to: pooled selections split into this round's and earlier ones."""
+    """Which source each candidate belongs to: the pool's examples split into this round's and earlier ones."""
     kinds = {s.kind: s.name for s in sources}
     by_source: dict[str, list[dict]] = {s.name: [] for s in sources}
     for row in candidates:
-        if row["mix_source"] == "selected":
-            kind = "selected" if row["origin_round"] == round_number else "pool"
+        if row["mix_source"] in POOL_ROW_SOURCES:
+            kind = "pool_this_round" if row["origin_round"] == round_number else "pool_earlier_rounds"
             if kind in kinds:  # a pool the config does not mix in is simply not used
                 by_source[kinds[kind]].append(row)
         elif row["mix_source"] in by_source:
@@ -73,7 +77,7 @@ def draw_source(rows: list[dict], source, round_number: int, rng: random.Random)
             rng.shuffle(shuffled)
             distinct.extend(shuffled[: source.quotas[domain]])
             continue
-        if source.kind == "pool":
+        if source.kind == "pool_earlier_rounds":
             drawn = [r for r in available
                      for _ in range(_copies(source.weight * source.decay ** (round_number - r["origin_round"]), rng))]
         else:
@@ -105,7 +109,7 @@ def _topic_quota(drawn: list[dict], quota: int, rng: random.Random) -> list[dict
 
 
 def topic_manifest(candidates: list[dict], drawn: list[dict], sources, round_number: int) -> list[dict]:
-    """One row per (selected or pool source, topic): the examples it had in that topic and the rows it took
+    """One row per (pool source, topic): the examples it had in that topic and the rows it took
     (epochs included). Recomputable: ``n_taken`` sums to the source's rows in the mixture."""
     by_source = assign_sources(candidates, sources, round_number)
     taken = Counter(row["example_id"] for row in drawn)

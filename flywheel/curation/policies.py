@@ -229,7 +229,7 @@ def select_best_per_prompt(prompts: list[Prompt], accepted: list[tuple[Sample, f
         prompt = by_id[sample.prompt_id]
         candidates[prompt.id].append(training_example(
             prompt, sample.text, example_id=f"r{sample.round}-{prompt.id}-{sample.sample_index}",
-            mix_source="selected", origin_round=sample.round, score=score))
+            mix_source="pool", origin_round=sample.round, score=score))
     selected = []
     for prompt_id in sorted(candidates):
         seen: set[str] = set()

@@ -82,7 +82,7 @@ class Example(BaseModel):
     domain: str
     messages: list[Message]
     source: str  # "file:line" of the prompt
-    mix_source: str  # "selected" for this project's samples, else the mixture source's name
+    mix_source: str  # "pool" for the pool's examples (this project's samples), else the mixture source's name
     origin_round: Int32  # the round whose checkpoint wrote the answer (0 for outside data)
     score: float
 

@@ -35,8 +35,9 @@ class RoundPaths:
         return self.dir / "verdicts.parquet"
 
     @property
-    def selected(self) -> Path:
-        return self.dir / "selected.parquet"
+    def pool(self) -> Path:
+        """select's output: the best of this round and, pooled, of every earlier round."""
+        return self.dir / "pool.parquet"
 
     @property
     def curated(self) -> Path:

@@ -148,7 +148,10 @@ def all_stages() -> list[Stage]:
         importlib.import_module(module)
     ordered: list[Stage] = []
     placed: set[str] = set()
-    pending = list(_REGISTRY.values())
+    # Declaration order, whichever module was imported first: the modules' order above, then any other (a plugin,
+    # a test's toy stage) in the order it registered.
+    sequence = {name: position for position, name in enumerate(_REGISTRY)}
+    pending = sorted(_REGISTRY.values(), key=lambda s: (_module_rank(s), sequence[s.name]))
     while pending:
         ready = next((s for s in pending if all(d in placed or d not in _REGISTRY for d in s.same_round_inputs())),
                      None)
@@ -158,6 +161,11 @@ def all_stages() -> list[Stage]:
         placed.add(ready.name)
         pending.remove(ready)
     return ordered
+
+
+def _module_rank(entry: Stage) -> int:
+    module = getattr(entry.run, "__module__", None)
+    return _STAGE_MODULES.index(module) if module in _STAGE_MODULES else len(_STAGE_MODULES)
 
 
 def get(name: str) -> Stage:

@@ -1,6 +1,6 @@
 """The ``quality`` stage: Llama 3.1's quality control (section 4.2.3) between selection and decontamination.
 
-Each round, every example of the pool (select's ``selected.parquet``: this round's best and the earlier rounds'
+Each round, every example of the pool (select's ``pool.parquet``: this round's best and the earlier rounds'
 carried forward) gets a row of the ``quality`` table:
 
 - ``topic``: its k-means cluster (``quality.topics`` of them, numbered per round) over the sentence embeddings of
@@ -124,7 +124,7 @@ def decide(rows: list[dict], vectors: np.ndarray, config) -> None:
 def curate(config: RoundConfig, round_number: int, store: Store) -> dict:
     paths = RoundPaths(config.workdir, round_number)
     q = config.quality
-    pool = read_parquet(paths.selected, EXAMPLE_SCHEMA)
+    pool = read_parquet(paths.pool, EXAMPLE_SCHEMA)
     if not q.enabled:
         write_parquet_atomic(pool, paths.curated)
         store.replace_round("quality", round_number, [])

@@ -57,7 +57,7 @@ def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
     row = {
         "n_prompts": one("SELECT count(*) FROM prompts WHERE round = ?")[0][0],
         "n_samples": n_samples, "n_accepted": n_accepted, "yield": n_accepted / max(1, n_samples),
-        "n_selected_pool": read_parquet(paths.selected).num_rows,
+        "n_selected_pool": read_parquet(paths.pool).num_rows,
         "n_decontaminated_dropped": one("SELECT count(DISTINCT example_id) FROM decontamination_hits WHERE round = ?")[0][0],
         "n_deduplicated_dropped": one("SELECT count(*) FROM dedup_drops WHERE round = ?")[0][0],
         "n_train_examples": read_parquet(paths.mixture).num_rows,

@@ -13,7 +13,7 @@ from flywheel.round.runs import stage, verifiers_by_domain
 from flywheel.store.database import Store
 
 
-@stage("select", "selected", "Best passing samples per prompt, pooled with earlier rounds.",
+@stage("select", "pool", "Best passing samples per prompt, pooled with earlier rounds.",
        inputs=(Input("verify"), Input("select", 1, when=lambda c, r: c.selection.pool_previous_rounds and r > 1)),
        sections=("selection", "verifiers"), views=lambda c, r, db, result: {"examples": views.sample_examples(db, r)})
 def select(config: RoundConfig, round_number: int, store: Store) -> dict:
@@ -21,13 +21,13 @@ def select(config: RoundConfig, round_number: int, store: Store) -> dict:
     previous round's pool."""
     paths = RoundPaths(config.workdir, round_number)
     s = config.selection
-    previous = RoundPaths(config.workdir, round_number - 1).selected \
+    previous = RoundPaths(config.workdir, round_number - 1).pool \
         if s.pool_previous_rounds and round_number > 1 else None
-    chosen = select_round(paths.prompts, paths.samples, paths.verdicts, previous, paths.selected,
+    chosen = select_round(paths.prompts, paths.samples, paths.verdicts, previous, paths.pool,
                           verifiers_by_domain(config), Policy.from_config(s, config.verifiers), k=s.k,
                           near_threshold=s.near_duplicate_threshold, scratch=paths.dir / ".select-scratch",
                           processes=default_processes(s.processes))
-    store.attach_parquet("selections", round_number, paths.selected)
+    store.attach_parquet("pool", round_number, paths.pool)
     store.replace_round("prompt_difficulty", round_number, chosen.table("difficulty"))
     store.replace_round("accepted_samples", round_number, chosen.table("accepted"))
     store.replace_round("decisions", round_number, chosen.table("decisions"))

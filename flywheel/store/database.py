@@ -8,7 +8,7 @@ makes writers wait and retry rather than fail; ``snapshot`` gives auditors a cop
 never blocks a round. Writing a round's rows deletes that round's old rows in the same
 transaction, so re-materializing a stage replaces rather than duplicates.
 
-The bulk tables (``samples``, ``verdicts``, ``selections``, ``eval_samples``, ``eval_verdicts``:
+The bulk tables (``samples``, ``verdicts``, ``pool``, ``eval_samples``, ``eval_verdicts``:
 a million rows a round at production size) are views over the rounds' Parquet files, not copies:
 a stage writes its Parquet file and ``attach_parquet`` records it in ``parquet_files`` and redefines
 the view. The file stays the one source of those rows; DuckDB reads only the columns a query needs.
@@ -24,6 +24,7 @@ temporary ones, which shadow the stale ones for that connection.
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -48,15 +49,15 @@ from flywheel.records.schema import (
 )
 
 # Column lists are the contract documented in docs/guides/sql-audit.md ("Tables"). Tables that hold a record
-# (prompts, samples, verdicts, selections) take their columns from its model in flywheel.records.schema, and select's
+# (prompts, samples, verdicts, pool) take their columns from its model in flywheel.records.schema, and select's
 # audit tables (prompt_difficulty, accepted_samples, decisions) from the Arrow schemas select writes them with.
 ROUND = {"round": "INTEGER"}
 TABLES: dict[str, dict[str, str]] = {
     "prompts": duckdb_columns(Prompt, leading=ROUND, exclude=("response",)),
     "samples": duckdb_columns(Sample, leading=ROUND),
     "verdicts": duckdb_columns(Verdict, leading=ROUND),
-    "selections": duckdb_columns(Example, leading=ROUND, only=("example_id", "prompt_id", "domain",
-                                                               "origin_round", "score", "source")),
+    "pool": duckdb_columns(Example, leading=ROUND, only=("example_id", "prompt_id", "domain", "origin_round", "score",
+                                                         "source")),
     # Preference pairs (flywheel.stages.pairs): both samples' keys, scores and texts; the prompt's turns stay in Parquet.
     "pairs": duckdb_columns(PreferencePair, leading=ROUND, exclude=("prompt",)),
     "pair_drops": {"round": "INTEGER", "prompt_id": "VARCHAR", "domain": "VARCHAR", "origin_round": "INTEGER",
@@ -139,7 +140,7 @@ GROUP BY b.round, b.split, b.domain, e.k ORDER BY b.round, b.split, b.domain
 """
 
 # Tables whose rows are the rounds' Parquet files (see the module docstring).
-PARQUET_TABLES = ("samples", "verdicts", "selections", "pairs", "eval_samples", "eval_verdicts")
+PARQUET_TABLES = ("samples", "verdicts", "pool", "pairs", "eval_samples", "eval_verdicts")
 PARQUET_FILES_DDL = "CREATE TABLE IF NOT EXISTS parquet_files (table_name VARCHAR, round INTEGER, path VARCHAR)"
 PARQUET_BASE_DDL = "CREATE TABLE IF NOT EXISTS parquet_base (path VARCHAR)"
 
@@ -275,11 +276,31 @@ class Store:
         """A read-only connection that waits for a write in progress instead of failing."""
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no flywheel database here yet; run a round first")
-        with self._locked_connection(read_only=True, timeout=timeout) as connection:
-            if self._moved(connection):
-                for table in PARQUET_TABLES:
-                    self._define_parquet_view(connection, table, temporary=True)
-            yield connection
+        for attempt in range(2):
+            with self._locked_connection(read_only=True, timeout=timeout) as connection:
+                if attempt == 1 or not self._from_before_the_pool(connection):
+                    if self._moved(connection):
+                        for table in PARQUET_TABLES:
+                            self._define_parquet_view(connection, table, temporary=True)
+                    yield connection
+                    return
+            self._bring_up_to_date(timeout)  # once, by the writer; then read again
+
+    def bring_up_to_date(self, timeout: float = 600.0) -> None:
+        """Migrate a store (and the round files it names) made by an older flywheel, if it is one: what reads a
+        workdir's files without a query (``flywheel export``) calls this first."""
+        with self.reader(timeout):
+            pass
+
+    def _bring_up_to_date(self, timeout: float) -> None:
+        try:
+            with self.writer(timeout):
+                pass
+        except (OSError, duckdb.Error) as error:
+            raise RuntimeError(f"{self.path}: this store is from an older flywheel (its pool is still called "
+                               f"'selections') and could not be brought up to date here ({error}); open it once "
+                               f"where it is writable, with any flywheel command, or read it with the flywheel it "
+                               f"was made with") from error
 
     def snapshot(self, destination: Path) -> Path:
         """A consistent copy of the database for long audits: it never blocks a round's writes. The
@@ -309,6 +330,35 @@ class Store:
                                f"AND stage_runs.checkpoint IS NULL")
         connection.execute("ALTER TABLE rounds RENAME TO legacy_rounds")
 
+    def _name_the_pool(self, connection: duckdb.DuckDBPyConnection, kinds: dict[str, str]) -> None:
+        """A store from before the pool was called the pool: its ``selections`` become ``pool``, and each round's
+        ``selected.parquet`` it recorded becomes ``pool.parquet`` beside it (the name select writes now), so an
+        older workdir reads, audits and exports as it did. ``kinds`` is brought up to date."""
+        for round_number, path in connection.execute(
+                "SELECT round, path FROM parquet_files WHERE table_name = 'selections'").fetchall():
+            old = Path(path)
+            new = old.with_name("pool.parquet") if old.name == "selected.parquet" else old
+            located_old, located_new = self.base / old, self.base / new  # an absolute path stays
+            if new != old and located_old.exists() and not located_new.exists():
+                os.replace(located_old, located_new)
+            connection.execute("UPDATE parquet_files SET table_name = 'pool', path = ? "
+                               "WHERE table_name = 'selections' AND round = ?", [str(new), round_number])
+        if kinds.pop("selections") == "VIEW":
+            connection.execute("DROP VIEW selections")
+        else:  # older still: a table of rows, kept as the legacy rows of the view
+            connection.execute("ALTER TABLE selections RENAME TO legacy_pool")
+            kinds["legacy_pool"] = "BASE TABLE"
+        if kinds.pop("legacy_selections", None):
+            connection.execute("ALTER TABLE legacy_selections RENAME TO legacy_pool")
+            kinds["legacy_pool"] = "BASE TABLE"
+
+    @staticmethod
+    def _from_before_the_pool(connection: duckdb.DuckDBPyConnection) -> bool:
+        names = {name for (name,) in connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND table_name IN ('selections', 'pool')").fetchall()}
+        return names == {"selections"}
+
     def _moved(self, connection: duckdb.DuckDBPyConnection) -> bool:
         """Whether the views were made for another folder than the one the database is in now."""
         if not connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
@@ -326,6 +376,8 @@ class Store:
             existing.setdefault(table, set()).add(column)
         connection.execute(PARQUET_FILES_DDL)
         connection.execute(PARQUET_BASE_DDL)
+        if "selections" in kinds and "pool" not in kinds:
+            self._name_the_pool(connection, kinds)
         moved = self._moved(connection)
         for name, columns in TABLES.items():
             ddl = ", ".join(f"{column} {kind}" for column, kind in columns.items())

@@ -52,7 +52,7 @@ def test_a_toy_stage_between_verify_and_select_is_one_registry_entry(tmp_path):
         assets = build_round_assets(stages)
         by_name = {a.key.to_user_string(): a for a in assets}
         assert {k.to_user_string() for k in by_name["screened"].dependency_keys} == {"verdicts"}
-        assert "screened" in {k.to_user_string() for k in by_name["selected"].dependency_keys}
+        assert "screened" in {k.to_user_string() for k in by_name["pool"].dependency_keys}
         # a round's run: it materializes for round 1 after verify, and is recorded like every stage
         instance = dg.DagsterInstance.ephemeral()
         instance.add_dynamic_partitions("round", ["1"])

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_definitions_load_with_round_partitions_and_checks():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {"prompts", "samples", "verdicts", "selected", "curated", "decontaminated", "mixture",
+    assert keys == {"prompts", "samples", "verdicts", "pool", "curated", "decontaminated", "mixture",
                     "checkpoint", "evaluation", "diversity", "round_metrics", "pairs", "dpo_checkpoint"}
     checks = {k.name for k in graph.asset_check_keys}
     assert {"no_overlap_left", "checkpoint_loads", "no_eval_regression", "dpo_checkpoint_loads"} <= checks
@@ -43,5 +43,5 @@ def test_round_zero_vouches_once_for_every_stage_it_does_not_run():
             reported += before + after
         assert sorted(reported) == sorted(set(order) - set(ran)), seed_round  # each once, none that round 0 runs
     assert round_zero_vouches(stage_registry.by_output("evaluation"), False) == (
-        ["prompts", "samples", "verdicts", "selected", "curated", "decontaminated", "mixture", "checkpoint",
+        ["prompts", "samples", "verdicts", "pool", "curated", "decontaminated", "mixture", "checkpoint",
          "pairs", "dpo_checkpoint"], ["diversity", "round_metrics"])

@@ -72,7 +72,7 @@ def test_the_demo_fills_every_table(demo_run):
         assert demo_run.query(f"SELECT count(*) FROM {table}")[1][0][0] > 0, table
     # quality control: a row per pool example each round; its rules are off by default, so all are kept
     assert demo_run.query("SELECT round, count(*), bool_and(kept) FROM quality GROUP BY round ORDER BY round")[1] == [
-        (r, n, True) for r, n in demo_run.query("SELECT round, count(*) FROM selections GROUP BY round ORDER BY "
+        (r, n, True) for r, n in demo_run.query("SELECT round, count(*) FROM pool GROUP BY round ORDER BY "
                                                 "round")[1]]
 
 
@@ -105,7 +105,7 @@ def test_each_round_is_one_named_dagster_run(demo_run):
     materialized = {event.asset_key.to_user_string() for event in instance.get_records_for_run(runs[1].run_id,
                     of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=100).records
                     for event in [event.event_log_entry.dagster_event]}
-    assert materialized == {"prompts", "samples", "verdicts", "selected", "curated", "decontaminated", "mixture",
+    assert materialized == {"prompts", "samples", "verdicts", "pool", "curated", "decontaminated", "mixture",
                             "checkpoint", "evaluation", "diversity", "round_metrics", "pairs", "dpo_checkpoint"}
 
 
@@ -131,7 +131,7 @@ def test_after_the_rounds_every_partition_of_every_asset_reads_as_done(demo_run)
             vouched.add(asset.key.to_user_string())
         for partition in ("0", "1", "2"):
             assert stale.get_status(asset.key, partition) == StaleStatus.FRESH, (asset.key, partition)
-    assert vouched == {"prompts", "samples", "verdicts", "selected", "curated", "round_metrics", "pairs",
+    assert vouched == {"prompts", "samples", "verdicts", "pool", "curated", "round_metrics", "pairs",
                        "dpo_checkpoint"}
 
 
@@ -151,7 +151,7 @@ def test_export_writes_what_the_round_trained_on(demo_run, tmp_path):
                  "--out", str(tmp_path / "accepted")]) == 0
     accepted = datasets.load_from_disk(str(tmp_path / "accepted"))
     _, expected = demo_run.query(
-        "SELECT example_id FROM selections WHERE round = 2 AND example_id NOT IN "
+        "SELECT example_id FROM pool WHERE round = 2 AND example_id NOT IN "
         "(SELECT example_id FROM decontamination_hits WHERE round = 2) AND example_id NOT IN "
         "(SELECT example_id FROM dedup_drops WHERE round = 2)")
     assert sorted(accepted["example_id"]) == sorted(e for (e,) in expected) and len(accepted) > 0

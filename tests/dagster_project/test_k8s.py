@@ -46,7 +46,7 @@ def test_an_explicit_count_overrides_and_a_negative_one_is_refused_by_name():
     with pytest.raises(ConfigError, match="kubernetes.gpus"):
         config_with(kubernetes={"gpus": {"samples": -1}})
     with pytest.raises(ConfigError, match="kubernetes.gpus"):
-        config_with(kubernetes={"gpus": {"selected": 1}})  # only the GPU stages
+        config_with(kubernetes={"gpus": {"pool": 1}})  # only the GPU stages
 
 
 def test_gpu_stages_ask_for_gpus_with_tolerations_and_the_rest_for_cpu_pods():
@@ -58,7 +58,7 @@ def test_gpu_stages_ask_for_gpus_with_tolerations_and_the_rest_for_cpu_pods():
     assert sft["pod_spec_config"]["node_selector"] == {"pool": "h100"}
     assert sft["pod_spec_config"]["tolerations"][0]["key"] == "nvidia.com/gpu"
     assert pod_config(config, "samples")["container_config"]["resources"]["limits"] == {"nvidia.com/gpu": "2"}
-    for stage in ("prompts", "verdicts", "selected", "mixture", "round_metrics"):
+    for stage in ("prompts", "verdicts", "pool", "mixture", "round_metrics"):
         assert pod_config(config, stage) == {"container_config": {"resources": {"requests": {"cpu": "3", "memory": "12Gi"}}}}
 
 
@@ -99,7 +99,7 @@ print(json.dumps({"tags": tags, "ops": ops, "executor": d.defs.resolve_job_def("
     assert limits.pop("samples") == limits.pop("evaluation") == {"nvidia.com/gpu": "1"}
     assert limits.pop("checkpoint") == {"nvidia.com/gpu": "4"}
     assert limits.pop("dpo_checkpoint") == {"nvidia.com/gpu": "4"}  # dpo.num_processes
-    assert set(limits) == {"prompts", "selected", "curated", "decontaminated", "mixture", "diversity", "round_metrics",
+    assert set(limits) == {"prompts", "pool", "curated", "decontaminated", "mixture", "diversity", "round_metrics",
                            "pairs"}
     assert all(value is None for value in limits.values())  # CPU pods: requests only
     assert set(found["ops"]) == {"plan_verify_shards", "verify_one_shard", "merge_verify_shards"}

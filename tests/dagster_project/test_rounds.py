@@ -59,7 +59,7 @@ def test_every_stage_table_has_rows(two_rounds):
     # The tiny base model accepts little in two small rounds, so what depends on acceptances may be empty here;
     # the demo run fills those too (see docs/results.md).
     # pairs need a passed and a failed sample of one prompt; this config trains no DPO step.
-    may_be_empty = {"selections", "quality", "mixture_topics", "accepted_samples", "decontamination_hits",
+    may_be_empty = {"pool", "quality", "mixture_topics", "accepted_samples", "decontamination_hits",
                     "dedup_drops", "pairs", "pair_drops", "dpo_steps"}  # quality, mixture_topics: from the pool
     for table in set(TABLES) - may_be_empty:
         _, rows = store.query(f"SELECT count(DISTINCT round) FROM {table} WHERE round > 0")

@@ -204,7 +204,7 @@ def test_sensor_round_survives_a_killed_code_server_and_stops_on_the_rule(stack)
     store = stack.store()
     assert store.query("SELECT round, count(*) FROM samples GROUP BY round ORDER BY round")[1] == [(1, 48), (2, 48)]
     for table, key in [("samples", "round, prompt_id, sample_index"), ("verdicts", "round, prompt_id, sample_index, verifier"),
-                       ("training_steps", "round, step"), ("round_metrics", "round"), ("selections", "round, example_id")]:
+                       ("training_steps", "round, step"), ("round_metrics", "round"), ("pool", "round, example_id")]:
         assert store.query(f"SELECT count(*) FROM (SELECT {key} FROM {table} GROUP BY ALL HAVING count(*) > 1)")[1] == [(0,)]
     assert round_metrics_entry(stack.api, "2")["stop"] is True  # stopping.max_rounds: 2
     deadline = time.monotonic() + 120

@@ -36,7 +36,7 @@ def test_the_mixture_and_the_accepted_set_are_the_stored_rows(mixed_round, tmp_p
     assert [(r["example_id"], r["messages"]) for r in exported] == [(r["example_id"], r["messages"]) for r in stored]
     kept = {r["example_id"] for r in pq.read_table(paths.decontaminated).to_pylist()}
     accepted = export_rows(mixed_round.workdir, 1, "accepted")
-    assert {r["example_id"] for r in accepted} == kept & {r["example_id"] for r in pq.read_table(paths.selected).to_pylist()}
+    assert {r["example_id"] for r in accepted} == kept & {r["example_id"] for r in pq.read_table(paths.pool).to_pylist()}
     assert all(r["messages"][-1]["role"] == "assistant" for r in accepted)
 
 

@@ -7,7 +7,7 @@ from flywheel.text import exact_key
 TEXT = " ".join(f"w{i}" for i in range(60)) + " the dog " + " ".join(f"v{i}" for i in range(60))
 
 
-def row(eid, prompt, answer, origin_round=1, mix_source="selected"):
+def row(eid, prompt, answer, origin_round=1, mix_source="pool"):
     return {"example_id": eid, "origin_round": origin_round, "mix_source": mix_source,
             "messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]}
 
@@ -155,9 +155,9 @@ def test_the_band_index_finds_datasketchs_candidates(threshold):
 
 
 def test_earlier_rounds_may_stream_and_only_their_ids_are_kept():
-    rows = [{"example_id": "new", "origin_round": 2, "mix_source": "selected",
+    rows = [{"example_id": "new", "origin_round": 2, "mix_source": "pool",
              "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": TEXT}]}]
-    previous = ({"example_id": f"old{i}", "origin_round": 1, "mix_source": "selected",
+    previous = ({"example_id": f"old{i}", "origin_round": 1, "mix_source": "pool",
                  "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": text}]}
                 for i, text in enumerate(["unrelated words entirely " * 10, TEXT.replace("dog", "cat")]))
     kept, drops = deduplicate(rows, previous=previous)

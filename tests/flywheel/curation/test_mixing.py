@@ -18,9 +18,9 @@ def manifest_by(manifest):
 
 
 def test_weights_scale_each_source_and_manifest_counts():
-    sources = [MixtureSource(name="new", kind="selected", weight=2.0),
+    sources = [MixtureSource(name="new", kind="pool_this_round", weight=2.0),
                MixtureSource(name="seed", kind="file", path="x.jsonl", weight=0.5)]
-    mixture, manifest = mix_sources(rows("selected", 3, origin_round=2) + rows("seed", 10, "code"), sources, seed=1,
+    mixture, manifest = mix_sources(rows("pool", 3, origin_round=2) + rows("seed", 10, "code"), sources, seed=1,
                                     round_number=2)
     m = manifest_by(manifest)
     assert (m["new", "math"]["n_available"], m["new", "math"]["n_taken"]) == (3, 6)
@@ -29,9 +29,9 @@ def test_weights_scale_each_source_and_manifest_counts():
 
 
 def test_selected_is_this_round_and_pool_is_earlier_rounds_with_decay():
-    candidates = rows("selected", 4, origin_round=3) + rows("selected", 40, origin_round=2) + \
-        rows("selected", 40, origin_round=1, start=100)
-    sources = [MixtureSource(name="new", kind="selected"), MixtureSource(name="old", kind="pool", decay=0.5)]
+    candidates = rows("pool", 4, origin_round=3) + rows("pool", 40, origin_round=2) + \
+        rows("pool", 40, origin_round=1, start=100)
+    sources = [MixtureSource(name="new", kind="pool_this_round"), MixtureSource(name="old", kind="pool_earlier_rounds", decay=0.5)]
     mixture, manifest = mix_sources(candidates, sources, seed=0, round_number=3)
     assert manifest_by(manifest)["new", "math"]["n_taken"] == 4
     taken = [r["origin_round"] for r in mixture if r["origin_round"] < 3]
@@ -70,14 +70,14 @@ def test_mix_is_deterministic_for_a_seed():
 
 
 def test_empty_source_still_reported():
-    sources = [MixtureSource(name="new", kind="selected"), MixtureSource(name="seed", kind="file", path="x.jsonl")]
+    sources = [MixtureSource(name="new", kind="pool_this_round"), MixtureSource(name="seed", kind="file", path="x.jsonl")]
     _, manifest = mix_sources(rows("seed", 1), sources, seed=0, round_number=1)
     assert [(m["source"], m["domain"], m["n_available"], m["n_taken"]) for m in manifest] == [
         ("new", "-", 0, 0), ("seed", "math", 1, 1)]
 
 
 def test_an_empty_mixture_is_refused_before_sft_with_the_counts_per_source():
-    sources = [MixtureSource(name="new", kind="selected"),
+    sources = [MixtureSource(name="new", kind="pool_this_round"),
                MixtureSource(name="seed", kind="file", path="x.jsonl", quotas={"math": 0})]
     with pytest.raises(EmptyMixture, match=r"round 2: the training mixture is empty.*\(new: 0 available, 0 taken; "
                                            r"seed: 3 available, 0 taken\)"):
@@ -86,7 +86,7 @@ def test_an_empty_mixture_is_refused_before_sft_with_the_counts_per_source():
 
 def test_unknown_source_is_an_error():
     with pytest.raises(MixtureError, match="unknown mixture source 'mystery'"):
-        mix_sources(rows("mystery", 1), [MixtureSource(name="new", kind="selected")], seed=0, round_number=1)
+        mix_sources(rows("mystery", 1), [MixtureSource(name="new", kind="pool_this_round")], seed=0, round_number=1)
 
 
 def test_file_source_needs_answers(tmp_path):
@@ -105,8 +105,8 @@ def test_a_topic_quota_keeps_at_most_that_many_of_each_topic_and_counts_every_to
     from flywheel.curation.mixing import topic_manifest
 
     # topic 0 has 12 examples, topic 1 has 3, and 2 have no topic (a round quality control did not annotate)
-    candidates = with_topics(rows("selected", 17, origin_round=2), lambda i: 0 if i < 12 else 1 if i < 15 else None)
-    sources = [MixtureSource(name="new", kind="selected", topic_quota=4, epochs=2)]
+    candidates = with_topics(rows("pool", 17, origin_round=2), lambda i: 0 if i < 12 else 1 if i < 15 else None)
+    sources = [MixtureSource(name="new", kind="pool_this_round", topic_quota=4, epochs=2)]
     mixture, _ = mix_sources(candidates, sources, seed=0, round_number=2)
     taken = [r["topic"] for r in mixture]
     assert taken.count(0) == 4 * 2 and taken.count(1) == 3 * 2 and taken.count(None) == 2 * 2  # epochs after the quota
@@ -119,7 +119,7 @@ def test_a_topic_quota_keeps_at_most_that_many_of_each_topic_and_counts_every_to
     assert by_topic == {("new", 0): (12, 8), ("new", 1): (3, 6), ("new", None): (2, 4)}
     assert sum(n for _, n in by_topic.values()) == len(mixture)  # recomputable from the mixture's rows
     # without a quota the draw is what it was: every example, the rng untouched
-    plain, _ = mix_sources(candidates, [MixtureSource(name="new", kind="selected")], seed=0, round_number=2)
+    plain, _ = mix_sources(candidates, [MixtureSource(name="new", kind="pool_this_round")], seed=0, round_number=2)
     assert len(plain) == 17
 
 
@@ -135,7 +135,30 @@ def test_a_topic_quota_is_refused_where_there_are_no_topics():
     raw = small_config_dict(Path("work"))
     raw["quality"] = {"enabled": False}
     raw["mixture"]["sources"][0]["topic_quota"] = 2
-    with pytest.raises(ValidationError, match=r"\['selected'\] set topic_quota, but quality.enabled is false"):
+    with pytest.raises(ValidationError, match=r"\['new'\] set topic_quota, but quality.enabled is false"):
         RoundConfig.model_validate(raw)
     raw["quality"] = {"enabled": True}
     assert RoundConfig.model_validate(raw).mixture.sources[0].topic_quota == 2  # topics to cap by: accepted
+
+
+def test_a_config_from_before_the_pool_was_named_reads_with_a_warning_naming_the_new_kind():
+    with pytest.warns(FutureWarning, match="kind 'selected' is now 'pool_this_round'"):
+        new = MixtureSource(name="new", kind="selected")
+    with pytest.warns(FutureWarning, match="kind 'pool' is now 'pool_earlier_rounds'"):
+        earlier = MixtureSource(name="old", kind="pool", decay=0.5)
+    assert (new.kind, earlier.kind) == ("pool_this_round", "pool_earlier_rounds")
+    # and the rows of a round made then (mix_source "selected") are still the pool's
+    candidates = rows("selected", 2, origin_round=2) + rows("pool", 3, origin_round=1)
+    _, manifest = mix_sources(candidates, [new, earlier], seed=0, round_number=2)
+    m = manifest_by(manifest)
+    assert (m["new", "math"]["n_available"], m["old", "math"]["n_available"]) == (2, 3)
+
+
+def test_a_file_source_may_not_take_the_name_that_marks_the_pools_rows():
+    from pydantic import ValidationError
+
+    from flywheel.config import MixtureConfig
+
+    for name in ("pool", "selected"):
+        with pytest.raises(ValidationError, match=f"mixture source '{name}' of kind 'file'"):
+            MixtureConfig(sources=[MixtureSource(name=name, kind="file", path="x.jsonl")])

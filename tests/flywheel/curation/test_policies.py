@@ -37,7 +37,7 @@ def test_keeps_k_distinct_per_prompt_and_drops_exact_duplicates():
     answers = [r["messages"][-1]["content"] for r in selected]
     assert answers == ["The answer is 1.", "1"]  # the case/space duplicate is gone, then k=2 caps
     assert selected[0]["messages"][0] == {"role": "user", "content": "q a"}
-    assert all(r["origin_round"] == 1 and r["mix_source"] == "selected" for r in selected)
+    assert all(r["origin_round"] == 1 and r["mix_source"] == "pool" for r in selected)
 
 
 def test_pool_keeps_best_of_all_rounds_with_their_origin():

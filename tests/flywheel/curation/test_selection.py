@@ -21,7 +21,7 @@ def earlier_pool(prompts, folder):
     that this round did not collect."""
     rows = [{"example_id": f"r0-{p.id}", "prompt_id": p.id, "domain": p.domain, "source": p.source,
              "messages": [*[m.model_dump() for m in p.messages], {"role": "assistant", "content": f"old {p.id}"}],
-             "mix_source": "selected", "origin_round": 0, "score": score}
+             "mix_source": "pool", "origin_round": 0, "score": score}
             for p, score in ((prompts[0], 2.0), (prompts[1], 1.0))]
     rows.append({**rows[0], "example_id": "r0-gone", "prompt_id": "gone", "score": 0.5})
     return write_parquet_atomic(pa.Table.from_pylist(rows, schema=EXAMPLE_SCHEMA), folder / "earlier.parquet")
@@ -43,7 +43,7 @@ def test_chunks_give_the_rows_of_one_pass(small_config_path, tmp_path, chunk_sam
                                          decisions)
     expected = select_best_per_prompt(prompts, accepted, 2, pq.read_table(previous).to_pylist(), near_threshold=0.8)
 
-    out = tmp_path / "selected.parquet"
+    out = tmp_path / "pool.parquet"
     chosen = select_round(paths.prompts, paths.samples, paths.verdicts, previous, out, by_domain, policy, k=2,
                           near_threshold=0.8, scratch=tmp_path / "scratch", chunk_samples=chunk_samples,
                           processes=processes)

@@ -70,9 +70,9 @@ def test_parquet_schemas_follow_the_models():
 
 def test_training_example_is_the_prompt_then_one_answer():
     prompt = Prompt(id="p1", domain="math", messages=[{"role": "user", "content": "1+1?"}], source="f.jsonl:3")
-    row = training_example(prompt, "2", example_id="r1-p1-0", mix_source="selected", origin_round=1, score=1)
+    row = training_example(prompt, "2", example_id="r1-p1-0", mix_source="pool", origin_round=1, score=1)
     assert row["messages"] == [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "2"}]
     assert row["score"] == 1.0 and isinstance(row["score"], float)
     assert pa.Table.from_pylist([row], schema=EXAMPLE_SCHEMA).num_rows == 1
     with pytest.raises(ValidationError, match="origin_round"):
-        training_example(prompt, "2", example_id="x", mix_source="selected", origin_round="one", score=1.0)
+        training_example(prompt, "2", example_id="x", mix_source="pool", origin_round="one", score=1.0)

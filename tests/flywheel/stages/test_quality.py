@@ -27,10 +27,10 @@ def test_every_pool_example_gets_a_row_and_by_default_none_is_dropped(selected_r
     config, store = selected_round_copy
     result = curate(config, 1, store)
     paths = RoundPaths(config.workdir, 1)
-    assert pq.read_table(paths.curated).to_pylist() == pq.read_table(paths.selected).to_pylist()
+    assert pq.read_table(paths.curated).to_pylist() == pq.read_table(paths.pool).to_pylist()
     rows = store.query("SELECT example_id, prompt_id, topic, difficulty, quality, kept, reason FROM quality "
                        "WHERE round = 1 ORDER BY example_id")[1]
-    pool = store.query("SELECT example_id, prompt_id, score FROM selections WHERE round = 1 ORDER BY example_id")[1]
+    pool = store.query("SELECT example_id, prompt_id, score FROM pool WHERE round = 1 ORDER BY example_id")[1]
     assert [r[:2] for r in rows] == [p[:2] for p in pool] and len(rows) == result["n_examples"] > 4
     assert all(kept and reason is None for *_, kept, reason in rows)
     # difficulty and quality, recomputed from the rows they come from
@@ -95,7 +95,7 @@ def test_the_next_round_embeds_only_what_is_new(selected_round_copy, monkeypatch
     # Round 2's pool: round 1's, as select carries it forward when the next round accepts nothing new.
     round2 = RoundPaths(config.workdir, 2)
     round2.dir.mkdir(parents=True)
-    shutil.copy(RoundPaths(config.workdir, 1).selected, round2.selected)
+    shutil.copy(RoundPaths(config.workdir, 1).pool, round2.pool)
     embedded = []
     real = diversity.embed
     monkeypatch.setattr(diversity, "embed", lambda texts, **kw: embedded.extend(texts) or real(texts, **kw))
@@ -110,7 +110,7 @@ def test_disabled_passes_the_pool_through_and_records_nothing(selected_round_cop
     config = with_quality(config, enabled=False, min_difficulty=0.9)
     assert curate(config, 1, store)["enabled"] is False
     paths = RoundPaths(config.workdir, 1)
-    assert pq.read_table(paths.curated).to_pylist() == pq.read_table(paths.selected).to_pylist()
+    assert pq.read_table(paths.curated).to_pylist() == pq.read_table(paths.pool).to_pylist()
     assert store.query("SELECT count(*) FROM quality")[1] == [(0,)]
 
 

@@ -16,7 +16,7 @@ HELDOUT_Q = "Compute the number of ways to arrange five distinct books on a shel
 
 def example(eid, prompt, answer, origin_round, domain="math"):
     return {"example_id": eid, "prompt_id": eid, "domain": domain, "source": f"train.jsonl:{origin_round}",
-            "mix_source": "selected", "origin_round": origin_round, "score": 1.0,
+            "mix_source": "pool", "origin_round": origin_round, "score": 1.0,
             "messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]}
 
 
@@ -32,7 +32,8 @@ def test_decontaminate_dedup_and_mix_record_provenance(small_config_path, tmp_pa
     seed.write_text(json.dumps({"id": "s1", "domain": "general", "instruction": "Name a colour.", "output": "Blue."}) + "\n")
     data = yaml.safe_load(small_config_path.read_text())
     data["decontamination"]["eval_sets"] = [{"name": "heldout", "path": str(heldout)}]
-    data["mixture"]["sources"] = [{"name": "selected", "kind": "selected"}, {"name": "pool", "kind": "pool"},
+    data["mixture"]["sources"] = [{"name": "new", "kind": "pool_this_round"},
+                                  {"name": "earlier", "kind": "pool_earlier_rounds"},
                                   {"name": "seed", "kind": "file", "path": str(seed), "epochs": 2,
                                    "quotas": {"general": 3}}]
     small_config_path.write_text(yaml.safe_dump(data))
@@ -56,9 +57,9 @@ def test_decontaminate_dedup_and_mix_record_provenance(small_config_path, tmp_pa
     assert kept == {"r1-a", "r2-c", "seed-s1"}
     _, hits = store.query("SELECT benchmark, instance_id, example_id, train_source, train_mix_source "
                           "FROM decontamination_hits WHERE round = 2")
-    assert hits == [("heldout", "h1", "r2-b", "train.jsonl:2", "selected")]
+    assert hits == [("heldout", "h1", "r2-b", "train.jsonl:2", "pool")]
     _, summary = store.query("SELECT benchmark, train_mix_source, examples_dropped FROM decontamination_summary")
-    assert summary == [("heldout", "selected", 1)]
+    assert summary == [("heldout", "pool", 1)]
     _, drops = store.query("SELECT example_id, kind, duplicate_of, duplicate_round FROM dedup_drops WHERE round = 2")
     assert drops == [("r2-a", "exact", "r1-a", 1)]
     assert decontaminate_stage.remaining_contamination(config, 2) == []
@@ -68,8 +69,8 @@ def test_decontaminate_dedup_and_mix_record_provenance(small_config_path, tmp_pa
     assert mixed["quota_shortfalls"] == {"seed/general": 2}
     _, manifest = store.query("SELECT source, kind, domain, n_available, n_taken, shortfall FROM mixture "
                               "WHERE round = 2 ORDER BY source")
-    assert manifest == [("pool", "pool", "math", 1, 1, 0), ("seed", "file", "general", 1, 2, 2),
-                        ("selected", "selected", "math", 1, 1, 0)]
+    assert manifest == [("earlier", "pool_earlier_rounds", "math", 1, 1, 0), ("new", "pool_this_round", "math", 1, 1, 0),
+                        ("seed", "file", "general", 1, 2, 2)]
 
 
 def test_stage_outputs_get_normal_file_modes(tmp_path):
@@ -105,8 +106,8 @@ def test_streamed_decontaminate_and_mix_equal_the_whole_round_in_lists(small_con
                                         "output": f"Colour {i} is blue."}) + "\n" for i in range(5)))
     data = yaml.safe_load(small_config_path.read_text())
     data["decontamination"]["eval_sets"] = [{"name": "heldout", "path": str(heldout)}]
-    data["mixture"]["sources"] = [{"name": "selected", "kind": "selected", "weight": 1.5},
-                                  {"name": "pool", "kind": "pool", "decay": 0.7},
+    data["mixture"]["sources"] = [{"name": "new", "kind": "pool_this_round", "weight": 1.5},
+                                  {"name": "earlier", "kind": "pool_earlier_rounds", "decay": 0.7},
                                   {"name": "seed", "kind": "file", "path": str(seed), "weight": 2.0}]
     small_config_path.write_text(yaml.safe_dump(data))
     config = load_config(small_config_path)
@@ -126,7 +127,7 @@ def test_streamed_decontaminate_and_mix_equal_the_whole_round_in_lists(small_con
     candidates = pool + [row for s in config.mixture.sources if s.kind == "file" for row in file_source_examples(s)]
     d, u = config.decontamination, config.dedup
     clean, hits = decontaminate(candidates, decontaminate_stage.eval_index(config), rule=d.rule, threshold=d.threshold)
-    clean.sort(key=lambda r: (r["origin_round"] if r["mix_source"] == "selected" else -1, r["example_id"]))
+    clean.sort(key=lambda r: (r["origin_round"] if r["mix_source"] == "pool" else -1, r["example_id"]))
     clean, drops = deduplicate(clean, threshold=u.threshold, num_perm=u.num_perm, shingle_size=u.shingle_size)
     mixture, manifest = mix_sources(clean, config.mixture.sources, seed=config.mixture.seed, round_number=2)
     assert hits and drops and len(mixture) > len(clean)  # the round exercises every path

@@ -3,6 +3,7 @@ typed as documented, kept from a store made before the views, frozen in a snapsh
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from flywheel.records.files import write_parquet_atomic
@@ -109,3 +110,64 @@ def test_a_moved_workdir_still_shows_its_rows(tmp_path):
     elsewhere = tmp_path / "elsewhere.parquet"  # a file outside the workdir keeps its absolute path
     moved.attach_parquet("samples", 2, samples_file(elsewhere, 2, 3))
     assert moved.query("SELECT round, count(*) FROM samples GROUP BY round ORDER BY round")[1] == [(1, 5), (2, 3)]
+
+
+def store_from_before_the_pool(workdir):
+    """A workdir as flywheel wrote it before the pool was called the pool: rounds/<N>/selected.parquet, recorded as
+    the rows of a ``selections`` view (with its empty ``legacy_selections``), and no ``pool``."""
+    from flywheel.records.schema import examples_to_table
+    from flywheel.round.layout import RoundPaths
+
+    store = Store(workdir / "flywheel.duckdb")
+    for round_number in (1, 2):
+        rows = [{"example_id": f"r{round_number}-{i}", "prompt_id": f"p{i}", "domain": "math",
+                 "source": "train.jsonl:1", "mix_source": "selected", "origin_round": round_number, "score": 1.0,
+                 "messages": [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "2"}]}
+                for i in range(round_number + 1)]
+        path = RoundPaths(workdir, round_number).pool
+        write_parquet_atomic(examples_to_table(rows), path)
+        store.attach_parquet("pool", round_number, path)
+    for round_number in (1, 2):
+        path = RoundPaths(workdir, round_number).pool
+        path.rename(path.with_name("selected.parquet"))
+    with duckdb.connect(str(workdir / "flywheel.duckdb")) as old:
+        old.execute("UPDATE parquet_files SET table_name = 'selections', path = replace(path, 'pool.parquet', "
+                    "'selected.parquet') WHERE table_name = 'pool'")
+        old.execute("DROP VIEW pool")
+        old.execute("ALTER TABLE legacy_pool RENAME TO legacy_selections")
+        files = old.execute("SELECT round, path FROM parquet_files WHERE table_name = 'selections'").fetchall()
+        old.execute("CREATE VIEW selections AS " + " UNION ALL ".join(
+            f"SELECT {r} AS round, * EXCLUDE (messages, mix_source) FROM read_parquet('{workdir / p}')"
+            for r, p in files))
+    return store
+
+
+@pytest.mark.parametrize("first", ["reader", "writer"])
+def test_a_store_from_before_the_pool_was_named_is_brought_up_to_date_by_its_first_open(tmp_path, first):
+    from flywheel.round.layout import RoundPaths
+
+    store = store_from_before_the_pool(tmp_path)
+    with duckdb.connect(str(store.path), read_only=True) as old:  # what an older flywheel read
+        assert old.execute("SELECT count(*) FROM selections").fetchall() == [(5,)]
+    if first == "writer":
+        store.replace_round("training_steps", 1, [])
+    assert store.query("SELECT round, count(*) FROM pool GROUP BY round ORDER BY round")[1] == [(1, 2), (2, 3)]
+    for round_number in (1, 2):
+        assert RoundPaths(tmp_path, round_number).pool.exists()
+        assert not RoundPaths(tmp_path, round_number).dir.joinpath("selected.parquet").exists()
+    _, tables = store.query("SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%selections%'")
+    assert tables == []
+    assert store.query("SELECT path FROM parquet_files WHERE table_name = 'pool' ORDER BY round")[1] == [
+        ("rounds/1/pool.parquet",), ("rounds/2/pool.parquet",)]
+
+
+def test_an_older_workdir_exports_its_pool(tmp_path):
+    from flywheel.export import export_rows
+    from flywheel.records.schema import examples_to_table
+    from flywheel.round.layout import RoundPaths
+
+    store_from_before_the_pool(tmp_path)
+    pool = pq.read_table(RoundPaths(tmp_path, 2).dir / "selected.parquet").to_pylist()
+    write_parquet_atomic(examples_to_table(pool[:2]), RoundPaths(tmp_path, 2).decontaminated)
+    rows = export_rows(tmp_path, 2, "accepted")
+    assert [row["example_id"] for row in rows] == ["r2-0", "r2-1"]
