@@ -77,7 +77,7 @@ def run_flywheel(model: Path, data: list[dict], work: Path) -> dict:
     from flywheel.config import SFTConfig
     from flywheel.records.files import write_parquet_atomic
     from flywheel.records.schema import PAIR_SCHEMA
-    from flywheel.sft.launch import run_sft
+    from flywheel.sft.trainer_process import run_sft
 
     write_parquet_atomic(pa.Table.from_pylist(data, schema=PAIR_SCHEMA), work / "pairs.parquet")
     config = SFTConfig(learning_rate=LR, epochs=1, batch_size=BATCH, max_seq_len=512, packing=False,

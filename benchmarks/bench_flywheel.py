@@ -42,7 +42,7 @@ from flywheel.config import DEFAULT_CONFIG, load_config, parse_config
 from flywheel.generation import make_generator
 from flywheel.round.layout import RoundPaths
 from flywheel.stages.evaluate import _score
-from flywheel.sft.launch import run_sft
+from flywheel.sft.trainer_process import run_sft
 from flywheel.store.database import Store
 
 ROOT = Path(__file__).resolve().parents[1]

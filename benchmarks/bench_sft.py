@@ -82,7 +82,7 @@ def run_flywheel(model: Path, data: list[list[dict]], work: Path, max_len: int, 
     from flywheel.config import SFTConfig
     from flywheel.records.files import write_parquet_atomic
     from flywheel.records.schema import examples_to_table
-    from flywheel.sft.launch import run_sft
+    from flywheel.sft.trainer_process import run_sft
 
     rows = [{"example_id": f"e{i}", "prompt_id": f"p{i}", "domain": "math", "source": f"bench:{i}", "mix_source": "bench",
              "origin_round": 0, "score": 1.0, "messages": c} for i, c in enumerate(data)]

@@ -158,7 +158,7 @@ def print_records(console: Console, names: list[str], rows: list[tuple]) -> None
 
 
 def cmd_sft_worker(args: argparse.Namespace, console: Console) -> int:
-    from flywheel.sft.launch import run_sft_worker
+    from flywheel.sft.trainer_process import run_sft_worker
 
     run_sft_worker(args.spec, args.node_rank, wait_seconds=args.wait_seconds, echo=console.print)
     console.print(f"node {args.node_rank} finished; node 0 writes the checkpoint")

@@ -202,7 +202,7 @@ def _sft_data(path: Path, count: int) -> Path:
 
 def _sft_arm(work: Path, name: str, zero_stage: int, checkpointing: bool, steps: int) -> dict:
     from flywheel.config import SFTConfig
-    from flywheel.sft.launch import run_sft
+    from flywheel.sft.trainer_process import run_sft
 
     folder = shaped_model(work, name, reduce_on_cpu=False)
     config = SFTConfig(learning_rate=1e-5, epochs=1, batch_size=1, max_seq_len=4096, packing=True, warmup_ratio=0.0,

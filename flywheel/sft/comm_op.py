@@ -94,7 +94,7 @@ def init_distributed(backend: str) -> None:
 def ninja_first_path(path: str) -> str:
     """``path`` (a PATH value) with one ninja's folder first: the interpreter's own (the venv's bin/) when it has
     one, else the first ninja on ``path``. Every process that builds or loads the op gets this PATH
-    (flywheel.sft.launch for the ranks, ``__main__`` below for setup's build ahead), so one ninja checks the log."""
+    (flywheel.sft.trainer_process for the ranks, ``__main__`` below for setup's build ahead), so one ninja checks the log."""
     beside = Path(sys.executable).parent / "ninja"  # not resolved: the venv's bin/, not the base interpreter's
     found = str(beside) if os.access(beside, os.X_OK) else shutil.which("ninja", path=path)
     if found is None:

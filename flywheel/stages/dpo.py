@@ -8,7 +8,7 @@ from flywheel.round import views
 from flywheel.config import RoundConfig
 from flywheel.records.files import link_dir
 from flywheel.round.layout import RoundPaths
-from flywheel.sft.launch import run_sft
+from flywheel.sft.trainer_process import run_sft
 from flywheel.round.registry import Check, Image, Input
 from flywheel.round.runs import stage
 from flywheel.store.database import Store

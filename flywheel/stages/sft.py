@@ -6,7 +6,7 @@ from flywheel.round.layout import previous_dpo, previous_final, seeded_previous
 from flywheel.round import views
 from flywheel.config import RoundConfig
 from flywheel.round.layout import RoundPaths
-from flywheel.sft.launch import run_sft
+from flywheel.sft.trainer_process import run_sft
 from flywheel.round.registry import Check, Image, Input, seed_round_only
 from flywheel.round.runs import stage
 from flywheel.store.database import Store

@@ -53,17 +53,17 @@ def test_deepspeeds_init_goes_on_after_a_killed_build_left_its_baton(tmp_path):
 
 
 def rank_environment() -> dict:
-    """The environment flywheel.sft.launch gives an SFT rank (its PATH names one ninja): a process loading the op
+    """The environment flywheel.sft.trainer_process gives an SFT rank (its PATH names one ninja): a process loading the op
     with any other PATH may take the build for stale and rebuild it (70 s), which is not what these tests test."""
     from flywheel.config import SFTConfig
-    from flywheel.sft.launch import launch_command
+    from flywheel.sft.trainer_process import launch_command
 
     return launch_command(Path("spec.json"), SFTConfig(), port=0)[1]
 
 
 
 def _load_op(path_variable: str, monkeypatch) -> str:
-    """Load the op in a fresh process with the environment a round's SFT rank gets (flywheel.sft.launch) when
+    """Load the op in a fresh process with the environment a round's SFT rank gets (flywheel.sft.trainer_process) when
     flywheel itself was started with PATH=``path_variable``; returns the op's file and its mtime."""
     monkeypatch.setenv("PATH", path_variable)
     env = rank_environment()

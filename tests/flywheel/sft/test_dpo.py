@@ -113,7 +113,7 @@ def test_dpo_on_deepspeed_learns_the_preference_logs_it_and_writes_a_checkpoint(
     from transformers import AutoModelForCausalLM
 
     from flywheel.config import SFTConfig
-    from flywheel.sft.launch import run_sft
+    from flywheel.sft.trainer_process import run_sft
 
     config = SFTConfig(learning_rate=3e-3, epochs=6, batch_size=4, max_seq_len=128, packing=False,
                        timeout_seconds=300)
@@ -131,7 +131,7 @@ def test_dpo_on_deepspeed_learns_the_preference_logs_it_and_writes_a_checkpoint(
 @pytest.mark.slow
 def test_an_interrupted_dpo_run_resumes_against_the_same_reference(tmp_path, random_tiny_model_dir, monkeypatch):
     from flywheel.config import SFTConfig
-    from flywheel.sft.launch import SFTFailed, run_sft
+    from flywheel.sft.trainer_process import SFTFailed, run_sft
     from flywheel.sft.train import INTERRUPT_ENV
 
     config = SFTConfig(learning_rate=3e-3, epochs=3, batch_size=4, max_seq_len=128, packing=False,
@@ -193,7 +193,7 @@ def test_dpo_trains_lora_adapters_and_writes_a_merged_checkpoint(tmp_path, rando
     from transformers import AutoModelForCausalLM
 
     from flywheel.config import LoRAConfig, SFTConfig
-    from flywheel.sft.launch import run_sft
+    from flywheel.sft.trainer_process import run_sft
 
     config = SFTConfig(learning_rate=1e-2, epochs=4, batch_size=4, max_seq_len=128, packing=False, timeout_seconds=300,
                        lora=LoRAConfig(r=4, alpha=8, dropout=0.0))
@@ -243,7 +243,7 @@ def test_dpo_on_two_processes_with_zero_2_trains_the_weights_of_one_process_with
     from transformers import AutoModelForCausalLM
 
     from flywheel.config import SFTConfig
-    from flywheel.sft.launch import run_sft
+    from flywheel.sft.trainer_process import run_sft
 
     settings = {"learning_rate": 3e-3, "epochs": 2, "max_seq_len": 128, "packing": False, "timeout_seconds": 600}
     data = pairs_file(tmp_path / "pairs.parquet")

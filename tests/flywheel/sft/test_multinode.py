@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from flywheel.config import SFTConfig
-from flywheel.sft.launch import SFTFailed, free_port, run_sft, run_sft_worker
+from flywheel.sft.trainer_process import SFTFailed, free_port, run_sft, run_sft_worker
 from tests.flywheel.sft.test_train import QUIET, mixture
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ import pytest
 from flywheel.config import LoRAConfig, SFTConfig
 from flywheel.records.files import write_parquet_atomic
 from flywheel.records.schema import examples_to_table
-from flywheel.sft.launch import SFTFailed, run_sft
+from flywheel.sft.trainer_process import SFTFailed, run_sft
 from flywheel.sft.train import INTERRUPT_ENV
 
 pytestmark = pytest.mark.slow
@@ -173,7 +173,7 @@ def test_a_killed_orchestrator_takes_the_trainer_with_it_and_the_log_survives(tm
 
     data = mixture(tmp_path / "mix.parquet")
     work = tmp_path / "work"
-    script = (f"from pathlib import Path\nfrom flywheel.config import SFTConfig\nfrom flywheel.sft.launch import run_sft\n"
+    script = (f"from pathlib import Path\nfrom flywheel.config import SFTConfig\nfrom flywheel.sft.trainer_process import run_sft\n"
               f"run_sft(Path({str(random_tiny_model_dir)!r}), Path({str(data)!r}), Path({str(tmp_path / 'ckpt')!r}), "
               f"SFTConfig(epochs=100, batch_size=1, max_seq_len=64, timeout_seconds=600), work_dir=Path({str(work)!r}), "
               f"echo=lambda line: None)\n")
