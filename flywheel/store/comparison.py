@@ -25,8 +25,13 @@ NOT_COMPARED = {"parquet_files", "parquet_base"}
 
 def table_names(workdir: Path) -> list[str]:
     """The store's tables and views, its own bookkeeping and the legacy copies of older stores left out."""
-    _, rows = Store(Path(workdir) / "flywheel.duckdb").query(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY table_name")
+    with Store(Path(workdir) / "flywheel.duckdb").reader() as connection:
+        return _table_names(connection)
+
+
+def _table_names(connection) -> list[str]:
+    rows = connection.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+                              "ORDER BY table_name").fetchall()
     return [name for (name,) in rows if name not in NOT_COMPARED and not name.startswith("legacy_")]
 
 
@@ -35,11 +40,16 @@ def table_rows(workdir: Path, table: str, replace: dict[str, str] | None = None)
     prompts file) normalised, so runs under different folders compare; ``replace`` rewrites more text in the rows'
     strings first (another checkout's path to the bundled data, say)."""
     workdir = Path(workdir)
-    _, columns = Store(workdir / "flywheel.duckdb").query(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table])
-    drop = [c for c in TIMING_COLUMNS.get(table, []) if (c,) in columns]
+    with Store(workdir / "flywheel.duckdb").reader() as connection:
+        return _rows(connection, workdir, table, replace)
+
+
+def _rows(connection, workdir: Path, table: str, replace: dict[str, str] | None) -> list[tuple]:
+    columns = {name for (name,) in connection.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+    drop = [c for c in TIMING_COLUMNS.get(table, []) if c in columns]
     select = f"SELECT * EXCLUDE ({', '.join(drop)})" if drop else "SELECT *"
-    _, found = Store(workdir / "flywheel.duckdb").query(f"{select} FROM {table} ORDER BY ALL")
+    found = connection.execute(f"{select} FROM {table}").fetchall()
     swaps = [*(replace or {}).items(), (str(workdir.parent), "<folder>")]
 
     def normalised(value):
@@ -56,22 +66,25 @@ def compare_workdirs(first: Path, second: Path, renamed: dict[str, str] | None =
     """{table: how it differs} for every table of either store ("" where the rows are the same). ``replace`` rewrites
     text in the first store's strings before comparing (the path of the checkout that made it, say)."""
     renamed = renamed or {}
-    tables_first, tables_second = table_names(first), set(table_names(second))
+    first, second = Path(first), Path(second)
     found: dict[str, str] = {}
-    for table in tables_first:
-        other = renamed.get(table, table)
-        if other not in tables_second:
-            found[table] = f"only in {first}"
-            continue
-        tables_second.discard(other)
-        a, b = table_rows(first, table, replace), table_rows(second, other)
-        if a == b:
-            found[table] = ""
-            continue
-        only_a, only_b = set(a) - set(b), set(b) - set(a)
-        example = next(iter(only_a or only_b), None)
-        found[table] = (f"{len(a)} vs {len(b)} rows; {len(only_a)} only in the first, {len(only_b)} only in the "
-                        f"second, e.g. {example}")[:600]
+    with Store(first / "flywheel.duckdb").reader() as a_connection, \
+            Store(second / "flywheel.duckdb").reader() as b_connection:
+        tables_first, tables_second = _table_names(a_connection), set(_table_names(b_connection))
+        for table in tables_first:
+            other = renamed.get(table, table)
+            if other not in tables_second:
+                found[table] = f"only in {first}"
+                continue
+            tables_second.discard(other)
+            a, b = _rows(a_connection, first, table, replace), _rows(b_connection, second, other, None)
+            if a == b:
+                found[table] = ""
+                continue
+            only_a, only_b = set(a) - set(b), set(b) - set(a)
+            example = next(iter(only_a or only_b), None)
+            found[table] = (f"{len(a)} vs {len(b)} rows; {len(only_a)} only in the first, {len(only_b)} only in the "
+                            f"second, e.g. {example}")[:600]
     for table in sorted(tables_second):
         found[table] = f"only in {second}"
     return found
