@@ -120,11 +120,36 @@ GENERAL_RULES = [
 ]
 
 
+# Held-out general questions: facts of the rule families above that no seed, training prompt, pre-training line or
+# reward-model pair holds, each with its reference answer. The evaluation's heldout_general split scores the rounds'
+# answers against them (reference_match), a measure no training verifier filters by.
+GENERAL_HELDOUT_RULES = [
+    ("What is the opposite of {0}?", "The opposite of {0} is {1}.",
+     [("tall", "short"), ("thick", "thin"), ("rich", "poor"), ("clean", "dirty"), ("heavy", "light"),
+      ("strong", "weak")]),
+    ("Which sound does a {0} make?", "A {0} says {1}.",
+     [("mouse", "squeak"), ("snake", "hiss"), ("crow", "caw"), ("goat", "bleat"), ("wolf", "howl")]),
+    ("What color is {0}?", "{0} is {1}.",
+     [("the sun", "yellow"), ("a cherry", "red"), ("a plum", "purple"), ("ash", "grey"), ("a pumpkin", "orange")]),
+    ("What is the plural of {0}?", "The plural of {0} is {1}.",
+     [("ox", "oxen"), ("wolf", "wolves"), ("wife", "wives"), ("half", "halves"), ("cactus", "cacti")]),
+    ("What is the capital of {0}?", "The capital of {0} is {1}.",
+     [("China", "Beijing"), ("Russia", "Moscow"), ("Ireland", "Dublin"), ("Austria", "Vienna"),
+      ("Portugal", "Lisbon"), ("Sweden", "Stockholm")]),
+    ("How many legs does {0} have?", "{0} has {1} legs.",
+     [("a cow", "4"), ("a duck", "2"), ("a fly", "6"), ("a goat", "4"), ("a crab", "10")]),
+    ("What is the first letter of the word {0}?", "The word {0} starts with the letter {1}.",
+     [(w, w[0]) for w in ("banana", "mountain", "sugar", "dragon", "forest", "jacket")]),
+]
+
+
+def filled(rules) -> list[tuple[str, str]]:
+    return [(question.format(*f), answer.format(*f)[0].upper() + answer.format(*f)[1:])
+            for question, answer, fills in rules for f in fills]
+
+
 def general_demonstrations() -> list[tuple[str, str]]:
-    rows = list(GENERAL + MORE_GENERAL)
-    for question, answer, fills in GENERAL_RULES:
-        rows.extend((question.format(*f), answer.format(*f)[0].upper() + answer.format(*f)[1:]) for f in fills)
-    return rows
+    return list(GENERAL + MORE_GENERAL) + filled(GENERAL_RULES)
 
 
 def math_problem(rng: random.Random, kind: str, a: int, b: int) -> tuple[str, str, str]:
@@ -153,7 +178,7 @@ def build() -> dict[str, list[dict]]:
     rng = random.Random(1234)
     pairs = {kind: [(a, b) for a in range(1, 13) for b in range(1, 13) if kind != "sub" or a > b]
              for kind, *_ in MATH_TEMPLATES}
-    splits: dict[str, list[dict]] = {"train": [], "seed": [], "heldout": []}
+    splits: dict[str, list[dict]] = {"train": [], "seed": [], "heldout": [], "heldout_general": []}
     for kind, pool in pairs.items():
         rng.shuffle(pool)
         h = HELDOUT_PER_MATH_KIND
@@ -176,6 +201,10 @@ def build() -> dict[str, list[dict]]:
     for i, (question, answer) in enumerate(general_demonstrations()):
         splits["seed"].append(row(f"general-{i}", "general", question, None, answer))
         splits["train"].append(row(f"general-{i}", "general", question, None))
+    taught = {question for question, _ in general_demonstrations()}
+    for i, (question, answer) in enumerate(filled(GENERAL_HELDOUT_RULES)):
+        assert question not in taught, question
+        splits["heldout_general"].append(row(f"general-heldout-{i}", "general", question, answer))
     # Planted contamination: two held-out problems copied into the training pool, so the
     # decontamination report always has real hits to show.
     for planted in splits["heldout"][:2]:

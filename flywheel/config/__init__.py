@@ -11,7 +11,7 @@ One module per section (flywheel/config/<section>.py) and the loader (load.py); 
 from flywheel.config.base import DEFAULT_CONFIG, DOMAINS, PACKAGE_DIR, ConfigError, Domain, _Strict  # noqa: F401
 from flywheel.config.data import DecontaminationConfig, DedupConfig, EvalSet, MixtureConfig, MixtureSource  # noqa: F401
 from flywheel.config.deployment import KubernetesConfig, PodResources, SandboxConfig, TrackingConfig  # noqa: F401
-from flywheel.config.evaluation import EvaluationConfig, StoppingConfig  # noqa: F401
+from flywheel.config.evaluation import EvaluationConfig, GeneralHeldoutConfig, StoppingConfig  # noqa: F401
 from flywheel.config.generation import GenerationConfig, ModelConfig, OpenAIConfig, VLLMConfig  # noqa: F401
 from flywheel.config.load import (  # noqa: F401
     HUB_ID,

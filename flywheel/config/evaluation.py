@@ -10,6 +10,17 @@ from pydantic import Field
 from flywheel.config.base import _Strict
 
 
+class GeneralHeldoutConfig(_Strict):
+    """Held-out prompts that no checker can prove (general questions), each with a reference answer, scored by a
+    verifier that no training domain uses: a measure the rounds cannot learn to please. Their own split
+    (``heldout_general``), so the held-out ``all`` figures and the stopping rule read what they always read."""
+
+    path: Path = Field(description="prompts with a reference answer (``reference``, or the last assistant turn)")
+    verifier: str = Field("reference_match", description="the verifier that scores them; refused when a training "
+                          "domain lists it (verifiers.math/code/general)")
+    max_prompts: int | None = Field(None, ge=1)
+
+
 class EvaluationConfig(_Strict):
     path: Path
     n: int = Field(1, ge=1)
@@ -18,6 +29,8 @@ class EvaluationConfig(_Strict):
     temperature: float = Field(0.0, ge=0.0)
     max_new_tokens: int | None = None
     max_prompts: int | None = Field(None, ge=1)
+    general: GeneralHeldoutConfig | None = Field(None, description="a held-out general split scored apart from the "
+                                                 "training verifiers (unset: none)")
 
 
 class StoppingConfig(_Strict):

@@ -60,6 +60,18 @@ class RoundConfig(_Strict):
                              "come from quality control's table; turn quality on or drop topic_quota")
         return self
 
+    @model_validator(mode="after")
+    def _general_heldout_never_trains(self) -> "RoundConfig":
+        general = self.evaluation.general
+        if general is not None:
+            training = {domain: names for domain in ("math", "code", "general")
+                        if general.verifier in (names := self.verifiers.for_domain(domain))}
+            if training:
+                raise ValueError(f"evaluation.general.verifier {general.verifier!r} also judges training samples "
+                                 f"(verifiers.{', verifiers.'.join(training)}): a held-out score from a verifier that "
+                                 "filters training data measures what the rounds learned to please; pick another")
+        return self
+
     @field_validator("workdir")
     @classmethod
     def _workdir_not_empty(cls, value: Path) -> Path:

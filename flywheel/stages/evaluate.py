@@ -73,12 +73,22 @@ class _GeneratorPerCheckpoint:
         self._made.clear()
 
 
-def _score(config: RoundConfig, prompts, checkpoint: str, round_number: int, generators: _GeneratorPerCheckpoint):
+def _general_heldout(general) -> list:
+    """The general split's prompts, each with its reference answer (a row's last assistant turn when it has no
+    ``reference``); a row without a domain is a general one."""
+    prompts = load_prompts(general.path, domain="general")[: general.max_prompts]
+    return [p if p.reference or not p.response else p.model_copy(update={"reference": p.response}) for p in prompts]
+
+
+def _score(config: RoundConfig, prompts, checkpoint: str, round_number: int, generators: _GeneratorPerCheckpoint,
+           checkers: dict[str, list[str]] | None = None):
+    """Scores per domain, tokens generated, and the sample and verdict rows; ``checkers`` are the verifiers per domain
+    (the training domains' checkers unless given)."""
     e = config.evaluation
     params = SamplingParams(n=e.n, temperature=e.temperature, top_p=1.0,
                             max_new_tokens=e.max_new_tokens or config.generation.max_new_tokens,
                             seed=config.generation.seed)
-    checkers = checkers_by_domain(config)
+    checkers = checkers if checkers is not None else checkers_by_domain(config)
     samples = generators(checkpoint).generate(prompts, params, round_number)
     verdicts = verify_samples(prompts, samples, checkers, timeout=config.verifiers.timeout_seconds,
                               options=config.verifier_options())
@@ -98,7 +108,8 @@ def _no_eval_regression(config: RoundConfig, round_number: int, store: Store, re
        "starting model.", inputs=(Input("sft", when=lambda c, r: r > 0 or c.seed_round),
                                   Input("dpo", when=lambda c, r: r > 0 and c.dpo.enabled)),
        sections=("evaluation", "generation", "verifiers", "sandbox", "selection"),
-       files=lambda c, r: [c.evaluation.path] + ([c.model.base] if r == 0 else []) + verifier_files(c),
+       files=lambda c, r: [c.evaluation.path] + ([c.evaluation.general.path] if c.evaluation.general else [])
+       + ([c.model.base] if r == 0 else []) + verifier_files(c),
        in_round_zero=lambda seed_round: True, resources=("generator", "sandbox"),
        views=lambda c, r, db, result: {"pass_at_1_by_domain": views.pass_at_1_by_domain(db, r)},
        checks=(Check("no_eval_regression", "Held-out pass@1 is not below the previous round's.", _no_eval_regression,
@@ -122,9 +133,13 @@ def evaluate(config: RoundConfig, round_number: int, store: Store, make_generato
         if round_number == 0 and config.seed_round:
             # Round 0 scores the seed-SFT model; the base model it started from is reported beside it.
             splits.append(("base_model", heldout, str(config.model.base)))
+        general = config.evaluation.general
+        if general is not None:  # scored by its own verifier alone, which no training domain uses
+            splits.append(("heldout_general", _general_heldout(general), checkpoint))
         for split, prompts, scored_checkpoint in splits:
+            checkers = {"general": [general.verifier]} if split == "heldout_general" else None
             split_scores, split_tokens, per_sample = _score(config, prompts, scored_checkpoint, round_number,
-                                                            generators)
+                                                            generators, checkers)
             tokens += split_tokens
             train_scores = split_scores if split == "train" else train_scores
             rows += [{"split": split, "domain": d, **v, "checkpoint": scored_checkpoint} for d, v in split_scores.items()]
@@ -140,6 +155,9 @@ def evaluate(config: RoundConfig, round_number: int, store: Store, make_generato
     result[f"pass_at_{scores['all']['k']}/all"] = round(scores["all"]["pass_at_k"], 4)
     if train_scores:
         result["train_test_gap/all"] = round(train_scores["all"]["pass_at_1"] - scores["all"]["pass_at_1"], 4)
+    general_rows = [r for r in rows if r["split"] == "heldout_general" and r["domain"] == "general"]
+    if general_rows:
+        result["heldout_general/pass_at_1"] = round(general_rows[0]["pass_at_1"], 4)
     return {**result, "checkpoint": checkpoint, "tokens": tokens, "parts": generators.parts}
 
 

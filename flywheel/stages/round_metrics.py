@@ -51,6 +51,8 @@ def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
         "SELECT split, 'pass_at_1', pass_at_1 FROM evaluations WHERE round = ? AND domain = 'all' UNION ALL "
         "SELECT split, 'pass_at_k', pass_at_k FROM evaluations WHERE round = ? AND domain = 'all'",
         [round_number, round_number])[1])
+    general = one("SELECT pass_at_1 FROM evaluations WHERE round = ? AND split = 'heldout_general' "
+                  "AND domain = 'general'")
     difficulty = dict(one("SELECT status, count(*) FROM prompt_difficulty WHERE round = ? GROUP BY status"))
     accepted_distinct_2 = one("SELECT distinct_2 FROM diversity WHERE round = ? AND population = 'accepted'")
     steps = one("SELECT loss FROM training_steps WHERE round = ? ORDER BY step DESC LIMIT 1")
@@ -64,6 +66,7 @@ def round_metrics(config: RoundConfig, round_number: int, store: Store) -> dict:
         "train_loss": steps[0][0] if steps else None,
         "eval_pass_at_1": evaluation.get(("heldout", "pass_at_1")),
         "eval_pass_at_k": evaluation.get(("heldout", "pass_at_k")),
+        "eval_general_pass_at_1": general[0][0] if general else None,
         "train_pass_at_1": evaluation.get(("train", "pass_at_1")),
         "distinct_2": accepted_distinct_2[0][0] if accepted_distinct_2 else None,
         "diversity_metric": f"{s.diversity_population}/{s.diversity_metric}",

@@ -106,6 +106,7 @@ TABLES: dict[str, dict[str, str]] = {
                       "yield": "DOUBLE", "n_selected_pool": "INTEGER", "n_decontaminated_dropped": "INTEGER",
                       "n_deduplicated_dropped": "INTEGER", "n_train_examples": "INTEGER", "train_loss": "DOUBLE",
                       "eval_pass_at_1": "DOUBLE", "eval_pass_at_k": "DOUBLE", "train_pass_at_1": "DOUBLE",
+                      "eval_general_pass_at_1": "DOUBLE",
                       "distinct_2": "DOUBLE", "diversity_metric": "VARCHAR", "diversity_value": "DOUBLE",
                       "verifier_errors": "INTEGER", "verifier_timeouts": "INTEGER", "timeout_rate": "DOUBLE",
                       "n_prompts_all_pass": "INTEGER", "n_prompts_none_pass": "INTEGER", "stop": "BOOLEAN",

@@ -19,17 +19,20 @@ from flywheel.store.database import Store
 ROUND_SQL = """
 WITH heldout AS (SELECT round, domain, pass_at_1, pass_at_k, k FROM evaluations WHERE split = 'heldout'),
      train AS (SELECT round, pass_at_1 FROM evaluations WHERE split = 'train' AND domain = 'all'),
+     general AS (SELECT round, pass_at_1 FROM evaluations WHERE split = 'heldout_general' AND domain = 'general'),
      accepted AS (SELECT * FROM diversity WHERE population = 'accepted'),
      heldout_diversity AS (SELECT round, distinct_2 AS eval_distinct_2 FROM diversity WHERE population = 'evaluation'),
      all_rounds AS (SELECT round FROM heldout UNION SELECT round FROM round_metrics)
 SELECT r.round, m.n_samples, h.pass_at_1 AS eval_pass_at_1, h.pass_at_k AS eval_pass_at_k, h.k,
-       hm.pass_at_1 AS eval_pass_at_1_math, hc.pass_at_1 AS eval_pass_at_1_code, t.pass_at_1 AS train_pass_at_1,
+       hm.pass_at_1 AS eval_pass_at_1_math, hc.pass_at_1 AS eval_pass_at_1_code,
+       g.pass_at_1 AS eval_pass_at_1_general, t.pass_at_1 AS train_pass_at_1,
        m.yield, m.n_accepted, a.distinct_1, a.distinct_2, a.distinct_3, a.self_bleu, a.gzip_ratio, a.embedding_vendi,
        a.embedding_cosine_distance, hd.eval_distinct_2, m.stop, m.stop_reason
 FROM all_rounds r
      LEFT JOIN (SELECT * FROM heldout WHERE domain = 'all') h USING (round)
      LEFT JOIN (SELECT round, pass_at_1 FROM heldout WHERE domain = 'math') hm USING (round)
      LEFT JOIN (SELECT round, pass_at_1 FROM heldout WHERE domain = 'code') hc USING (round)
+     LEFT JOIN general g USING (round)
      LEFT JOIN train t USING (round) LEFT JOIN round_metrics m USING (round) LEFT JOIN accepted a USING (round)
      LEFT JOIN heldout_diversity hd USING (round)
 ORDER BY r.round
@@ -38,6 +41,7 @@ ORDER BY r.round
 # The console table's columns: (key in round_rows, header). Numbers are shown to 3 decimals.
 ROUND_TABLE_COLUMNS = (("round", "round"), ("n_samples", "samples"), ("yield", "yield"),
                        ("eval_pass_at_1_math", "pass@1 math"), ("eval_pass_at_1_code", "pass@1 code"),
+                       ("eval_pass_at_1_general", "pass@1 general"),
                        ("eval_pass_at_1", "pass@1 all"), ("eval_pass_at_k", "pass@k all"),
                        ("train_pass_at_1", "train pass@1"), ("distinct_2", "distinct-2 accepted"),
                        ("eval_distinct_2", "distinct-2 held-out"), ("self_bleu", "self-BLEU accepted"),
@@ -75,6 +79,7 @@ def render_chart(rows: list[dict], out: Path) -> Path:
     k = next((r["k"] for r in rows if r.get("k")), "k")
     figure, (quality, spread) = plt.subplots(1, 2, figsize=(11, 4), dpi=110)
     for key, label, style in (("eval_pass_at_1", "held-out pass@1", "o-"), ("eval_pass_at_k", f"held-out pass@{k}", "o:"),
+                              ("eval_pass_at_1_general", "held-out general pass@1 (reference match)", "D-"),
                               ("train_pass_at_1", "train pass@1", "x--"), ("yield", "yield (accepted / generated)", "s--")):
         if any(r.get(key) is not None for r in rows):
             quality.plot(rounds, _values(rows, key), style, label=label)

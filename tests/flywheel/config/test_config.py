@@ -93,3 +93,12 @@ def test_a_missing_input_path_fails_at_load_naming_its_field(tmp_path, mutate, f
     mutate(data, tmp_path)
     with pytest.raises(ConfigError, match=rf"{re.escape(field)}: .* does not exist"):
         load_config(write(tmp_path, data))
+
+
+def test_a_held_out_general_verifier_that_also_judges_training_samples_is_refused(small_config_path):
+    data = yaml.safe_load(small_config_path.read_text())
+    data["evaluation"]["general"] = {"path": str(small_config_path), "verifier": "math"}
+    small_config_path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"evaluation.general.verifier 'math' also judges training samples "
+                                          r"\(verifiers.math\)"):
+        load_config(small_config_path)

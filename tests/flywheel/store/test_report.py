@@ -32,10 +32,13 @@ def test_the_round_table_reads_the_one_round_query(tmp_path):
     store.replace_round("round_metrics", 1, [{"n_samples": 8, "yield": 0.3125, "stop": False}])
     store.replace_round("evaluations", 1, [
         {"split": "heldout", "domain": domain, "pass_at_1": p1, "pass_at_k": pk, "k": 4}
-        for domain, p1, pk in (("all", 0.5, 0.75), ("math", 0.0075, 0.5), ("code", 0.9, 1.0))])
+        for domain, p1, pk in (("all", 0.5, 0.75), ("math", 0.0075, 0.5), ("code", 0.9, 1.0))] + [
+        {"split": "heldout_general", "domain": domain, "pass_at_1": 0.125, "pass_at_k": 0.5, "k": 4}
+        for domain in ("all", "general")])  # its own split: the held-out 'all' figures stay math and code
     store.replace_round("diversity", 1, [{"population": "accepted", "distinct_2": 0.25, "self_bleu": 0.1},
                                          {"population": "evaluation", "distinct_2": 0.4}])
     headers, rows = round_table(round_rows(store))
     assert headers[:4] == ["round", "samples", "yield", "pass@1 math"]
     # SQL's round(): ties away from zero on the exact binary value (0.3125 is exact; 0.0075 is just below)
-    assert rows == [(1, 8, 0.313, 0.007, 0.9, 0.5, 0.75, None, 0.25, 0.4, 0.1, False)]
+    assert headers[5:7] == ["pass@1 general", "pass@1 all"]
+    assert rows == [(1, 8, 0.313, 0.007, 0.9, 0.125, 0.5, 0.75, None, 0.25, 0.4, 0.1, False)]
