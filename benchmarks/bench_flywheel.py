@@ -41,7 +41,7 @@ from flywheel.prompts.formats import load_prompts
 from flywheel.config import DEFAULT_CONFIG, load_config, parse_config
 from flywheel.generation import make_generator
 from flywheel.round.layout import RoundPaths
-from flywheel.stages.evaluate import _score
+from flywheel.stages.evaluate import _general_heldout, _score
 from flywheel.sft.trainer_process import run_sft
 from flywheel.store.database import Store
 
@@ -65,10 +65,10 @@ def run_flywheel(seed: int, rounds: int, workdir: Path, config: Path) -> None:
                     "--ignore-stop", "--workdir", str(workdir), "--config", str(config)], check=True, cwd=ROOT)
 
 
-def _heldout(workdir: Path, round_number: int, domain: str = "all") -> float | None:
+def _heldout(workdir: Path, round_number: int, domain: str = "all", split: str = "heldout") -> float | None:
     rows = Store(workdir / "flywheel.duckdb").query(
-        "SELECT pass_at_1 FROM evaluations WHERE split = 'heldout' AND domain = ? AND round = ?",
-        [domain, round_number])[1]
+        "SELECT pass_at_1 FROM evaluations WHERE split = ? AND domain = ? AND round = ?",
+        [split, domain, round_number])[1]
     return rows[0][0] if rows else None
 
 
@@ -95,6 +95,11 @@ def run_control(workdir: Path, rounds: int) -> dict[int, dict]:
         scores, _, _ = _score(config, heldout, str(out / "checkpoint"), round_number, generator)
         done[round_number] = {"steps": steps, "pass_at_1": scores["all"]["pass_at_1"],
                               "by_domain": {d: v["pass_at_1"] for d, v in scores.items()}}
+        general = config.evaluation.general
+        if general is not None:  # the general split, by its own verifier, as the flywheel's evaluation scores it
+            general_scores, _, _ = _score(config, _general_heldout(general), str(out / "checkpoint"), round_number,
+                                          generator, {"general": [general.verifier]})
+            done[round_number]["general_pass_at_1"] = general_scores["general"]["pass_at_1"]
         record.write_text(json.dumps(done, indent=2))
     return done
 
@@ -190,6 +195,8 @@ def main() -> None:
     started = time.perf_counter()
     flywheel: dict[int, list[float]] = {r: [] for r in range(args.rounds + 1)}
     control: dict[int, list[float]] = {r: [] for r in range(args.rounds + 1)}
+    general: dict[str, dict[int, list[float]]] = {"flywheel": {r: [] for r in range(args.rounds + 1)},
+                                                  "control": {r: [] for r in range(args.rounds + 1)}}
     stops = {}
     for seed in args.seeds:
         workdir = (args.out / f"seed-{seed}").resolve()
@@ -199,6 +206,10 @@ def main() -> None:
         for r in range(args.rounds + 1):
             flywheel[r].append(_heldout(workdir, r))
             control[r].append(flywheel[r][-1] if r == 0 else arm[r]["pass_at_1"])
+            mine = _heldout(workdir, r, "general", "heldout_general")
+            if mine is not None:  # the config has a held-out general split (evaluation.general)
+                general["flywheel"][r].append(mine)
+                general["control"][r].append(mine if r == 0 else arm[r]["general_pass_at_1"])
         stop = store.query("SELECT min(round) FROM round_metrics WHERE stop")[1][0][0]
         stops[seed] = stop
         print(f"seed {seed}: flywheel {[round(v, 3) for v in (flywheel[r][-1] for r in flywheel)]} "
@@ -222,9 +233,22 @@ def main() -> None:
           f"{'do not overlap' if separated else 'overlap'}; goal (+0.20 and +0.15, apart): "
           f"{'met' if gain >= 0.20 and lead >= 0.15 and separated else 'NOT met'}")
     print(f"the stopping rule would stop after rounds {stops}; wall time {time.perf_counter() - started:.0f}s")
+    general_rows = []
+    if all(len(values) == len(args.seeds) for values in general["flywheel"].values()):
+        for r in range(args.rounds + 1):
+            f, c = general["flywheel"][r], general["control"][r]
+            general_rows.append({"round": r, "flywheel": interval(f), "control": interval(c),
+                                 "gap": interval([a - b for a, b in zip(f, c)])})
+        table += "\n\nHeld-out general pass@1 (`heldout_general`, scored by its own verifier, never a training one):\n\n" + \
+            "\n".join([header.replace("pass@1", "general pass@1", 2), *(
+                f"| {row['round']} | {row['flywheel'][0]:.3f} ({row['flywheel'][1]:.3f}–{row['flywheel'][2]:.3f}) | "
+                f"{row['control'][0]:.3f} ({row['control'][1]:.3f}–{row['control'][2]:.3f}) | "
+                f"{row['gap'][0]:+.3f} ({row['gap'][1]:+.3f}–{row['gap'][2]:+.3f}) |" for row in general_rows)])
+        print(table.split("\n\n", 1)[1])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps({"seeds": args.seeds, "rounds": rows, "stops": stops,
-                                                       "flywheel": flywheel, "control": control}, indent=2))
+                                                       "flywheel": flywheel, "control": control,
+                                                       "general_rounds": general_rows, "general": general}, indent=2))
     (args.out / "table.md").write_text(table + "\n")
     chart(rows, args.chart)
     print(f"wrote {args.out / 'results.json'}, {args.out / 'table.md'} and {args.chart}")
