@@ -122,7 +122,10 @@ GENERAL_RULES = [
 
 # Held-out general questions: facts of the rule families above that no seed, training prompt, pre-training line or
 # reward-model pair holds, each with its reference answer. The evaluation's heldout_general split scores the rounds'
-# answers against them (reference_match), a measure no training verifier filters by.
+# answers against them (reference_match), a measure no training verifier filters by. Each question is shorter than
+# decontamination's 8-grams, so it matches only as a whole: "What is the first letter of the word X?" (9 words)
+# shared the 8-gram of its template with 18 seed demonstrations, and decontamination dropped them all.
+HELDOUT_GENERAL_MAX_WORDS = 7
 GENERAL_HELDOUT_RULES = [
     ("What is the opposite of {0}?", "The opposite of {0} is {1}.",
      [("tall", "short"), ("thick", "thin"), ("rich", "poor"), ("clean", "dirty"), ("heavy", "light"),
@@ -138,8 +141,6 @@ GENERAL_HELDOUT_RULES = [
       ("Portugal", "Lisbon"), ("Sweden", "Stockholm")]),
     ("How many legs does {0} have?", "{0} has {1} legs.",
      [("a cow", "4"), ("a duck", "2"), ("a fly", "6"), ("a goat", "4"), ("a crab", "10")]),
-    ("What is the first letter of the word {0}?", "The word {0} starts with the letter {1}.",
-     [(w, w[0]) for w in ("banana", "mountain", "sugar", "dragon", "forest", "jacket")]),
 ]
 
 
@@ -204,6 +205,7 @@ def build() -> dict[str, list[dict]]:
     taught = {question for question, _ in general_demonstrations()}
     for i, (question, answer) in enumerate(filled(GENERAL_HELDOUT_RULES)):
         assert question not in taught, question
+        assert len(question.split()) <= HELDOUT_GENERAL_MAX_WORDS, question
         splits["heldout_general"].append(row(f"general-heldout-{i}", "general", question, answer))
     # Planted contamination: two held-out problems copied into the training pool, so the
     # decontamination report always has real hits to show.

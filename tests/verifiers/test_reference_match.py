@@ -78,3 +78,18 @@ def test_a_threshold_outside_a_cosines_range_is_refused_by_name():
 
     with pytest.raises(VerifierFailed, match="reference_match.*threshold is a cosine"):
         load_verifier("reference_match", {"threshold": 2})
+
+
+def test_the_demos_general_questions_take_no_seed_demonstration_away(tmp_path):
+    # they are a decontamination eval set too: a question sharing its template's 8-gram with the seed's (the
+    # 9-word "What is the first letter of the word X?") dropped 18 seed demonstrations
+    from flywheel.config import load_config
+    from flywheel.curation.decontamination import decontaminate
+    from flywheel.curation.mixing import file_source_examples
+    from flywheel.stages.decontaminate import eval_index
+
+    config = load_config(workdir=tmp_path)  # the eval index's cache goes there
+    seed = [row for s in config.mixture.sources if s.kind == "file" for row in file_source_examples(s)]
+    _, hits = decontaminate(seed, eval_index(config), rule=config.decontamination.rule,
+                            threshold=config.decontamination.threshold)
+    assert {hit["benchmark"] for hit in hits} == {"heldout"}  # the planted copies of held-out problems only
