@@ -61,7 +61,13 @@ def workdir_instance(workdir: str | Path) -> dg.DagsterInstance:
     # by `tail` and watcher processes (dagster_project.compute_logs).
     mirrored = {"module": "dagster_project.compute_logs", "class": "MirroredComputeLogManager",
                 "config": {"base_dir": str(home / "storage")}}
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides={"compute_logs": mirrored}))
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides={"compute_logs": mirrored}))
+    # A run killed while Dagster was making its SQLite storage (the first seconds of a new workdir) leaves the event
+    # index database without its tables, which Dagster then takes as made, and every later run fails asking for
+    # `dagster instance migrate`. That migration makes them, so it runs here when they are missing.
+    if not instance.event_log_storage.has_table("dynamic_partitions"):
+        instance.upgrade()
+    return instance
 
 
 def fail_abandoned_runs(instance: dg.DagsterInstance, console: Console) -> int:

@@ -3,8 +3,11 @@
 When a stage of a round finishes, ``record`` writes ``rounds/<r>/.lineage/<stage>.json`` with
 its *key*: a hash of the stage's config sections, the code version, the external files it
 reads (prompt sources, eval sets, mixture files, the base model) and the keys of the
-upstream stages it consumed. A stage is *fresh* when its marker exists, the key computed
-now equals the recorded one, and every upstream is fresh too. The demo skips fresh stages;
+upstream stages it consumed; and the fingerprint of the output it wrote (its file or folder under
+the round, named as the stage's output: ``pool`` is ``pool.parquet``). That marker is the one record
+that a stage ran. A stage is *fresh* when its marker exists, the key computed now equals the
+recorded one, its output is still the one it wrote (not removed, not replaced by another run's),
+and every upstream is fresh too. The demo skips fresh stages;
 a stage whose upstream changed after that upstream's own inputs were recorded refuses to
 run (``StaleInput``) instead of reading stale rows. Stages are deterministic functions of
 their inputs, so the key also serves as the Dagster data version of the asset.
@@ -21,6 +24,7 @@ from pathlib import Path
 from flywheel.round import registry as stage_registry
 from flywheel.config import RoundConfig
 from flywheel.records.files import write_text_atomic
+from flywheel.round.layout import RoundPaths
 
 # The packages whose sources are the stages' code, by import name, hashed wherever they are installed: in a checkout
 # (editable) the last two live in verifiers/ and sandbox/, in a wheel in flywheel_verifiers/ and flywheel_sandbox/.
@@ -58,6 +62,33 @@ def file_fingerprint(path: Path) -> str:
     if stat.st_size >= _HASH_WHOLE_FILE_BELOW:
         return f"size={stat.st_size},mtime={stat.st_mtime_ns}"
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+_OUTPUT_TAIL_BYTES = 1 << 16  # a Parquet file's footer (schema, row groups, statistics) lies in its last bytes
+
+
+def output_path(config: RoundConfig, round_number: int, stage: str) -> Path | None:
+    """The file or folder the stage writes under its round (flywheel.round.layout, by the stage's output name), or
+    None for a stage whose output is rows in the store alone (evaluation, diversity, round metrics)."""
+    paths = RoundPaths(config.workdir, round_number)
+    attribute = getattr(type(paths), stage_registry.get(stage).output, None)
+    return getattr(paths, stage_registry.get(stage).output) if isinstance(attribute, property) else None
+
+
+def output_fingerprint(path: Path | None) -> str | None:
+    """What the output is, cheaply and wherever the workdir was copied or moved: a file's size and a hash of its last
+    64 KiB (a Parquet footer changes with what the file holds); a folder's files, each so. "missing" when absent."""
+    if path is None:
+        return None
+    if path.is_dir():
+        return hashlib.sha256("".join(f"{p.relative_to(path)}:{output_fingerprint(p)};" for p in sorted(path.rglob("*"))
+                                      if p.is_file()).encode()).hexdigest()[:16]
+    if not path.exists():
+        return "missing"
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        handle.seek(max(0, size - _OUTPUT_TAIL_BYTES))
+        return f"{size}:{hashlib.sha256(handle.read()).hexdigest()[:16]}"
 
 
 def upstream(config: RoundConfig, round_number: int, stage: str) -> list[tuple[str, int]]:
@@ -106,6 +137,11 @@ def freshness(config: RoundConfig, round_number: int, stage: str, _seen=None) ->
         changed = [name for name, value in consumed.items() if marker.get("consumed", {}).get(name) != value]
         why = f"its input {changed[0]} changed" if changed else "its config section, files or code changed"
         return False, f"{stage} of round {round_number} is out of date: {why} since it ran"
+    recorded = marker.get("output")  # absent in a marker from before outputs were recorded: nothing to compare
+    if recorded is not None and output_fingerprint(output_path(config, round_number, stage)) != recorded:
+        path = output_path(config, round_number, stage)
+        what = "went missing" if not path.exists() else "was replaced"
+        return False, f"{stage} of round {round_number} is out of date: its output {path} {what} since it ran"
     for name, r in upstream(config, round_number, stage):
         fresh, reason = freshness(config, r, name)
         if not fresh:
@@ -129,7 +165,8 @@ def record(config: RoundConfig, round_number: int, stage: str) -> str:
     """Write the stage's marker (atomically) after it finished; returns its key."""
     key, consumed = stage_key(config, round_number, stage)
     path = marker_path(config, round_number, stage)
-    write_text_atomic(path, json.dumps({"key": key, "consumed": consumed}, sort_keys=True))
+    output = output_fingerprint(output_path(config, round_number, stage))
+    write_text_atomic(path, json.dumps({"key": key, "consumed": consumed, "output": output}, sort_keys=True))
     return key
 
 
