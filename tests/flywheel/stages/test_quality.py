@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 from flywheel.stages import decontaminate as decontaminate_stage
 from flywheel.stages import mix as mix_stage
 from flywheel.config import QualityConfig
+from flywheel.round import lineage
 from flywheel.round.layout import RoundPaths
 from flywheel.stages.quality import curate, decide, topic_clusters
 
@@ -152,6 +153,7 @@ def test_decontamination_on_two_processes_writes_the_rows_of_one(selected_round_
     messages[-1] = {**messages[-1], "content": messages[-1]["content"] + " indeed"}
     near = {**pool[1], "example_id": "planted-near", "messages": messages}  # one word more
     pq.write_table(pa.Table.from_pylist(pool + [exact, near], schema=pq.read_schema(curated)), curated)
+    lineage.record(config, 1, "quality")  # the planted file is quality's output now (else decontaminate refuses it)
     original = decontaminate_stage._candidate_batches
 
     def small_batches(*args, **kwargs):  # many batches from a small round, the same cut in every run
