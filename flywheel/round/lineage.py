@@ -51,11 +51,16 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
+def _each_file(folder: Path, fingerprint) -> str:
+    """A folder's fingerprint: each file's relative name and ``fingerprint``, in order."""
+    return hashlib.sha256("".join(f"{p.relative_to(folder)}:{fingerprint(p)}" for p in sorted(folder.rglob("*"))
+                                  if p.is_file()).encode()).hexdigest()[:16]
+
+
 def file_fingerprint(path: Path) -> str:
     path = Path(path)
     if path.is_dir():
-        return hashlib.sha256("".join(f"{p.relative_to(path)}:{file_fingerprint(p)}" for p in sorted(path.rglob("*"))
-                                      if p.is_file()).encode()).hexdigest()[:16]
+        return _each_file(path, file_fingerprint)
     if not path.exists():
         return "missing"
     stat = path.stat()
@@ -70,9 +75,9 @@ _OUTPUT_TAIL_BYTES = 1 << 16  # a Parquet file's footer (schema, row groups, sta
 def output_path(config: RoundConfig, round_number: int, stage: str) -> Path | None:
     """The file or folder the stage writes under its round (flywheel.round.layout, by the stage's output name), or
     None for a stage whose output is rows in the store alone (evaluation, diversity, round metrics)."""
+    output = stage_registry.get(stage).output
     paths = RoundPaths(config.workdir, round_number)
-    attribute = getattr(type(paths), stage_registry.get(stage).output, None)
-    return getattr(paths, stage_registry.get(stage).output) if isinstance(attribute, property) else None
+    return getattr(paths, output) if isinstance(getattr(RoundPaths, output, None), property) else None
 
 
 def output_fingerprint(path: Path | None) -> str | None:
@@ -81,8 +86,7 @@ def output_fingerprint(path: Path | None) -> str | None:
     if path is None:
         return None
     if path.is_dir():
-        return hashlib.sha256("".join(f"{p.relative_to(path)}:{output_fingerprint(p)};" for p in sorted(path.rglob("*"))
-                                      if p.is_file()).encode()).hexdigest()[:16]
+        return _each_file(path, output_fingerprint)
     if not path.exists():
         return "missing"
     size = path.stat().st_size
@@ -138,8 +142,8 @@ def freshness(config: RoundConfig, round_number: int, stage: str, _seen=None) ->
         why = f"its input {changed[0]} changed" if changed else "its config section, files or code changed"
         return False, f"{stage} of round {round_number} is out of date: {why} since it ran"
     recorded = marker.get("output")  # absent in a marker from before outputs were recorded: nothing to compare
-    if recorded is not None and output_fingerprint(output_path(config, round_number, stage)) != recorded:
-        path = output_path(config, round_number, stage)
+    path = output_path(config, round_number, stage) if recorded is not None else None
+    if recorded is not None and output_fingerprint(path) != recorded:
         what = "went missing" if not path.exists() else "was replaced"
         return False, f"{stage} of round {round_number} is out of date: its output {path} {what} since it ran"
     for name, r in upstream(config, round_number, stage):

@@ -23,13 +23,8 @@ TIMING_COLUMNS = {"verdicts": ["cost_seconds"], "eval_verdicts": ["cost_seconds"
 NOT_COMPARED = {"parquet_files", "parquet_base"}
 
 
-def table_names(workdir: Path) -> list[str]:
+def table_names(connection) -> list[str]:
     """The store's tables and views, its own bookkeeping and the legacy copies of older stores left out."""
-    with Store(Path(workdir) / "flywheel.duckdb").reader() as connection:
-        return _table_names(connection)
-
-
-def _table_names(connection) -> list[str]:
     rows = connection.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
                               "ORDER BY table_name").fetchall()
     return [name for (name,) in rows if name not in NOT_COMPARED and not name.startswith("legacy_")]
@@ -70,7 +65,7 @@ def compare_workdirs(first: Path, second: Path, renamed: dict[str, str] | None =
     found: dict[str, str] = {}
     with Store(first / "flywheel.duckdb").reader() as a_connection, \
             Store(second / "flywheel.duckdb").reader() as b_connection:
-        tables_first, tables_second = _table_names(a_connection), set(_table_names(b_connection))
+        tables_first, tables_second = table_names(a_connection), set(table_names(b_connection))
         for table in tables_first:
             other = renamed.get(table, table)
             if other not in tables_second:

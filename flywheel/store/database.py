@@ -279,13 +279,14 @@ class Store:
             raise FileNotFoundError(f"{self.path}: no flywheel database here yet; run a round first")
         for attempt in range(2):
             with self._locked_connection(read_only=True, timeout=timeout) as connection:
-                if attempt == 1 or not self._from_before_the_pool(connection):
-                    if self._moved(connection):
+                present = self._present(connection, ("selections", "pool", "parquet_base"))
+                if attempt == 1 or not ("selections" in present and "pool" not in present):  # else: from before the pool
+                    if self._moved(connection, present):
                         for table in PARQUET_TABLES:
                             self._define_parquet_view(connection, table, temporary=True)
                     yield connection
                     return
-            self._bring_up_to_date(timeout)  # once, by the writer; then read again
+            self._upgrade_through_writer(timeout)  # once, by the writer; then read again
 
     def bring_up_to_date(self, timeout: float = 600.0) -> None:
         """Migrate a store (and the round files it names) made by an older flywheel, if it is one: what reads a
@@ -293,7 +294,7 @@ class Store:
         with self.reader(timeout):
             pass
 
-    def _bring_up_to_date(self, timeout: float) -> None:
+    def _upgrade_through_writer(self, timeout: float) -> None:
         try:
             with self.writer(timeout):
                 pass
@@ -354,16 +355,16 @@ class Store:
             kinds["legacy_pool"] = "BASE TABLE"
 
     @staticmethod
-    def _from_before_the_pool(connection: duckdb.DuckDBPyConnection) -> bool:
-        names = {name for (name,) in connection.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
-            "AND table_name IN ('selections', 'pool')").fetchall()}
-        return names == {"selections"}
+    def _present(connection: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> set[str]:
+        """Which of ``names`` the store has, as tables or views: one catalogue query for a reader's checks."""
+        return {name for (name,) in connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' AND table_name IN "
+            f"({', '.join('?' * len(names))})", list(names)).fetchall()}
 
-    def _moved(self, connection: duckdb.DuckDBPyConnection) -> bool:
-        """Whether the views were made for another folder than the one the database is in now."""
-        if not connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
-                                  "AND table_name = 'parquet_base'").fetchone()[0]:
+    def _moved(self, connection: duckdb.DuckDBPyConnection, present: set[str] | None = None) -> bool:
+        """Whether the views were made for another folder than the one the database is in now (``present``: what
+        ``_present`` found of parquet_base, when the caller asked already)."""
+        if "parquet_base" not in (present if present is not None else self._present(connection, ("parquet_base",))):
             return False  # a store older than relative paths: its paths are absolute
         made_for = connection.execute("SELECT path FROM parquet_base").fetchone()
         return made_for is not None and made_for[0] != str(self.base)
