@@ -32,6 +32,9 @@ class DecontaminationConfig(_Strict):
 
 # Mixture kinds by the names they had before the pool was called the pool.
 OLD_KIND_NAMES = {"selected": "pool_this_round", "pool": "pool_earlier_rounds"}
+# The mix_source of the pool's rows: "pool", or "selected" in the files of a round made before it was called that.
+# A file source may not take either name (flywheel.curation.mixing tells the pool's rows by it).
+POOL_ROW_SOURCES = ("pool", "selected")
 
 
 class MixtureSource(_Strict):
@@ -94,7 +97,7 @@ class MixtureConfig(_Strict):
         if len(names) != len(set(names)):
             raise ValueError(f"mixture source names must be unique, got {names}")
         for source in self.sources:
-            if source.kind == "file" and source.name in ("pool", "selected"):
+            if source.kind == "file" and source.name in POOL_ROW_SOURCES:
                 raise ValueError(f"mixture source {source.name!r} of kind 'file': the name {source.name!r} marks "
                                  "the pool's own examples in the rows; name the file source something else")
         return self

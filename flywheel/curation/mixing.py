@@ -18,12 +18,9 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 
+from flywheel.config.data import POOL_ROW_SOURCES
 from flywheel.prompts.formats import load_prompts
 from flywheel.records.schema import training_example
-
-
-# The mix_source of the pool's rows: "pool", or "selected" in the files of a round made before it was called that.
-POOL_ROW_SOURCES = ("pool", "selected")
 
 
 class MixtureError(ValueError):
