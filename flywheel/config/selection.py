@@ -10,9 +10,11 @@ from flywheel.config.base import Domain, _Strict
 
 
 class SelectionConfig(_Strict):
-    policies: dict[Domain, Literal["all_correct", "best_of_n"]] = Field(
+    policies: dict[Domain, Literal["all_correct", "best_of_n", "unfiltered"]] = Field(
         {"math": "all_correct", "code": "all_correct", "general": "best_of_n"},
-        description="all_correct: every passing sample up to k; best_of_n: the reward model's best per prompt")
+        description="all_correct: every passing sample up to k; best_of_n: the reward model's best per prompt; "
+        "unfiltered: every finished sample up to k, whatever the verifiers say (no rejection: the baseline an "
+        "ablation measures a filter against)")
     k: int = Field(2, ge=1, description="samples kept per prompt")
     reward_verifier: str = Field("reward_model", description="the verifier whose score ranks best_of_n")
     best_of_n_requires_checker: bool = Field(True, description="best_of_n only among samples the other verifiers passed")

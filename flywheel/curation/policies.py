@@ -7,6 +7,10 @@ Policies, per domain:
   prompt's samples are dropped (normalised text; MinHash of word 5-grams).
 - ``best_of_n``: the sample with the highest reward score per prompt, among finished
   samples the reward verifier passed and, optionally, the domain's other verifiers too.
+- ``unfiltered``: every finished sample, whatever its verifiers said (none need run), with
+  score 0, up to k after duplicates are dropped: no rejection at all, the baseline a filter
+  is measured against (benchmarks/bench_ablation.py). Nothing checked its samples, so its
+  prompts get no difficulty row (quality control's difficulty rule then leaves them alone).
 Combining (``verifiers.combine``, :class:`Combine`): a domain's verifiers make one decision by
 ``all_of`` (the default, as above), ``any_of`` (Llama 3.1: reward model top quartile OR judge
 high; the score is the fraction of verifiers that passed) or ``weighted`` (the sum of weight x
@@ -168,11 +172,19 @@ def judge_samples(samples: list[Sample], verdicts: list[Verdict], prompts: list[
         totals[sample.prompt_id] += 1
         wanted = verifiers_by_domain.get(d, [])
         got = by_sample.get((sample.prompt_id, sample.sample_index), {})
+        finished = sample.finish_reason == "stop"
+        if policy.policies.get(d) == "unfiltered":
+            if decisions is not None:
+                decisions.append({"prompt_id": sample.prompt_id, "sample_index": sample.sample_index, "domain": d,
+                                  "rule": "unfiltered", "passed": finished, "finished": finished, "score": 0.0,
+                                  "passed_by": [], "failed_by": []})
+            if finished:
+                passing[sample.prompt_id].append((sample, 0.0))
+            continue
         if not wanted:
             continue
         rule = policy.rule(d)
         decision = combined_decision(got, wanted, rule, policy.cuts.get(d))
-        finished = sample.finish_reason == "stop"
         if decisions is not None:
             decisions.append({"prompt_id": sample.prompt_id, "sample_index": sample.sample_index, "domain": d,
                               "rule": rule.rule, "passed": decision.passed and finished, "finished": finished,
@@ -198,10 +210,11 @@ def judge_samples(samples: list[Sample], verdicts: list[Verdict], prompts: list[
         status = "none_pass" if k == 0 else "all_pass" if k == n else "mixed"
         if policy.policies.get(prompt.domain, "all_correct") == "best_of_n":
             chosen = chosen[:1]
-        elif status == "all_pass" and policy.all_pass_keep is not None:
+        elif status == "all_pass" and policy.all_pass_keep is not None \
+                and policy.policies.get(prompt.domain) != "unfiltered":  # every sample finishing is not easy
             chosen = chosen[: policy.all_pass_keep]  # too easy: little to learn, do not let it dominate
         accepted.extend(chosen)
-        if n:
+        if n and policy.policies.get(prompt.domain) != "unfiltered":  # nothing checked it: no pass rate
             difficulty.append({"prompt_id": prompt.id, "domain": prompt.domain, "n_samples": n, "n_passed": k,
                                "pass_rate": k / n, "status": status})
     return accepted, difficulty

@@ -6,7 +6,8 @@ asset's metadata and the console:
 
 - most samples stopped at ``max_new_tokens`` (more than ``TRUNCATED_WARNING``);
 - a domain whose samples were judged and none accepted (yield 0);
-- ``best_of_n`` for a domain whose verifiers do not include the reward verifier that ranks it.
+- ``best_of_n`` for a domain whose verifiers do not include the reward verifier that ranks it;
+- ``unfiltered`` for a domain with samples: they entered the pool unchecked.
 References a verifier cannot read are not a warning here: the preflight (flywheel.preflight) stops
 the round on them before it starts.
 A yield of 0 in every domain also stops the loop (``stopping.stop_on_zero_yield``): another round
@@ -49,6 +50,9 @@ def round_warnings(config: RoundConfig, round_number: int, store: Store) -> list
                 and any(row[0] == domain for row in per_domain):
             warnings.append(f"selection.policies.{domain} is best_of_n, but verifiers.{domain} does not list "
                             f"{reward!r} (selection.reward_verifier), which ranks it: nothing can be chosen")
+        if config.selection.policies.get(domain) == "unfiltered" and any(row[0] == domain for row in per_domain):
+            warnings.append(f"selection.policies.{domain} is unfiltered: every finished {domain} sample enters the "
+                            "pool whatever its verifiers said (an ablation's baseline, not a training recipe)")
     return warnings
 
 

@@ -118,3 +118,24 @@ def test_verdicts_of_regenerated_samples_are_refused():
     assert issubclass(StaleVerdicts, StaleInput)  # one error for every refusal of an out-of-date input
     with pytest.raises(StaleVerdicts, match=r"^select of round 1 refuses stale input: .*re-materialize 'verdicts' for round 1"):
         judge_samples(regenerated, verdicts, [prompt], {"math": ["math"]})
+
+
+def test_unfiltered_accepts_every_finished_sample_whatever_its_verdicts():
+    """The ablation's baseline: no rejection. Failed and unverified samples pass, a truncated one still does not,
+    and a prompt whose samples all finished is not cut to ``all_pass_keep``: with no checker there is no pass rate,
+    so no difficulty row either."""
+    prompts = [prompt("a"), prompt("b")]
+    samples = [sample("a", 0, "1"), sample("a", 1, "2"), sample("a", 2, "3", finish="length"),
+               sample("b", 0, "x"), sample("b", 1, "y")]
+    verdicts = [verdict("a", 0, True), verdict("a", 1, False)]  # b has no verdict at all
+    decisions = []
+    accepted, difficulty = judge_samples(samples, verdicts, prompts, {"math": []},
+                                         Policy({"math": "unfiltered"}, all_pass_keep=1), decisions)
+    assert sorted((s.prompt_id, s.sample_index, score) for s, score in accepted) == [
+        ("a", 0, 0.0), ("a", 1, 0.0), ("b", 0, 0.0), ("b", 1, 0.0)]
+    assert difficulty == []
+    assert [(d["rule"], d["passed"]) for d in decisions if d["prompt_id"] == "a"] == [
+        ("unfiltered", True), ("unfiltered", True), ("unfiltered", False)]
+    # the domains that keep their policy are unchanged by a neighbour's
+    math_only = judge_samples(samples, verdicts, prompts, {"math": ["math"]}, Policy({}))[0]
+    assert [(s.prompt_id, s.sample_index) for s, _ in math_only] == [("a", 0)]

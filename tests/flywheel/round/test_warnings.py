@@ -24,7 +24,8 @@ def test_a_round_that_accepts_nothing_says_why_and_stops(tmp_path):
     (tmp_path / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in chosen))
     data = small_config_dict(tmp_path / "work")
     data["prompts"] = {"sources": [{"path": str(tmp_path / "prompts.jsonl")}]}
-    data["selection"]["policies"] = {"general": "best_of_n"}  # with no reward model among general's verifiers
+    data["selection"]["policies"] = {"general": "best_of_n",  # with no reward model among general's verifiers
+                                     "math": "unfiltered"}  # accepts what finished: here nothing does
     data["stopping"]["stop_on_zero_yield"] = True
     path = tmp_path / "round.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -45,6 +46,8 @@ def test_a_round_that_accepts_nothing_says_why_and_stops(tmp_path):
     assert "domain math: yield 0 (0 of 8 samples accepted; every one stopped at max_new_tokens)" in warnings
     assert any(w.startswith("selection.policies.general is best_of_n, but verifiers.general does not list "
                             "'reward_model'") for w in warnings)
+    assert any(w.startswith("selection.policies.math is unfiltered: every finished math sample enters the pool")
+               for w in warnings)
     for warning in warnings:  # and each was said on the console, in full
         assert f"warning: {warning}" in run.stdout
     # The default tracker, TensorBoard, has the round's SFT curve: the training_steps rows.
