@@ -108,6 +108,37 @@ class Rubric:
         return scores, "\n".join(above).strip()
 
 
+@dataclass(frozen=True)
+class PromptRating:
+    """A judge's rating of one prompt: the fields' total and where it lies in the rubric's range, 0 at its lowest
+    and 1 at its highest (both None when the reply could not be read, with ``error``), and the intent tags it gave,
+    if any."""
+    rating: int | None
+    fraction: float | None
+    tags: list[str] | None
+    error: str | None
+
+
+MAX_TAGS, MAX_TAG_CHARS = 5, 48
+_TAGS_LINE = re.compile(r"^(?:\*\*|__)?tags(?:\*\*|__)?\s*:\s*(?:\*\*|__)?(?P<tags>.*)$", re.IGNORECASE)
+
+
+def intent_tags(reasoning: str) -> list[str] | None:
+    """Instag-style intent tags from the reply's line just above its score lines (``Tags: a, b; c``): lower case,
+    de-duplicated in order, at most ``MAX_TAGS`` of at most ``MAX_TAG_CHARS`` characters; None without that line.
+    Read from that one place only, as the score is: a 'Tags:' quoted higher up is not the judge's."""
+    lines = [line.rstrip() for line in reasoning.splitlines() if line.strip()]
+    match = _TAGS_LINE.match(lines[-1]) if lines else None
+    if match is None:
+        return None
+    tags: list[str] = []
+    for part in re.split(r"[,;]", match["tags"]):
+        tag = " ".join(part.strip().strip("*_.'\"`").split()).lower()[:MAX_TAG_CHARS]
+        if tag and tag not in tags:
+            tags.append(tag)
+    return tags[:MAX_TAGS] or None
+
+
 # A score line as a judge writes it: at the start of the line (no quote, indent or bullet), the field, a colon
 # and an integer, with markdown bold around either and an optional '/M' scale and full stop.
 _SCORE_LINE = re.compile(r"^(?:\*\*|__)?(?P<field>[A-Za-z][\w ]*?)(?:\*\*|__)?\s*:\s*(?:\*\*|__)?\s*"
@@ -182,7 +213,19 @@ CODE_CORRECTNESS_STYLE = Rubric(
               "Answer: {{ response }}"),
     fields={"Correctness": (0, 1), "Style": (0, 1)}, threshold=2)
 
-BUNDLED = {r.name: r for r in (GENERAL_QUALITY, CODE_CORRECTNESS_STYLE)}
+# Llama 3.1's difficulty rating of a prompt (3 points) with Instag's open intent tags, asked of the prompt alone.
+PROMPT_DIFFICULTY = Rubric(
+    name="prompt_difficulty",
+    template=("Rate how hard the request is to answer well on a 3-point scale.\n"
+              "3: hard: expert knowledge or many steps of reasoning.\n"
+              "2: medium.\n"
+              "1: easy: common knowledge or one step.\n"
+              "Give one line of reasoning, then a line 'Tags: ' with up to 5 short tags naming what the user wants "
+              "(e.g. 'unit conversion, explanation'), then a last line 'Difficulty: N'.\n\n"
+              "Request: {{ conversation }}"),
+    fields={"Difficulty": (1, 3)}, threshold=1)
+
+BUNDLED = {r.name: r for r in (GENERAL_QUALITY, CODE_CORRECTNESS_STYLE, PROMPT_DIFFICULTY)}
 DEFAULT_BY_DOMAIN = {"general": "general_quality", "code": "code_correctness_style", "math": "general_quality"}
 
 

@@ -43,7 +43,8 @@ from flywheel.round.lineage import file_fingerprint
 from flywheel.records.schema import sample_text_hash
 from flywheel.verification.plugins import VerdictResult, VerifyItem
 from flywheel_verifiers.judge_cache import Reply, ReplyCache, request_key
-from flywheel_verifiers.judge_rubrics import DEFAULT_BY_DOMAIN, Rubric, UnreadableScore, load_rubric
+from flywheel_verifiers.judge_rubrics import (DEFAULT_BY_DOMAIN, PromptRating, Rubric, UnreadableScore, intent_tags,
+                                              load_rubric)
 
 BUNDLED_JUDGE = Path(__file__).resolve().parents[1] / "flywheel" / "data" / "tiny-judge"
 
@@ -176,22 +177,19 @@ class LLMJudgeVerifier:
         return Reply((choice.message.content or "").strip(), choice.finish_reason,
                      getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None))
 
-    def verify_batch(self, items: list[VerifyItem]) -> list[VerdictResult]:
+    def _replies(self, requests: list[dict], conversations: list[list[dict]], responses: list[str], domains: list[str],
+                 rubrics: list[Rubric], labels: list[str]) -> dict[int, Reply | Exception]:
+        """One reply per request, from the cache where it holds one and from the endpoints otherwise; each reply is
+        cached as it arrives (a kill loses none paid for)."""
         from flywheel.generation.openai_client import call_endpoints
 
-        started = time.perf_counter()
-        rubrics = [self.rubrics[item.prompt.domain] for item in items]
-        conversations = [[m.model_dump() for m in item.prompt.messages] for item in items]
-        special = self.special_tokens()
-        requests = [{"messages": rubric.render(conversation, item.sample.text, item.prompt.domain, special)}
-                    for item, rubric, conversation in zip(items, rubrics, conversations)]
         model, identity = self.judge_model(), self.judge_identity()
         decoding = {"max_tokens": self.max_tokens, "temperature": 0.0, "seed": self.seed}
         keys = []
-        for request, rubric, conversation, item in zip(requests, rubrics, conversations, items):
+        for request, rubric, conversation, response, domain in zip(requests, rubrics, conversations, responses,
+                                                                   domains):
             request["seed"] = derive_seed(self.seed, rubric.hash, request["messages"])
-            keys.append(request_key(identity, rubric.hash, conversation, item.sample.text, item.prompt.domain,
-                                    decoding))
+            keys.append(request_key(identity, rubric.hash, conversation, response, domain, decoding))
         replies: dict[int, Reply | Exception] = {}
         cached = self.cache.get_many(keys) if self.cache is not None else {}
         missing = [i for i, key in enumerate(keys) if key not in cached]
@@ -199,22 +197,66 @@ class LLMJudgeVerifier:
         if missing:
             endpoints = self._connect()
 
-            def keep(position: int, reply) -> None:  # as each reply arrives: a kill loses none paid for
+            def keep(position: int, reply) -> None:
                 index = missing[position]
                 if isinstance(reply, Reply):  # unreadable ones too: the same request gets the same reply
                     self.requests_made += 1
                     if self.cache is not None:
                         self.cache.put(keys[index], model, rubrics[index].hash,
-                                       sample_text_hash(items[index].sample.text), reply)
+                                       sample_text_hash(responses[index]) if responses[index] else None, reply)
 
-            answered = call_endpoints(endpoints, [requests[i] for i in missing],
-                                      [f"sample {items[i].sample.prompt_id}#{items[i].sample.sample_index}"
-                                       for i in missing], self._ask, max_concurrency=self.max_concurrency,
+            answered = call_endpoints(endpoints, [requests[i] for i in missing], [labels[i] for i in missing],
+                                      self._ask, max_concurrency=self.max_concurrency,
                                       max_retries=self.max_retries, endpoint_retry_seconds=self.endpoint_retry_seconds,
                                       refusals_per_item=True, on_result=keep)
             replies.update(dict(zip(missing, answered)))
+        return replies
+
+    def verify_batch(self, items: list[VerifyItem]) -> list[VerdictResult]:
+        started = time.perf_counter()
+        rubrics = [self.rubrics[item.prompt.domain] for item in items]
+        conversations = [[m.model_dump() for m in item.prompt.messages] for item in items]
+        special = self.special_tokens()
+        requests = [{"messages": rubric.render(conversation, item.sample.text, item.prompt.domain, special)}
+                    for item, rubric, conversation in zip(items, rubrics, conversations)]
+        replies = self._replies(requests, conversations, [item.sample.text for item in items],
+                                [item.prompt.domain for item in items], rubrics,
+                                [f"sample {item.sample.prompt_id}#{item.sample.sample_index}" for item in items])
         cost = (time.perf_counter() - started) / max(1, len(items))
+        model = self.judge_model()
         return [self._verdict(replies[i], rubrics[i], model, cost) for i in range(len(items))]
+
+    def rate_prompts(self, conversations: list[list[dict]], domains: list[str], rubric: str | Rubric,
+                     labels: list[str]) -> list[PromptRating]:
+        """The judge's rating of each prompt on ``rubric`` (Llama 3.1's difficulty rating, with Instag-style intent
+        tags when the reply gives a ``Tags:`` line just above its score lines), read from the prompt alone: no
+        answer is in the request, so no answer can steer the rating. Unreadable replies and refused requests give
+        a rating of None with the reason; every endpoint down raises, as in ``verify_batch``."""
+        rubric = load_rubric(rubric) if isinstance(rubric, str) else rubric
+        low = sum(lowest for lowest, _ in rubric.fields.values())
+        span = max(1, rubric.best - low)
+        special = self.special_tokens()
+        requests = [{"messages": rubric.render(conversation, "", domain, special)}
+                    for conversation, domain in zip(conversations, domains)]
+        replies = self._replies(requests, conversations, [""] * len(requests), domains, [rubric] * len(requests),
+                                labels)
+        ratings = []
+        for i in range(len(requests)):
+            reply = replies[i]
+            if isinstance(reply, Exception):
+                ratings.append(PromptRating(None, None, None, f"request failed: {reply}"))
+            elif reply.finish_reason == "length":
+                ratings.append(PromptRating(None, None, None, f"reply cut at max_tokens ({self.max_tokens})"))
+            else:
+                try:
+                    scores, reasoning = rubric.parse(reply.text)
+                except UnreadableScore as error:
+                    ratings.append(PromptRating(None, None, None,
+                                                f"reply unreadable: {error}; reply: {reply.text[:200]!r}"))
+                    continue
+                total = sum(scores.values())
+                ratings.append(PromptRating(total, round((total - low) / span, 6), intent_tags(reasoning), None))
+        return ratings
 
     def _verdict(self, reply: Reply | Exception, rubric: Rubric, model: str, cost: float) -> VerdictResult:
         if isinstance(reply, Exception):

@@ -48,7 +48,8 @@ def _did_you_mean(item: dict) -> str:
 
 
 def _resolve_option_paths(data: dict, base: Path) -> None:
-    """Verifier options are free-form; their ``path`` keys still resolve against the config file."""
+    """Verifier options are free-form; their ``path`` keys still resolve against the config file, and so do the
+    rubric files (the judge's, and quality control's difficulty rubric)."""
     options = (data.get("verifiers") or {}).get("options") or {}
     def resolved(value: str) -> str:
         return value if Path(value).is_absolute() else str((base / value).resolve())
@@ -64,6 +65,9 @@ def _resolve_option_paths(data: dict, base: Path) -> None:
         elif isinstance(rubric, dict):
             values["rubric"] = {d: resolved(r) if isinstance(r, str) and r.endswith((".yaml", ".yml")) else r
                                 for d, r in rubric.items()}
+    quality = data.get("quality") or {}
+    if isinstance(quality, dict) and isinstance(quality.get("judge_difficulty"), str) and quality["judge_difficulty"].endswith((".yaml", ".yml")):
+        quality["judge_difficulty"] = resolved(quality["judge_difficulty"])  # a rubric file, as the judge's own
 
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

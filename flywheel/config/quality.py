@@ -23,4 +23,11 @@ class QualityConfig(_Strict):
                                                    "examples greedily by quality x difficulty and drop one whose "
                                                    "embedding's cosine similarity to one kept is at least this "
                                                    "(Llama 3.1's semantic dedup); unset keeps them")
+    judge_difficulty: str | None = Field(None, description="rate the difficulty of prompts no checker measured "
+                                         "(no pass rate: the general domain's) with the LLM judge as "
+                                         "verifiers.options.llm_judge configures it, on this rubric (a bundled "
+                                         "name, 'prompt_difficulty': Llama 3.1's 3-point rating with Instag-style "
+                                         "intent tags, or a rubric YAML file); the judge reads the prompt alone. "
+                                         "The rating maps to 0..1 (lowest 0, highest 1); unset: such prompts have "
+                                         "no difficulty")
     seed: int = Field(0, description="k-means' seed")

@@ -7,7 +7,11 @@ carried forward) gets a row of the ``quality`` table:
   its whole conversation (the bundled all-MiniLM-L6-v2 that diversity uses; Llama 3.1 clustered RoBERTa
   embeddings of whole dialogs);
 - ``difficulty``: 1 - the pass rate of its prompt's N samples in the round that made it (``prompt_difficulty``):
-  0 for a prompt every sample passed, near 1 for one that only this sample passed;
+  0 for a prompt every sample passed, near 1 for one that only this sample passed. A prompt no checker measured
+  (the general domain's) has none, unless ``quality.judge_difficulty`` names a rubric: then the LLM judge (as
+  ``verifiers.options.llm_judge`` configures it) rates the prompt alone, Llama 3.1's 3-point difficulty, mapped
+  to 0..1, with Instag-style ``intent_tags`` where the reply gives them. ``difficulty_source`` says which
+  (``pass_rate``, ``judge``, or ``judge_unreadable`` for a reply with no readable rating: no difficulty);
 - ``quality``: its combined verdict score from select (a reward model's or judge's score; NULL where the
   domain's checkers give none);
 - ``kept``, and for a dropped example its ``reason``, the first rule it breaks, in this order:
@@ -87,6 +91,40 @@ def topic_clusters(vectors: np.ndarray, topics: int, seed: int) -> np.ndarray:
     return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(vectors)  # float32: half the memory
 
 
+def judge_difficulty(config: RoundConfig, rows: list[dict], conversations: list[list[dict]]) -> dict:
+    """Rate each distinct prompt among ``rows`` that has no difficulty yet with the LLM judge, and fill in its rows'
+    ``difficulty``, ``difficulty_source`` and ``intent_tags``. The judge's replies are cached in the workdir (its
+    ``cache_path``), so a prompt carried in the pool is not asked again next round. Returns counts for metadata."""
+    from flywheel.verification.plugins import load_verifier
+
+    first: dict[str, int] = {}
+    for position, row in enumerate(rows):
+        if row["difficulty"] is None:
+            first.setdefault(row["prompt_id"], position)
+    if not first:
+        return {}
+    prompt_ids = sorted(first)
+    judge = load_verifier("llm_judge", config.verifier_options()["llm_judge"])
+    try:
+        try:
+            ratings = judge.rate_prompts([conversations[first[p]] for p in prompt_ids],
+                                         [rows[first[p]]["domain"] for p in prompt_ids],
+                                         config.quality.judge_difficulty, [f"prompt {p}" for p in prompt_ids])
+        except ValueError as error:  # a rubric that is neither bundled nor a readable file
+            raise ValueError(f"quality.judge_difficulty: {error}") from error
+    finally:
+        judge.close()
+    by_prompt = dict(zip(prompt_ids, ratings))
+    for row in rows:
+        rating = by_prompt.get(row["prompt_id"]) if row["difficulty"] is None else None
+        if rating is not None:
+            row.update(difficulty=rating.fraction, intent_tags=rating.tags,
+                       difficulty_source="judge" if rating.fraction is not None else "judge_unreadable")
+    unreadable = [r.error for r in ratings if r.rating is None]
+    return {"n_prompts_judged": len(ratings), "n_judge_unreadable": len(unreadable),
+            "first_unreadable": unreadable[0][:300] if unreadable else None}
+
+
 def decide(rows: list[dict], vectors: np.ndarray, config) -> None:
     """Set each row's ``kept``, ``reason``, ``similar_to`` and ``similarity`` by the rules, in their order."""
     for row in rows:
@@ -120,7 +158,7 @@ def decide(rows: list[dict], vectors: np.ndarray, config) -> None:
 
 
 @stage("quality", "curated", "The pool after quality control: each example's topic, difficulty and quality, and "
-       "the rule that dropped it, if one did.", inputs=(Input("select"),), sections=("quality",))
+       "the rule that dropped it, if one did.", inputs=(Input("select"),), sections=("quality", "verifiers"))
 def curate(config: RoundConfig, round_number: int, store: Store) -> dict:
     paths = RoundPaths(config.workdir, round_number)
     q = config.quality
@@ -138,7 +176,10 @@ def curate(config: RoundConfig, round_number: int, store: Store) -> dict:
         "SELECT round, prompt_id, pass_rate FROM prompt_difficulty WHERE round <= ?", [round_number])[1]}
     for row, topic in zip(rows, topics.tolist()):
         rate = pass_rates.get((row["origin_round"], row["prompt_id"]))
-        row.update(topic=topic, difficulty=None if rate is None else round(1.0 - rate, 6), quality=row.pop("score"))
+        row.update(topic=topic, difficulty=None if rate is None else round(1.0 - rate, 6), quality=row.pop("score"),
+                   difficulty_source=None if rate is None else "pass_rate", intent_tags=None)
+    judged = judge_difficulty(config, rows, [messages[:-1] for messages in pool.column("messages").to_pylist()]) \
+        if q.judge_difficulty else {}
     decide(rows, vectors, q)
     write_parquet_atomic(pool.filter(pa.array([row["kept"] for row in rows], type=pa.bool_())), paths.curated)
     store.replace_round("quality", round_number, rows)
@@ -146,4 +187,4 @@ def curate(config: RoundConfig, round_number: int, store: Store) -> dict:
     return {"enabled": True, "n_examples": len(rows), "n_kept": len(rows) - sum(dropped.values()),
             "n_topics": len(set(topics.tolist())), "dropped": {reason: dropped[reason] for reason in RULES
                                                                if dropped[reason]} or None,
-            "by_topic": {str(topic): n for topic, n in sorted(Counter(topics.tolist()).items())} or None}
+            "by_topic": {str(topic): n for topic, n in sorted(Counter(topics.tolist()).items())} or None, **judged}

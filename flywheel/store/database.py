@@ -65,7 +65,8 @@ TABLES: dict[str, dict[str, str]] = {
     # Quality control (flywheel.stages.quality): one row per pool example per round, with its decision and reason.
     "quality": {"round": "INTEGER", "example_id": "VARCHAR", "prompt_id": "VARCHAR", "domain": "VARCHAR",
                 "origin_round": "INTEGER", "topic": "INTEGER", "difficulty": "DOUBLE", "quality": "DOUBLE",
-                "kept": "BOOLEAN", "reason": "VARCHAR", "similar_to": "VARCHAR", "similarity": "DOUBLE"},
+                "kept": "BOOLEAN", "reason": "VARCHAR", "similar_to": "VARCHAR", "similarity": "DOUBLE",
+                "difficulty_source": "VARCHAR", "intent_tags": "VARCHAR[]"},
     "prompt_difficulty": arrow_duckdb_columns(DIFFICULTY_SCHEMA, leading=ROUND),
     "decontamination_hits": {"round": "INTEGER", "benchmark": "VARCHAR", "instance_id": "VARCHAR",
                              "overlap": "DOUBLE", "n_shared_ngrams": "INTEGER", "example_ngram": "VARCHAR",

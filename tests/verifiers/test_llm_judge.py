@@ -57,6 +57,7 @@ class CountingProxy:
 
     def __init__(self, upstream: str):
         self.completions = 0
+        self.bodies: list[dict] = []  # the chat completion requests, as sent
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -64,6 +65,7 @@ class CountingProxy:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 if self.path.endswith("/chat/completions"):
                     proxy.completions += 1
+                    proxy.bodies.append(json.loads(body))
                 request = urllib.request.Request(upstream.removesuffix("/v1") + self.path, data=body,
                                                  headers={"content-type": "application/json"})
                 try:
@@ -326,3 +328,53 @@ def test_all_of_and_any_of_on_the_rounds_reward_model_and_judge_verdicts(judged_
             for agg in ("bool_and", "bool_or"))
     assert kept["all_of"] == both and kept["any_of"] == either
     assert kept["all_of"] <= kept["any_of"]
+
+
+def test_quality_control_rates_unmeasured_prompts_by_the_judge_reading_the_prompt_alone(judge_server, tmp_path):
+    """``quality.judge_difficulty``: each distinct prompt without a pass rate is rated once by the real tiny judge
+    (a rubric in the 'Score: N' form it was trained to answer), the request holds no answer, the rating maps to
+    0..1 on the rubric's range, a prompt measured by its pass rate is left alone, and the next round asks nothing
+    the cache holds."""
+    from flywheel.config import parse_config
+    from flywheel.stages.quality import judge_difficulty
+
+    rubric = tmp_path / "difficulty.yaml"
+    rubric.write_text("template: 'How hard is it to answer this question? Question: {{ conversation }}'\n"
+                      "fields: {Score: [1, 3]}\n")
+    proxy = CountingProxy(judge_server)
+    data = small_config_dict(tmp_path / "work")
+    data["verifiers"]["options"] = {"llm_judge": {"backend": "openai", "base_url": proxy.url,
+                                                  "model": str(BUNDLED_JUDGE)}}
+    data["quality"] = {"judge_difficulty": "difficulty.yaml"}  # relative: resolved against the config's folder
+    config = parse_config(data, base_dir=tmp_path)
+    assert config.quality.judge_difficulty == str(rubric)
+    questions = ["Name a colour of the sky.", "Explain why the moon has phases.", "What is 2 + 3?"]
+    answers = ["SECRET-ANSWER-A", "SECRET-ANSWER-B", "SECRET-ANSWER-C", "SECRET-ANSWER-D"]
+
+    def rows():
+        return [{"prompt_id": pid, "domain": domain, "difficulty": difficulty, "difficulty_source": source,
+                 "intent_tags": None} for pid, domain, difficulty, source in
+                [("g1", "general", None, None), ("g2", "general", None, None), ("g1", "general", None, None),
+                 ("m1", "math", 0.75, "pass_rate")]]
+
+    conversations = [[{"role": "user", "content": q}] for q in (questions[0], questions[1], questions[0], questions[2])]
+    try:
+        first = rows()
+        counts = judge_difficulty(config, first, conversations)
+        assert proxy.completions == 2 and counts["n_prompts_judged"] == 2  # g1 once, g2 once, m1 never
+        sent = json.dumps(proxy.bodies)
+        assert questions[0] in sent and questions[1] in sent and questions[2] not in sent
+        assert not any(answer in sent for answer in answers)  # the judge never saw an answer
+        assert first[3] == rows()[3]  # the pass rate's difficulty stands
+        for row in first[:3]:
+            assert row["difficulty_source"] in ("judge", "judge_unreadable")
+            if row["difficulty_source"] == "judge":
+                assert row["difficulty"] in (0.0, 0.5, 1.0)
+        assert any(row["difficulty_source"] == "judge" for row in first[:3])  # the tiny judge answers "Score: N"
+        assert first[0] == first[2]  # one rating per prompt
+        assert counts["n_judge_unreadable"] == sum(r["difficulty_source"] == "judge_unreadable" for r in first[:2])
+        again = rows()
+        judge_difficulty(config, again, conversations)
+        assert proxy.completions == 2 and again == first  # from the workdir's cache: nothing asked twice
+    finally:
+        proxy.close()

@@ -37,6 +37,8 @@ def test_every_pool_example_gets_a_row_and_by_default_none_is_dropped(selected_r
     # difficulty and quality, recomputed from the rows they come from
     rates = dict(store.query("SELECT prompt_id, pass_rate FROM prompt_difficulty WHERE round = 1")[1])
     assert [r[3] for r in rows] == [round(1 - rates[r[1]], 6) for r in rows]
+    sources = store.query("SELECT DISTINCT difficulty_source, intent_tags FROM quality WHERE round = 1")[1]
+    assert sources == [("pass_rate", None)]  # every prompt here was measured; no judge was asked
     assert [r[4] for r in rows] == [p[2] for p in pool]
     assert {r[2] for r in rows} <= set(range(8)) and result["n_topics"] == len({r[2] for r in rows}) > 1
 
