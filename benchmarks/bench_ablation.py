@@ -6,9 +6,12 @@ Issue 34's ablation. Every arm is ``flywheel demo --seed S --rounds R --ignore-s
 - ``full``: every filter on, general samples in training (the pool's general quotas removed) and quality control
   dropping by rule: prompts every sample passed (``quality.min_difficulty`` 0.01, OpenThoughts' best single
   filter) and semantic duplicates within a topic (``quality.semantic_dedup_threshold`` 0.95, Llama 3.1's);
-- ``no_math_checker``: math samples enter unchecked (``selection.policies.math: unfiltered``, no math verifier);
-- ``no_sandbox``: code samples enter without running their tests (``unfiltered``, no ``unit_tests``);
+- ``no_math_checker``: math samples enter whatever the checker said (``selection.policies.math: unfiltered``);
+- ``no_sandbox``: code samples enter whatever their tests said (``selection.policies.code: unfiltered``);
 - ``no_reward_model``: every finished general sample enters (``unfiltered``), not the reward model's top pick;
+
+The verifiers still run in every arm, so the held-out evaluation, which scores with them, is the same measure
+everywhere (an arm without its math verifier had no math score at all); only selection stops listening.
 - ``no_quality_control``: ``quality.enabled: false`` (neither rule, no annotation);
 - ``no_semantic_dedup``: quality control without its semantic dedup (the difficulty rule stays);
 - ``control``: the same-budget control of ``bench_flywheel.py`` for the ``full`` arm (the base model fine-tuned on
@@ -59,11 +62,11 @@ def full(data: dict) -> dict:
     return data
 
 
-def _unchecked(domain: str, verifier: str):
+def _unfiltered(domain: str):
+    """The domain's samples enter the pool whatever its checker said. The checker still runs: the held-out
+    evaluation scores with the same verifiers in every arm, and the verdicts stay in the rows for audit."""
     def turn_off(data: dict) -> dict:
         data["selection"]["policies"][domain] = "unfiltered"
-        data["verifiers"][domain] = [v for v in data["verifiers"][domain] if v != verifier]
-        data["verifiers"]["required"] = [v for v in data["verifiers"]["required"] if v != verifier]
         return data
     return turn_off
 
@@ -77,9 +80,9 @@ def _quality(**settings):
 
 ARMS = {
     "full": lambda data: data,
-    "no_math_checker": _unchecked("math", "math"),
-    "no_sandbox": _unchecked("code", "unit_tests"),
-    "no_reward_model": _unchecked("general", "reward_model"),
+    "no_math_checker": _unfiltered("math"),
+    "no_sandbox": _unfiltered("code"),
+    "no_reward_model": _unfiltered("general"),
     "no_quality_control": _quality(enabled=False),
     "no_semantic_dedup": _quality(semantic_dedup_threshold=None),
 }

@@ -42,8 +42,14 @@ class VerifiersConfig(_Strict):
     required: list[str] = Field([], description="verifiers whose failure fails the round")
     timeout_seconds: float = Field(600.0, gt=0, description="per verifier and chunk: one that overruns marks that "
                                    "chunk's verdicts timeout and the round goes on (unless it is required)")
-    chunk_size: int = Field(4096, ge=1, description="samples judged per chunk; each chunk is written when done, "
-                            "so a killed verify stage redoes at most one chunk per shard")
+    chunk_size: int = Field(4096, ge=1, description="samples judged per chunk (cut at a prompt boundary, and always "
+                            "where a generation chunk ends); each chunk is written when done, so a killed verify "
+                            "stage redoes at most one chunk per shard")
+    overlap_generation: bool = Field(False, description="judge each generation chunk as the generate stage writes "
+                                     "it, in a thread beside generation, into the chunks the verify stage keeps "
+                                     "(it then judges only what is left; the verdicts are the serial path's): "
+                                     "for generation that waits on GPUs or an endpoint while the CPUs would idle; "
+                                     "off, verification starts when the last sample is written")
     options: dict[str, dict] = Field({}, description="keyword arguments per verifier, e.g. reward_model: {top_quantile}")
     shards: int = Field(1, ge=1, le=4096, description="split verification by prompt-id hash into this many parts; "
                         "the Dagster graph runs them in parallel (one process or pod each) and retries one alone")

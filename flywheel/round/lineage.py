@@ -116,13 +116,16 @@ def read_marker(config: RoundConfig, round_number: int, stage: str) -> dict | No
         return None
 
 
-def stage_key(config: RoundConfig, round_number: int, stage: str) -> tuple[str, dict[str, str | None]]:
-    """(key, {"stage@round": upstream key or None}) for ``stage`` as it would run now."""
+def stage_key(config: RoundConfig, round_number: int, stage: str,
+              assume: dict[str, str] | None = None) -> tuple[str, dict[str, str | None]]:
+    """(key, {"stage@round": upstream key or None}) for ``stage`` as it would run now. ``assume`` gives upstream
+    keys ({"generate@1": key}) for stages still running: verification that overlaps generation keys its chunks
+    by the key verify will have once generate records the key it runs under."""
     settings = config.model_dump(mode="json")
     consumed = {}
     for name, r in upstream(config, round_number, stage):
         marker = read_marker(config, r, name)
-        consumed[f"{name}@{r}"] = marker["key"] if marker else None
+        consumed[f"{name}@{r}"] = (assume or {}).get(f"{name}@{r}", marker["key"] if marker else None)
     payload = {"stage": stage, "round": round_number, "code": code_version(),
                "config": {section: settings[section] for section in stage_registry.get(stage).sections},
                "seed_round": config.seed_round,

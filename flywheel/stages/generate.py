@@ -20,6 +20,7 @@ from flywheel.records.schema import (
 )
 from flywheel.round.registry import Input
 from flywheel.round.runs import stage, timed
+from flywheel.verification.shards import OverlappedVerification
 from flywheel.store.database import Store
 
 
@@ -46,23 +47,29 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
     folder, size = paths.samples.with_name("samples.chunks"), g.chunk_prompts
     generator, chunk_paths = None, []
     parts = {"start": 0.0, "stop": 0.0}  # the engine's start and stop, apart from the generation itself
+    overlap = OverlappedVerification(config, round_number, key) if config.verifiers.overlap_generation else None
+    finished, overlapped = False, None
     try:
         for index, first in enumerate(range(0, len(prompts), size)):
             chunk_path, chunk_key = keyed_chunk(folder, key, index, size)
             chunk_paths.append(chunk_path)
-            if written_key(chunk_path) == chunk_key:
-                continue
-            if generator is None:  # not built when every chunk is kept
-                with timed(parts, "start"):
-                    generator = make_generator(str(checkpoint))
-            samples = generator.generate(prompts[first:first + size], params, round_number, progress)
-            for sample in samples:
-                sample.sampling = sampling
-            write_parquet_keyed(samples_to_table(samples), chunk_key, chunk_path)
+            if written_key(chunk_path) != chunk_key:
+                if generator is None:  # not built when every chunk is kept
+                    with timed(parts, "start"):
+                        generator = make_generator(str(checkpoint))
+                samples = generator.generate(prompts[first:first + size], params, round_number, progress)
+                for sample in samples:
+                    sample.sampling = sampling
+                write_parquet_keyed(samples_to_table(samples), chunk_key, chunk_path)
+            if overlap is not None:
+                overlap.submit(chunk_path)  # judged beside the next chunk's generation
+        finished = True
     finally:  # engines and `vllm serve` replicas go away with the stage, failed or not
         if generator is not None:
             with timed(parts, "stop"):
                 close_generator(generator)
+        if overlap is not None:  # before the chunk files go: it reads them
+            overlapped = overlap.close(finish=finished)
     table = concat_parquet(chunk_paths, SAMPLE_SCHEMA)
     write_parquet_atomic(table, paths.samples)
     shutil.rmtree(folder, ignore_errors=True)  # samples.parquet holds them now
@@ -71,4 +78,4 @@ def generate(config: RoundConfig, round_number: int, store: Store, make_generato
     return {"n_samples": table.num_rows, "checkpoint": str(checkpoint),
             "n_truncated": pc.sum(pc.equal(table.column("finish_reason"), "length")).as_py() or 0,
             "mean_tokens": tokens / max(1, table.num_rows), "tokens": tokens, "chunks": len(chunk_paths),
-            "parts": parts}
+            "parts": parts, "overlapped_verification": overlapped}

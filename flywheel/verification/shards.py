@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flywheel.config import RoundConfig
-from flywheel.records.files import concat_parquet, keyed_chunk, read_parquet, require_stage_output, write_parquet_keyed, written_key
+from flywheel.records.files import concat_parquet, read_parquet, require_stage_output, write_parquet_keyed, written_key
 from flywheel.round.layout import RoundPaths
 from flywheel.round.lineage import StaleInput, stage_key
 from flywheel.records.schema import VERDICT_SCHEMA, table_to_prompts, table_to_samples, verdicts_to_table
@@ -73,11 +73,12 @@ def part_path(config: RoundConfig, round_number: int, shard: int, n_shards: int)
     return folder / f"part-{shard:05d}-of-{n_shards:05d}.parquet"
 
 
-def round_key(config: RoundConfig, round_number: int) -> str:
+def round_key(config: RoundConfig, round_number: int, assume: dict[str, str] | None = None) -> str:
     """What every part of the round must have been made under: the verify stage's lineage key (samples,
     config, code) and the installed verifiers it would use (a plugin added, removed or upgraded changes
-    verdicts). Computed once per call site, not per shard: it hashes files and reads markers."""
-    key, _ = stage_key(config, round_number, "verify")
+    verdicts). Computed once per call site, not per shard: it hashes files and reads markers. ``assume``: as
+    :func:`flywheel.round.lineage.stage_key`'s."""
+    key, _ = stage_key(config, round_number, "verify", assume)
     installed = discover()
     used = sorted({name for names in verifiers_by_domain(config).values() for name in names})
     plugins = [(name, installed[name].value, getattr(installed[name].dist, "version", None))
@@ -96,34 +97,107 @@ def chunk_folder(part: Path) -> Path:
     return part.with_name(part.stem + ".chunks")
 
 
-def shard_chunks(samples_path: Path, shard: int, n_shards: int, chunk_size: int) -> Iterator[pa.Table]:
-    """The shard's samples in file order, streamed, cut into chunks of at least ``chunk_size`` rows at a
-    prompt boundary (a prompt's contiguous samples stay in one chunk, so a batch-relative verifier sees
-    them together). The same file and size give the same chunks, which is what lets a rerun keep them."""
-    shard_by_id: dict[str, int] = {}
-    pending: pa.Table | None = None
-    for batch in pq.ParquetFile(require_stage_output(samples_path)).iter_batches(batch_size=CHUNK_READ_ROWS):
-        ids = batch.column(batch.schema.get_field_index("prompt_id")).to_pylist()
-        keep = [shard_by_id.setdefault(i, shard_of(i, n_shards)) == shard for i in ids]
-        table = pa.Table.from_batches([batch]).filter(pa.array(keep, type=pa.bool_()))
-        pending = table if pending is None else pa.concat_tables([pending, table])
-        while pending.num_rows > chunk_size:
-            ids = pending.column("prompt_id").to_pylist()
-            cut = next((j for j in range(chunk_size, len(ids)) if ids[j] != ids[j - 1]), None)
+def generation_chunks(config: RoundConfig, round_number: int) -> dict[str, int]:
+    """Each prompt's generation chunk: its position among the round's prompts over ``generation.chunk_prompts``
+    (the generate stage writes its samples one such chunk at a time)."""
+    ids = pq.read_table(RoundPaths(config.workdir, round_number).prompts, columns=["id"]).column("id").to_pylist()
+    size = config.generation.chunk_prompts
+    return {prompt_id: position // size for position, prompt_id in enumerate(ids)}
+
+
+def verify_chunk_path(folder: Path, key: str, generation_chunk: int, piece: int, size: int) -> tuple[Path, str]:
+    """Verify chunk ``piece`` of one generation chunk's samples in a shard: its file and the key it is written
+    under (the shard's key, where it lies, and the size it was cut at)."""
+    return (folder / f"chunk-{generation_chunk:06d}-{piece:04d}.parquet",
+            f"{key}|chunk {generation_chunk}.{piece} of {size}")
+
+
+class _Cutter:
+    """Cuts a stream of one shard's samples into verify chunks: at least ``size`` rows, ending at a prompt boundary
+    (a prompt's samples stay together, so a batch-relative verifier sees them in one batch), and always ending
+    where a generation chunk ends (so a chunk is the same whether it is cut from the round's file or from one
+    generation chunk as generate writes it: what lets verification overlap generation)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.pending: pa.Table | None = None
+        self.generation_chunk: int | None = None
+        self.next_piece: dict[int, int] = {}
+
+    def add(self, rows: pa.Table, generation_chunk: int) -> Iterator[tuple[int, int, pa.Table]]:
+        if self.generation_chunk is not None and generation_chunk != self.generation_chunk:
+            yield from self.finish()
+        self.generation_chunk = generation_chunk
+        self.pending = rows if self.pending is None else pa.concat_tables([self.pending, rows])
+        while self.pending.num_rows > self.size:
+            ids = self.pending.column("prompt_id").to_pylist()
+            cut = next((j for j in range(self.size, len(ids)) if ids[j] != ids[j - 1]), None)
             if cut is None:
                 break  # the prompt at the boundary may go on in the next batch
-            yield pending.slice(0, cut).combine_chunks()
-            pending = pending.slice(cut)
-    if pending is not None and pending.num_rows:
-        yield pending.combine_chunks()
+            yield self._piece(self.pending.slice(0, cut))
+            self.pending = self.pending.slice(cut)
+
+    def finish(self) -> Iterator[tuple[int, int, pa.Table]]:
+        if self.pending is not None and self.pending.num_rows:
+            yield self._piece(self.pending)
+        self.pending = None
+
+    def _piece(self, rows: pa.Table) -> tuple[int, int, pa.Table]:
+        piece = self.next_piece.get(self.generation_chunk, 0)  # a file out of generation order never reuses one
+        self.next_piece[self.generation_chunk] = piece + 1
+        return self.generation_chunk, piece, rows.combine_chunks()
+
+
+def _runs(values: list[int]) -> Iterator[tuple[int, int, int]]:
+    """(start, stop, value) of each run of equal values."""
+    start = 0
+    for position in range(1, len(values) + 1):
+        if position == len(values) or values[position] != values[start]:
+            yield start, position, values[start]
+            start = position
+
+
+def _cut(cutter: _Cutter, table: pa.Table, shard: int, n_shards: int, generation_chunk: dict[str, int] | None,
+         shard_by_id: dict[str, int]) -> Iterator[tuple[int, int, pa.Table]]:
+    """The verify chunks that ``table``'s rows of ``shard`` complete, fed to ``cutter`` run by generation chunk."""
+    ids = table.column("prompt_id").to_pylist()
+    keep = [shard_by_id.setdefault(i, shard_of(i, n_shards)) == shard for i in ids]
+    rows = table.filter(pa.array(keep, type=pa.bool_()))
+    # a prompt that was never collected has no generation chunk; verify_samples refuses it by name
+    chunks = [generation_chunk.get(i, -1) if generation_chunk is not None else 0 for i, k in zip(ids, keep) if k]
+    for start, stop, chunk in _runs(chunks):
+        yield from cutter.add(rows.slice(start, stop - start), chunk)
+
+
+def shard_chunks(samples_path: Path, shard: int, n_shards: int, chunk_size: int,
+                 generation_chunk: dict[str, int] | None = None) -> Iterator[tuple[int, int, pa.Table]]:
+    """(generation chunk, piece, rows) of the shard's samples in file order, streamed, cut by :class:`_Cutter`
+    (``generation_chunk`` maps a prompt id to its generation chunk; without it the file is one). The same file,
+    sizes and prompts give the same chunks, which is what lets a rerun keep them."""
+    shard_by_id: dict[str, int] = {}
+    cutter = _Cutter(chunk_size)
+    for batch in pq.ParquetFile(require_stage_output(samples_path)).iter_batches(batch_size=CHUNK_READ_ROWS):
+        yield from _cut(cutter, pa.Table.from_batches([batch]), shard, n_shards, generation_chunk, shard_by_id)
+    yield from cutter.finish()
+
+
+def _judge(config: RoundConfig, prompts: pa.Table, chunk: pa.Table, by_domain: dict[str, list[str]],
+           loaded) -> pa.Table:
+    ids = pc.unique(chunk.column("prompt_id"))
+    verdicts = verify_samples(table_to_prompts(prompts.filter(pc.is_in(prompts.column("id"), value_set=ids))),
+                              table_to_samples(chunk), by_domain, required=config.verifiers.required,
+                              timeout=config.verifiers.timeout_seconds, loaded=loaded)
+    return verdicts_to_table(verdicts)
 
 
 def verify_shard(config: RoundConfig, round_number: int, shard: int, n_shards: int, key: str | None = None,
                  progress: Callable[[int], None] | None = None) -> dict:
     """Judge one shard's samples chunk by chunk and write its part; a part already made under the same
-    key is kept. Each chunk (``verifiers.chunk_size`` samples) is judged under its own timeout and written
-    as it finishes, so a shard killed midway redoes only the chunk it was in. ``key`` (:func:`round_key`)
-    lets a caller that runs every shard hash once; ``progress`` is told each chunk's sample count."""
+    key is kept. Each chunk (``verifiers.chunk_size`` samples, within one generation chunk) is judged under its
+    own timeout and written as it finishes, so a shard killed midway redoes only the chunk it was in, and a chunk
+    that verification overlapping generation already wrote (:class:`OverlappedVerification`) is kept. ``key``
+    (:func:`round_key`) lets a caller that runs every shard hash once; ``progress`` is told each chunk's sample
+    count."""
     if not 0 <= shard < n_shards:
         raise ValueError(f"shard {shard} is not one of {n_shards} shards")
     path = part_path(config, round_number, shard, n_shards)
@@ -138,19 +212,15 @@ def verify_shard(config: RoundConfig, round_number: int, shard: int, n_shards: i
     loaded = None  # verifiers load at the first chunk that needs them: a rerun that keeps all loads none
     chunk_paths, n_verified = [], 0
     try:
-        for index, chunk in enumerate(shard_chunks(paths.samples, shard, n_shards, size)):
-            chunk_path, chunk_key = keyed_chunk(folder, key, index, size)
+        for generation_chunk, piece, chunk in shard_chunks(paths.samples, shard, n_shards, size,
+                                                           generation_chunks(config, round_number)):
+            chunk_path, chunk_key = verify_chunk_path(folder, key, generation_chunk, piece, size)
             if written_key(chunk_path) != chunk_key:
                 if loaded is None:
                     with timed(parts, "start"):
                         loaded = load_verifiers({n for names in by_domain.values() for n in names},
                                                 config.verifier_options())
-                ids = pc.unique(chunk.column("prompt_id"))
-                verdicts = verify_samples(
-                    table_to_prompts(prompts.filter(pc.is_in(prompts.column("id"), value_set=ids))),
-                    table_to_samples(chunk), by_domain, required=config.verifiers.required,
-                    timeout=config.verifiers.timeout_seconds, loaded=loaded)
-                write_parquet_keyed(verdicts_to_table(verdicts), chunk_key, chunk_path)
+                write_parquet_keyed(_judge(config, prompts, chunk, by_domain, loaded), chunk_key, chunk_path)
                 n_verified += 1
             chunk_paths.append(chunk_path)
             if progress:
@@ -167,6 +237,85 @@ def verify_shard(config: RoundConfig, round_number: int, shard: int, n_shards: i
     shutil.rmtree(folder, ignore_errors=True)  # the part holds them now
     return {"shard": shard, "reused": False, "n_verdicts": table.num_rows, "chunks": len(chunk_paths),
             "chunks_verified": n_verified, "chunks_kept": len(chunk_paths) - n_verified}
+
+
+class OverlappedVerification:
+    """Verification that overlaps generation (``verifiers.overlap_generation``): the generate stage hands each
+    generation chunk to :meth:`submit` as it is written, and a thread of this process judges it, shard by shard
+    and chunk by chunk, into the very chunk files ``verify_shard`` would write, under the key the verify stage
+    will have once generate records the key it runs under. The verify stage then keeps them and judges only what
+    is left (chunks not reached, or a verifier that failed here): the verdicts are those of the serial path,
+    because a chunk holds the same samples either way (:class:`_Cutter`) and each is judged the same way.
+
+    A thread, not a process: on a real deployment generation waits on a server (vLLM on GPUs, or an endpoint),
+    and the verifiers' own work runs in their processes (the sandbox, sympy's workers) or outside the GIL (a
+    reward model, a judge's requests). Anything this thread could not do is left to the verify stage; a failure
+    here (a verifier that will not load, a required one that fails) is recorded, not raised: the verify stage
+    meets it again and reports it where it always has."""
+
+    def __init__(self, config: RoundConfig, round_number: int, generate_key: str):
+        import queue
+        import threading
+
+        self.config, self.round_number = config, round_number
+        self.n_shards = config.verifiers.shards
+        key = round_key(config, round_number, assume={f"generate@{round_number}": generate_key})
+        self.part_keys = [part_key(key, shard, self.n_shards) for shard in range(self.n_shards)]
+        self.generation_chunk = generation_chunks(config, round_number)
+        self.prompts = read_parquet(RoundPaths(config.workdir, round_number).prompts)
+        self.chunks_verified = self.chunks_kept = 0
+        self.error: str | None = None
+        self._stopping = False
+        self._jobs: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name=f"verify-round-{round_number}", daemon=True)
+        self._thread.start()
+
+    def submit(self, samples_path: Path) -> None:
+        """Judge a generation chunk's samples (a file generate wrote), after those submitted before it."""
+        self._jobs.put(samples_path)
+
+    def close(self, finish: bool = True) -> dict:
+        """Wait for the thread; with ``finish`` false (generate failed or was interrupted), chunks still queued
+        are dropped and only the one in hand is completed. Returns what was done, for the stage's metadata."""
+        self._stopping = not finish
+        self._jobs.put(None)
+        self._thread.join()
+        return {"chunks_verified": self.chunks_verified, "chunks_kept": self.chunks_kept, "error": self.error}
+
+    def _work(self) -> None:
+        by_domain, size = verifiers_by_domain(self.config), self.config.verifiers.chunk_size
+        loaded = None
+        try:
+            while (samples_path := self._jobs.get()) is not None:
+                if self._stopping or self.error is not None:
+                    continue
+                try:
+                    table = read_parquet(samples_path)
+                    shard_by_id: dict[str, int] = {}
+                    for shard in range(self.n_shards):
+                        part = part_path(self.config, self.round_number, shard, self.n_shards)
+                        if written_key(part) == self.part_keys[shard]:
+                            continue  # the shard is verified already (a rerun of generate after verify)
+                        cutter = _Cutter(size)
+                        pieces = [*_cut(cutter, table, shard, self.n_shards, self.generation_chunk, shard_by_id),
+                                  *cutter.finish()]
+                        for generation_chunk, piece, chunk in pieces:
+                            chunk_path, chunk_key = verify_chunk_path(chunk_folder(part), self.part_keys[shard],
+                                                                      generation_chunk, piece, size)
+                            if written_key(chunk_path) == chunk_key:
+                                self.chunks_kept += 1
+                                continue
+                            if loaded is None:
+                                loaded = load_verifiers({n for names in by_domain.values() for n in names},
+                                                        self.config.verifier_options())
+                            write_parquet_keyed(_judge(self.config, self.prompts, chunk, by_domain, loaded),
+                                                chunk_key, chunk_path)
+                            self.chunks_verified += 1
+                except Exception as error:  # noqa: BLE001 - left to the verify stage, which reports it
+                    self.error = f"{type(error).__name__}: {error}"
+        finally:
+            if loaded is not None:
+                close_verifiers(loaded)
 
 
 def _serial_order(verdicts: pa.Table, config: RoundConfig, round_number: int) -> pa.Table:

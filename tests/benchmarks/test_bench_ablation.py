@@ -23,10 +23,11 @@ def test_each_arm_differs_from_full_in_its_filter_alone(tmp_path):
         return {f"{section}.{key}" for section in a if isinstance(a[section], dict)
                 for key in set(a[section]) | set(b[section]) if a[section].get(key) != b[section].get(key)}
 
-    assert differences("no_math_checker") == {"selection.policies", "verifiers.math", "verifiers.required"}
-    assert configs["no_math_checker"].selection.policies["math"] == "unfiltered"
-    assert differences("no_sandbox") == {"selection.policies", "verifiers.code"}
-    assert differences("no_reward_model") == {"selection.policies", "verifiers.general"}
+    for arm, domain in (("no_math_checker", "math"), ("no_sandbox", "code"), ("no_reward_model", "general")):
+        assert differences(arm) == {"selection.policies"}  # the checker runs; selection stops listening
+        assert configs[arm].selection.policies == {**full.selection.policies, domain: "unfiltered"}
+        # the held-out evaluation scores with the same verifiers in every arm
+        assert configs[arm].verifiers == full.verifiers
     assert differences("no_quality_control") == {"quality.enabled"}
     assert differences("no_semantic_dedup") == {"quality.semantic_dedup_threshold"}
 

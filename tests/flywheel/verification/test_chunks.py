@@ -73,9 +73,19 @@ def logged_config(small_config_path, log, chunk_size, shards=1, delay=0.0, timeo
 def test_chunks_cut_at_prompt_boundaries_and_give_the_verdicts_of_one_pass(small_config_path):
     whole = config_with(small_config_path, 1)
     _, samples = round_with_samples(whole)
-    chunks = list(shard_chunks(RoundPaths(whole.workdir, 1).samples, 0, 1, 3))
+    cut = list(shard_chunks(RoundPaths(whole.workdir, 1).samples, 0, 1, 3))
+    chunks = [chunk for _, _, chunk in cut]
     assert [chunk.num_rows for chunk in chunks] == [4] * 8  # 3 rounds up to whole prompts of 2 samples
     assert all(len(set(chunk.column("prompt_id").to_pylist())) == 2 for chunk in chunks)
+    assert [(g, piece) for g, piece, _ in cut] == [(0, j) for j in range(8)]  # one generation chunk
+    # A chunk also ends where a generation chunk ends (3 prompts here): the same chunks whether cut from the
+    # round's file or from each generation chunk as generate writes it.
+    prompt_ids = pq.read_table(RoundPaths(whole.workdir, 1).prompts, columns=["id"]).column("id").to_pylist()
+    by_three = list(shard_chunks(RoundPaths(whole.workdir, 1).samples, 0, 1, 3,
+                                 {p: position // 3 for position, p in enumerate(prompt_ids)}))
+    assert [(g, piece, chunk.num_rows) for g, piece, chunk in by_three] == \
+        [(g, piece, rows) for g in range(5) for piece, rows in enumerate((4, 2))] + [(5, 0, 2)]
+    assert pa.concat_tables([c for *_, c in by_three]).equals(pa.concat_tables(chunks))
     verify_stage.verify(whole, 1, Store(whole.workdir / "flywheel.duckdb"))
     single = verdict_rows(whole)
 
