@@ -9,9 +9,19 @@ each stage runs alternately with 1 and with ``--processes`` processes, ``--repea
 rows (the pool and select's audit tables; the decontaminated candidates, hits and dedup drops) are compared with
 the first run's. It prints each run's seconds and the ratio of the medians.
 
-Not here yet: verification overlapping generation (the rest of issue 36).
+With ``--generation`` it measures the other half of issue 36: verification overlapping generation
+(``verifiers.overlap_generation``). The generator is an OpenAI-compatible double (``LatencyServer``) that costs wall
+time and no CPU: it answers each request after a fixed latency per token of its longest choice (the n choices of a
+request decode side by side, as a GPU batches them), standing in for GPUs elsewhere; half of each prompt's answers
+are right (the math reference boxed; the code reference solution) and half wrong. Verification is real: sympy for
+math, the sandbox running the unit tests for code. A serial round (generate, then verify) is timed first with no
+latency, to measure verification's seconds V; then, for each ratio R of generation to verification time, the
+latency is set so that generation takes about R x V, and the round runs serial and overlapped, alternately. It prints
+each run's generate + verify wall seconds, the overlapped/serial ratio (ideal: max(R, 1) / (R + 1)), and checks
+that each run's verdicts equal the serial run's, field for field (cost_seconds aside).
 
     .venv/bin/python benchmarks/bench_round_overlap.py --samples 400000 [--processes 2] [--repeats 2] [--json OUT]
+    .venv/bin/python benchmarks/bench_round_overlap.py --generation [--ratios 0.5 1 2] [--prompts 128] [--n 8] [--json OUT]
 """
 
 from __future__ import annotations
@@ -31,6 +41,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_round_scale import PLUGIN, config_for, record_samples, synthesise  # noqa: E402
+
+from flywheel.config import parse_config  # noqa: E402
 
 from flywheel.stages import decontaminate as decontaminate_stage  # noqa: E402
 from flywheel.stages import select as select_stage  # noqa: E402
@@ -110,15 +122,188 @@ def compare(stage: str, run_once, n_samples: int, processes: int, repeats: int) 
     return {"seconds": {str(k): v for k, v in seconds.items()}, "speedup": round(ratio, 2)}
 
 
+class LatencyServer:
+    """An OpenAI-compatible chat endpoint that answers after ``seconds_per_token`` x the tokens of the request's
+    longest choice, sleeping (wall time, no CPU). ``answers(question, n) -> [text]`` writes the choices; a token
+    is a word."""
+
+    def __init__(self, answers):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.seconds_per_token = 0.0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                texts = answers(body["messages"][-1]["content"], body["n"])
+                tokens = [max(1, len(text.split())) for text in texts]
+                time.sleep(server.seconds_per_token * max(tokens))
+                token = {"token": "t", "logprob": -0.5, "bytes": None, "top_logprobs": []}
+                payload = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                           "choices": [{"index": i, "finish_reason": "stop",
+                                        "message": {"role": "assistant", "content": text},
+                                        "logprobs": {"content": [token] * count}}
+                                       for i, (text, count) in enumerate(zip(texts, tokens))],
+                           "usage": {"prompt_tokens": 1, "completion_tokens": sum(tokens),
+                                     "total_tokens": 1 + sum(tokens)}}
+                data = json.dumps(payload).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        import threading
+
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def answer_book(prompts) -> dict[str, tuple[list[str], list[str]]]:
+    """Per question: (right answers, wrong answers) as a model would write them."""
+    book = {}
+    for prompt in prompts:
+        if prompt.domain == "math":
+            right = [f"Adding step by step, the answer is \\boxed{{{prompt.reference}}}."]
+            wrong = [f"Adding step by step, the answer is \\boxed{{{prompt.reference}1}}."]
+        else:
+            right = [f"```python\n{prompt.response}\n```"]
+            wrong = ["```python\nprint(0)\n```"]
+        book[prompt.messages[-1].content] = (right, wrong)
+    return book
+
+
+GENERATION_CONCURRENCY = 16
+
+
+def overlap_config(folder: Path, url: str, overlap: bool, chunk_prompts: int, n: int):
+    data = {
+        "workdir": str(folder / "work"),
+        "model": {"base": str(ROOT / "flywheel" / "data" / "tiny-base")},
+        "prompts": {"sources": [{"path": str(folder.parent / "prompts.jsonl")}]},
+        "generation": {"backend": "openai", "n": n, "chunk_prompts": chunk_prompts,
+                       "openai": {"base_url": url, "model": "double", "max_concurrency": GENERATION_CONCURRENCY}},
+        "verifiers": {"math": ["math"], "code": ["unit_tests"], "general": [], "required": ["math"],
+                      "overlap_generation": overlap},
+        "evaluation": {"path": str(ROOT / "flywheel" / "data" / "tasks" / "heldout.jsonl")},
+        "sandbox": {"backend": "bwrap", "timeout_seconds": 10},
+    }
+    return parse_config(data, base_dir=folder)
+
+
+def round_once(folder: Path, url: str, overlap: bool, chunk_prompts: int, n: int) -> tuple[float, float, list[dict]]:
+    """Collect, then generate and verify (timed): the seconds of both, of generate, and the verdicts, cost aside."""
+    from flywheel.generation import make_generator
+    from flywheel.round import lineage
+    from flywheel.stages import collect as collect_stage
+    from flywheel.stages import generate as generate_stage
+
+    folder.mkdir(parents=True)
+    config = overlap_config(folder, url, overlap, chunk_prompts, n)
+    store = Store(config.workdir / "flywheel.duckdb")
+    collect_stage.collect(config, 1, store)
+    lineage.record(config, 1, "collect")
+    started = time.perf_counter()
+    generate_stage.generate(config, 1, store, lambda checkpoint: make_generator(checkpoint, config.generation))
+    lineage.record(config, 1, "generate")  # as a round's bookkeeping does between the stages
+    generated = time.perf_counter()
+    verify_stage.verify(config, 1, store)
+    seconds = time.perf_counter() - started
+    rows = [{k: v for k, v in row.items() if k != "cost_seconds"}
+            for row in pq.read_table(RoundPaths(config.workdir, 1).verdicts).to_pylist()]
+    return seconds, generated - started, rows
+
+
+def run_generation(folder: Path, ratios: list[float], n_prompts: int, n: int, chunk_prompts: int) -> dict:
+    from flywheel.prompts.formats import load_prompts
+
+    if chunk_prompts > GENERATION_CONCURRENCY:
+        raise SystemExit(f"--chunk-prompts at most {GENERATION_CONCURRENCY}: a chunk's requests are sent together")
+    tasks = [json.loads(line) for name in ("train", "heldout")
+             for line in (ROOT / "flywheel" / "data" / "tasks" / f"{name}.jsonl").read_text().splitlines()]
+    math = [t for t in tasks if t["domain"] == "math"]
+    code = [t for t in tasks if t["domain"] == "code"]
+    chosen = [*math[: n_prompts // 2], *code[: n_prompts - n_prompts // 2]]  # the bundled tasks: 144 code at most
+    (folder / "prompts.jsonl").write_text("".join(json.dumps(t) + "\n" for t in chosen))
+    book = answer_book(load_prompts(folder / "prompts.jsonl"))
+
+    def answers(question: str, count: int) -> list[str]:
+        right, wrong = book[question]
+        return [(right if i % 2 == 0 else wrong)[0] for i in range(count)]
+
+    server = LatencyServer(answers)
+    runs = iter(range(10_000))
+    try:
+        total, generated, reference = round_once(folder / f"run-{next(runs)}", server.url, False, chunk_prompts, n)
+        verify_seconds = total - generated
+        # A chunk's requests are in flight together (chunk_prompts <= the client's concurrency), so a chunk takes
+        # its slowest request's latency: generation takes seconds_per_token x the sum of those token counts.
+        questions = [json.loads(line)["messages"][-1]["content"] for line in (folder / "prompts.jsonl").read_text().splitlines()]
+        slowest = [max(max(1, len(text.split())) for q in questions[first:first + chunk_prompts]
+                       for text in answers(q, n)) for first in range(0, len(questions), chunk_prompts)]
+        tokens = sum(slowest)
+        print(f"{len(chosen)} prompts x {n} samples: serial verification {verify_seconds:.1f} s "
+              f"(generation with no latency {generated:.1f} s)", flush=True)
+        report = {"prompts": len(chosen), "n": n, "chunk_prompts": chunk_prompts, "verify_seconds": verify_seconds,
+                  "ratios": {}}
+        for ratio in ratios:
+            # generation's own overhead (the client, writing the chunks) counts toward its time
+            server.seconds_per_token = max(0.0, ratio * verify_seconds - generated) / tokens
+            timings = {}
+            for overlap in (False, True):
+                seconds, gen_seconds, rows = round_once(folder / f"run-{next(runs)}", server.url, overlap,
+                                                        chunk_prompts, n)
+                same = rows == reference
+                timings["overlapped" if overlap else "serial"] = seconds
+                measured = "" if overlap else \
+                    f", generation / verification {gen_seconds / max(1e-9, seconds - gen_seconds):.2f}"
+                print(f"ratio {ratio:g}: {'overlapped' if overlap else 'serial    '} {seconds:6.1f} s "
+                      f"(generate stage {gen_seconds:.1f} s{measured})  verdicts equal the serial path's: {same}",
+                      flush=True)
+                if not overlap:
+                    timings["measured_ratio"] = gen_seconds / max(1e-9, seconds - gen_seconds)
+                if not same:
+                    raise SystemExit("overlapped verification wrote other verdicts than the serial path")
+            share = timings["overlapped"] / timings["serial"]
+            ideal = max(ratio, 1) / (ratio + 1)
+            print(f"ratio {ratio:g}: overlapped / serial = {share:.2f}x (ideal {ideal:.2f}x)", flush=True)
+            report["ratios"][str(ratio)] = {"serial": round(timings["serial"], 2),
+                                            "measured_ratio": round(timings["measured_ratio"], 3),
+                                            "overlapped": round(timings["overlapped"], 2),
+                                            "share": round(share, 3), "ideal": round(ideal, 3),
+                                            "seconds_per_token": server.seconds_per_token}
+    finally:
+        server.close()
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=400_000)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--generation", action="store_true", help="verification overlapping generation instead")
+    parser.add_argument("--ratios", type=float, nargs="+", default=[0.5, 1.0, 2.0])
+    parser.add_argument("--prompts", type=int, default=128, help="half math, half code")
+    parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--chunk-prompts", type=int, default=8)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="round-overlap-") as folder:
-        result = run(args.samples, Path(folder), args.processes, args.repeats)
+        if args.generation:
+            result = run_generation(Path(folder), args.ratios, args.prompts, args.n, args.chunk_prompts)
+        else:
+            result = run(args.samples, Path(folder), args.processes, args.repeats)
     print(json.dumps(result, indent=1))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
