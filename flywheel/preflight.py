@@ -4,7 +4,8 @@
 problem. Each check names what it looked at and how to fix it, and a failing check does not hide
 the next one:
 
-- every verifier a domain lists is installed (with a "did you mean" for a typo), and loads;
+- every verifier a domain lists is installed (with a "did you mean" for a typo), and loads; so does the judge
+  and its rubric when quality control rates difficulty with it (``quality.judge_difficulty``);
 - every mixture file source parses, and each row has an answer to train on;
 - every prompt source parses to its last line (``file:line:column`` on the first bad row of each
   source), no source is empty, and every reference is one its verifier can read (a verifier may
@@ -66,6 +67,12 @@ def check_verifiers(config: RoundConfig) -> tuple[list[Problem], dict]:
                 problems.append(Problem("verifiers", f"verifiers.{domain}", f"verifier {name!r} is not installed "
                                         f"(installed: {', '.join(sorted(installed))}){hint}"))
     wanted = {n for d in DOMAINS for n in config.verifiers.for_domain(d) if n in installed}
+    if config.quality.enabled and config.quality.judge_difficulty:  # quality control asks the judge too
+        if "llm_judge" in installed:
+            wanted.add("llm_judge")
+        else:
+            problems.append(Problem("verifiers", "quality.judge_difficulty", "rating difficulty needs the llm_judge "
+                                    "verifier, which is not installed"))
     options = config.verifier_options()
     if "llm_judge" in options:  # a check writes nothing: the judge's cache is opened by a round, not here
         options["llm_judge"] = {**options["llm_judge"], "cache_path": None}
@@ -73,6 +80,12 @@ def check_verifiers(config: RoundConfig) -> tuple[list[Problem], dict]:
     for name, (_, error) in loaded.items():
         if error:
             problems.append(Problem("verifiers", f"verifiers.options.{name}", error))
+    judge = loaded.get("llm_judge", (None, None))[0]
+    if judge is not None and config.quality.enabled and config.quality.judge_difficulty:
+        try:
+            judge.rubric_named(config.quality.judge_difficulty)
+        except ValueError as error:
+            problems.append(Problem("verifiers", "quality.judge_difficulty", str(error)))
     return problems, {name: verifier for name, (verifier, _) in loaded.items() if verifier is not None}
 
 

@@ -226,6 +226,11 @@ class LLMJudgeVerifier:
         model = self.judge_model()
         return [self._verdict(replies[i], rubrics[i], model, cost) for i in range(len(items))]
 
+    @staticmethod
+    def rubric_named(spec: str) -> Rubric:
+        """A bundled rubric by name or a rubric YAML file; ValueError naming what is wrong (the preflight asks)."""
+        return load_rubric(spec)
+
     def rate_prompts(self, conversations: list[list[dict]], domains: list[str], rubric: str | Rubric,
                      labels: list[str]) -> list[PromptRating]:
         """The judge's rating of each prompt on ``rubric`` (Llama 3.1's difficulty rating, with Instag-style intent

@@ -166,3 +166,13 @@ def test_check_names_missing_files_schema_typos_and_long_prompts_at_once_and_cre
     out = capsys.readouterr().out.replace("\n", " ")
     assert "warning: prompts.sources[0]: " in out and "too long for the model's context, e.g. " in out
     assert "the context is 512 with max_new_tokens 500" in out
+
+
+def test_a_difficulty_rubric_that_does_not_exist_is_named_before_any_round(tmp_path):
+    data = small_config_dict(tmp_path / "work")
+    data["quality"] = {"judge_difficulty": "prompt_dificulty"}  # a typo of the bundled rubric's name
+    problems, _ = preflight(load_config(write_config(tmp_path, data)), model=False)
+    assert [(p.check, p.where) for p in problems] == [("verifiers", "quality.judge_difficulty")]
+    assert "'prompt_dificulty' is neither a bundled rubric" in problems[0].message
+    data["quality"] = {"judge_difficulty": "prompt_difficulty"}
+    assert preflight(load_config(write_config(tmp_path, data)), model=False)[0] == []
