@@ -12,14 +12,14 @@ from flywheel.round.layout import RoundPaths
 from flywheel.stages import verify as verify_stage
 from flywheel.store.database import Store
 from flywheel.verification.shards import chunk_folder, part_path
-from tests.flywheel.verification.test_overlap import round_config
+from tests.flywheel.verification.test_overlap import double, round_config  # noqa: F401 - the fixture
 from tests.flywheel.verification.test_shards import assert_same_verdicts, verdict_rows
 
 pytestmark = pytest.mark.slow
 
 
-def test_one_dagster_run_overlaps_and_the_shard_steps_judge_nothing_again(tmp_path):
-    config, _ = round_config(tmp_path, "overlapped", overlap=True)
+def test_one_dagster_run_overlaps_and_the_shard_steps_judge_nothing_again(tmp_path, double):  # noqa: F811
+    config, _ = round_config(tmp_path, "overlapped", overlap=True, url=double.url)
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("round", ["1"])
     keys = [dg.AssetKey(name) for name in ("prompts", "samples", "verdicts")]
