@@ -14,8 +14,8 @@ With ``--generation`` it measures the other half of issue 36: verification overl
 time and no CPU: it answers each request after a fixed latency per token of its longest choice (the n choices of a
 request decode side by side, as a GPU batches them), standing in for GPUs elsewhere; half of each prompt's answers
 are right (the math reference boxed; the code reference solution) and half wrong. Verification is real: sympy for
-math, the sandbox running the unit tests for code. A serial round (generate, then verify) is timed first with no
-latency, to measure verification's seconds V; then, for each ratio R of generation to verification time, the
+math, the sandbox running the unit tests for code. After a warm-up round, a serial round (generate, then verify) is
+timed with no latency, to measure verification's seconds V; then, for each ratio R of generation to verification time, the
 latency is set so that generation takes about R x V, and the round runs serial and overlapped, alternately. It prints
 each run's generate + verify wall seconds, the overlapped/serial ratio (ideal: max(R, 1) / (R + 1)), and checks
 that each run's verdicts equal the serial run's, field for field (cost_seconds aside).
@@ -53,6 +53,7 @@ from flywheel.curation.policies import Policy  # noqa: E402
 from flywheel.curation.selection import select_round  # noqa: E402
 from flywheel.round.runs import verifiers_by_domain  # noqa: E402
 from flywheel.store.database import Store  # noqa: E402
+from tests.chat_double import ChatDouble  # noqa: E402
 from tests.plugin_package import install_verifier_plugin  # noqa: E402
 
 
@@ -122,51 +123,15 @@ def compare(stage: str, run_once, n_samples: int, processes: int, repeats: int) 
     return {"seconds": {str(k): v for k, v in seconds.items()}, "speedup": round(ratio, 2)}
 
 
-class LatencyServer:
-    """An OpenAI-compatible chat endpoint that answers after ``seconds_per_token`` x the tokens of the request's
-    longest choice, sleeping (wall time, no CPU). ``answers(question, n) -> [text]`` writes the choices; a token
-    is a word."""
+class LatencyServer(ChatDouble):
+    """The OpenAI-compatible double (tests/chat_double.py) answering after ``seconds_per_token`` x the tokens of
+    the request's longest choice, sleeping (wall time, no CPU): the n choices decode side by side, as a GPU batches
+    them."""
 
     def __init__(self, answers):
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
         self.seconds_per_token = 0.0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                texts = answers(body["messages"][-1]["content"], body["n"])
-                tokens = [max(1, len(text.split())) for text in texts]
-                time.sleep(server.seconds_per_token * max(tokens))
-                token = {"token": "t", "logprob": -0.5, "bytes": None, "top_logprobs": []}
-                payload = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                           "choices": [{"index": i, "finish_reason": "stop",
-                                        "message": {"role": "assistant", "content": text},
-                                        "logprobs": {"content": [token] * count}}
-                                       for i, (text, count) in enumerate(zip(texts, tokens))],
-                           "usage": {"prompt_tokens": 1, "completion_tokens": sum(tokens),
-                                     "total_tokens": 1 + sum(tokens)}}
-                data = json.dumps(payload).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        import threading
-
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(answers, delay=lambda texts: self.seconds_per_token * max(
+            max(1, len(text.split())) for text in texts))
 
 
 def answer_book(prompts) -> dict[str, tuple[list[str], list[str]]]:
@@ -244,6 +209,7 @@ def run_generation(folder: Path, ratios: list[float], n_prompts: int, n: int, ch
     server = LatencyServer(answers)
     runs = iter(range(10_000))
     try:
+        round_once(folder / f"run-{next(runs)}", server.url, False, chunk_prompts, n)  # warm: imports, the sandbox
         total, generated, reference = round_once(folder / f"run-{next(runs)}", server.url, False, chunk_prompts, n)
         verify_seconds = total - generated
         # A chunk's requests are in flight together (chunk_prompts <= the client's concurrency), so a chunk takes

@@ -1,8 +1,8 @@
 """Verification overlapping generation (``verifiers.overlap_generation``): each generation chunk is judged as it is
 written, into the chunks the verify stage keeps; the verdicts and select's pool are the serial path's, field for
 field, and a kill while the two overlap loses at most the chunks in flight. Real verifiers (sympy, the sandbox,
-the reward model); the generator is the ``openai`` backend against an OpenAI-compatible double that answers each
-prompt right and wrong by turns after a delay (a server elsewhere, as on a real deployment: the tiny base model
+the reward model); the generator is the ``openai`` backend against an OpenAI-compatible double (tests/chat_double.py)
+that answers each prompt right and wrong by turns after a delay (a server elsewhere, as on a real deployment: the tiny base model
 never ends a turn, so nothing it writes would reach the pool)."""
 
 import json
@@ -11,10 +11,8 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pyarrow.parquet as pq
 import pytest
@@ -30,6 +28,7 @@ from flywheel.stages import select as select_stage
 from flywheel.stages import verify as verify_stage
 from flywheel.store.database import Store
 from flywheel.verification.shards import chunk_folder, part_path, verify_shard
+from tests.chat_double import ChatDouble
 from tests.conftest import TASKS, small_config_dict
 from tests.flywheel.verification.test_chunks import plugin_site  # noqa: F401 - the fixture
 from tests.flywheel.verification.test_shards import assert_same_verdicts, verdict_rows
@@ -47,56 +46,27 @@ GENERATE = textwrap.dedent('''
 ''')
 
 
-class ChatDouble:
-    """``/v1/chat/completions``: for each of the n choices, the prompt's reference answer (even choices) or a wrong
-    one (odd), after ``delay`` seconds; per-choice token counts as logprobs, as vLLM gives them."""
+def right_and_wrong(question_book: dict[str, tuple[str, str]]):
+    """The double's answers: the prompt's reference answer (even choices) or a wrong one (odd)."""
+    def answers(question: str, n: int) -> list[str]:
+        right, wrong = question_book[question]
+        return [right if i % 2 == 0 else wrong for i in range(n)]
+    return answers
 
-    def __init__(self, delay: float = 0.2):
-        tasks = [json.loads(line) for line in (TASKS / "train.jsonl").read_text().splitlines()]
-        book = {}
-        for task in tasks:
-            question = task["messages"][-1]["content"]
-            right = {"math": f"So the answer is \\boxed{{{task.get('reference')}}}.",
-                     "code": f"```python\n{task.get('response') or 'pass'}\n```"}.get(task["domain"], "A kind reply.")
-            book[question] = (right, f"I think it is {len(question)}, roughly {question[::-1][:20]}.")
-        double = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                time.sleep(double.delay)
-                right, wrong = book[body["messages"][-1]["content"]]
-                texts = [right if i % 2 == 0 else wrong for i in range(body["n"])]
-                token = {"token": "t", "logprob": -0.5, "bytes": None, "top_logprobs": []}
-                data = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                                   "choices": [{"index": i, "finish_reason": "stop",
-                                                "message": {"role": "assistant", "content": text},
-                                                "logprobs": {"content": [token] * len(text.split())}}
-                                               for i, text in enumerate(texts)],
-                                   "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.delay = delay
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def answer_book() -> dict[str, tuple[str, str]]:
+    book = {}
+    for task in (json.loads(line) for line in (TASKS / "train.jsonl").read_text().splitlines()):
+        question = task["messages"][-1]["content"]
+        right = {"math": f"So the answer is \\boxed{{{task.get('reference')}}}.",
+                 "code": f"```python\n{task.get('response') or 'pass'}\n```"}.get(task["domain"], "A kind reply.")
+        book[question] = (right, f"I think it is {len(question)}, roughly {question[::-1][:20]}.")
+    return book
 
 
 @pytest.fixture(scope="module")
 def double():
-    server = ChatDouble()
+    server = ChatDouble(right_and_wrong(answer_book()), delay=lambda _: 0.2)
     yield server
     server.close()
 
