@@ -14,8 +14,9 @@ The verifiers still run in every arm, so the held-out evaluation, which scores w
 everywhere (an arm without its math verifier had no math score at all); only selection stops listening.
 - ``no_quality_control``: ``quality.enabled: false`` (neither rule, no annotation);
 - ``no_semantic_dedup``: quality control without its semantic dedup (the difficulty rule stays);
-- ``control``: the same-budget control of ``bench_flywheel.py`` for the ``full`` arm (the base model fine-tuned on
-  the seed demonstrations alone for the optimizer steps of each of the full arm's rounds).
+- a same-budget control of ``bench_flywheel.py`` for the ``full`` arm and any other named by ``--controls`` (the
+  base model fine-tuned on the seed demonstrations alone for the optimizer steps of each of that arm's rounds),
+  reported as "control of <arm>".
 
 "Unfiltered" is no rejection at all: each finished sample, duplicates dropped, up to ``selection.k`` per prompt
 (flywheel.curation.policies). A filter's contribution is ``full`` minus the arm without it, per seed (the seeds
@@ -29,7 +30,7 @@ split ``heldout_general``) and the control's ``control.json``; the script writes
 value per arm, round and domain) and ``table.md``.
 
     .venv/bin/python benchmarks/bench_ablation.py [--seeds 0 1 2] [--rounds 3] [--arms full no_math_checker ...]
-        [--config flywheel/configs/demo.yaml] [--out runs/bench-ablation]
+        [--controls full ...] [--config flywheel/configs/demo.yaml] [--out runs/bench-ablation]
 """
 
 from __future__ import annotations
@@ -129,8 +130,9 @@ def verdict(differences: list[float]) -> str:
 
 def tables(scores: dict, rounds: int) -> str:
     """Held-out pass@1 per arm and domain at the last round, and each filter's contribution, from ``scores``
-    ({arm: {seed: {domain: [per round]}}}); only seeds every compared arm finished count."""
-    arms = [a for a in (*ARMS, "control") if scores.get(a)]
+    ({arm: {seed: {domain: [per round]}}}, controls as "control of <arm>"); only seeds every arm finished count."""
+    controls = [name for name in scores if name.startswith("control of ") and scores[name]]
+    arms = [a for a in ARMS if scores.get(a)] + controls
     seeds = sorted(set.intersection(*(set(scores[a]) for a in arms))) if arms else []
     lines = [f"Held-out pass@1 at round {rounds}, mean (95% CI) over seeds {seeds}:", "",
              "| arm | all | math | code | general |", "|---|---|---|---|---|"]
@@ -141,16 +143,18 @@ def tables(scores: dict, rounds: int) -> str:
             cells.append(_cell(values) if values else "–")
         lines.append(f"| {arm} | " + " | ".join(cells) + " |")
     lines += ["", f"Each filter's contribution at round {rounds}: full minus the arm without it, per seed, "
-                  "mean (95% CI):", "", "| filter | all | math | code | general | verdict (all) |",
-              "|---|---|---|---|---|---|"]
-    for arm in [a for a in arms if a in FILTER_OF] + (["control"] if "control" in arms else []):
+                  "mean (95% CI); and each controlled arm minus its same-budget control:", "",
+              "| filter | all | math | code | general | verdict (all) |", "|---|---|---|---|---|---|"]
+    pairs = [("full", arm, FILTER_OF[arm]) for arm in arms if arm in FILTER_OF] + \
+        [(control.removeprefix("control of "), control, f"the flywheel ({control.removeprefix('control of ')}) "
+          "minus its same-budget control") for control in controls]
+    for minuend, subtrahend, name in pairs:
         cells, overall = [], []
         for d in DOMAINS:
-            diffs = [scores["full"][s][d][rounds] - scores[arm][s][d][rounds] for s in seeds
-                     if scores["full"][s][d][rounds] is not None and scores[arm][s][d][rounds] is not None]
+            diffs = [scores[minuend][s][d][rounds] - scores[subtrahend][s][d][rounds] for s in seeds
+                     if scores[minuend][s][d][rounds] is not None and scores[subtrahend][s][d][rounds] is not None]
             cells.append(_cell(diffs, "+") if diffs else "–")
             overall = diffs if d == "all" else overall
-        name = FILTER_OF.get(arm, "the flywheel itself (full minus the same-budget control)")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {verdict(overall)} |")
     return "\n".join(lines)
 
@@ -160,7 +164,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
-    parser.add_argument("--no-control", action="store_true", help="skip the same-budget control of the full arm")
+    parser.add_argument("--controls", nargs="*", default=["full"], choices=list(ARMS),
+                        help="the arms that get a same-budget control (none: no control)")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="default: the demo's own config")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-ablation")
     args = parser.parse_args()
@@ -168,7 +173,7 @@ def main() -> None:
     out = args.out.resolve()
     configs = {arm: arm_config(args.config, arm, out) for arm in arms}
     started = time.perf_counter()
-    scores: dict[str, dict[int, dict]] = {arm: {} for arm in (*arms, "control")}
+    scores: dict[str, dict[int, dict]] = {arm: {} for arm in arms}
     for seed in args.seeds:
         for arm in arms:
             workdir = out / arm / f"seed-{seed}"
@@ -177,8 +182,10 @@ def main() -> None:
             scores[arm][seed] = scores_of(workdir, args.rounds)
             print(f"seed {seed} {arm}: held-out pass@1 by round {[round(v, 3) for v in scores[arm][seed]['all']]} "
                   f"({time.perf_counter() - begun:.0f}s)", flush=True)
-        if not args.no_control:
-            scores["control"][seed] = control_scores(out / "full" / f"seed-{seed}", args.rounds, scores["full"][seed])
+        for arm in args.controls:
+            if arm in arms:
+                scores.setdefault(f"control of {arm}", {})[seed] = control_scores(
+                    out / arm / f"seed-{seed}", args.rounds, scores[arm][seed])
         table = tables(scores, args.rounds)
         (out / "results.json").write_text(json.dumps({"seeds": args.seeds, "rounds": args.rounds, "scores": scores,
                                                       "configs": {a: str(p) for a, p in configs.items()}}, indent=2))

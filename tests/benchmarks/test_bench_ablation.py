@@ -45,6 +45,9 @@ def test_contribution_is_full_minus_the_arm_per_seed():
     dedup = next(line for line in table.splitlines() if line.startswith("| semantic dedup"))
     assert dedup.split(" | ")[1].startswith("+0.000 (") and dedup.endswith("no difference the intervals can see |")
     assert "over seeds [0, 1, 2]:" in table
+    scores["control of full"] = {0: run(0.3, 0.0), 1: run(0.4, 0.0), 2: run(0.35, 0.0)}
+    control = next(line for line in bench.tables(scores, 1).splitlines() if line.startswith("| the flywheel (full)"))
+    assert control.split(" | ")[1].startswith("+0.200 (") and control.split(" | ")[4].startswith("+0.100")
     scores["no_reward_model"] = {0: run(0.7, 0.1)}  # a run cut short: the table compares the seeds every arm ran
     narrowed = bench.tables(scores, 1)
     assert "over seeds [0]:" in narrowed
