@@ -14,6 +14,8 @@ The verifiers still run in every arm, so the held-out evaluation, which scores w
 everywhere (an arm without its math verifier had no math score at all); only selection stops listening.
 - ``no_quality_control``: ``quality.enabled: false`` (neither rule, no annotation);
 - ``no_semantic_dedup``: quality control without its semantic dedup (the difficulty rule stays);
+- ``previous_default``: not a filter: the demo as it was before general samples trained (their quotas 0, quality
+  control annotating only), measured against ``no_quality_control`` (the same, general samples in);
 - a same-budget control of ``bench_flywheel.py`` for the ``full`` arm and any other named by ``--controls`` (the
   base model fine-tuned on the seed demonstrations alone for the optimizer steps of each of that arm's rounds),
   reported as "control of <arm>".
@@ -79,6 +81,16 @@ def _quality(**settings):
     return turn_off
 
 
+def _previous_default(data: dict) -> dict:
+    """The demo's default before general samples trained: the pool's general quotas 0, quality control annotating
+    (no drop rule)."""
+    for source in data["mixture"]["sources"]:
+        if source["kind"] in ("pool_this_round", "pool_earlier_rounds"):
+            source["quotas"] = {**(source.get("quotas") or {}), "general": 0}
+    data["quality"].update(min_difficulty=None, semantic_dedup_threshold=None)
+    return data
+
+
 ARMS = {
     "full": lambda data: data,
     "no_math_checker": _unfiltered("math"),
@@ -86,7 +98,11 @@ ARMS = {
     "no_reward_model": _unfiltered("general"),
     "no_quality_control": _quality(enabled=False),
     "no_semantic_dedup": _quality(semantic_dedup_threshold=None),
+    "previous_default": _previous_default,
 }
+# Further differences the table reports: (arm, arm it is measured against, what the difference is).
+COMPARISONS = [("no_quality_control", "previous_default",
+                "general samples in training (quality control's rules off in both)")]
 FILTER_OF = {"no_math_checker": "math checker", "no_sandbox": "sandbox (unit tests)",
              "no_reward_model": "reward model (general)", "no_quality_control": "quality control",
              "no_semantic_dedup": "semantic dedup"}
@@ -146,6 +162,7 @@ def tables(scores: dict, rounds: int) -> str:
                   "mean (95% CI); and each controlled arm minus its same-budget control:", "",
               "| filter | all | math | code | general | verdict (all) |", "|---|---|---|---|---|---|"]
     pairs = [("full", arm, FILTER_OF[arm]) for arm in arms if arm in FILTER_OF] + \
+        [(a, b, name) for a, b, name in COMPARISONS if a in arms and b in arms] + \
         [(control.removeprefix("control of "), control, f"the flywheel ({control.removeprefix('control of ')}) "
           "minus its same-budget control") for control in controls]
     for minuend, subtrahend, name in pairs:

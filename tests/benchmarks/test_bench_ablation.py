@@ -30,6 +30,11 @@ def test_each_arm_differs_from_full_in_its_filter_alone(tmp_path):
         assert configs[arm].verifiers == full.verifiers
     assert differences("no_quality_control") == {"quality.enabled"}
     assert differences("no_semantic_dedup") == {"quality.semantic_dedup_threshold"}
+    previous = configs["previous_default"]
+    assert differences("previous_default") == {"mixture.sources", "quality.min_difficulty",
+                                               "quality.semantic_dedup_threshold"}
+    assert [s.quotas.get("general") for s in previous.mixture.sources if s.kind.startswith("pool")] == [0, 0]
+    assert previous.quality.min_difficulty is None and previous.quality.semantic_dedup_threshold is None
 
 
 def test_contribution_is_full_minus_the_arm_per_seed():
