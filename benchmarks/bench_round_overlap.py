@@ -198,7 +198,9 @@ def run_generation(folder: Path, ratios: list[float], n_prompts: int, n: int, ch
              for line in (ROOT / "flywheel" / "data" / "tasks" / f"{name}.jsonl").read_text().splitlines()]
     math = [t for t in tasks if t["domain"] == "math"]
     code = [t for t in tasks if t["domain"] == "code"]
-    chosen = [*math[: n_prompts // 2], *code[: n_prompts - n_prompts // 2]]  # the bundled tasks: 144 code at most
+    # the bundled tasks hold 144 code prompts; interleaved, so every chunk holds both kinds of work (code after
+    # math put all of the sandbox's work in the last chunks, which no overlap can hide)
+    chosen = [task for pair in zip(math[: n_prompts // 2], code[: n_prompts - n_prompts // 2]) for task in pair]
     (folder / "prompts.jsonl").write_text("".join(json.dumps(t) + "\n" for t in chosen))
     book = answer_book(load_prompts(folder / "prompts.jsonl"))
 
