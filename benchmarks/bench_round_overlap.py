@@ -123,15 +123,41 @@ def compare(stage: str, run_once, n_samples: int, processes: int, repeats: int) 
     return {"seconds": {str(k): v for k, v in seconds.items()}, "speedup": round(ratio, 2)}
 
 
-class LatencyServer(ChatDouble):
+def right_then_wrong(book: dict[str, tuple[list[str], list[str]]], question: str, n: int) -> list[str]:
+    """A request's n choices: right and wrong by turns."""
+    right, wrong = book[question]
+    return [(right if i % 2 == 0 else wrong)[0] for i in range(n)]
+
+
+def _serve(book: dict, seconds_per_token: float, ready) -> None:
+    """The latency server's process: a ChatDouble until it is terminated."""
+    import threading
+
+    double = ChatDouble(lambda question, n: right_then_wrong(book, question, n),
+                        delay=lambda texts: seconds_per_token * max(max(1, len(text.split())) for text in texts))
+    ready.put(double.url)
+    threading.Event().wait()
+
+
+class LatencyServer:
     """The OpenAI-compatible double (tests/chat_double.py) answering after ``seconds_per_token`` x the tokens of
     the request's longest choice, sleeping (wall time, no CPU): the n choices decode side by side, as a GPU batches
-    them."""
+    them. It runs in a process of its own, as a GPU server does: its threads take neither CPU nor the GIL from the
+    round's process (in the same process they did, and hid the overlap at low ratios)."""
 
-    def __init__(self, answers):
-        self.seconds_per_token = 0.0
-        super().__init__(answers, delay=lambda texts: self.seconds_per_token * max(
-            max(1, len(text.split())) for text in texts))
+    def __init__(self, book: dict, seconds_per_token: float):
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        ready = context.Queue()
+        self.seconds_per_token = seconds_per_token
+        self.process = context.Process(target=_serve, args=(book, seconds_per_token, ready), daemon=True)
+        self.process.start()
+        self.url = ready.get(timeout=120)
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.join()
 
 
 def answer_book(prompts) -> dict[str, tuple[list[str], list[str]]]:
@@ -205,10 +231,9 @@ def run_generation(folder: Path, ratios: list[float], n_prompts: int, n: int, ch
     book = answer_book(load_prompts(folder / "prompts.jsonl"))
 
     def answers(question: str, count: int) -> list[str]:
-        right, wrong = book[question]
-        return [(right if i % 2 == 0 else wrong)[0] for i in range(count)]
+        return right_then_wrong(book, question, count)
 
-    server = LatencyServer(answers)
+    server = LatencyServer(book, 0.0)
     runs = iter(range(10_000))
     try:
         round_once(folder / f"run-{next(runs)}", server.url, False, chunk_prompts, n)  # warm: imports, the sandbox
@@ -226,7 +251,8 @@ def run_generation(folder: Path, ratios: list[float], n_prompts: int, n: int, ch
                   "ratios": {}}
         for ratio in ratios:
             # generation's own overhead (the client, writing the chunks) counts toward its time
-            server.seconds_per_token = max(0.0, ratio * verify_seconds - generated) / tokens
+            server.close()
+            server = LatencyServer(book, max(0.0, ratio * verify_seconds - generated) / tokens)
             timings = {}
             for overlap in (False, True):
                 seconds, gen_seconds, rows = round_once(folder / f"run-{next(runs)}", server.url, overlap,
