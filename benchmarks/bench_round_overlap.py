@@ -17,11 +17,13 @@ are right (the math reference boxed; the code reference solution) and half wrong
 math, the sandbox running the unit tests for code. After a warm-up round, a serial round (generate, then verify) is
 timed with no latency, to measure verification's seconds V; then, for each ratio R of generation to verification time, the
 latency is set so that generation takes about R x V, and the round runs serial and overlapped, alternately. It prints
-each run's generate + verify wall seconds, the overlapped/serial ratio (ideal: max(R, 1) / (R + 1)), and checks
+each run's generate + verify wall seconds, the overlapped/serial ratio of the medians over ``--repeats`` alternated
+runs (ideal: max(R, 1) / (R + 1)), and checks
 that each run's verdicts equal the serial run's, field for field (cost_seconds aside).
 
     .venv/bin/python benchmarks/bench_round_overlap.py --samples 400000 [--processes 2] [--repeats 2] [--json OUT]
-    .venv/bin/python benchmarks/bench_round_overlap.py --generation [--ratios 0.5 1 2] [--prompts 128] [--n 8] [--json OUT]
+    .venv/bin/python benchmarks/bench_round_overlap.py --generation [--ratios 0.5 1 2] [--prompts 128] [--n 8]
+        [--chunk-prompts 8] [--repeats 2] [--json OUT]
 """
 
 from __future__ import annotations
@@ -215,7 +217,8 @@ def round_once(folder: Path, url: str, overlap: bool, chunk_prompts: int, n: int
     return seconds, generated - started, rows
 
 
-def run_generation(folder: Path, ratios: list[float], n_prompts: int, n: int, chunk_prompts: int) -> dict:
+def run_generation(folder: Path, ratios: list[float], n_prompts: int, n: int, chunk_prompts: int,
+                   repeats: int = 1) -> dict:
     from flywheel.prompts.formats import load_prompts
 
     if chunk_prompts > GENERATION_CONCURRENCY:
@@ -253,27 +256,30 @@ def run_generation(folder: Path, ratios: list[float], n_prompts: int, n: int, ch
             # generation's own overhead (the client, writing the chunks) counts toward its time
             server.close()
             server = LatencyServer(book, max(0.0, ratio * verify_seconds - generated) / tokens)
-            timings = {}
-            for overlap in (False, True):
-                seconds, gen_seconds, rows = round_once(folder / f"run-{next(runs)}", server.url, overlap,
-                                                        chunk_prompts, n)
-                same = rows == reference
-                timings["overlapped" if overlap else "serial"] = seconds
-                measured = "" if overlap else \
-                    f", generation / verification {gen_seconds / max(1e-9, seconds - gen_seconds):.2f}"
-                print(f"ratio {ratio:g}: {'overlapped' if overlap else 'serial    '} {seconds:6.1f} s "
-                      f"(generate stage {gen_seconds:.1f} s{measured})  verdicts equal the serial path's: {same}",
-                      flush=True)
-                if not overlap:
-                    timings["measured_ratio"] = gen_seconds / max(1e-9, seconds - gen_seconds)
-                if not same:
-                    raise SystemExit("overlapped verification wrote other verdicts than the serial path")
-            share = timings["overlapped"] / timings["serial"]
+            timings: dict[str, list[float]] = {"serial": [], "overlapped": [], "measured_ratio": []}
+            for _ in range(repeats):
+                for overlap in (False, True):
+                    seconds, gen_seconds, rows = round_once(folder / f"run-{next(runs)}", server.url, overlap,
+                                                            chunk_prompts, n)
+                    same = rows == reference
+                    timings["overlapped" if overlap else "serial"].append(seconds)
+                    measured = "" if overlap else \
+                        f", generation / verification {gen_seconds / max(1e-9, seconds - gen_seconds):.2f}"
+                    print(f"ratio {ratio:g}: {'overlapped' if overlap else 'serial    '} {seconds:6.1f} s "
+                          f"(generate stage {gen_seconds:.1f} s{measured})  verdicts equal the serial path's: {same}",
+                          flush=True)
+                    if not overlap:
+                        timings["measured_ratio"].append(gen_seconds / max(1e-9, seconds - gen_seconds))
+                    if not same:
+                        raise SystemExit("overlapped verification wrote other verdicts than the serial path")
+            serial, overlapped = statistics.median(timings["serial"]), statistics.median(timings["overlapped"])
+            share = overlapped / serial
             ideal = max(ratio, 1) / (ratio + 1)
-            print(f"ratio {ratio:g}: overlapped / serial = {share:.2f}x (ideal {ideal:.2f}x)", flush=True)
-            report["ratios"][str(ratio)] = {"serial": round(timings["serial"], 2),
-                                            "measured_ratio": round(timings["measured_ratio"], 3),
-                                            "overlapped": round(timings["overlapped"], 2),
+            print(f"ratio {ratio:g}: medians of {repeats}: serial {serial:.1f} s, overlapped {overlapped:.1f} s: "
+                  f"overlapped / serial = {share:.2f}x (ideal {ideal:.2f}x)", flush=True)
+            report["ratios"][str(ratio)] = {"serial": [round(t, 2) for t in timings["serial"]],
+                                            "overlapped": [round(t, 2) for t in timings["overlapped"]],
+                                            "measured_ratio": round(statistics.median(timings["measured_ratio"]), 3),
                                             "share": round(share, 3), "ideal": round(ideal, 3),
                                             "seconds_per_token": server.seconds_per_token}
     finally:
@@ -285,7 +291,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=400_000)
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2, help="runs per setting, alternated; medians compared")
     parser.add_argument("--generation", action="store_true", help="verification overlapping generation instead")
     parser.add_argument("--ratios", type=float, nargs="+", default=[0.5, 1.0, 2.0])
     parser.add_argument("--prompts", type=int, default=128, help="half math, half code")
@@ -295,7 +301,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="round-overlap-") as folder:
         if args.generation:
-            result = run_generation(Path(folder), args.ratios, args.prompts, args.n, args.chunk_prompts)
+            result = run_generation(Path(folder), args.ratios, args.prompts, args.n, args.chunk_prompts,
+                                    args.repeats)
         else:
             result = run(args.samples, Path(folder), args.processes, args.repeats)
     print(json.dumps(result, indent=1))
