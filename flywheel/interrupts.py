@@ -27,6 +27,7 @@ def record() -> None:
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, on_sigint)
     _quiet_interrupted_cleanup()
+    _redeliver_swallowed_interrupts()
     # SIGTERM (a scheduler, `kill`, a test run's teardown) stops a round as Ctrl-C does: cleanly, resumable
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, on_sigint)
@@ -52,6 +53,32 @@ def _quiet_interrupted_cleanup() -> None:
     for handler in [logging.lastResort, *logging.getLogger().handlers]:
         if handler is not None and _not_an_interrupt not in handler.filters:
             handler.addFilter(_not_an_interrupt)
+
+
+def _redeliver_swallowed_interrupts() -> None:
+    """A signal that lands while Python runs a hook whose errors it cannot raise (an at-fork hook: logging's
+    ``_releaseLock`` after every fork of a process that starts workers) makes the handler's KeyboardInterrupt
+    "unraisable": Python printed "Exception ignored in ..." with a traceback above the one 'interrupted' line, and
+    the interrupt was lost. Such an interrupt is sent again instead, so the handler raises it where it can be raised
+    (in the code that follows the hook), quietly; every other unraisable error is reported as before."""
+    import os
+    import sys
+    import threading
+
+    previous = sys.unraisablehook
+    if getattr(previous, "_flywheel_redelivers", False):
+        return
+
+    def redeliver(unraisable) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and _seen:
+            # from another thread, a moment later: sent from here, the handler would run at once, inside this
+            # hook, and be swallowed again (a second landing in a hook is sent again the same way)
+            threading.Timer(0.01, os.kill, (os.getpid(), _seen)).start()
+            return
+        previous(unraisable)
+
+    redeliver._flywheel_redelivers = True
+    sys.unraisablehook = redeliver
 
 
 def was_interrupted(error: BaseException) -> bool:
