@@ -54,20 +54,22 @@ def _resolve_option_paths(data: dict, base: Path) -> None:
     def resolved(value: str) -> str:
         return value if Path(value).is_absolute() else str((base / value).resolve())
 
+    def rubric_file(value):  # a rubric is a bundled name or a YAML file; only a file resolves
+        return resolved(value) if isinstance(value, str) and value.endswith((".yaml", ".yml")) else value
+
     for values in options.values():
         if not isinstance(values, dict):
             continue
         if isinstance(values.get("path"), str):
             values["path"] = resolved(values["path"])
         rubric = values.get("rubric")  # a rubric file (llm_judge), named alone or per domain
-        if isinstance(rubric, str) and rubric.endswith((".yaml", ".yml")):
-            values["rubric"] = resolved(rubric)
-        elif isinstance(rubric, dict):
-            values["rubric"] = {d: resolved(r) if isinstance(r, str) and r.endswith((".yaml", ".yml")) else r
-                                for d, r in rubric.items()}
+        if isinstance(rubric, dict):
+            values["rubric"] = {d: rubric_file(r) for d, r in rubric.items()}
+        elif "rubric" in values:
+            values["rubric"] = rubric_file(rubric)
     quality = data.get("quality") or {}
-    if isinstance(quality, dict) and isinstance(quality.get("judge_difficulty"), str) and quality["judge_difficulty"].endswith((".yaml", ".yml")):
-        quality["judge_difficulty"] = resolved(quality["judge_difficulty"])  # a rubric file, as the judge's own
+    if isinstance(quality, dict) and "judge_difficulty" in quality:
+        quality["judge_difficulty"] = rubric_file(quality["judge_difficulty"])  # as the judge's own rubric
 
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

@@ -97,12 +97,10 @@ def chunk_folder(part: Path) -> Path:
     return part.with_name(part.stem + ".chunks")
 
 
-def generation_chunks(config: RoundConfig, round_number: int) -> dict[str, int]:
-    """Each prompt's generation chunk: its position among the round's prompts over ``generation.chunk_prompts``
-    (the generate stage writes its samples one such chunk at a time)."""
-    ids = pq.read_table(RoundPaths(config.workdir, round_number).prompts, columns=["id"]).column("id").to_pylist()
-    size = config.generation.chunk_prompts
-    return {prompt_id: position // size for position, prompt_id in enumerate(ids)}
+def generation_chunks(prompts: pa.Table, chunk_prompts: int) -> dict[str, int]:
+    """Each prompt's generation chunk: its position among the round's prompts (``prompts``, as collect wrote them)
+    over ``generation.chunk_prompts`` (the generate stage writes its samples one such chunk at a time)."""
+    return {prompt_id: position // chunk_prompts for position, prompt_id in enumerate(prompts.column("id").to_pylist())}
 
 
 def verify_chunk_path(folder: Path, key: str, generation_chunk: int, piece: int, size: int) -> tuple[Path, str]:
@@ -213,7 +211,7 @@ def verify_shard(config: RoundConfig, round_number: int, shard: int, n_shards: i
     chunk_paths, n_verified = [], 0
     try:
         for generation_chunk, piece, chunk in shard_chunks(paths.samples, shard, n_shards, size,
-                                                           generation_chunks(config, round_number)):
+                                                           generation_chunks(prompts, config.generation.chunk_prompts)):
             chunk_path, chunk_key = verify_chunk_path(folder, key, generation_chunk, piece, size)
             if written_key(chunk_path) != chunk_key:
                 if loaded is None:
@@ -261,8 +259,8 @@ class OverlappedVerification:
         self.n_shards = config.verifiers.shards
         key = round_key(config, round_number, assume={f"generate@{round_number}": generate_key})
         self.part_keys = [part_key(key, shard, self.n_shards) for shard in range(self.n_shards)]
-        self.generation_chunk = generation_chunks(config, round_number)
         self.prompts = read_parquet(RoundPaths(config.workdir, round_number).prompts)
+        self.generation_chunk = generation_chunks(self.prompts, config.generation.chunk_prompts)
         self.chunks_verified = self.chunks_kept = 0
         self.error: str | None = None
         self._stopping = False
