@@ -78,7 +78,8 @@ verifiers:                       # `flywheel verifiers` lists what is installed
   math: [math]                   # final answer against `reference`, with sympy
   code: [unit_tests]             # `reference` is Python tests, run in the sandbox
   general: [reward_model]        # no checker for open questions: a reward model ranks them (add llm_judge
-                                 # with combine: {{general: any_of}} once you have a capable judge)
+                                 # with combine: {{general: any_of}} once you have a capable judge, or use
+                                 # self_consistency: the answer most of a prompt's samples give)
   required: [math]               # a required verifier that fails stops the round
   options:
     reward_model:
