@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -q -d site
 
-# The inner loop: everything not marked slow, in under 5 minutes.
+# The inner loop: everything not marked slow, in about 6 minutes on two cores.
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS) --durations=15
 

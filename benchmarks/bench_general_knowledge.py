@@ -19,7 +19,8 @@ Two arms, each the flywheel and its same-budget control (``bench_flywheel.run_fl
 
 It prints held-out pass@1 (math + code) and held-out general pass@1 per round for the flywheel and the control,
 their gap with a 95% interval over seeds, and each filter's precision on round 1's general samples (right: the
-answer holds the fact's key terms, ``reference_match.key_terms``; round 1's samples are the round-0 model's, the
+answer holds the fact's key terms, ``reference_match.key_terms``; the 3 questions whose answers have none, such
+as "May comes after April.", are left out; round 1's samples are the round-0 model's, the
 same in both arms, which the script checks). Everything lands under ``--out``: the variant's data and base model
 (``data/``), each arm's config and workdirs (``<arm>/seed-<S>``: ``evaluations``, ``verdicts`` and
 ``control.json`` hold every figure), ``results.json`` and ``table.md``. A rerun resumes.
@@ -174,6 +175,8 @@ def precision(workdir: Path, verifier: str, questions: dict[str, str]) -> tuple[
                 continue
             question = questions[prompt_id]
             terms = key_terms(question, known[question])
+            if not terms:  # "May comes after April.", "... the letter a.": every word is a function word; unlabelled
+                continue
             right.append((bool(passed), all(t in set(answer_words(text)) for t in terms)))
         kept = [r for p, r in right if p]
         result[scope] = {"samples": len(right), "right": sum(r for _, r in right), "accepted": len(kept),
