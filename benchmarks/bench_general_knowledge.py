@@ -15,7 +15,9 @@ say them when asked. This benchmark builds that situation on the CPU, in a varia
 Two arms, each the flywheel and its same-budget control (``bench_flywheel.run_flywheel`` / ``run_control``):
 
 - ``reward_model``: the demo's general filter (the reward model's top pick per prompt, ``best_of_n``);
-- ``self_consistency``: the majority claim of a prompt's samples (``all_correct``, up to k).
+- ``self_consistency``: the majority claim of a prompt's samples (``all_correct``: every majority sample, up to k);
+- ``self_consistency_best_of_n``: the same verdicts, one sample per prompt (``best_of_n`` ranked by its agreement),
+  so as many general samples train as with the reward model's pick.
 
 It prints held-out pass@1 (math + code) and held-out general pass@1 per round for the flywheel and the control,
 their gap with a 95% interval over seeds, and each filter's precision on round 1's general samples (right: the
@@ -72,7 +74,10 @@ TRAIN_ONLY_RULES = [
       ("a pig", "4"), ("a lobster", "10")]),
 ]
 FACT_SHARE = 0.3  # of the pre-training lines, replaced by general facts
-ARMS = {"reward_model": (["reward_model"], "best_of_n"), "self_consistency": (["self_consistency"], "all_correct")}
+# arm: (verifiers.general, selection.policies.general, selection.reward_verifier)
+ARMS = {"reward_model": (["reward_model"], "best_of_n", "reward_model"),
+        "self_consistency": (["self_consistency"], "all_correct", "reward_model"),
+        "self_consistency_best_of_n": (["self_consistency"], "best_of_n", "self_consistency")}
 TASKS = PACKAGE_DIR / "data" / "tasks"
 BASE = PACKAGE_DIR / "data" / "tiny-base"
 
@@ -148,9 +153,10 @@ def _moved(value, tasks: Path, base: Path):
 
 def arm_config(config_path: Path, arm: str, out: Path) -> Path:
     data = _moved(load_config(config_path).model_dump(mode="json"), out / "data" / "tasks", out / "data" / "tiny-base")
-    general, policy = ARMS[arm]
+    general, policy, ranked_by = ARMS[arm]
     data["verifiers"]["general"] = general
     data["selection"]["policies"]["general"] = policy
+    data["selection"]["reward_verifier"] = ranked_by
     path = out / f"{arm}.yaml"
     parse_config(data, base_dir=out, source=str(path))
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -215,7 +221,7 @@ def main() -> None:
                     scores[arm]["flywheel"][measure][r].append(mine)
                     theirs = mine if r == 0 else control[r]["general_pass_at_1" if measure == "general" else "pass_at_1"]
                     scores[arm]["control"][measure][r].append(theirs)
-            precisions[arm][seed], texts[arm] = precision(workdir, arm, questions)
+            precisions[arm][seed], texts[arm] = precision(workdir, ARMS[arm][0][0], questions)
         if len({json.dumps(sorted(t.items())) for t in texts.values()}) > 1:
             raise SystemExit(f"seed {seed}: the arms' round-1 general samples differ; their precisions do not compare")
         print(f"seed {seed}: " + "; ".join(

@@ -59,6 +59,7 @@ def test_the_arms_differ_in_their_general_filter_alone(tmp_path):
         assert data["evaluation"]["general"]["path"] == str(tmp_path / "data" / "tasks" / "heldout_general.jsonl")
         assert data["verifiers"]["general"] == bench.ARMS[arm][0]
         assert data["selection"]["policies"] == {**default["selection"]["policies"], "general": bench.ARMS[arm][1]}
+        assert data["selection"]["reward_verifier"] == bench.ARMS[arm][2]
         for section in ("sft", "generation", "dedup", "quality", "stopping"):
             assert data[section] == default[section]
         assert [s["weight"] for s in data["mixture"]["sources"]] == [s["weight"] for s in default["mixture"]["sources"]]
