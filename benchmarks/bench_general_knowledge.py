@@ -25,7 +25,8 @@ answer holds the fact's key terms, ``reference_match.key_terms``; the 3 question
 as "May comes after April.", are left out; round 1's samples are the round-0 model's, the
 same in both arms, which the script checks). Everything lands under ``--out``: the variant's data and base model
 (``data/``), each arm's config and workdirs (``<arm>/seed-<S>``: ``evaluations``, ``verdicts`` and
-``control.json`` hold every figure), ``results.json`` and ``table.md``. A rerun resumes.
+``control.json`` hold every figure), ``results.json`` and ``table.md``. A rerun resumes. With ``--config`` for a
+real base model (on a GPU), that model is kept, since it has read its facts, and only the prompts change.
 
     .venv/bin/python benchmarks/bench_general_knowledge.py [--seeds 0 1 2] [--rounds 3] [--out runs/bench-general-knowledge]
 """
@@ -201,7 +202,8 @@ def main() -> None:
     out = args.out.resolve()
     started = time.perf_counter()
     write_tasks(out / "data" / "tasks")
-    make_base(out / "data" / "tiny-base")
+    if str(load_config(args.config).model.base) == str(BASE):  # a real base model has read its facts already
+        make_base(out / "data" / "tiny-base")
     configs = {arm: arm_config(args.config, arm, out) for arm in args.arms}
     questions = {row["id"]: row["messages"][0]["content"] for row in map(json.loads, (
         out / "data" / "tasks" / "train.jsonl").read_text().splitlines()) if row["domain"] == "general"}
