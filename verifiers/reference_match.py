@@ -42,6 +42,11 @@ def answer_words(text: str) -> list[str]:
     return [NUMBER_WORDS.get(word, word) for word in words(text)]
 
 
+def question_of(prompt) -> str:
+    """What the prompt asks: its last user turn (the turn an answer's key terms are measured against)."""
+    return next((m.content for m in reversed(prompt.messages) if m.role == "user"), "")
+
+
 def key_terms(question: str, reference: str) -> list[str]:
     """The reference's words an answer must contain: not in the question, not function words, in order."""
     asked = set(answer_words(question))
@@ -76,8 +81,7 @@ class ReferenceMatchVerifier:
                 results.append(VerdictResult(False, 0.0, f"prompt {item.prompt.id} has no reference answer to match",
                                              status="error", cost_seconds=cost))
                 continue
-            question = next((m.content for m in reversed(item.prompt.messages) if m.role == "user"), "")
-            terms = key_terms(question, item.prompt.reference)
+            terms = key_terms(question_of(item.prompt), item.prompt.reference)
             said = set(answer_words(item.sample.text))
             missing = [term for term in terms if term not in said]
             cosine = similarity[id(item)]

@@ -27,7 +27,7 @@ import time
 from collections import Counter, defaultdict
 
 from flywheel.verification.plugins import VerdictResult, VerifyItem
-from flywheel_verifiers.reference_match import key_terms
+from flywheel_verifiers.reference_match import key_terms, question_of
 
 
 def claim(question: str, answer: str) -> frozenset[str]:
@@ -51,8 +51,7 @@ class SelfConsistencyVerifier:
         claims: list[frozenset[str]] = []
         by_prompt: dict[str, list[int]] = defaultdict(list)
         for position, item in enumerate(items):
-            question = next((m.content for m in reversed(item.prompt.messages) if m.role == "user"), "")
-            claims.append(claim(question, item.sample.text))
+            claims.append(claim(question_of(item.prompt), item.sample.text))
             by_prompt[item.prompt.id].append(position)
         results: list[VerdictResult | None] = [None] * len(items)
         cost = (time.perf_counter() - started) / max(1, len(items))
