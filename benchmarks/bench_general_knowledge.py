@@ -123,7 +123,6 @@ def make_base(out: Path) -> None:
     if (out / "model.safetensors").exists():
         return
     import torch
-    from transformers import GenerationConfig
 
     import make_tiny_base
 
@@ -132,11 +131,7 @@ def make_base(out: Path) -> None:
     tokenizer = make_tiny_base.train_tokenizer(corpus, 1024)
     model = make_tiny_base.make_model(len(tokenizer))
     make_tiny_base.pretrain(model, tokenizer, corpus, steps=1500, batch_size=32, seq_len=128)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    GenerationConfig(eos_token_id=[tokenizer.convert_tokens_to_ids("<|im_end|>")],
-                     pad_token_id=tokenizer.pad_token_id).save_pretrained(out)
+    make_tiny_base.save(model, tokenizer, out)
 
 
 def _moved(value, tasks: Path, base: Path):
@@ -174,17 +169,16 @@ def precision(workdir: Path, verifier: str, questions: dict[str, str]) -> tuple[
         "SELECT s.prompt_id, s.sample_index, s.text, v.passed FROM samples s JOIN verdicts v "
         "USING (round, prompt_id, sample_index) WHERE s.round = 1 AND v.verifier = ? "
         "ORDER BY s.prompt_id, s.sample_index", [verifier])[1]
+    labelled = []  # (prompt_id, passed, right)
+    for prompt_id, _, text, passed in rows:
+        question = questions[prompt_id]
+        terms = key_terms(question, known[question])
+        if not terms:  # "May comes after April.", "... the letter a.": every word is a function word; unlabelled
+            continue
+        labelled.append((prompt_id, bool(passed), set(terms) <= set(answer_words(text))))
     result = {}
     for scope in ("all", "train_only"):
-        right = []
-        for prompt_id, _, text, passed in rows:
-            if scope == "train_only" and not prompt_id.startswith("general-train-"):
-                continue
-            question = questions[prompt_id]
-            terms = key_terms(question, known[question])
-            if not terms:  # "May comes after April.", "... the letter a.": every word is a function word; unlabelled
-                continue
-            right.append((bool(passed), all(t in set(answer_words(text)) for t in terms)))
+        right = [(p, r) for prompt_id, p, r in labelled if scope == "all" or prompt_id.startswith("general-train-")]
         kept = [r for p, r in right if p]
         result[scope] = {"samples": len(right), "right": sum(r for _, r in right), "accepted": len(kept),
                          "accepted_right": sum(kept)}

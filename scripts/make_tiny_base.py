@@ -74,6 +74,15 @@ def pretrain(model, tokenizer, corpus: list[str], steps: int, batch_size: int, s
             print(f"step {step}/{steps} loss {loss.item():.3f} ({time.time() - started:.0f}s)", flush=True)
 
 
+def save(model, tokenizer, out: Path) -> None:
+    """The model folder: weights, tokenizer, and a generation config that stops at <|im_end|>."""
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    GenerationConfig(eos_token_id=[tokenizer.convert_tokens_to_ids("<|im_end|>")], pad_token_id=tokenizer.pad_token_id,
+                     ).save_pretrained(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500)
@@ -88,11 +97,7 @@ def main() -> None:
     model = make_model(len(tokenizer))
     print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, vocab {len(tokenizer)}")
     pretrain(model, tokenizer, corpus, args.steps, args.batch_size, args.seq_len)
-    args.out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(args.out, safe_serialization=True)
-    tokenizer.save_pretrained(args.out)
-    GenerationConfig(eos_token_id=[tokenizer.convert_tokens_to_ids("<|im_end|>")], pad_token_id=tokenizer.pad_token_id,
-                     ).save_pretrained(args.out)
+    save(model, tokenizer, args.out)
     print(f"wrote {args.out}")
 
 
